@@ -1,0 +1,1 @@
+//! Cloudflare Worker: evaluates flags at the edge from KV snapshots.
