@@ -1,1 +1,215 @@
-//! Cloudflare Worker: evaluates flags at the edge from KV snapshots.
+//! Cloudflare Worker: evaluates flags at the edge from per-environment snapshots in Workers KV.
+//!
+//! Routes:
+//! - the evaluation API (seed `/api/v1/flags…`, OFREP `/ofrep/v1/evaluate/flags…`), answered by
+//!   `evaluation_api` exactly as the origin answers it;
+//! - `PUT /internal/snapshots/{environment}`: signed snapshot delivery from the origin
+//!   ([`publish`]);
+//! - `GET /healthz`: liveness, plus the snapshot versions this isolate holds;
+//! - `GET /internal/constant`: a constant answer with the API's headers and no KV or evaluation,
+//!   the baseline the throughput benchmark compares the evaluation route with.
+//!
+//! Bindings (`wrangler.toml`): KV namespace `FLAGS`; vars `SNAPSHOT_TTL_SECONDS` (how often an
+//! isolate re-checks KV, default 5) and `REQUIRE_CLIENT_KEYS` (`"true"`/`"false"`, default
+//! true); secret `PUBLISH_SECRET`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+mod http;
+mod publish;
+mod store;
+
+use evaluation_api::{Config, HttpRequest, RequestHeaders};
+use worker::{console_error, console_warn, event, Context, Date, Env, Method, Request, Response};
+
+pub use error::{Error, Result};
+
+/// KV namespace binding holding the snapshots.
+const KV_BINDING: &str = "FLAGS";
+const DEFAULT_TTL_SECONDS: u64 = 5;
+const PUBLISH_PREFIX: &str = "/internal/snapshots/";
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    match route(req, &env).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            if error.status_code() >= 500 {
+                console_error!("{error}");
+            }
+            http::error_response(&error)
+        }
+    }
+}
+
+async fn route(req: Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let method = req.method();
+    match url.path() {
+        "/healthz" => {
+            only(&method, Method::Get, "GET")?;
+            http::json(200, &health_body())
+        }
+        "/internal/constant" => {
+            only(&method, Method::Get, "GET")?;
+            // Same header set and conversion path as an evaluation answer, minus the work.
+            http::api_response(evaluation_api::ApiResponse::json(
+                200,
+                br#"{"ok":true}"#.to_vec(),
+            ))
+        }
+        path if path.starts_with(PUBLISH_PREFIX) => {
+            only(&method, Method::Put, "PUT")?;
+            let environment = path.trim_start_matches(PUBLISH_PREFIX).to_owned();
+            publish_snapshot(req, env, &environment).await
+        }
+        _ => evaluate(req, env, &url).await,
+    }
+}
+
+fn only(method: &Method, expected: Method, allow: &'static str) -> Result<()> {
+    if *method == expected {
+        Ok(())
+    } else {
+        Err(Error::MethodNotAllowed { allow })
+    }
+}
+
+fn health_body() -> serde_json::Value {
+    let snapshots: Vec<serde_json::Value> = store::cached_versions()
+        .into_iter()
+        .map(|(environment, version)| serde_json::json!({ "environment": environment, "version": version }))
+        .collect();
+    serde_json::json!({ "status": "ok", "snapshots": snapshots })
+}
+
+async fn evaluate(mut req: Request, env: &Env, url: &worker::Url) -> Result<Response> {
+    let path = url.path();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let authorization = header("authorization");
+    let client_key = header("x-client-key");
+    let api_key = header("x-api-key");
+    let if_none_match = header("if-none-match");
+    let declared_length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(length) = declared_length.filter(|l| *l > evaluation_api::MAX_BODY_BYTES) {
+        // Refuse before buffering the body.
+        return http::api_response(evaluation_api::payload_too_large(path, length));
+    }
+    let method = req.method();
+    let body = match method {
+        Method::Post | Method::Put | Method::Patch => req.bytes().await?,
+        _ => Vec::new(),
+    };
+    let request = HttpRequest {
+        method: method.as_ref(),
+        path,
+        query: url.query().unwrap_or(""),
+        headers: RequestHeaders {
+            authorization: authorization.as_deref(),
+            client_key: client_key.as_deref(),
+            api_key: api_key.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+        },
+        body: &body,
+    };
+    let config = Config {
+        require_client_keys: require_client_keys(env),
+    };
+    let api_request = match evaluation_api::parse(&request, &config) {
+        Ok(api_request) => api_request,
+        Err(answer) => return http::api_response(answer),
+    };
+    let now_ms = Date::now().as_millis();
+    let kv = env.kv(KV_BINDING)?;
+    let snapshot = store::snapshot(&kv, api_request.environment(), now_ms, ttl_ms(env)).await;
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    http::api_response(evaluation_api::respond(
+        &api_request,
+        snapshot.as_deref(),
+        now,
+    ))
+}
+
+async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let timestamp = header("x-edgeflags-timestamp");
+    let signature = header("x-edgeflags-signature");
+    let declared_length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let limit = publish::MAX_SNAPSHOT_BYTES;
+    if let Some(length) = declared_length.filter(|l| *l > limit) {
+        return Err(Error::PayloadTooLarge { length, limit });
+    }
+    // A missing secret is a deployment mistake; say so instead of rejecting every signature.
+    let secret = env
+        .secret("PUBLISH_SECRET")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if secret.is_empty() {
+        return Err(Error::PublishNotConfigured);
+    }
+    let body = req.bytes().await?;
+    if body.len() > limit {
+        return Err(Error::PayloadTooLarge {
+            length: body.len(),
+            limit,
+        });
+    }
+    let now_ms = Date::now().as_millis();
+    let now_seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    publish::verify_signature(
+        secret.as_bytes(),
+        timestamp.as_deref(),
+        signature.as_deref(),
+        &body,
+        now_seconds,
+    )?;
+    let snapshot = publish::check_snapshot(environment, &body)?;
+    let version = snapshot.version;
+    let kv = env.kv(KV_BINDING)?;
+    let stored = store::stored_version(&kv, environment).await?;
+    let written = match publish::decide(version, stored)? {
+        publish::Decision::AlreadyStored => false,
+        publish::Decision::Store => {
+            // Validated bytes are UTF-8 JSON; store them exactly as the origin signed them.
+            let text = String::from_utf8(body).map_err(|_| Error::InvalidSnapshot {
+                errors: vec![String::from("body: not UTF-8")],
+            })?;
+            store::write(&kv, environment, &text, version).await?;
+            let (compiled, _) = evaluator_core::CompiledSnapshot::compile(snapshot);
+            store::install(compiled, now_ms);
+            true
+        }
+    };
+    http::json(
+        200,
+        &serde_json::json!({ "environment": environment, "version": version, "stored": written }),
+    )
+}
+
+fn require_client_keys(env: &Env) -> bool {
+    match env.var("REQUIRE_CLIENT_KEYS").map(|v| v.to_string()) {
+        Ok(value) if value.eq_ignore_ascii_case("false") => false,
+        Ok(value) if value.eq_ignore_ascii_case("true") => true,
+        Ok(value) => {
+            console_warn!("REQUIRE_CLIENT_KEYS={value:?} is not true/false; requiring client keys");
+            true
+        }
+        Err(_) => true,
+    }
+}
+
+fn ttl_ms(env: &Env) -> u64 {
+    let seconds = match env.var("SNAPSHOT_TTL_SECONDS").map(|v| v.to_string()) {
+        Ok(value) => value.trim().parse::<u64>().unwrap_or_else(|_| {
+            console_warn!(
+                "SNAPSHOT_TTL_SECONDS={value:?} is not a number; using {DEFAULT_TTL_SECONDS}"
+            );
+            DEFAULT_TTL_SECONDS
+        }),
+        Err(_) => DEFAULT_TTL_SECONDS,
+    };
+    seconds.saturating_mul(1000)
+}

@@ -3,17 +3,46 @@
 //! The same code runs natively (origin, SDKs, benchmarks) and as wasm32 (the edge worker), so it
 //! is `no_std` + `alloc`, reads no clock (callers pass `now` in Unix milliseconds), draws no
 //! random numbers and does no I/O. `docs/flag-model.md` is the specification.
+//!
+//! The flow: parse a [`model::Snapshot`] (or raw JSON) and [`CompiledSnapshot::compile`] it once
+//! per snapshot version; then [`CompiledSnapshot::evaluate`] any number of times. Compilation
+//! does all parsing (regexes, versions, timestamps, weights) and indexing up front, so evaluation
+//! neither parses nor, on the common path, allocates.
 #![no_std]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod bucketing;
 pub mod context;
+mod cycles;
+pub mod error;
+pub mod evaluate;
+mod flag;
+mod json;
 pub mod model;
+pub mod operators;
+mod path;
 pub mod reason;
+mod segment;
+pub mod snapshot;
+#[cfg(feature = "testdata")]
+pub mod testdata;
+pub mod time;
+pub mod validate;
+mod version;
 
+pub use bucketing::{bucket, BUCKETS};
 pub use context::EvaluationContext;
+pub use error::{Error, Result};
+pub use evaluate::{Evaluation, ValueType};
 pub use reason::{ErrorCode, Reason};
+pub use snapshot::CompiledSnapshot;
+pub use time::parse_rfc3339_millis;
+pub use validate::{validate_flag, validate_flag_key, validate_segment, validate_snapshot, ValidationError};

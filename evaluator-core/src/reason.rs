@@ -82,3 +82,33 @@ impl fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The seed's reasons (`reason` in the seed result JSON), one per step of the evaluation order.
+pub mod detail {
+    /// Step 1: the flag is disabled.
+    pub const FLAG_DISABLED: &str = "flag-disabled";
+    /// Step 2: a prerequisite failed.
+    pub const PREREQUISITE_FAILED: &str = "prerequisite-failed";
+    /// Step 3: a user override.
+    pub const USER_OVERRIDE: &str = "user-override";
+    /// Step 4: the user is in `excludedUserIds`.
+    pub const USER_EXCLUDED: &str = "user-excluded";
+    /// Step 5: the user is in `userIds`.
+    pub const USER_TARGETED: &str = "user-targeted";
+    /// Step 6: the user is in one of the seed `segments`.
+    pub const USER_IN_SEGMENT: &str = "user-in-segment";
+    /// Step 6: a rule serving a variation matched.
+    pub const RULE_MATCH: &str = "rule-match";
+    /// Step 6: a rule serving a rollout matched.
+    pub const RULE_ROLLOUT: &str = "rule-rollout";
+    /// Step 7: the user's bucket is inside the percentage.
+    pub const PERCENTAGE_ROLLOUT: &str = "percentage-rollout";
+    /// Step 7: `countries` without `percentage` matched.
+    pub const COUNTRY_TARGETED: &str = "country-targeted";
+    /// Step 8: an enabled flag without targeting.
+    pub const STATIC: &str = "static";
+    /// Step 8: nothing matched.
+    pub const DEFAULT: &str = "default";
+    /// Evaluation failed (including flag not found).
+    pub const ERROR: &str = "error";
+}

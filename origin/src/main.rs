@@ -1,1 +1,109 @@
-fn main() {}
+//! The `origin` binary: parse configuration, set up logging and the database, serve.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use origin::auth::{Role, TokenKeys};
+use origin::config::{Cli, Command, Config, TokenArgs, MIN_JWT_SECRET_BYTES};
+use origin::{app, live, AppState, Settings};
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.config.jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+        bail!("EDGEFLAGS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes");
+    }
+    match cli.command {
+        Some(Command::Token(args)) => print_token(&cli.config, args),
+        Some(Command::Serve) | None => serve(cli.config).await,
+    }
+}
+
+fn print_token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse().map_err(anyhow::Error::msg).context("--role")?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock")?.as_secs();
+    let token = TokenKeys::new(config.jwt_secret.as_bytes())
+        .issue(&args.sub, role, args.environments, now, args.ttl)
+        .context("signing the token")?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let pool = PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .context("connecting to the database")?;
+    sqlx::migrate!("../migrations").run(&pool).await.context("applying migrations")?;
+
+    let state = AppState::new(pool.clone(), Settings::from(&config)).context("metrics registry")?;
+    state.live.reload_all(&pool).await.context("loading snapshots")?;
+
+    let shutdown = CancellationToken::new();
+    let refresher = live::spawn_refresher(
+        pool.clone(),
+        state.live.clone(),
+        Duration::from_secs(config.snapshot_poll_seconds),
+        shutdown.clone(),
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    tracing::info!(address = %config.bind, "origin listening");
+    let signal = shutdown.clone();
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            signal.cancel();
+        })
+        .await
+        .context("serving")?;
+
+    shutdown.cancel();
+    let _ = refresher.await;
+    pool.close().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,49 @@
+//! Conversions between the framework-independent answers and `worker::Response`.
+
+use evaluation_api::ApiResponse;
+use serde::Serialize;
+use worker::{Headers, Response};
+
+use crate::error::{Error, Result};
+
+/// Copies an `evaluation_api` answer into a worker response.
+pub(crate) fn api_response(answer: ApiResponse) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        headers.set(name, value)?;
+    }
+    let builder = Response::builder()
+        .with_status(answer.status)
+        .with_headers(headers);
+    // 204/304 must not carry a body, not even an empty one.
+    Ok(if answer.body.is_empty() {
+        builder.empty()
+    } else {
+        builder.fixed(answer.body)
+    })
+}
+
+/// A JSON answer of the worker's own routes.
+pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+    let body =
+        serde_json::to_vec(value).map_err(|e| Error::Runtime(worker::Error::SerdeJsonError(e)))?;
+    api_response(ApiResponse::json(status, body))
+}
+
+/// The answer to a failed request to the worker's own routes.
+pub(crate) fn error_response(error: &Error) -> worker::Result<Response> {
+    let mut answer = match serde_json::to_vec(&error.body()) {
+        Ok(body) => ApiResponse::json(error.status_code(), body),
+        Err(_) => ApiResponse::json(
+            500,
+            br#"{"code":"INTERNAL","message":"internal error"}"#.to_vec(),
+        ),
+    };
+    if let Error::MethodNotAllowed { allow } = error {
+        answer.headers.push(("Allow", (*allow).to_owned()));
+    }
+    api_response(answer).map_err(|e| match e {
+        Error::Runtime(inner) => inner,
+        other => worker::Error::RustError(other.to_string()),
+    })
+}

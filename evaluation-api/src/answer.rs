@@ -1,0 +1,362 @@
+//! Evaluating a parsed request against a snapshot and rendering the answer.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use evaluator_core::{CompiledSnapshot, ErrorCode, Evaluation, EvaluationContext, Reason};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::auth;
+use crate::error::Error;
+use crate::request::{ApiRequest, Route};
+use crate::response::{internal_error, ApiResponse, ResponseBuilder, SNAPSHOT_VERSION_HEADER};
+use crate::Api;
+
+/// Answers `request` from `snapshot` (the environment's, as [`ApiRequest::environment`] named
+/// it; `None` when none is available) at `now_ms` (Unix milliseconds).
+///
+/// Checks the client key against the snapshot, evaluates, and renders the route's JSON. Without a
+/// snapshot it serves the fallback: seed 503 with `reason: "error"` results, OFREP 500 `GENERAL`.
+/// A snapshot of another environment than the request's is treated as no snapshot.
+#[must_use]
+pub fn respond(
+    request: &ApiRequest,
+    snapshot: Option<&CompiledSnapshot>,
+    now_ms: i64,
+) -> ApiResponse {
+    let api = request.api();
+    let flag_key = match &request.route {
+        Route::OfrepFlag { key } => Some(key.as_str()),
+        _ => None,
+    };
+    let Some(snapshot) = snapshot.filter(|s| s.environment() == request.environment) else {
+        return unavailable(request);
+    };
+    if let Some(key) = &request.client_key {
+        if !snapshot.client_key_hash_allowed(key.sha256_hex()) {
+            let error = Error::InvalidClientKey {
+                reason: "unknown or revoked key",
+            };
+            return error.to_response(api, flag_key);
+        }
+    }
+    let mut response = match &request.route {
+        Route::SeedFlag { flag_key } => seed_flag(snapshot, flag_key, &request.context, now_ms),
+        Route::SeedBatch { flag_keys } => {
+            let evaluations = match flag_keys {
+                Some(keys) => {
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    snapshot.evaluate_many(&keys, &request.context, now_ms)
+                }
+                None => snapshot.evaluate_all(&request.context, now_ms),
+            };
+            match serde_json::to_vec(&SeedBatch {
+                flags: &evaluations,
+            }) {
+                Ok(body) => conditional(request, snapshot, body),
+                Err(_) => internal_error(),
+            }
+        }
+        Route::OfrepFlag { key } => ofrep_flag(snapshot, key, &request.context, now_ms),
+        Route::OfrepBulk => {
+            let evaluations = snapshot.evaluate_all(&request.context, now_ms);
+            let flags: Vec<OfrepItem<'_>> =
+                evaluations.iter().map(OfrepItem::from_evaluation).collect();
+            let body = OfrepBulk {
+                flags,
+                metadata: BulkMetadata {
+                    environment: snapshot.environment(),
+                    snapshot_version: snapshot.version(),
+                },
+            };
+            match serde_json::to_vec(&body) {
+                Ok(body) => conditional(request, snapshot, body),
+                Err(_) => internal_error(),
+            }
+        }
+    };
+    response
+        .headers
+        .push((SNAPSHOT_VERSION_HEADER, format!("{}", snapshot.version())));
+    response
+}
+
+fn seed_flag(
+    snapshot: &CompiledSnapshot,
+    key: &str,
+    context: &EvaluationContext,
+    now_ms: i64,
+) -> ApiResponse {
+    if !snapshot.contains_flag(key) {
+        let error = Error::FlagNotFound {
+            key: String::from(key),
+            environment: String::from(snapshot.environment()),
+        };
+        return error.to_response(Api::Seed, None);
+    }
+    ResponseBuilder::new(200).json(&snapshot.evaluate(key, context, now_ms))
+}
+
+fn ofrep_flag(
+    snapshot: &CompiledSnapshot,
+    key: &str,
+    context: &EvaluationContext,
+    now_ms: i64,
+) -> ApiResponse {
+    let evaluation = snapshot.evaluate(key, context, now_ms);
+    let item = OfrepItem::from_evaluation(&evaluation);
+    let status = match &item {
+        OfrepItem::Success(_) => 200,
+        OfrepItem::Failure(failure) if failure.error_code == ErrorCode::FlagNotFound.as_str() => {
+            404
+        }
+        OfrepItem::Failure(failure) if failure.error_code == ErrorCode::General.as_str() => 500,
+        OfrepItem::Failure(_) => 400,
+    };
+    ResponseBuilder::new(status).json(&item)
+}
+
+/// Bulk answers carry an ETag and honour `If-None-Match` (OFREP's polling contract).
+///
+/// The tag hashes the environment, the snapshot version, the canonical context and the body. The
+/// body alone would already change with every answer change (including an override expiring with
+/// time), the context and version make a new context or snapshot always a new tag.
+fn conditional(request: &ApiRequest, snapshot: &CompiledSnapshot, body: Vec<u8>) -> ApiResponse {
+    let etag = etag(snapshot, &request.context, &body);
+    let not_modified = request
+        .if_none_match
+        .as_deref()
+        .is_some_and(|header| etag_matches(header, &etag));
+    let mut builder = ResponseBuilder::new(if not_modified { 304 } else { 200 });
+    builder.header("ETag", etag);
+    if not_modified {
+        builder.empty()
+    } else {
+        builder.json_bytes(body)
+    }
+}
+
+fn etag(snapshot: &CompiledSnapshot, context: &EvaluationContext, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"edgeflags-etag-v1\0");
+    hasher.update(snapshot.environment().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(snapshot.version().to_le_bytes());
+    match &context.targeting_key {
+        Some(key) => {
+            hasher.update(b"\x01");
+            hash_json_string(&mut hasher, key);
+        }
+        None => hasher.update(b"\x00"),
+    }
+    hash_canonical(&mut hasher, &Value::Object(context.attributes.clone()));
+    hasher.update(body);
+    let digest = hasher.finalize();
+    format!("\"{}\"", auth::hex(digest.get(..16).unwrap_or(&digest)))
+}
+
+/// Feeds `value` as canonical JSON (object members sorted by key) so that equal contexts hash
+/// equally whatever the member order the client sent.
+fn hash_canonical(hasher: &mut Sha256, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            hasher.update(b"{");
+            for (name, member) in members {
+                hash_json_string(hasher, name);
+                hasher.update(b":");
+                hash_canonical(hasher, member);
+                hasher.update(b",");
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                hash_canonical(hasher, item);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        Value::String(s) => hash_json_string(hasher, s),
+        Value::Number(n) => hasher.update(format!("{n}").as_bytes()),
+        Value::Bool(true) => hasher.update(b"true"),
+        Value::Bool(false) => hasher.update(b"false"),
+        Value::Null => hasher.update(b"null"),
+    }
+}
+
+fn hash_json_string(hasher: &mut Sha256, s: &str) {
+    // Length-prefixed: unambiguous without escaping.
+    hasher.update(b"\"");
+    hasher.update((s.len() as u64).to_le_bytes());
+    hasher.update(s.as_bytes());
+}
+
+/// RFC 9110 `If-None-Match`: `*`, or a list of (possibly weak) tags compared weakly.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+/// The fallback when no snapshot is available: never a bare 500, always the route's shape.
+fn unavailable(request: &ApiRequest) -> ApiResponse {
+    let error = Error::SnapshotUnavailable {
+        environment: request.environment.clone(),
+    };
+    let message = format!("{error}");
+    let mut builder = ResponseBuilder::new(error.status_code(request.api()));
+    match &request.route {
+        Route::SeedFlag { flag_key } => {
+            builder.header("Retry-After", "5");
+            builder.json(&Fallback::new(flag_key, &message))
+        }
+        Route::SeedBatch { flag_keys } => {
+            builder.header("Retry-After", "5");
+            let flags: Vec<Fallback<'_>> = flag_keys
+                .iter()
+                .flatten()
+                .map(|key| Fallback::new(key, &message))
+                .collect();
+            builder.json(&SeedFallbackBatch {
+                flags,
+                error: FallbackError {
+                    code: error.code(),
+                    message: &message,
+                },
+            })
+        }
+        Route::OfrepFlag { key } => error.to_response(Api::Ofrep, Some(key)),
+        Route::OfrepBulk => error.to_response(Api::Ofrep, None),
+    }
+}
+
+#[derive(Serialize)]
+struct SeedBatch<'a> {
+    flags: &'a [Evaluation<'a>],
+}
+
+/// The seed result of a flag that could not be evaluated (same shape as an evaluation).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Fallback<'a> {
+    flag_key: &'a str,
+    enabled: bool,
+    value: Value,
+    reason: &'static str,
+    open_feature_reason: &'static str,
+    error_code: &'static str,
+    error_message: &'a str,
+}
+
+impl<'a> Fallback<'a> {
+    fn new(flag_key: &'a str, message: &'a str) -> Self {
+        Self {
+            flag_key,
+            enabled: false,
+            value: Value::Null,
+            reason: "error",
+            open_feature_reason: Reason::Error.as_str(),
+            error_code: ErrorCode::General.as_str(),
+            error_message: message,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SeedFallbackBatch<'a> {
+    flags: Vec<Fallback<'a>>,
+    error: FallbackError<'a>,
+}
+
+#[derive(Serialize)]
+struct FallbackError<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+/// One OFREP flag answer: `evaluationSuccess` or `evaluationFailure`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OfrepItem<'a> {
+    Success(OfrepSuccess<'a>),
+    Failure(OfrepFailure<'a>),
+}
+
+#[derive(Serialize)]
+struct OfrepSuccess<'a> {
+    key: &'a str,
+    value: &'a Value,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    metadata: FlagMetadata,
+}
+
+/// OFREP metadata values must be booleans, strings or numbers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FlagMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flag_version: Option<u64>,
+    /// The seed's reason (`user-in-segment`, `rule-match`, ...), finer than OpenFeature's.
+    reason_detail: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OfrepFailure<'a> {
+    key: &'a str,
+    error_code: &'static str,
+    error_details: String,
+}
+
+impl<'a> OfrepItem<'a> {
+    fn from_evaluation(evaluation: &'a Evaluation<'a>) -> Self {
+        if evaluation.reason == Reason::Error {
+            let code = evaluation.error_code.unwrap_or(ErrorCode::General);
+            let details = match (&evaluation.error_message, code) {
+                (Some(message), _) => message.clone(),
+                (None, ErrorCode::FlagNotFound) => {
+                    format!("flag {:?} was not found", evaluation.flag_key)
+                }
+                (None, code) => format!(
+                    "flag {:?} could not be evaluated: {code}",
+                    evaluation.flag_key
+                ),
+            };
+            return Self::Failure(OfrepFailure {
+                key: evaluation.flag_key,
+                error_code: code.as_str(),
+                error_details: details,
+            });
+        }
+        Self::Success(OfrepSuccess {
+            key: evaluation.flag_key,
+            value: evaluation.value,
+            reason: evaluation.reason.as_str(),
+            variant: evaluation.variant,
+            metadata: FlagMetadata {
+                flag_version: evaluation.version,
+                reason_detail: evaluation.detail,
+            },
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct OfrepBulk<'a> {
+    flags: Vec<OfrepItem<'a>>,
+    metadata: BulkMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkMetadata<'a> {
+    environment: &'a str,
+    snapshot_version: u64,
+}

@@ -1,0 +1,442 @@
+//! Turning an HTTP request into an [`ApiRequest`]: routing, body and query decoding, credentials
+//! and the environment to evaluate.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use alloc::{format, vec};
+use evaluator_core::EvaluationContext;
+use serde_json::{Map, Value};
+
+use crate::auth::{self, ClientKey};
+use crate::error::Error;
+use crate::query;
+use crate::response::{ApiResponse, ResponseBuilder, CORS_ALLOW_HEADERS};
+use crate::{Api, MAX_BODY_BYTES};
+
+/// The request headers the evaluation API reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestHeaders<'a> {
+    /// `Authorization` (`Bearer <client key>`).
+    pub authorization: Option<&'a str>,
+    /// `X-Client-Key`.
+    pub client_key: Option<&'a str>,
+    /// `X-API-Key` (OFREP's API-key scheme).
+    pub api_key: Option<&'a str>,
+    /// `If-None-Match` (bulk routes answer 304 when it matches).
+    pub if_none_match: Option<&'a str>,
+}
+
+impl<'a> RequestHeaders<'a> {
+    /// Picks the headers the API reads from `(name, value)` pairs, names compared ASCII
+    /// case-insensitively; the first occurrence of a name wins.
+    #[must_use]
+    pub fn from_pairs<I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut headers = Self::default();
+        for (name, value) in pairs {
+            let slot = if name.eq_ignore_ascii_case("authorization") {
+                &mut headers.authorization
+            } else if name.eq_ignore_ascii_case("x-client-key") {
+                &mut headers.client_key
+            } else if name.eq_ignore_ascii_case("x-api-key") {
+                &mut headers.api_key
+            } else if name.eq_ignore_ascii_case("if-none-match") {
+                &mut headers.if_none_match
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        headers
+    }
+}
+
+/// A framework-independent view of one HTTP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRequest<'a> {
+    /// `GET`, `POST`, `OPTIONS`, ...
+    pub method: &'a str,
+    /// The path, still percent-encoded, without the query (e.g. `/api/v1/flags/new-checkout`).
+    pub path: &'a str,
+    /// The raw query string without `?` (empty when there is none).
+    pub query: &'a str,
+    /// The headers the API reads.
+    pub headers: RequestHeaders<'a>,
+    /// The whole body (empty for `GET`).
+    pub body: &'a [u8],
+}
+
+/// Deployment settings of the evaluation API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// When `true` (the default, and production's setting) every request must present a client
+    /// key. When `false` (local development, tests that say so) a request without a key names its
+    /// environment itself; a key that is presented is still checked.
+    pub require_client_keys: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            require_client_keys: true,
+        }
+    }
+}
+
+/// What is being evaluated, per route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /api/v1/flags/{flagKey}`.
+    SeedFlag { flag_key: String },
+    /// `POST /api/v1/flags/batch`; `None` = every flag.
+    SeedBatch { flag_keys: Option<Vec<String>> },
+    /// `POST /ofrep/v1/evaluate/flags/{key}`.
+    OfrepFlag { key: String },
+    /// `POST /ofrep/v1/evaluate/flags`.
+    OfrepBulk,
+}
+
+/// A parsed, well-formed evaluation request; answer it with [`crate::respond`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRequest {
+    pub(crate) route: Route,
+    pub(crate) environment: String,
+    pub(crate) client_key: Option<ClientKey>,
+    pub(crate) context: EvaluationContext,
+    pub(crate) if_none_match: Option<String>,
+}
+
+impl ApiRequest {
+    /// The environment whose snapshot [`crate::respond`] needs.
+    #[must_use]
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// Which API flavour the request used.
+    #[must_use]
+    pub const fn api(&self) -> Api {
+        match self.route {
+            Route::SeedFlag { .. } | Route::SeedBatch { .. } => Api::Seed,
+            Route::OfrepFlag { .. } | Route::OfrepBulk => Api::Ofrep,
+        }
+    }
+
+    /// The evaluation context built from the request.
+    #[must_use]
+    pub const fn context(&self) -> &EvaluationContext {
+        &self.context
+    }
+}
+
+const SEED_FLAGS_PREFIX: &str = "/api/v1/flags/";
+const SEED_BATCH_PATH: &str = "/api/v1/flags/batch";
+const OFREP_BULK_PATH: &str = "/ofrep/v1/evaluate/flags";
+const OFREP_FLAG_PREFIX: &str = "/ofrep/v1/evaluate/flags/";
+
+/// Whether `path` belongs to the evaluation API (so an adapter can route it to [`parse`]).
+#[must_use]
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/v1/") || path.starts_with("/ofrep/v1/")
+}
+
+/// Routes the path to an API flavour, a route shape, and the methods it allows.
+enum Matched<'p> {
+    SeedFlag(&'p str),
+    SeedBatch,
+    OfrepFlag(&'p str),
+    OfrepBulk,
+}
+
+fn match_path(path: &str) -> Option<Matched<'_>> {
+    if path == OFREP_BULK_PATH {
+        return Some(Matched::OfrepBulk);
+    }
+    if let Some(key) = path.strip_prefix(OFREP_FLAG_PREFIX) {
+        return (!key.contains('/')).then_some(Matched::OfrepFlag(key));
+    }
+    if path == SEED_BATCH_PATH {
+        return Some(Matched::SeedBatch);
+    }
+    if let Some(key) = path.strip_prefix(SEED_FLAGS_PREFIX) {
+        return (!key.is_empty() && !key.contains('/')).then_some(Matched::SeedFlag(key));
+    }
+    None
+}
+
+/// Parses `request` into an [`ApiRequest`], or returns the response to send right away: an
+/// error (404, 405, 413, 400, 401, 403) or the answer to a CORS preflight (`OPTIONS`, 204).
+///
+/// # Errors
+/// The `Err` variant is a complete response, not a failure of the adapter.
+pub fn parse(request: &HttpRequest<'_>, config: &Config) -> Result<ApiRequest, ApiResponse> {
+    let api = if request.path.starts_with("/ofrep/") {
+        Api::Ofrep
+    } else {
+        Api::Seed
+    };
+    let Some(matched) = match_path(request.path) else {
+        return Err(Error::RouteNotFound {
+            path: String::from(request.path),
+        }
+        .to_response(api, None));
+    };
+    // `GET /api/v1/flags/batch` is the flag named "batch"; only POST is the batch route.
+    let (allowed, matched) = match (matched, request.method) {
+        (Matched::SeedBatch, "GET") => ("GET, POST, OPTIONS", Matched::SeedFlag("batch")),
+        (Matched::SeedBatch, _) => ("GET, POST, OPTIONS", Matched::SeedBatch),
+        (m @ Matched::SeedFlag(_), _) => ("GET, OPTIONS", m),
+        (m, _) => ("POST, OPTIONS", m),
+    };
+    let expected = match matched {
+        Matched::SeedFlag(_) => "GET",
+        _ => "POST",
+    };
+    let path_key = match matched {
+        Matched::SeedFlag(k) | Matched::OfrepFlag(k) => Some(k),
+        _ => None,
+    };
+    if request.method == "OPTIONS" {
+        return Err(preflight(allowed));
+    }
+    if request.method != expected {
+        let error = Error::MethodNotAllowed {
+            method: String::from(request.method),
+            allow: allowed,
+        };
+        return Err(error.to_response(api, path_key));
+    }
+    parse_route(request, config, matched).map_err(|error| error.to_response(api, path_key))
+}
+
+fn parse_route(
+    request: &HttpRequest<'_>,
+    config: &Config,
+    matched: Matched<'_>,
+) -> Result<ApiRequest, Error> {
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge {
+            length: request.body.len(),
+        });
+    }
+    // Credentials before the body: an unauthenticated caller learns nothing about validation.
+    let client_key = auth::presented_key(&request.headers)?;
+    if client_key.is_none() && config.require_client_keys {
+        return Err(Error::MissingClientKey);
+    }
+    let (route, requested_environment, context) = match matched {
+        Matched::SeedFlag(raw) => {
+            let flag_key = decode_flag_key(raw)?;
+            if evaluator_core::validate_flag_key(&flag_key).is_err() {
+                return Err(Error::InvalidFlagKey { key: flag_key });
+            }
+            let (environment, context) = seed_query_context(request.query)?;
+            (Route::SeedFlag { flag_key }, environment, context)
+        }
+        Matched::SeedBatch => {
+            let (flag_keys, environment, context) = seed_batch_body(request.body)?;
+            (Route::SeedBatch { flag_keys }, environment, context)
+        }
+        Matched::OfrepFlag(raw) => {
+            let key = decode_flag_key(raw)?;
+            let (environment, context) = ofrep_body(request.body, client_key.is_some())?;
+            if evaluator_core::validate_flag_key(&key).is_err() {
+                return Err(Error::InvalidFlagKey { key });
+            }
+            (Route::OfrepFlag { key }, environment, context)
+        }
+        Matched::OfrepBulk => {
+            let (environment, context) = ofrep_body(request.body, client_key.is_some())?;
+            (Route::OfrepBulk, environment, context)
+        }
+    };
+    let environment = match (&client_key, requested_environment) {
+        (Some(key), Some(requested)) if requested != key.environment() => {
+            return Err(Error::ForbiddenEnvironment {
+                key_environment: String::from(key.environment()),
+                requested,
+            });
+        }
+        (Some(key), _) => String::from(key.environment()),
+        (None, Some(requested)) => requested,
+        (None, None) => return Err(Error::MissingEnvironment),
+    };
+    if evaluator_core::validate_flag_key(&environment).is_err() {
+        return Err(Error::InvalidEnvironment { environment });
+    }
+    Ok(ApiRequest {
+        route,
+        environment,
+        client_key,
+        context,
+        if_none_match: request.headers.if_none_match.map(String::from),
+    })
+}
+
+fn preflight(allowed: &'static str) -> ApiResponse {
+    let mut builder = ResponseBuilder::new(204);
+    builder.header("Access-Control-Allow-Methods", allowed);
+    builder.header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+    builder.header("Access-Control-Max-Age", "86400");
+    builder.empty()
+}
+
+fn decode_flag_key(raw: &str) -> Result<String, Error> {
+    query::decode(raw, false).ok_or_else(|| Error::InvalidFlagKey {
+        key: String::from(raw),
+    })
+}
+
+/// Seed `GET`: `userId` is the targeting key, `environment` selects the snapshot, every other
+/// parameter is a string attribute (a repeated parameter becomes an array of strings, e.g.
+/// `segments=a&segments=b`).
+fn seed_query_context(raw_query: &str) -> Result<(Option<String>, EvaluationContext), Error> {
+    let mut environment = None;
+    let mut context = EvaluationContext::default();
+    for (name, value) in query::parse_query(raw_query)? {
+        match name.as_str() {
+            "userId" => {
+                context.targeting_key.get_or_insert(value);
+            }
+            "environment" => {
+                environment.get_or_insert(value);
+            }
+            _ => match context.attributes.get_mut(&name) {
+                Some(Value::Array(values)) => values.push(Value::String(value)),
+                Some(first) => {
+                    let first = core::mem::take(first);
+                    context
+                        .attributes
+                        .insert(name, Value::Array(vec![first, Value::String(value)]));
+                }
+                None => {
+                    context.attributes.insert(name, Value::String(value));
+                }
+            },
+        }
+    }
+    Ok((environment, context))
+}
+
+type BatchParts = (Option<Vec<String>>, Option<String>, EvaluationContext);
+
+/// Seed batch body `{userId?, environment?, flagKeys?, context?}`; unknown members are ignored
+/// for forward compatibility. The top-level `userId` wins over one inside `context`.
+fn seed_batch_body(body: &[u8]) -> Result<BatchParts, Error> {
+    let mut object = json_object(body)?;
+    let flag_keys = match object.remove("flagKeys") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let mut keys = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let Value::String(key) = item else {
+                    return Err(invalid_field(format!("flagKeys[{i}]"), "must be a string"));
+                };
+                if evaluator_core::validate_flag_key(&key).is_err() {
+                    return Err(invalid_field(
+                        format!("flagKeys[{i}]"),
+                        "must be 1-255 characters of letters, digits, '-' and '_'",
+                    ));
+                }
+                keys.push(key);
+            }
+            Some(keys)
+        }
+        Some(_) => {
+            return Err(invalid_field(
+                String::from("flagKeys"),
+                "must be an array of flag keys",
+            ))
+        }
+    };
+    let environment = optional_string(&mut object, "environment", "environment")?;
+    let user_id = optional_string(&mut object, "userId", "userId")?;
+    let mut context = match object.remove("context") {
+        None | Some(Value::Null) => EvaluationContext::default(),
+        Some(value) => context_from_json(&value, "context")?,
+    };
+    if user_id.is_some() {
+        context.targeting_key = user_id;
+    }
+    Ok((flag_keys, environment, context))
+}
+
+/// OFREP body `{"context": {...}}` (the spec requires `context`). Without a client key the
+/// environment comes from the context attribute `environment`, which stays an attribute.
+fn ofrep_body(
+    body: &[u8],
+    has_client_key: bool,
+) -> Result<(Option<String>, EvaluationContext), Error> {
+    let mut object = json_object(body)?;
+    let Some(value) = object.remove("context") else {
+        return Err(invalid_field(
+            String::from("context"),
+            "is required (an object)",
+        ));
+    };
+    let context = context_from_json(&value, "context")?;
+    let environment = if has_client_key {
+        None
+    } else {
+        match context.attributes.get("environment") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(environment)) => Some(environment.clone()),
+            Some(_) => {
+                return Err(invalid_field(
+                    String::from("context.environment"),
+                    "must be a string",
+                ))
+            }
+        }
+    };
+    Ok((environment, context))
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(invalid_field(String::from("body"), "must be a JSON object")),
+        Err(e) => Err(Error::InvalidJson {
+            message: format!("{e}"),
+        }),
+    }
+}
+
+fn optional_string(
+    object: &mut Map<String, Value>,
+    name: &str,
+    field: &str,
+) -> Result<Option<String>, Error> {
+    match object.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid_field(String::from(field), "must be a string")),
+    }
+}
+
+fn context_from_json(value: &Value, field: &str) -> Result<EvaluationContext, Error> {
+    let Some(object) = value.as_object() else {
+        return Err(invalid_field(String::from(field), "must be an object"));
+    };
+    EvaluationContext::from_json_object(value).ok_or_else(|| {
+        // `from_json_object` only refuses a non-string targeting key: name the member at fault.
+        let member = ["targetingKey", "userId"]
+            .into_iter()
+            .find(|m| {
+                object
+                    .get(*m)
+                    .is_some_and(|v| !v.is_string() && !v.is_null())
+            })
+            .unwrap_or("targetingKey");
+        invalid_field(format!("{field}.{member}"), "must be a string")
+    })
+}
+
+fn invalid_field(field: String, message: &str) -> Error {
+    Error::InvalidField {
+        field,
+        message: String::from(message),
+    }
+}

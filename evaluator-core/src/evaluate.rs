@@ -1,0 +1,415 @@
+//! The evaluation order of `docs/flag-model.md`, and its result.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json::Value;
+
+use crate::bucketing::{bucket_bytes, format_integer};
+use crate::context::EvaluationContext;
+use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
+use crate::json::Kind;
+use crate::operators::{Attr, AttrValue};
+use crate::reason::{detail, ErrorCode, Reason};
+use crate::segment::Scope;
+use crate::snapshot::CompiledSnapshot;
+
+/// How deep prerequisites may nest. Validation rejects cycles; this bounds what is left (a
+/// deeper chain fails its prerequisite rather than exhausting the stack).
+pub const MAX_PREREQUISITE_DEPTH: u8 = 16;
+
+static NULL: Value = Value::Null;
+
+/// The result of evaluating one flag for one context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation<'a> {
+    /// The requested key.
+    pub flag_key: &'a str,
+    /// The served value; `Value::Null` for `FLAG_NOT_FOUND`.
+    pub value: &'a Value,
+    /// Key of the served variation, when a variation was served.
+    pub variant: Option<&'a str>,
+    /// "Is this user in the feature?": the value of a boolean flag; for other flags, whether
+    /// the user was actively targeted (see `enabled` in `docs/flag-model.md`).
+    pub enabled: bool,
+    /// OpenFeature reason.
+    pub reason: Reason,
+    /// The seed's reason, e.g. `user-in-segment`; see [`crate::reason::detail`].
+    pub detail: &'static str,
+    /// The flag's version; `None` when not found.
+    pub version: Option<u64>,
+    /// Set when `reason` is `ERROR`.
+    pub error_code: Option<ErrorCode>,
+    /// Human description of the error.
+    pub error_message: Option<String>,
+}
+
+/// The value types of OpenFeature's typed resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// `true` / `false`.
+    Boolean,
+    /// A JSON string.
+    String,
+    /// A JSON number (integer or float).
+    Number,
+    /// A JSON object or array.
+    Object,
+}
+
+impl ValueType {
+    /// Lowercase name, as in messages and OFREP.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Boolean => "boolean",
+            Self::String => "string",
+            Self::Number => "number",
+            Self::Object => "object",
+        }
+    }
+
+    fn accepts(self, value: &Value) -> bool {
+        match self {
+            Self::Boolean => value.is_boolean(),
+            Self::String => value.is_string(),
+            Self::Number => value.is_number(),
+            Self::Object => value.is_object() || value.is_array(),
+        }
+    }
+}
+
+impl Evaluation<'_> {
+    /// OpenFeature typed resolution: if the value is not of `expected`, the result becomes
+    /// reason `ERROR`, `TYPE_MISMATCH` (value unchanged so callers can still report it). An
+    /// evaluation that already failed keeps its own error.
+    #[must_use]
+    pub fn expect_type(mut self, expected: ValueType) -> Self {
+        if self.reason == Reason::Error || expected.accepts(self.value) {
+            return self;
+        }
+        self.reason = Reason::Error;
+        self.detail = detail::ERROR;
+        self.error_code = Some(ErrorCode::TypeMismatch);
+        self.error_message = Some(format!(
+            "flag \"{}\" serves {}, not {}",
+            self.flag_key,
+            Kind::of(self.value).name(),
+            expected.as_str()
+        ));
+        self.enabled = enabled(self.value, self.reason, self.detail);
+        self
+    }
+
+    fn not_found(flag_key: &str) -> Evaluation<'_> {
+        Evaluation {
+            flag_key,
+            value: &NULL,
+            variant: None,
+            enabled: false,
+            reason: Reason::Error,
+            detail: detail::ERROR,
+            version: None,
+            error_code: Some(ErrorCode::FlagNotFound),
+            error_message: Some(format!("flag \"{flag_key}\" not found")),
+        }
+    }
+}
+
+/// `enabled` of the spec: a boolean value answers itself; otherwise active targeting is "in".
+/// An excluded user gets the default variation, so is not in the feature.
+fn enabled(value: &Value, reason: Reason, detail: &str) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        _ => {
+            matches!(reason, Reason::Static | Reason::TargetingMatch | Reason::Split)
+                && detail != detail::USER_EXCLUDED
+        }
+    }
+}
+
+impl Serialize for Evaluation<'_> {
+    /// The seed's result JSON: `reason` is the seed detail, `openFeatureReason` the OpenFeature
+    /// reason; `variant`, `version`, `errorCode`, `errorMessage` are omitted when absent.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Evaluation", 9)?;
+        s.serialize_field("flagKey", self.flag_key)?;
+        s.serialize_field("enabled", &self.enabled)?;
+        s.serialize_field("value", self.value)?;
+        match self.variant {
+            Some(variant) => s.serialize_field("variant", variant)?,
+            None => s.skip_field("variant")?,
+        }
+        s.serialize_field("reason", self.detail)?;
+        match self.version {
+            Some(version) => s.serialize_field("version", &version)?,
+            None => s.skip_field("version")?,
+        }
+        s.serialize_field("openFeatureReason", &self.reason)?;
+        match self.error_code {
+            Some(code) => s.serialize_field("errorCode", &code)?,
+            None => s.skip_field("errorCode")?,
+        }
+        match &self.error_message {
+            Some(message) => s.serialize_field("errorMessage", message)?,
+            None => s.skip_field("errorMessage")?,
+        }
+        s.end()
+    }
+}
+
+/// What went wrong, resolved to a code and message only for the top-level flag.
+#[derive(Clone, Copy)]
+enum Failure<'a> {
+    Invalid(&'a str),
+    TargetingKeyMissing,
+    AttributeMissing(&'a str),
+    NoOnVariation,
+}
+
+/// The outcome of the evaluation order, before values are looked up.
+#[derive(Clone, Copy)]
+struct Outcome<'a> {
+    /// Index into the flag's variations; `None` serves the broken flag's fallback value.
+    variation: Option<u32>,
+    reason: Reason,
+    detail: &'static str,
+    failure: Option<Failure<'a>>,
+}
+
+impl Outcome<'_> {
+    const fn serve(variation: u32, reason: Reason, detail: &'static str) -> Self {
+        Self { variation: Some(variation), reason, detail, failure: None }
+    }
+}
+
+impl CompiledSnapshot {
+    /// Evaluates one flag for `ctx` at `now_ms` (Unix milliseconds; only override expiry reads
+    /// it). Never panics; an unknown key gives `FLAG_NOT_FOUND`.
+    #[must_use]
+    pub fn evaluate<'a>(&'a self, flag_key: &'a str, ctx: &EvaluationContext, now_ms: i64) -> Evaluation<'a> {
+        match self.flag_position(flag_key) {
+            Some(position) => self.evaluate_position(position, flag_key, ctx, now_ms),
+            None => Evaluation::not_found(flag_key),
+        }
+    }
+
+    /// Evaluates the given flags, in the given order (unknown keys give `FLAG_NOT_FOUND`).
+    #[must_use]
+    pub fn evaluate_many<'a>(&'a self, keys: &[&'a str], ctx: &EvaluationContext, now_ms: i64) -> Vec<Evaluation<'a>> {
+        keys.iter().map(|key| self.evaluate(key, ctx, now_ms)).collect()
+    }
+
+    /// Evaluates every flag, in snapshot order.
+    #[must_use]
+    pub fn evaluate_all<'a>(&'a self, ctx: &EvaluationContext, now_ms: i64) -> Vec<Evaluation<'a>> {
+        self.flags
+            .iter()
+            .enumerate()
+            .map(|(position, flag)| self.evaluate_position(position, &flag.key, ctx, now_ms))
+            .collect()
+    }
+
+    fn evaluate_position<'a>(
+        &'a self,
+        position: usize,
+        flag_key: &'a str,
+        ctx: &EvaluationContext,
+        now_ms: i64,
+    ) -> Evaluation<'a> {
+        let Some(flag) = self.flags.get(position) else {
+            return Evaluation::not_found(flag_key);
+        };
+        let outcome = self.resolve(flag, ctx, now_ms, 0);
+        let (value, variant) = served(flag, outcome.variation);
+        let (error_code, error_message) = match outcome.failure {
+            None => (None, None),
+            Some(failure) => {
+                let (code, message) = describe(failure);
+                (Some(code), Some(message))
+            }
+        };
+        Evaluation {
+            flag_key,
+            value,
+            variant,
+            enabled: enabled(value, outcome.reason, outcome.detail),
+            reason: outcome.reason,
+            detail: outcome.detail,
+            version: Some(flag.version),
+            error_code,
+            error_message,
+        }
+    }
+
+    /// Steps 1-8 of "Evaluation order".
+    fn resolve<'a>(&'a self, flag: &'a CompiledFlag, ctx: &EvaluationContext, now_ms: i64, depth: u8) -> Outcome<'a> {
+        let t = match &flag.body {
+            Body::Valid(targeting) => targeting.as_ref(),
+            Body::Broken { message, variation, .. } => {
+                return Outcome {
+                    variation: *variation,
+                    reason: Reason::Error,
+                    detail: detail::ERROR,
+                    failure: Some(Failure::Invalid(message)),
+                };
+            }
+        };
+        // 1. Kill switch.
+        if !flag.enabled {
+            return Outcome::serve(t.off, Reason::Disabled, detail::FLAG_DISABLED);
+        }
+        // 2. Prerequisites: each must be on, error-free and serve the required variation.
+        for prerequisite in &t.prerequisites {
+            let passed = depth < MAX_PREREQUISITE_DEPTH
+                && self.flags.get(prerequisite.flag as usize).is_some_and(|other| {
+                    let o = self.resolve(other, ctx, now_ms, depth + 1);
+                    !matches!(o.reason, Reason::Disabled | Reason::Error)
+                        && prerequisite.variation.is_some()
+                        && o.variation == prerequisite.variation
+                });
+            if !passed {
+                return Outcome::serve(t.off, Reason::Default, detail::PREREQUISITE_FAILED);
+            }
+        }
+        // 3-5. Steps that need the targeting key.
+        if let Some(user) = ctx.targeting_key.as_deref() {
+            if !t.overrides.is_empty() {
+                let active = t.overrides.get(user).and_then(|list| {
+                    list.iter().find(|o| o.expires_at.is_none_or(|expires| expires > now_ms))
+                });
+                if let Some(o) = active {
+                    return Outcome::serve(o.variation, Reason::TargetingMatch, detail::USER_OVERRIDE);
+                }
+            }
+            if t.excluded.contains(user) {
+                return Outcome::serve(t.default, Reason::TargetingMatch, detail::USER_EXCLUDED);
+            }
+            if t.user_ids.contains(user) {
+                return serve_on(t, Reason::TargetingMatch, detail::USER_TARGETED);
+            }
+        }
+        // 6. Seed segments, then rules in order.
+        let scope = Scope { ctx, segments: &self.segments, depth: 0 };
+        if t.segments.iter().any(|&s| scope.in_segment(s)) {
+            return serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT);
+        }
+        for rule in &t.rules {
+            if !rule.clauses.iter().all(|c| c.matches(&scope)) {
+                continue;
+            }
+            return match &rule.serve {
+                Serve::Variation(v) => Outcome::serve(*v, Reason::TargetingMatch, detail::RULE_MATCH),
+                Serve::Rollout(rollout) => match roll(flag, rollout, ctx) {
+                    Ok(v) => Outcome::serve(v, Reason::Split, detail::RULE_ROLLOUT),
+                    Err(failure) => error(t.default, failure),
+                },
+            };
+        }
+        // 7. Percentage rollout, optionally restricted to countries.
+        if t.percentage.is_some() || !t.countries.is_empty() {
+            let in_country = t.countries.is_empty() || country_matches(t, ctx);
+            if in_country {
+                match t.percentage {
+                    None => return serve_on(t, Reason::TargetingMatch, detail::COUNTRY_TARGETED),
+                    Some(units) => match bucket_of(flag, &t.bucket_by, ctx) {
+                        Ok(b) if b < units => return serve_on(t, Reason::Split, detail::PERCENTAGE_ROLLOUT),
+                        Ok(_) => {}
+                        Err(failure) => return error(t.default, failure),
+                    },
+                }
+            }
+        }
+        // 8. Default.
+        if t.is_static {
+            return serve_on(t, Reason::Static, detail::STATIC);
+        }
+        Outcome::serve(t.default, Reason::Default, detail::DEFAULT)
+    }
+}
+
+fn serve_on(t: &Targeting, reason: Reason, detail: &'static str) -> Outcome<'static> {
+    match t.on {
+        Some(on) => Outcome::serve(on, reason, detail),
+        // Validation requires onVariation wherever these steps can run; kept total anyway.
+        None => error(t.default, Failure::NoOnVariation),
+    }
+}
+
+fn error(default: u32, failure: Failure<'_>) -> Outcome<'_> {
+    Outcome { variation: Some(default), reason: Reason::Error, detail: detail::ERROR, failure: Some(failure) }
+}
+
+fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
+    match ctx.attributes.get("country") {
+        Some(Value::String(country)) => t.countries.contains(country),
+        _ => false,
+    }
+}
+
+/// The bucket of the context under the flag's salt, by `attr` rendered as the spec says.
+fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -> Result<u32, Failure<'a>> {
+    let missing = || match attr {
+        Attr::TargetingKey => Failure::TargetingKeyMissing,
+        Attr::Named(name) => Failure::AttributeMissing(name),
+    };
+    let salt = flag.salt.as_bytes();
+    let mut digits = [0u8; 40];
+    let text: &[u8] = match attr.lookup(ctx).ok_or_else(missing)? {
+        AttrValue::Key(key) => key.as_bytes(),
+        AttrValue::Json(Value::String(s)) => s.as_bytes(),
+        AttrValue::Json(Value::Bool(true)) => b"true",
+        AttrValue::Json(Value::Bool(false)) => b"false",
+        AttrValue::Json(Value::Number(n)) => {
+            let integer = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i128::from(i),
+                (_, Some(u), _) => i128::from(u),
+                // 5.0 is the integer 5; only whole numbers within f64's exact range qualify.
+                (_, _, Some(f)) if f.abs() < 9_007_199_254_740_992.0 && f == (f as i64) as f64 => i128::from(f as i64),
+                _ => return Err(missing()),
+            };
+            format_integer(integer, &mut digits)
+        }
+        AttrValue::Json(_) => return Err(missing()),
+    };
+    Ok(bucket_bytes(salt, text))
+}
+
+/// Walks the rollout's cumulative weights to the first that exceeds the bucket.
+fn roll<'a>(flag: &CompiledFlag, rollout: &'a CompiledRollout, ctx: &EvaluationContext) -> Result<u32, Failure<'a>> {
+    let b = bucket_of(flag, &rollout.bucket_by, ctx)?;
+    let chosen = rollout.thresholds.iter().find(|&&(threshold, _)| threshold > b);
+    // Weights sum to exactly 100 %, so some threshold exceeds every bucket; fall back to the
+    // last variation rather than fail should that ever not hold.
+    Ok(chosen.or(rollout.thresholds.last()).map_or(0, |&(_, v)| v))
+}
+
+/// The value and variant key an outcome serves.
+fn served(flag: &CompiledFlag, variation: Option<u32>) -> (&Value, Option<&str>) {
+    if let Some(v) = variation.and_then(|v| flag.variations.get(v as usize)) {
+        return (&v.value, Some(v.key.as_str()));
+    }
+    match &flag.body {
+        Body::Broken { value, .. } => (value, None),
+        Body::Valid(_) => (&NULL, None),
+    }
+}
+
+fn describe(failure: Failure<'_>) -> (ErrorCode, String) {
+    match failure {
+        Failure::Invalid(message) => (ErrorCode::ParseError, String::from(message)),
+        Failure::TargetingKeyMissing => (
+            ErrorCode::TargetingKeyMissing,
+            String::from("the rollout buckets by the targeting key, which the context lacks"),
+        ),
+        Failure::AttributeMissing(name) => (
+            ErrorCode::InvalidContext,
+            format!("the rollout buckets by attribute \"{name}\", which the context lacks (or is not a string, integer or boolean)"),
+        ),
+        Failure::NoOnVariation => (ErrorCode::General, String::from("the flag has no onVariation to serve")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+//! The evaluation order, reasons and result shape of `docs/flag-model.md`, through the public
+//! interface (JSON snapshot in, `Evaluation` out).
+
+use super::*;
+use crate::bucketing::bucket;
+use alloc::vec;
+use serde_json::json;
+
+const NOW: i64 = 1_795_514_400_000; // 2026-11-24T10:00:00Z
+
+fn compile(flags: Value, segments: Value) -> CompiledSnapshot {
+    let document = json!({"environment": "test", "version": 1, "flags": flags, "segments": segments});
+    let (snapshot, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    snapshot
+}
+
+fn one(flag: Value) -> CompiledSnapshot {
+    compile(json!([flag]), json!([]))
+}
+
+fn user(id: &str) -> EvaluationContext {
+    EvaluationContext::with_targeting_key(id)
+}
+
+/// `(value, variant, reason, detail)` of an evaluation.
+fn summary<'a>(e: &Evaluation<'a>) -> (Value, Option<&'a str>, Reason, &'static str) {
+    (e.value.clone(), e.variant, e.reason, e.detail)
+}
+
+fn colours() -> Value {
+    json!([{"key": "red", "value": "#f00"}, {"key": "green", "value": "#0f0"}, {"key": "blue", "value": "#00f"}])
+}
+
+// Evaluation order, step 1.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_disabled_flag_serves_its_off_variation() {
+    let s = one(json!({"flagKey": "f", "enabled": false, "targetingRules": {"userIds": ["u1"]}}));
+    let e = s.evaluate("f", &user("u1"), NOW);
+    assert_eq!(summary(&e), (json!(false), Some("off"), Reason::Disabled, "flag-disabled"));
+    assert!(!e.enabled);
+    assert_eq!(e.version, Some(0));
+}
+
+// Step 2.
+#[test]
+fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
+    let s = compile(
+        json!([
+            {"flagKey": "base", "enabled": true},
+            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
+        ]),
+        json!([]),
+    );
+    assert_eq!(summary(&s.evaluate("f", &user("u"), NOW)), (json!(true), Some("on"), Reason::Static, "static"));
+}
+
+#[test]
+fn a_failing_prerequisite_serves_the_off_variation() {
+    let s = compile(
+        json!([
+            {"flagKey": "base", "enabled": true, "defaultValue": false, "targetingRules": {"userIds": ["vip"]}},
+            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
+        ]),
+        json!([]),
+    );
+    let failed = (json!(false), Some("off"), Reason::Default, "prerequisite-failed");
+    assert_eq!(summary(&s.evaluate("f", &user("u"), NOW)), failed);
+    assert_eq!(summary(&s.evaluate("f", &user("vip"), NOW)).3, "static");
+}
+
+#[test]
+fn a_disabled_prerequisite_fails_even_when_its_off_variation_is_the_required_one() {
+    let s = compile(
+        json!([
+            {"flagKey": "base", "enabled": false},
+            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "off"}]}
+        ]),
+        json!([]),
+    );
+    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "prerequisite-failed");
+}
+
+// Step 3.
+#[test]
+fn an_unexpired_override_serves_its_variation() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "green",
+        "overrides": [
+            {"userId": "u1", "variation": "blue", "expiresAt": "2026-11-24T10:00:00.001Z"},
+            {"userId": "u2", "variation": "blue", "expiresAt": "2026-11-24T10:00:00Z"},
+            {"userId": "u3", "variation": "blue"}
+        ]
+    }));
+    let overridden = (json!("#00f"), Some("blue"), Reason::TargetingMatch, "user-override");
+    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), overridden);
+    assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), overridden);
+    // Expiring at `now` is expired: the override must be later than now.
+    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "static");
+}
+
+#[test]
+fn an_enabled_override_of_a_boolean_flag_serves_on_or_off() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "targetingRules": {"userIds": ["u1"]},
+        "overrides": [{"userId": "u1", "enabled": false}, {"userId": "u2", "enabled": true}]
+    }));
+    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), (json!(false), Some("off"), Reason::TargetingMatch, "user-override"));
+    assert!(!s.evaluate("f", &user("u1"), NOW).enabled);
+    assert_eq!(summary(&s.evaluate("f", &user("u2"), NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "user-override"));
+}
+
+// Steps 4 and 5.
+#[test]
+fn excluded_users_get_the_default_variation_before_user_targeting() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "targetingRules": {"userIds": ["u1", "u2"], "excludedUserIds": ["u1"]}
+    }));
+    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), (json!(false), Some("off"), Reason::TargetingMatch, "user-excluded"));
+    assert_eq!(summary(&s.evaluate("f", &user("u2"), NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "user-targeted"));
+    assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), (json!(false), Some("off"), Reason::Default, "default"));
+}
+
+#[test]
+fn steps_needing_a_targeting_key_are_skipped_without_one() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "targetingRules": {"countries": ["US"], "excludedUserIds": ["u1"]},
+        "overrides": [{"userId": "u1", "enabled": false}]
+    }));
+    let anonymous = EvaluationContext::default().with_attribute("country", "US");
+    assert_eq!(summary(&s.evaluate("f", &anonymous, NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "country-targeted"));
+}
+
+// Step 6.
+#[test]
+fn users_in_a_seed_segment_get_the_on_variation() {
+    let s = compile(
+        json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
+        json!([{"segmentKey": "beta", "included": ["u1", "u2"], "excluded": ["u2"],
+                "rules": [{"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]}]}]}]),
+    );
+    let in_segment = (json!(true), Some("on"), Reason::TargetingMatch, "user-in-segment");
+    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), in_segment);
+    assert_eq!(summary(&s.evaluate("f", &user("u3").with_attribute("plan", "pro"), NOW)), in_segment);
+    // excluded wins over included and over rules.
+    assert_eq!(s.evaluate("f", &user("u2").with_attribute("plan", "pro"), NOW).detail, "default");
+    assert_eq!(s.evaluate("f", &user("u3"), NOW).detail, "default");
+}
+
+#[test]
+fn the_context_may_declare_segments_as_in_the_seed_request() {
+    let s = compile(
+        json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
+        json!([{"segmentKey": "beta", "excluded": ["banned"]}]),
+    );
+    assert_eq!(s.evaluate("f", &user("u").with_attribute("userSegment", "beta"), NOW).detail, "user-in-segment");
+    assert_eq!(s.evaluate("f", &user("u").with_attribute("segments", json!(["x", "beta"])), NOW).detail, "user-in-segment");
+    assert_eq!(s.evaluate("f", &user("banned").with_attribute("userSegment", "beta"), NOW).detail, "default");
+    assert_eq!(s.evaluate("f", &user("u").with_attribute("userSegment", "alpha"), NOW).detail, "default");
+}
+
+#[test]
+fn segment_match_clauses_follow_nested_segments() {
+    let s = compile(
+        json!([{"flagKey": "f", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [
+            {"clauses": [{"operator": "segmentMatch", "values": ["outer"]}], "variation": "on"}
+        ]}}]),
+        json!([
+            {"segmentKey": "outer", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["inner"]}]}]},
+            {"segmentKey": "inner", "included": ["u1"]}
+        ]),
+    );
+    assert_eq!(s.evaluate("f", &user("u1"), NOW).detail, "rule-match");
+    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "default");
+}
+
+#[test]
+fn the_first_matching_rule_wins() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red",
+        "targetingRules": {"rules": [
+            {"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]},
+                         {"attribute": "country", "operator": "in", "values": ["US"]}], "variation": "green"},
+            {"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]}], "variation": "blue"},
+            {"clauses": [], "variation": "red"}
+        ]}
+    }));
+    let pro_us = user("u").with_attribute("plan", "pro").with_attribute("country", "US");
+    assert_eq!(summary(&s.evaluate("f", &pro_us, NOW)), (json!("#0f0"), Some("green"), Reason::TargetingMatch, "rule-match"));
+    assert_eq!(s.evaluate("f", &user("u").with_attribute("plan", "pro"), NOW).variant, Some("blue"));
+    // A rule without clauses matches everyone.
+    assert_eq!(s.evaluate("f", &user("u"), NOW).variant, Some("red"));
+    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "rule-match");
+}
+
+#[test]
+fn seed_segments_come_before_rules() {
+    let s = compile(
+        json!([{"flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "green",
+                "targetingRules": {"segments": ["beta"], "rules": [{"clauses": [], "variation": "blue"}]}}]),
+        json!([{"segmentKey": "beta", "included": ["u1"]}]),
+    );
+    assert_eq!(s.evaluate("f", &user("u1"), NOW).variant, Some("green"));
+    assert_eq!(s.evaluate("f", &user("u2"), NOW).variant, Some("blue"));
+}
+
+#[test]
+fn a_rule_rollout_serves_by_cumulative_weight_of_the_bucket() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red",
+        "targetingRules": {"rules": [{"clauses": [], "rollout": {"weights": [
+            {"variation": "red", "weight": 33.333}, {"variation": "green", "weight": 33.334}, {"variation": "blue", "weight": 33.333}
+        ]}}]}
+    }));
+    for i in 0..300 {
+        let id = format!("user-{i}");
+        let b = bucket("f", &id);
+        let expected = if b < 33_333 { "red" } else if b < 66_667 { "green" } else { "blue" };
+        let e = s.evaluate("f", &user(&id), NOW);
+        assert_eq!((e.variant, e.reason, e.detail), (Some(expected), Reason::Split, "rule-rollout"), "{id} in bucket {b}");
+    }
+}
+
+#[test]
+fn a_rollout_without_its_bucketing_attribute_is_an_error_serving_the_default() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red",
+        "targetingRules": {"rules": [
+            {"clauses": [{"attribute": "plan", "operator": "exists"}],
+             "rollout": {"bucketBy": "orgId", "weights": [{"variation": "green", "weight": 100}]}},
+            {"clauses": [], "rollout": {"weights": [{"variation": "blue", "weight": 100}]}}
+        ]}
+    }));
+    let e = s.evaluate("f", &EvaluationContext::default(), NOW);
+    assert_eq!(summary(&e), (json!("#f00"), Some("red"), Reason::Error, "error"));
+    assert_eq!(e.error_code, Some(ErrorCode::TargetingKeyMissing));
+    assert!(!e.enabled);
+    let e = s.evaluate("f", &user("u").with_attribute("plan", "pro"), NOW);
+    assert_eq!((e.reason, e.error_code), (Reason::Error, Some(ErrorCode::InvalidContext)));
+    assert_eq!(
+        e.error_message.as_deref(),
+        Some("the rollout buckets by attribute \"orgId\", which the context lacks (or is not a string, integer or boolean)")
+    );
+    let e = s.evaluate("f", &user("u").with_attribute("plan", "pro").with_attribute("orgId", 7), NOW);
+    assert_eq!((e.variant, e.detail), (Some("green"), "rule-rollout"));
+}
+
+// Step 7.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn the_percentage_serves_on_to_users_whose_bucket_is_below_it() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 25}}));
+    let mut inside = 0;
+    for i in 0..2000 {
+        let id = format!("u{i}");
+        let e = s.evaluate("f", &user(&id), NOW);
+        if bucket("f", &id) < 25_000 {
+            inside += 1;
+            assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Split, "percentage-rollout"));
+        } else {
+            assert_eq!(summary(&e), (json!(false), Some("off"), Reason::Default, "default"));
+        }
+    }
+    assert!((400..600).contains(&inside), "{inside} of 2000 at 25 %");
+}
+
+#[test]
+fn the_percentage_buckets_by_the_salt_and_bucket_by_attribute() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "salt": "s1",
+                       "targetingRules": {"percentage": 50, "bucketBy": "orgId"}}));
+    for org in 0..200 {
+        let e = s.evaluate("f", &user("same-user").with_attribute("orgId", org), NOW);
+        assert_eq!(e.enabled, bucket("s1", &format!("{org}")) < 50_000, "org {org}");
+    }
+    // Integers render in decimal whether written 7 or 7.0; booleans as true/false.
+    let seven = s.evaluate("f", &user("u").with_attribute("orgId", 7), NOW);
+    let seven_float = s.evaluate("f", &user("u").with_attribute("orgId", 7.0), NOW);
+    let seven_text = s.evaluate("f", &user("u").with_attribute("orgId", "7"), NOW);
+    assert_eq!((seven.enabled, seven_float.enabled), (seven_text.enabled, seven_text.enabled));
+    let fraction = s.evaluate("f", &user("u").with_attribute("orgId", 7.5), NOW);
+    assert_eq!(fraction.error_code, Some(ErrorCode::InvalidContext));
+}
+
+#[test]
+fn countries_restrict_the_percentage() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 100, "countries": ["US", "CA"]}}));
+    let us = user("u").with_attribute("country", "CA");
+    assert_eq!(summary(&s.evaluate("f", &us, NOW)), (json!(true), Some("on"), Reason::Split, "percentage-rollout"));
+    assert_eq!(s.evaluate("f", &user("u").with_attribute("country", "FR"), NOW).detail, "default");
+    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "default");
+}
+
+#[test]
+fn countries_without_percentage_target_by_country_alone() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"countries": ["US"]}}));
+    let e = s.evaluate("f", &EvaluationContext::default().with_attribute("country", "US"), NOW);
+    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::TargetingMatch, "country-targeted"));
+}
+
+#[test]
+fn a_percentage_without_a_targeting_key_is_an_error() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 100}}));
+    let e = s.evaluate("f", &EvaluationContext::default(), NOW);
+    assert_eq!((e.reason, e.error_code, e.variant), (Reason::Error, Some(ErrorCode::TargetingKeyMissing), Some("off")));
+}
+
+// Step 8.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_flag_without_targeting_is_static_and_one_with_targeting_defaults() {
+    let s = compile(
+        json!([
+            {"flagKey": "plain", "enabled": true},
+            {"flagKey": "targeted", "enabled": true, "defaultValue": true, "targetingRules": {"userIds": ["x"]}}
+        ]),
+        json!([]),
+    );
+    assert_eq!(summary(&s.evaluate("plain", &user("u"), NOW)), (json!(true), Some("on"), Reason::Static, "static"));
+    let e = s.evaluate("targeted", &user("u"), NOW);
+    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Default, "default"));
+    // For a boolean flag `enabled` is the value, whatever the reason.
+    assert!(e.enabled);
+}
+
+#[test]
+fn a_multivariate_flag_is_enabled_only_for_actively_targeted_users() {
+    let s = one(json!({
+        "flagKey": "f", "enabled": true, "variations": colours(), "defaultValue": "#f00", "onVariation": "green",
+        "targetingRules": {"userIds": ["in", "out"], "excludedUserIds": ["out"]}
+    }));
+    let targeted = s.evaluate("f", &user("in"), NOW);
+    assert_eq!((targeted.variant, targeted.enabled), (Some("green"), true));
+    let defaulted = s.evaluate("f", &user("other"), NOW);
+    assert_eq!((defaulted.variant, defaulted.enabled), (Some("red"), false));
+    let excluded = s.evaluate("f", &user("out"), NOW);
+    assert_eq!((excluded.variant, excluded.reason, excluded.enabled), (Some("red"), Reason::TargetingMatch, false));
+}
+
+// Result.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn an_unknown_flag_is_flag_not_found_with_a_null_value() {
+    let s = one(json!({"flagKey": "f", "enabled": true}));
+    let e = s.evaluate("nope", &user("u"), NOW);
+    assert_eq!(summary(&e), (Value::Null, None, Reason::Error, "error"));
+    assert_eq!((e.error_code, e.version, e.enabled), (Some(ErrorCode::FlagNotFound), None, false));
+    assert_eq!(
+        serde_json::to_value(&e).unwrap(),
+        json!({"flagKey": "nope", "enabled": false, "value": null, "reason": "error", "openFeatureReason": "ERROR",
+               "errorCode": "FLAG_NOT_FOUND", "errorMessage": "flag \"nope\" not found"})
+    );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn results_serialize_as_the_seed_result_json() {
+    let s = compile(
+        json!([{"flagKey": "new-checkout-flow", "enabled": true, "version": 3, "targetingRules": {"segments": ["beta-users"]}}]),
+        json!([{"segmentKey": "beta-users", "included": ["user123"]}]),
+    );
+    let e = s.evaluate("new-checkout-flow", &user("user123"), NOW);
+    assert_eq!(
+        serde_json::to_value(&e).unwrap(),
+        json!({"flagKey": "new-checkout-flow", "enabled": true, "value": true, "variant": "on",
+               "reason": "user-in-segment", "version": 3, "openFeatureReason": "TARGETING_MATCH"})
+    );
+}
+
+#[test]
+fn an_invalid_flag_is_a_parse_error_serving_its_default() {
+    let document = json!({"environment": "test", "version": 1, "flags": [
+        {"flagKey": "f", "enabled": true, "defaultValue": true, "targetingRules": {"rules": [
+            {"clauses": [{"attribute": "a", "operator": "regexx", "values": ["x"]}], "variation": "on"}]}},
+        {"flagKey": "g", "enabled": true, "variations": "not-a-list"}
+    ]});
+    let (s, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let e = s.evaluate("f", &user("u"), NOW);
+    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Error, "error"));
+    assert_eq!(e.error_code, Some(ErrorCode::ParseError));
+    assert_eq!(
+        e.error_message.as_deref(),
+        Some("invalid flag configuration: flags[0].targetingRules.rules[0].clauses[0].operator: unknown operator \"regexx\"")
+    );
+    let e = s.evaluate("g", &user("u"), NOW);
+    assert_eq!((e.value, e.variant, e.error_code), (&Value::Null, None, Some(ErrorCode::ParseError)));
+}
+
+#[test]
+fn expect_type_turns_a_mismatch_into_an_error_keeping_the_value() {
+    let s = one(json!({"flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "blue"}));
+    let e = s.evaluate("f", &user("u"), NOW).expect_type(ValueType::Boolean);
+    assert_eq!(summary(&e), (json!("#00f"), Some("blue"), Reason::Error, "error"));
+    assert_eq!(e.error_code, Some(ErrorCode::TypeMismatch));
+    assert_eq!(e.error_message.as_deref(), Some("flag \"f\" serves a string, not boolean"));
+    let ok = s.evaluate("f", &user("u"), NOW).expect_type(ValueType::String);
+    assert_eq!(ok.reason, Reason::Static);
+    let missing = s.evaluate("nope", &user("u"), NOW).expect_type(ValueType::String);
+    assert_eq!(missing.error_code, Some(ErrorCode::FlagNotFound));
+}
+
+#[test]
+fn evaluate_all_follows_snapshot_order_and_evaluate_many_the_given_order() {
+    let s = compile(
+        json!([{"flagKey": "b", "enabled": true}, {"flagKey": "a", "enabled": false}, {"flagKey": "c", "enabled": true}]),
+        json!([]),
+    );
+    let all: Vec<&str> = s.evaluate_all(&user("u"), NOW).iter().map(|e| e.flag_key).collect();
+    assert_eq!(all, ["b", "a", "c"]);
+    assert_eq!(s.flag_keys().collect::<Vec<_>>(), ["b", "a", "c"]);
+    let many = s.evaluate_many(&["c", "zz", "a"], &user("u"), NOW);
+    let got: Vec<(&str, Reason)> = many.iter().map(|e| (e.flag_key, e.reason)).collect();
+    assert_eq!(got, vec![("c", Reason::Static), ("zz", Reason::Error), ("a", Reason::Disabled)]);
+}

@@ -1,0 +1,471 @@
+//! Clause operators: compiled once from a [`Clause`], matched against a context many times.
+//!
+//! Compilation turns every operand into the form matching needs (hash sets, regexes, versions,
+//! milliseconds), and folds operators whose "any value" semantics reduce to one comparison
+//! (`lt` against any of the values is `lt` against the largest).
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use hashbrown::{HashMap, HashSet};
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
+use serde_json::Value;
+
+use crate::context::EvaluationContext;
+use crate::json::{number_of, Kind};
+use crate::model::Clause;
+use crate::path::{Diagnostics, Path};
+use crate::segment::Scope;
+use crate::time::parse_rfc3339_millis;
+use crate::validate::limits;
+use crate::version::SemVer;
+
+/// Every operator name the model accepts, in the order of `docs/flag-model.md`.
+pub const OPERATORS: &[&str] = &[
+    "in",
+    "equals",
+    "notIn",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "semverEq",
+    "semverLt",
+    "semverGt",
+    "before",
+    "after",
+    "exists",
+    "segmentMatch",
+];
+
+/// Compiled size limit of one regular expression's NFA. Patterns are at most 1,024 bytes, but
+/// counted repetitions (`(a{100}){100}`) multiply; this bounds memory and matching work.
+const REGEX_NFA_LIMIT: usize = 1 << 20;
+/// Upper bound of each lazy-DFA cache, so many regexes cannot exhaust an edge isolate's memory.
+const REGEX_CACHE_LIMIT: usize = 1 << 18;
+
+/// Key → index of segments (or flags) while compiling.
+pub(crate) type KeyIndex<'a> = HashMap<&'a str, u32>;
+
+/// Where a clause's attribute comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attr {
+    /// `userId`, `key` or `targetingKey`: the context's targeting key.
+    TargetingKey,
+    /// Any other name: a context attribute.
+    Named(String),
+}
+
+impl Attr {
+    pub(crate) fn new(name: &str) -> Self {
+        match name {
+            "userId" | "key" | "targetingKey" => Self::TargetingKey,
+            _ => Self::Named(name.to_string()),
+        }
+    }
+
+    /// The attribute's value in `ctx`; `None` when missing or null.
+    pub(crate) fn lookup<'c>(&self, ctx: &'c EvaluationContext) -> Option<AttrValue<'c>> {
+        match self {
+            Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
+            Self::Named(name) => match ctx.attributes.get(name) {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(AttrValue::Json(value)),
+            },
+        }
+    }
+}
+
+/// A present attribute value.
+#[derive(Clone, Copy)]
+pub(crate) enum AttrValue<'c> {
+    Key(&'c str),
+    Json(&'c Value),
+}
+
+/// One element of an attribute (arrays are tested element by element).
+#[derive(Clone, Copy)]
+enum Elem<'c> {
+    Str(&'c str),
+    Num(f64),
+    Bool(bool),
+    Other,
+}
+
+impl<'c> Elem<'c> {
+    fn of(value: &'c Value) -> Self {
+        match value {
+            Value::String(s) => Self::Str(s),
+            Value::Number(n) => n.as_f64().map_or(Self::Other, Self::Num),
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Null | Value::Array(_) | Value::Object(_) => Self::Other,
+        }
+    }
+
+    fn number(self) -> Option<f64> {
+        match self {
+            Self::Num(n) => Some(n),
+            Self::Str(s) => crate::json::parse_number(s),
+            Self::Bool(_) | Self::Other => None,
+        }
+    }
+
+    fn millis(self) -> Option<f64> {
+        match self {
+            Self::Num(n) => Some(n),
+            // Milliseconds since 1970 stay far below 2^53, so the conversion is exact.
+            Self::Str(s) => parse_rfc3339_millis(s).map(|ms| ms as f64),
+            Self::Bool(_) | Self::Other => None,
+        }
+    }
+}
+
+/// True when `test` holds for the attribute, or for any element of an array attribute.
+fn any_elem(value: AttrValue<'_>, mut test: impl FnMut(Elem<'_>) -> bool) -> bool {
+    match value {
+        AttrValue::Key(s) => test(Elem::Str(s)),
+        AttrValue::Json(Value::Array(items)) => items.iter().any(|item| test(Elem::of(item))),
+        AttrValue::Json(value) => test(Elem::of(value)),
+    }
+}
+
+/// A set of strings: a short list is faster to scan than to hash.
+#[derive(Debug, Clone)]
+pub(crate) enum StrSet {
+    Small(Vec<String>),
+    Large(HashSet<String>),
+}
+
+impl Default for StrSet {
+    fn default() -> Self {
+        Self::Small(Vec::new())
+    }
+}
+
+impl StrSet {
+    const SCAN_LIMIT: usize = 8;
+
+    pub(crate) fn new<'s>(items: impl IntoIterator<Item = &'s String>) -> Self {
+        let items: Vec<String> = items.into_iter().cloned().collect();
+        if items.len() <= Self::SCAN_LIMIT {
+            Self::Small(items)
+        } else {
+            Self::Large(items.into_iter().collect())
+        }
+    }
+
+    pub(crate) fn contains(&self, s: &str) -> bool {
+        match self {
+            Self::Small(items) => items.iter().any(|item| item == s),
+            Self::Large(items) => items.contains(s),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Self::Small(items) => items.is_empty(),
+            Self::Large(items) => items.is_empty(),
+        }
+    }
+}
+
+/// Operands of `in` / `notIn`, split by JSON type (equality never crosses types).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValueSet {
+    strings: StrSet,
+    numbers: Vec<f64>,
+    has_true: bool,
+    has_false: bool,
+}
+
+impl ValueSet {
+    fn contains(&self, elem: Elem<'_>) -> bool {
+        match elem {
+            Elem::Str(s) => self.strings.contains(s),
+            Elem::Num(n) => self.numbers.contains(&n),
+            Elem::Bool(true) => self.has_true,
+            Elem::Bool(false) => self.has_false,
+            Elem::Other => false,
+        }
+    }
+}
+
+/// A compiled operator with its operands.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    In(ValueSet),
+    NotIn(ValueSet),
+    Contains(Vec<String>),
+    StartsWith(Vec<String>),
+    EndsWith(Vec<String>),
+    Matches(Vec<Regex>),
+    /// Less than the largest operand (`None`: no operands, never matches).
+    Lt(Option<f64>),
+    Lte(Option<f64>),
+    /// Greater than the smallest operand.
+    Gt(Option<f64>),
+    Gte(Option<f64>),
+    SemverEq(Vec<SemVer>),
+    SemverLt(Option<Box<SemVer>>),
+    SemverGt(Option<Box<SemVer>>),
+    Before(Option<f64>),
+    After(Option<f64>),
+    Exists,
+    SegmentMatch(Vec<u32>),
+}
+
+/// A clause ready to match.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledClause {
+    attr: Attr,
+    negate: bool,
+    op: Op,
+}
+
+impl CompiledClause {
+    /// Whether the clause holds for the scope's context (see "Rule and clause" in the spec).
+    pub(crate) fn matches(&self, scope: &Scope<'_>) -> bool {
+        match &self.op {
+            Op::SegmentMatch(segments) => {
+                segments.iter().any(|&s| scope.in_segment(s)) != self.negate
+            }
+            Op::Exists => self.attr.lookup(scope.ctx).is_some() != self.negate,
+            // A missing attribute never matches, whatever `negate` says.
+            op => self.attr.lookup(scope.ctx).is_some_and(|value| op_matches(op, value) != self.negate),
+        }
+    }
+
+    /// The segments this clause refers to (for cycle detection).
+    pub(crate) fn segment_refs(&self) -> &[u32] {
+        match &self.op {
+            Op::SegmentMatch(segments) => segments,
+            _ => &[],
+        }
+    }
+}
+
+fn op_matches(op: &Op, value: AttrValue<'_>) -> bool {
+    match op {
+        Op::In(set) => any_elem(value, |e| set.contains(e)),
+        Op::NotIn(set) => any_elem(value, |e| !set.contains(e)),
+        Op::Contains(needles) => str_test(value, |s| needles.iter().any(|n| s.contains(n.as_str()))),
+        Op::StartsWith(prefixes) => str_test(value, |s| prefixes.iter().any(|p| s.starts_with(p.as_str()))),
+        Op::EndsWith(suffixes) => str_test(value, |s| suffixes.iter().any(|p| s.ends_with(p.as_str()))),
+        Op::Matches(regexes) => str_test(value, |s| regexes.iter().any(|r| r.is_match(s))),
+        Op::Lt(bound) => num_test(value, *bound, |a, b| a < b),
+        Op::Lte(bound) => num_test(value, *bound, |a, b| a <= b),
+        Op::Gt(bound) => num_test(value, *bound, |a, b| a > b),
+        Op::Gte(bound) => num_test(value, *bound, |a, b| a >= b),
+        Op::SemverEq(versions) => semver_test(value, |v| versions.contains(v)),
+        Op::SemverLt(bound) => bound.as_deref().is_some_and(|b| semver_test(value, |v| v < b)),
+        Op::SemverGt(bound) => bound.as_deref().is_some_and(|b| semver_test(value, |v| v > b)),
+        Op::Before(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms < b))),
+        Op::After(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms > b))),
+        // Handled before the attribute is looked up.
+        Op::Exists | Op::SegmentMatch(_) => false,
+    }
+}
+
+fn str_test(value: AttrValue<'_>, mut test: impl FnMut(&str) -> bool) -> bool {
+    any_elem(value, |e| matches!(e, Elem::Str(s) if test(s)))
+}
+
+fn num_test(value: AttrValue<'_>, bound: Option<f64>, cmp: impl Fn(f64, f64) -> bool) -> bool {
+    bound.is_some_and(|b| any_elem(value, |e| e.number().is_some_and(|n| cmp(n, b))))
+}
+
+fn semver_test(value: AttrValue<'_>, mut test: impl FnMut(&SemVer) -> bool) -> bool {
+    any_elem(value, |e| matches!(e, Elem::Str(s) if SemVer::parse(s).is_some_and(|v| test(&v))))
+}
+
+/// Compiles one clause, reporting every problem under `path`; `None` if there was any.
+pub(crate) fn compile_clause(
+    clause: &Clause,
+    segments: &KeyIndex<'_>,
+    diag: &mut Diagnostics,
+    path: &Path<'_>,
+) -> Option<CompiledClause> {
+    let before = diag.len();
+    let op_name = clause.operator.as_str();
+    let values_path = path.field("values");
+    if clause.values.len() > limits::VALUES_PER_CLAUSE {
+        diag.report(
+            &values_path,
+            format!("{} values exceed the limit of {}", clause.values.len(), limits::VALUES_PER_CLAUSE),
+        );
+        return None;
+    }
+    if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name) {
+        diag.report(&path.field("attribute"), format!("required for operator \"{op_name}\""));
+    }
+    let mut operands = Operands { op_name, values: &clause.values, diag, path: &values_path };
+    let op = match op_name {
+        "in" | "equals" => Op::In(operands.value_set()),
+        "notIn" => Op::NotIn(operands.value_set()),
+        "contains" => Op::Contains(operands.strings()),
+        "startsWith" => Op::StartsWith(operands.strings()),
+        "endsWith" => Op::EndsWith(operands.strings()),
+        "matches" => Op::Matches(operands.regexes()),
+        "lt" => Op::Lt(operands.numbers().into_iter().reduce(f64::max)),
+        "lte" => Op::Lte(operands.numbers().into_iter().reduce(f64::max)),
+        "gt" => Op::Gt(operands.numbers().into_iter().reduce(f64::min)),
+        "gte" => Op::Gte(operands.numbers().into_iter().reduce(f64::min)),
+        "semverEq" => Op::SemverEq(operands.versions()),
+        "semverLt" => Op::SemverLt(operands.versions().into_iter().max().map(Box::new)),
+        "semverGt" => Op::SemverGt(operands.versions().into_iter().min().map(Box::new)),
+        "before" => Op::Before(operands.timestamps().into_iter().reduce(f64::max)),
+        "after" => Op::After(operands.timestamps().into_iter().reduce(f64::min)),
+        "exists" => {
+            if !clause.values.is_empty() {
+                operands.diag.report(&values_path, "operator \"exists\" takes no values");
+            }
+            Op::Exists
+        }
+        "segmentMatch" => Op::SegmentMatch(operands.segments(segments)),
+        other => {
+            diag.report(&path.field("operator"), format!("unknown operator \"{other}\""));
+            return None;
+        }
+    };
+    (diag.len() == before).then(|| CompiledClause { attr: Attr::new(&clause.attribute), negate: clause.negate, op })
+}
+
+/// The operands of one clause while compiling, with where to report problems.
+struct Operands<'a, 'p> {
+    op_name: &'a str,
+    values: &'a [Value],
+    diag: &'a mut Diagnostics,
+    path: &'a Path<'p>,
+}
+
+impl<'a> Operands<'a, '_> {
+    /// Maps every operand through `parse`, reporting `expected` for the ones it rejects.
+    fn each<T>(&mut self, expected: &str, mut parse: impl FnMut(&'a Value) -> Option<T>) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.values.len());
+        for (i, value) in self.values.iter().enumerate() {
+            match parse(value) {
+                Some(parsed) => out.push(parsed),
+                None => self.diag.report(
+                    &self.path.index(i),
+                    format!("operator \"{}\" needs {expected}, got {}", self.op_name, describe(value)),
+                ),
+            }
+        }
+        out
+    }
+
+    fn value_set(&mut self) -> ValueSet {
+        let mut set = ValueSet::default();
+        let mut strings = Vec::new();
+        self.each("a string, number or boolean", |v| match v {
+            Value::String(s) => {
+                strings.push(s);
+                Some(())
+            }
+            Value::Number(n) => n.as_f64().map(|n| set.numbers.push(n)),
+            Value::Bool(true) => {
+                set.has_true = true;
+                Some(())
+            }
+            Value::Bool(false) => {
+                set.has_false = true;
+                Some(())
+            }
+            Value::Null | Value::Array(_) | Value::Object(_) => None,
+        });
+        set.strings = StrSet::new(strings);
+        set
+    }
+
+    fn strings(&mut self) -> Vec<String> {
+        self.each("a string", |v| v.as_str().map(ToString::to_string))
+    }
+
+    fn numbers(&mut self) -> Vec<f64> {
+        self.each("a number", |v| v.as_f64())
+    }
+
+    fn versions(&mut self) -> Vec<SemVer> {
+        self.each("a semantic version such as \"1.2.3\"", |v| v.as_str().and_then(SemVer::parse))
+    }
+
+    fn timestamps(&mut self) -> Vec<f64> {
+        self.each("an RFC 3339 timestamp or Unix milliseconds", |v| match v {
+            // Milliseconds since 1970 stay far below 2^53, so the conversion is exact.
+            Value::String(s) => parse_rfc3339_millis(s).map(|ms| ms as f64),
+            Value::Number(_) => number_of(v),
+            _ => None,
+        })
+    }
+
+    fn regexes(&mut self) -> Vec<Regex> {
+        let mut out = Vec::new();
+        for (i, value) in self.values.iter().enumerate() {
+            let path = self.path.index(i);
+            let Some(pattern) = value.as_str() else {
+                self.diag.report(&path, format!("operator \"matches\" needs a regular expression string, got {}", describe(value)));
+                continue;
+            };
+            if pattern.len() > limits::REGEX_BYTES {
+                self.diag.report(&path, format!("pattern of {} bytes exceeds the limit of {}", pattern.len(), limits::REGEX_BYTES));
+                continue;
+            }
+            match build_regex(pattern) {
+                Ok(regex) => out.push(regex),
+                Err(message) => self.diag.report(&path, format!("invalid regular expression: {message}")),
+            }
+        }
+        out
+    }
+
+    fn segments(&mut self, index: &KeyIndex<'_>) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (i, value) in self.values.iter().enumerate() {
+            match value.as_str() {
+                Some(key) => match index.get(key) {
+                    Some(&s) => out.push(s),
+                    None => self.diag.report(&self.path.index(i), format!("unknown segment \"{key}\"")),
+                },
+                None => self.diag.report(
+                    &self.path.index(i),
+                    format!("operator \"segmentMatch\" needs a segment key, got {}", describe(value)),
+                ),
+            }
+        }
+        out
+    }
+}
+
+fn build_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::builder()
+        .syntax(syntax::Config::new())
+        .configure(
+            Regex::config()
+                .nfa_size_limit(Some(REGEX_NFA_LIMIT))
+                .onepass_size_limit(Some(REGEX_NFA_LIMIT))
+                .dfa_size_limit(Some(REGEX_NFA_LIMIT))
+                .hybrid_cache_capacity(REGEX_CACHE_LIMIT),
+        )
+        .build(pattern)
+        .map_err(|e| e.to_string())
+}
+
+/// A short rendering of an offending operand for messages.
+fn describe(value: &Value) -> String {
+    let kind = Kind::of(value).name();
+    match value {
+        Value::String(s) if s.len() <= 64 => format!("\"{s}\""),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

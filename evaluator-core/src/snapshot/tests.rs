@@ -1,0 +1,125 @@
+//! Loading snapshots: JSON parsing, degradation of bad flags, accessors, client keys.
+
+use super::*;
+use crate::context::EvaluationContext;
+use crate::reason::{ErrorCode, Reason};
+use serde_json::json;
+
+fn load(document: Value) -> (CompiledSnapshot, Vec<String>) {
+    let (snapshot, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    (snapshot, warnings.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn bytes_that_are_not_a_snapshot_are_a_parse_error() {
+    for bad in [&b"not json"[..], b"[]", b"{}", b"{\"environment\": \"e\"}", b"{\"environment\": 1, \"version\": 1}"] {
+        let err = CompiledSnapshot::from_json(bad).unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }), "{err}");
+        assert!(err.to_string().starts_with("not a snapshot: "));
+    }
+}
+
+#[test]
+fn accessors_report_the_snapshot_header_and_flags() {
+    let (s, warnings) = load(json!({
+        "environment": "production", "version": 42, "generatedAt": "2026-11-24T10:00:00Z", "future": {"ignored": true},
+        "flags": [{"flagKey": "b", "enabled": true}, {"flagKey": "a", "enabled": true}]
+    }));
+    assert!(warnings.is_empty());
+    assert_eq!((s.environment(), s.version(), s.generated_at()), ("production", 42, "2026-11-24T10:00:00Z"));
+    assert_eq!((s.len(), s.is_empty()), (2, false));
+    assert_eq!(s.flag_keys().collect::<Vec<_>>(), ["b", "a"]);
+    assert!(s.contains_flag("a") && !s.contains_flag("c"));
+    assert!(!s.has_client_keys());
+}
+
+#[test]
+fn a_flag_with_the_wrong_shape_degrades_alone() {
+    let (s, warnings) = load(json!({"environment": "e", "version": 1, "flags": [
+        {"flagKey": "good", "enabled": true},
+        {"flagKey": "bad", "enabled": true, "defaultValue": true, "targetingRules": {"percentage": "lots"}},
+        {"enabled": true},
+        "not an object"
+    ]}));
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings[0].starts_with("flags[1]: invalid type: string \"lots\""), "{}", warnings[0]);
+    assert!(warnings[1].starts_with("flags[2]: missing field `flagKey`"), "{}", warnings[1]);
+    assert_eq!(s.len(), 2);
+    let ctx = EvaluationContext::with_targeting_key("u");
+    assert_eq!(s.evaluate("good", &ctx, 0).reason, Reason::Static);
+    let bad = s.evaluate("bad", &ctx, 0);
+    assert_eq!((bad.reason, bad.error_code, bad.value), (Reason::Error, Some(ErrorCode::ParseError), &json!(true)));
+}
+
+#[test]
+fn of_duplicate_flag_keys_the_first_wins() {
+    let (s, warnings) = load(json!({"environment": "e", "version": 1, "flags": [
+        {"flagKey": "f", "enabled": true}, {"flagKey": "f", "enabled": false}
+    ]}));
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.evaluate("f", &EvaluationContext::default(), 0).reason, Reason::Static);
+}
+
+#[test]
+fn flags_on_a_prerequisite_cycle_are_errors_and_their_dependents_fail_the_prerequisite() {
+    let (s, warnings) = load(json!({"environment": "e", "version": 1, "flags": [
+        {"flagKey": "a", "enabled": true, "prerequisites": [{"flagKey": "b", "variation": "on"}]},
+        {"flagKey": "b", "enabled": true, "prerequisites": [{"flagKey": "a", "variation": "on"}]},
+        {"flagKey": "c", "enabled": true, "prerequisites": [{"flagKey": "a", "variation": "on"}]}
+    ]}));
+    assert_eq!(warnings.len(), 2);
+    let ctx = EvaluationContext::with_targeting_key("u");
+    let a = s.evaluate("a", &ctx, 0);
+    assert_eq!((a.reason, a.error_code), (Reason::Error, Some(ErrorCode::ParseError)));
+    assert_eq!(a.error_message.as_deref(), Some("invalid flag configuration: prerequisite cycle: a -> b -> a"));
+    assert_eq!(s.evaluate("c", &ctx, 0).detail, "prerequisite-failed");
+}
+
+#[test]
+fn flags_using_an_invalid_segment_are_errors() {
+    let (s, warnings) = load(json!({"environment": "e", "version": 1,
+        "flags": [{"flagKey": "f", "enabled": true, "defaultValue": false,
+                   "targetingRules": {"rules": [{"clauses": [{"operator": "segmentMatch", "values": ["outer"]}], "variation": "on"}]}}],
+        "segments": [
+            {"segmentKey": "outer", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["inner"]}]}]},
+            {"segmentKey": "inner", "rules": [{"clauses": [{"attribute": "n", "operator": "lt", "values": ["x"]}]}]}
+        ]}));
+    assert_eq!(
+        warnings,
+        [
+            "segments[1].rules[0].clauses[0].values[0]: operator \"lt\" needs a number, got \"x\"",
+            "segments[0]: matches segment \"inner\", which is invalid",
+            "flags[0].targetingRules: uses segment \"outer\", which is invalid"
+        ]
+    );
+    let e = s.evaluate("f", &EvaluationContext::with_targeting_key("u"), 0);
+    assert_eq!((e.reason, e.value), (Reason::Error, &json!(false)));
+}
+
+#[test]
+fn client_keys_are_matched_by_hash_in_either_case() {
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let (s, warnings) = load(json!({"environment": "e", "version": 1,
+        "clientKeys": [{"name": "web", "sha256": hash}, {"name": "broken", "sha256": "xyz"}]}));
+    assert_eq!(warnings, ["clientKeys[1].sha256: expected 64 hexadecimal characters (a SHA-256)"]);
+    assert!(s.has_client_keys());
+    assert!(s.client_key_hash_allowed(hash));
+    assert!(s.client_key_hash_allowed(&hash.to_uppercase()));
+    assert!(!s.client_key_hash_allowed(&hash.replace('9', "8")));
+    assert!(!s.client_key_hash_allowed("xyz"));
+}
+
+#[test]
+fn compiling_a_model_snapshot_equals_loading_its_json() {
+    let document = json!({"environment": "e", "version": 7, "flags": [
+        {"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 40}}
+    ]});
+    let model: Snapshot = serde_json::from_value(document.clone()).unwrap();
+    let (from_model, _) = CompiledSnapshot::compile(model);
+    let (from_json, _) = load(document);
+    for i in 0..100 {
+        let ctx = EvaluationContext::with_targeting_key(format!("u{i}"));
+        assert_eq!(from_model.evaluate("f", &ctx, 0), from_json.evaluate("f", &ctx, 0));
+    }
+}

@@ -1,0 +1,156 @@
+//! Validation: every problem of a snapshot, flag or segment, with the path of the field at fault.
+//!
+//! Validation and compilation are one pass ([`crate::CompiledSnapshot::compile`] reports the
+//! same list as warnings), so what validates is exactly what evaluates.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::cycles::{prerequisite_cycles, segment_cycles};
+use crate::flag::{compile_flag, FlagScope};
+use crate::model::{Flag, Segment, Snapshot};
+use crate::operators::KeyIndex;
+use crate::path::{Diagnostics, Path};
+use crate::segment::compile_segment;
+use crate::snapshot::{compile_snapshot, Entry};
+
+/// Size limits of `docs/flag-model.md` ("Validation"). They bound the work and memory one
+/// evaluation can cost, whoever wrote the snapshot.
+pub mod limits {
+    /// Rules per flag (and per segment).
+    pub const RULES: usize = 1_000;
+    /// Clauses per rule.
+    pub const CLAUSES_PER_RULE: usize = 100;
+    /// Values per clause.
+    pub const VALUES_PER_CLAUSE: usize = 10_000;
+    /// Variations per flag.
+    pub const VARIATIONS: usize = 100;
+    /// Entries of a user id list (`userIds`, `excludedUserIds`, `countries`, `overrides`,
+    /// segment `included` / `excluded`).
+    pub const USER_IDS: usize = 100_000;
+    /// Bytes of one regular expression.
+    pub const REGEX_BYTES: usize = 1_024;
+    /// Characters of a flag, segment or environment key.
+    pub const KEY_CHARS: usize = 255;
+}
+
+/// One problem: where (`flags[3].targetingRules.rules[2].clauses[0].operator`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Path of the offending field, from the validated document's root.
+    pub path: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl core::error::Error for ValidationError {}
+
+/// Every problem of a whole snapshot; empty means valid. Paths start at the snapshot
+/// (`flags[3].targetingRules.rules[2].clauses[0].operator`).
+#[must_use]
+pub fn validate_snapshot(snapshot: &Snapshot) -> Vec<ValidationError> {
+    compile_snapshot(snapshot).1
+}
+
+/// Every problem of one flag, in the context of its environment's segments and other flags
+/// (for references and prerequisite cycles). Paths are relative to the flag
+/// (`targetingRules.rules[2].clauses[0].operator`, `flagKey`).
+///
+/// `others` may contain an older version of the same flag key; it is ignored for that key.
+#[must_use]
+pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<ValidationError> {
+    let mut segment_index = KeyIndex::new();
+    for (i, segment) in segments.iter().enumerate() {
+        segment_index.entry(segment.segment_key.as_str()).or_insert(index_u32(i));
+    }
+    let entries: Vec<Entry<'_, Flag>> = others
+        .iter()
+        .filter(|other| other.flag_key != flag.flag_key)
+        .chain(core::iter::once(flag))
+        .map(Entry::Parsed)
+        .collect();
+    let scope = FlagScope::new(&entries, &segment_index);
+    let mut diag = Diagnostics::default();
+    let _ = compile_flag(flag, &scope, &mut diag, &Path::ROOT);
+    let own = entries.len().saturating_sub(1);
+    for cycle in prerequisite_cycles(&entries, &scope.index) {
+        if cycle.flag == own {
+            let prerequisites = Path::ROOT.field("prerequisites");
+            let prerequisite = prerequisites.index(cycle.prerequisite);
+            diag.report(&prerequisite.field("flagKey"), cycle.message);
+        }
+    }
+    diag.errors
+}
+
+/// Every problem of one segment, in the context of the environment's other segments; paths
+/// relative to the segment (`rules[0].clauses[1].values[0]`).
+#[must_use]
+pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<ValidationError> {
+    let entries: Vec<Entry<'_, Segment>> = others
+        .iter()
+        .filter(|other| other.segment_key != segment.segment_key)
+        .chain(core::iter::once(segment))
+        .map(Entry::Parsed)
+        .collect();
+    let mut index = KeyIndex::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if let Entry::Parsed(s) = entry {
+            index.entry(s.segment_key.as_str()).or_insert(index_u32(i));
+        }
+    }
+    let mut diag = Diagnostics::default();
+    let _ = compile_segment(segment, &index, &mut diag, &Path::ROOT);
+    let own = entries.len().saturating_sub(1);
+    for cycle in segment_cycles(&entries, &index) {
+        if cycle.segment == own {
+            let rules = Path::ROOT.field("rules");
+            let rule = rules.index(cycle.rule);
+            let clauses = rule.field("clauses");
+            let clause = clauses.index(cycle.clause);
+            let values = clause.field("values");
+            diag.report(&values.index(cycle.value), cycle.message);
+        }
+    }
+    diag.errors
+}
+
+/// Checks key syntax: 1-255 characters of ASCII letters, digits, `-` and `_`. Used for flag,
+/// segment and environment keys; the error's path is `flagKey` (callers validating another kind
+/// of key replace it).
+///
+/// # Errors
+/// A [`ValidationError`] describing what is wrong with `key`.
+pub fn validate_flag_key(key: &str) -> Result<(), ValidationError> {
+    check_key(key).map_err(|message| ValidationError { path: String::from("flagKey"), message })
+}
+
+/// Key syntax check with the message only.
+pub(crate) fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err(String::from("must not be empty"));
+    }
+    if key.len() > limits::KEY_CHARS {
+        return Err(format!("{} characters exceed the limit of {}", key.len(), limits::KEY_CHARS));
+    }
+    if let Some(bad) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        return Err(format!("invalid character {bad:?} in \"{key}\": use letters, digits, '-' and '_'"));
+    }
+    Ok(())
+}
+
+/// Position in a list as `u32` (lists are far shorter: the JSON would not fit in memory).
+pub(crate) fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests;

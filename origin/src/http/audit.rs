@@ -1,0 +1,151 @@
+//! `GET /admin/audit`: the audit trail, newest first, filtered and paginated.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::Query;
+use super::{page_limit, AppState};
+use crate::auth::{Caller, Role};
+use crate::error::{Error, Result};
+use crate::store::audit::{self, EntityType, Filter};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/admin/audit", get(list))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditQuery {
+    environment: Option<String>,
+    flag_key: Option<String>,
+    segment_key: Option<String>,
+    entity_type: Option<String>,
+    entity_key: Option<String>,
+    actor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<i64>,
+}
+
+fn timestamp(value: Option<&str>, name: &'static str) -> Result<Option<DateTime<Utc>>> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+                Error::InvalidParameter {
+                    name,
+                    message: format!("expected an RFC 3339 timestamp, got {v:?}: {e}"),
+                }
+            })
+        })
+        .transpose()
+}
+
+/// Turns the query into a filter. `flagKey` and `segmentKey` are shorthands for an entity type
+/// and key, and cannot contradict `entityType`/`entityKey`.
+fn filter(q: AuditQuery) -> Result<Filter> {
+    let mut entity_type = match q.entity_type.as_deref() {
+        None => None,
+        Some(t) => Some(EntityType::parse(t).ok_or_else(|| Error::InvalidParameter {
+            name: "entityType",
+            message: format!("expected flag, segment, environment or clientKey, got {t:?}"),
+        })?),
+    };
+    let mut entity_key = q.entity_key;
+    for (shorthand, kind, name) in [
+        (q.flag_key, EntityType::Flag, "flagKey"),
+        (q.segment_key, EntityType::Segment, "segmentKey"),
+    ] {
+        let Some(key) = shorthand else { continue };
+        if entity_type.is_some_and(|t| t != kind) || entity_key.as_ref().is_some_and(|k| *k != key)
+        {
+            return Err(Error::InvalidParameter {
+                name,
+                message: "contradicts entityType/entityKey or another shorthand".into(),
+            });
+        }
+        entity_type = Some(kind);
+        entity_key = Some(key);
+    }
+    Ok(Filter {
+        environments: None,
+        environment: q.environment,
+        entity_type,
+        entity_key,
+        actor: q.actor,
+        from: timestamp(q.from.as_deref(), "from")?,
+        to: timestamp(q.to.as_deref(), "to")?,
+        before_id: q.cursor,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let mut filter = filter(q)?;
+    match &filter.environment {
+        Some(environment) => caller.require(Role::Viewer, environment)?,
+        None => {
+            caller.require_role(Role::Viewer)?;
+            // a restricted token sees the trail of its own environments only
+            filter.environments.clone_from(&caller.environments);
+        }
+    }
+    let mut rows = audit::query(&mut *state.pool.acquire().await?, &filter, limit + 1).await?;
+    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        rows.pop();
+        rows.last().map(|r| r.audit_log_id)
+    } else {
+        None
+    };
+    let entries: Vec<Value> = rows.iter().map(audit::Row::to_json).collect();
+    Ok(Json(json!({ "entries": entries, "nextCursor": next_cursor })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> AuditQuery {
+        AuditQuery {
+            environment: None,
+            flag_key: None,
+            segment_key: None,
+            entity_type: None,
+            entity_key: None,
+            actor: None,
+            from: None,
+            to: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+
+    #[test]
+    fn flag_key_is_a_shorthand_for_a_flag_entity() {
+        let f = filter(AuditQuery { flag_key: Some("checkout".into()), ..query() }).unwrap();
+        assert_eq!(f.entity_type, Some(EntityType::Flag));
+        assert_eq!(f.entity_key.as_deref(), Some("checkout"));
+    }
+
+    #[test]
+    fn contradicting_filters_and_bad_timestamps_are_rejected() {
+        let q = AuditQuery {
+            flag_key: Some("a".into()),
+            entity_type: Some("segment".into()),
+            ..query()
+        };
+        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "flagKey", .. })));
+        let q = AuditQuery { from: Some("yesterday".into()), ..query() };
+        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "from", .. })));
+        let q = AuditQuery { entity_type: Some("user".into()), ..query() };
+        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "entityType", .. })));
+    }
+}

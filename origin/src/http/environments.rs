@@ -1,0 +1,129 @@
+//! `/admin/environments`: the environments (dev, staging, production...). Reading is open to
+//! every role (restricted tokens see their own environments); writing needs `admin`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{JsonObject, Path};
+use super::flags::environment_for_read;
+use super::{snapshot_version_header, AppState};
+use crate::auth::{Caller, Role};
+use crate::document;
+use crate::error::{Error, Result};
+use crate::mutation::Mutation;
+use crate::store::audit::EntityType;
+use crate::store::environment;
+use crate::validation;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/environments", get(list).post(create))
+        .route("/admin/environments/{environment}", get(show).put(update).delete(remove))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>> {
+    let rows = environment::list(&mut *state.pool.acquire().await?).await?;
+    let environments: Vec<Value> = rows
+        .iter()
+        .filter(|row| caller.can_access(&row.environment_key))
+        .map(environment::Row::to_json)
+        .collect();
+    Ok(Json(json!({ "environments": environments })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(environment_for_read(&state, &caller, &key).await?.to_json()))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    key: String,
+    name: Option<String>,
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 255 {
+        return Err(Error::invalid("name", "must be 1-255 characters and not blank"));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    caller.require_unrestricted(Role::Admin)?;
+    let body: CreateBody = document::from_value(Value::Object(body))?;
+    validation::key(&body.key, "key")?;
+    let name = body.name.unwrap_or_else(|| body.key.clone());
+    check_name(&name)?;
+    let mut m = Mutation::create_environment(&state.pool, &body.key, &name, &caller.sub).await?;
+    let created = m.env.clone();
+    let mut value = created.to_json();
+    value["snapshotVersion"] = json!(m.snapshot_version());
+    m.audit(EntityType::Environment, &body.key, "create", None, Some(value.clone()), None).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    let mut response =
+        (StatusCode::CREATED, [snapshot_version_header(snapshot_version)], Json(value)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/admin/environments/{}", body.key)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateBody {
+    name: String,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    caller.require(Role::Admin, &key)?;
+    let body: UpdateBody = document::from_value(Value::Object(body))?;
+    check_name(&body.name)?;
+    let mut m = Mutation::begin(&state.pool, &key, &caller.sub).await?;
+    let old = m.env.to_json();
+    let id = m.env.environment_id;
+    let mut renamed = environment::rename(m.conn(), id, &body.name).await?;
+    renamed.snapshot_version += 1;
+    let new = renamed.to_json();
+    m.audit(EntityType::Environment, &key, "update", Some(old), Some(new.clone()), None).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok(([snapshot_version_header(snapshot_version)], Json(new)).into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+) -> Result<Response> {
+    caller.require(Role::Admin, &key)?;
+    let mut m = Mutation::begin(&state.pool, &key, &caller.sub).await?;
+    let (flags, segments) = environment::contents(m.conn(), m.env.environment_id).await?;
+    if flags > 0 || segments > 0 {
+        return Err(Error::EnvironmentNotEmpty { key, flags, segments });
+    }
+    let old = m.env.to_json();
+    m.audit(EntityType::Environment, &key, "delete", Some(old), None, None).await?;
+    // its last snapshot is empty (no flags, no client keys), so edges stop serving it
+    m.delete_environment_on_commit();
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok((StatusCode::NO_CONTENT, [snapshot_version_header(snapshot_version)]).into_response())
+}

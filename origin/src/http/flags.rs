@@ -1,0 +1,307 @@
+//! `/admin/flags`: the seed's flag CRUD and history, plus rollback and copy between
+//! environments.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use evaluator_core::model::Flag;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{IfMatch, JsonObject, Path, Query};
+use super::{environment_of, etag, page_limit, snapshot_version_header, AppState};
+use crate::auth::{Caller, Role};
+use crate::document::{self, merge_top_level};
+use crate::error::{Error, Resource, Result};
+use crate::flags::{self, Action};
+use crate::mutation::Mutation;
+use crate::store::{environment, flag};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/flags", get(list).post(create))
+        .route("/admin/flags/{flag_key}", get(show).put(update).delete(remove))
+        .route("/admin/flags/{flag_key}/history", get(history))
+        .route("/admin/flags/{flag_key}/rollback", post(rollback))
+        .route("/admin/flags/{flag_key}/copy", post(copy))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EnvironmentQuery {
+    pub(super) environment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    environment: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// 404 for flag `key` of `environment`.
+pub(super) fn flag_not_found(environment: &str, key: &str) -> Error {
+    Error::not_found(Resource::Flag, format!("{environment}/{key}"))
+}
+
+/// Reads need the environment to exist; its row (unlocked).
+pub(super) async fn environment_for_read(
+    state: &AppState,
+    caller: &Caller,
+    environment: &str,
+) -> Result<environment::Row> {
+    caller.require(Role::Viewer, environment)?;
+    environment::find(&mut *state.pool.acquire().await?, environment)
+        .await?
+        .ok_or_else(|| Error::not_found(Resource::Environment, environment))
+}
+
+/// A flag written by a mutation: its JSON with `ETag` and the snapshot version produced.
+pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) -> Response {
+    (status, [etag(flag.version), snapshot_version_header(snapshot_version)], Json(flag))
+        .into_response()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>> {
+    let environment = environment_of(q.environment.as_deref(), None)?;
+    let limit = page_limit(q.limit)?;
+    let env = environment_for_read(&state, &caller, &environment).await?;
+    let mut conn = state.pool.acquire().await?;
+    let mut flags = flag::page(&mut conn, env.environment_id, q.cursor.as_deref(), limit + 1).await?;
+    let next_cursor = if flags.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        flags.pop();
+        flags.last().map(|f| f.flag_key.clone())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "environment": environment, "flags": flags, "nextCursor": next_cursor })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Query(q): Query<EnvironmentQuery>,
+) -> Result<Response> {
+    let environment = environment_of(q.environment.as_deref(), None)?;
+    let env = environment_for_read(&state, &caller, &environment).await?;
+    let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
+        .await?
+        .ok_or_else(|| flag_not_found(&environment, &key))?;
+    Ok(([etag(stored.flag.version)], Json(stored.flag)).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<EnvironmentQuery>,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
+    caller.require(Role::Editor, &environment)?;
+    let new: Flag = document::from_value(Value::Object(body))?;
+    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
+    if flag::find(m.conn(), m.env.environment_id, &new.flag_key).await?.is_some() {
+        return Err(Error::AlreadyExists {
+            resource: Resource::Flag,
+            key: format!("{environment}/{}", new.flag_key),
+        });
+    }
+    let stored = flags::save(&mut m, None, new, Action::Create).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    let mut response = written(StatusCode::CREATED, &stored, snapshot_version);
+    let location = format!("/admin/flags/{}?environment={environment}", stored.flag_key);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Query(q): Query<EnvironmentQuery>,
+    if_match: IfMatch,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
+    caller.require(Role::Editor, &environment)?;
+    match body.get("flagKey") {
+        Some(Value::String(k)) if *k == key => {}
+        None => {}
+        Some(_) => {
+            return Err(Error::invalid(
+                "flagKey",
+                format!("a flag cannot be renamed; the path names {key:?}"),
+            ))
+        }
+    }
+    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
+    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+        .await?
+        .ok_or_else(|| flag_not_found(&environment, &key))?;
+    if_match.check(stored.flag.version)?;
+    let Value::Object(mut merged) = serde_json::to_value(&stored.flag)? else {
+        return Err(Error::invalid("", "stored flag is not an object"));
+    };
+    merge_top_level(&mut merged, body);
+    let changed: Flag = document::from_value(Value::Object(merged))?;
+    let saved = flags::save(&mut m, Some(&stored), changed, Action::Update).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok(written(StatusCode::OK, &saved, snapshot_version))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Query(q): Query<EnvironmentQuery>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    let environment = environment_of(q.environment.as_deref(), None)?;
+    caller.require(Role::Editor, &environment)?;
+    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
+    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+        .await?
+        .ok_or_else(|| flag_not_found(&environment, &key))?;
+    if_match.check(stored.flag.version)?;
+    let version = flags::delete(&mut m, &stored).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok((StatusCode::NO_CONTENT, [etag(version), snapshot_version_header(snapshot_version)])
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    environment: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<u64>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Value>> {
+    let environment = environment_of(q.environment.as_deref(), None)?;
+    let limit = page_limit(q.limit)?;
+    let env = environment_for_read(&state, &caller, &environment).await?;
+    let mut conn = state.pool.acquire().await?;
+    let mut rows = flag::history(&mut conn, env.environment_id, &key, q.cursor, limit + 1).await?;
+    if rows.is_empty() && q.cursor.is_none() {
+        return Err(flag_not_found(&environment, &key));
+    }
+    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        rows.pop();
+        rows.last().map(|r| r.version.to_string())
+    } else {
+        None
+    };
+    let versions: Vec<Value> = rows.iter().map(flag::VersionRow::to_json).collect();
+    Ok(Json(json!({
+        "flagKey": key,
+        "environment": environment,
+        "versions": versions,
+        "nextCursor": next_cursor,
+    })))
+}
+
+/// The version a change to flag `key` must match with `If-Match`: the stored flag's, or for a
+/// deleted flag the version of its deletion.
+async fn current_version(m: &mut Mutation, key: &str, stored: Option<&flag::Stored>) -> Result<u64> {
+    match stored {
+        Some(s) => Ok(s.flag.version),
+        None => Ok(flag::next_version(m.conn(), m.env.environment_id, key).await? - 1),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackBody {
+    environment: Option<String>,
+    version: u64,
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Query(q): Query<EnvironmentQuery>,
+    if_match: IfMatch,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
+    caller.require(Role::Editor, &environment)?;
+    let body: RollbackBody = document::from_value(Value::Object(body))?;
+    let _ = body.environment;
+    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
+    let target = flag::version(m.conn(), m.env.environment_id, &key, body.version)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(Resource::FlagVersion, format!("{environment}/{key}@{}", body.version))
+        })?;
+    let Some(definition) = target.definition else {
+        return Err(Error::invalid(
+            "version",
+            format!("version {} is the flag's deletion; roll back to a version with a definition", body.version),
+        ));
+    };
+    let stored = flag::find(m.conn(), m.env.environment_id, &key).await?;
+    if stored.is_none() && if_match == IfMatch::Any {
+        return Err(flag_not_found(&environment, &key));
+    }
+    if_match.check(current_version(&mut m, &key, stored.as_ref()).await?)?;
+    let saved =
+        flags::save(&mut m, stored.as_ref(), definition.0, Action::Rollback(body.version)).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok(written(StatusCode::OK, &saved, snapshot_version))
+}
+
+#[derive(Debug, Deserialize)]
+struct CopyBody {
+    from: String,
+    to: String,
+}
+
+async fn copy(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    if_match: IfMatch,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let body: CopyBody = document::from_value(Value::Object(body))?;
+    if body.from == body.to {
+        return Err(Error::invalid("to", "source and target environment are the same"));
+    }
+    caller.require(Role::Viewer, &body.from)?;
+    caller.require(Role::Editor, &body.to)?;
+    let mut m = Mutation::begin(&state.pool, &body.to, &caller.sub).await?;
+    let source_env = environment::find(m.conn(), &body.from)
+        .await?
+        .ok_or_else(|| Error::not_found(Resource::Environment, &body.from))?;
+    let source = flag::find(m.conn(), source_env.environment_id, &key)
+        .await?
+        .ok_or_else(|| flag_not_found(&body.from, &key))?;
+    let target = flag::find(m.conn(), m.env.environment_id, &key).await?;
+    if target.is_none() && if_match == IfMatch::Any {
+        return Err(flag_not_found(&body.to, &key));
+    }
+    if_match.check(current_version(&mut m, &key, target.as_ref()).await?)?;
+    // overrides are per-user exceptions of one environment: the target keeps its own
+    let copied = Flag {
+        overrides: target.as_ref().map(|t| t.flag.overrides.clone()).unwrap_or_default(),
+        ..source.flag
+    };
+    let status = if target.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let saved = flags::save(&mut m, target.as_ref(), copied, Action::Copy).await?;
+    let snapshot_version = m.commit(&state.live).await?;
+    Ok(written(status, &saved, snapshot_version))
+}

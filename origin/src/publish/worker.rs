@@ -1,0 +1,399 @@
+//! The publisher task: drains the outbox into every sink, wakes on NOTIFY, polls as a fallback.
+//!
+//! Task layout (all inside one `JoinSet`, so aborting the returned handle stops everything):
+//! - one coordinator: LISTENs on `edgeflags_snapshot`, creates missing cursors, refreshes the outbox
+//!   depth gauge every poll, and bumps a `watch` counter to wake the drainers;
+//! - `concurrency` drainers per sink: each repeatedly claims one due cursor (`for update skip
+//!   locked`), delivers one version and advances or backs off the cursor in the same transaction.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, error, info, warn};
+
+use super::config::{PublishConfig, PublisherSettings};
+use super::cursor;
+use super::metrics::PublishMetrics;
+use super::sink::{Delivery, SinkError, SnapshotSink};
+
+/// The channel admin mutations notify with the environment key as payload (team contract).
+pub const NOTIFY_CHANNEL: &str = "edgeflags_snapshot";
+
+/// Starts publishing to the sinks `config` enables. The task ends after `shutdown` resolves and
+/// in-flight deliveries finish (each bounded by the delivery timeout); with no sink configured it
+/// ends at once.
+pub fn spawn(
+    pool: PgPool,
+    config: &PublishConfig,
+    metrics: PublishMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>, SinkError> {
+    spawn_with_sinks(pool, config.sinks()?, config.settings(), metrics, shutdown)
+}
+
+/// Starts publishing to `sinks` (the seam tests and embedders use to bring their own sinks).
+pub fn spawn_with_sinks(
+    pool: PgPool,
+    sinks: Vec<Arc<dyn SnapshotSink>>,
+    settings: PublisherSettings,
+    metrics: PublishMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>, SinkError> {
+    let mut names = HashSet::new();
+    for sink in &sinks {
+        // Two sinks with one name would share (and fight over) one set of cursors.
+        if !names.insert(sink.name().to_owned()) {
+            return Err(SinkError::Setup(
+                format!("two sinks are named {:?}", sink.name()).into(),
+            ));
+        }
+    }
+    Ok(tokio::spawn(run(pool, sinks, settings, metrics, shutdown)))
+}
+
+async fn run(
+    pool: PgPool,
+    sinks: Vec<Arc<dyn SnapshotSink>>,
+    settings: PublisherSettings,
+    metrics: PublishMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    if sinks.is_empty() {
+        info!("snapshot publishing disabled: no sink configured");
+        return;
+    }
+    let names: Arc<[String]> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    info!(sinks = ?names, "snapshot publisher started");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (wake_tx, wake_rx) = watch::channel(0_u64);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(coordinate(
+        pool.clone(),
+        Arc::clone(&names),
+        settings.poll_interval,
+        metrics.clone(),
+        wake_tx,
+        stop_rx.clone(),
+    ));
+    for sink in sinks {
+        let drainer = Arc::new(Drainer {
+            pool: pool.clone(),
+            sink,
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+        });
+        for _ in 0..settings.concurrency {
+            tasks.spawn(Arc::clone(&drainer).run(wake_rx.clone(), stop_rx.clone()));
+        }
+    }
+
+    let shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        () = shutdown => info!("snapshot publisher stopping"),
+        Some(ended) = tasks.join_next() => {
+            // Tasks only return on stop, so this is a panic (a bug in a sink): stop the rest
+            // rather than keep publishing with some sinks silently gone.
+            error!(?ended, "a snapshot publisher task ended unexpectedly; stopping the publisher");
+        }
+    }
+    // Drainers finish the delivery in hand (bounded by the delivery timeout) and commit it.
+    let _ = stop_tx.send(true);
+    while let Some(ended) = tasks.join_next().await {
+        if let Err(e) = ended {
+            error!(error = %e, "snapshot publisher task failed");
+        }
+    }
+    info!("snapshot publisher stopped");
+}
+
+/// LISTEN/NOTIFY, cursor creation, depth gauge, and the poll that makes NOTIFY optional.
+async fn coordinate(
+    pool: PgPool,
+    sinks: Arc<[String]>,
+    poll_interval: Duration,
+    metrics: PublishMetrics,
+    wake: watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut listener: Option<PgListener> = None;
+    let mut tick = tokio::time::interval(poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                if let Err(e) = refresh(&pool, &sinks, &metrics).await {
+                    warn!(error = format!("{e:#}"), "snapshot publisher poll failed");
+                }
+                wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            notified = next_notification(&mut listener, &pool) => match notified {
+                Ok(Some(environment)) => {
+                    debug!(%environment, "snapshot notification");
+                    if let Err(e) = cursor::ensure_for(&pool, &sinks, &environment).await {
+                        warn!(error = %e, %environment, "creating publish cursors failed");
+                    }
+                    wake.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                // (Re)connected: notifications sent while disconnected are lost, so look now.
+                Ok(None) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                Err(e) => {
+                    warn!(error = %e, "snapshot LISTEN connection failed; relying on polling");
+                    listener = None;
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Connects the listener when there is none (answering `None`), else waits for a notification.
+async fn next_notification(
+    listener: &mut Option<PgListener>,
+    pool: &PgPool,
+) -> sqlx::Result<Option<String>> {
+    match listener {
+        Some(listener) => Ok(Some(listener.recv().await?.payload().to_owned())),
+        None => {
+            let mut fresh = PgListener::connect_with(pool).await?;
+            fresh.listen(NOTIFY_CHANNEL).await?;
+            *listener = Some(fresh);
+            Ok(None)
+        }
+    }
+}
+
+async fn refresh(
+    pool: &PgPool,
+    sinks: &[String],
+    metrics: &PublishMetrics,
+) -> anyhow::Result<()> {
+    let created = cursor::ensure_all(pool, sinks)
+        .await
+        .context("creating publish cursors")?;
+    if created > 0 {
+        debug!(created, "publish cursors created");
+    }
+    for sink in sinks {
+        let depth = cursor::depth(pool, sink)
+            .await
+            .context("measuring the outbox depth")?;
+        metrics.outbox_depth.with_label_values(&[sink]).set(depth);
+    }
+    Ok(())
+}
+
+/// Delivers one sink's outbox; several run per sink, coordinated only through row locks.
+struct Drainer {
+    pool: PgPool,
+    sink: Arc<dyn SnapshotSink>,
+    settings: PublisherSettings,
+    metrics: PublishMetrics,
+}
+
+impl Drainer {
+    async fn run(self: Arc<Self>, mut wake: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+        loop {
+            // Mark the wake-ups seen *before* draining: one that arrives while draining makes the
+            // `changed()` below return at once, so no notification falls between the two.
+            wake.borrow_and_update();
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match self.step().await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        warn!(sink = self.sink.name(), error = format!("{e:#}"),
+                              "snapshot publisher database error");
+                        break;
+                    }
+                }
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                changed = wake.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Claims one due cursor and delivers one version. `Ok(false)` when nothing is due.
+    async fn step(&self) -> anyhow::Result<bool> {
+        let sink = self.sink.name();
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        let Some(claim) = cursor::claim(&mut tx, sink)
+            .await
+            .context("claiming a cursor")?
+        else {
+            return Ok(false);
+        };
+        let environment = claim.environment_key.as_str();
+        let Some(pending) = cursor::next_version(
+            &mut tx,
+            environment,
+            claim.delivered_version,
+            self.sink.mode(),
+        )
+        .await
+        .context("reading the next snapshot")?
+        else {
+            // The versions vanished between the two statements (pruned): look again.
+            return Ok(true);
+        };
+        let version = u64::try_from(pending.version).context("negative snapshot version")?;
+
+        // The row lock is held while delivering: that is what keeps other replicas off this
+        // (sink, environment) until the cursor has moved.
+        let timeout = self.settings.delivery_timeout;
+        let outcome =
+            match tokio::time::timeout(timeout, self.sink.deliver(environment, version, &pending.body))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(SinkError::TimedOut(timeout)),
+            };
+        match outcome {
+            Ok(delivery) => {
+                let lag = cursor::advance(&mut tx, sink, environment, pending.version)
+                    .await
+                    .context("advancing the cursor")?;
+                tx.commit().await.context("committing the cursor")?;
+                if let Some(lag) = lag {
+                    self.metrics.lag_seconds.with_label_values(&[sink]).observe(lag);
+                }
+                self.metrics
+                    .deliveries
+                    .with_label_values(&[sink, delivery.as_str()])
+                    .inc();
+                if let Delivery::Superseded { stored_version } = delivery {
+                    info!(sink, environment, version, ?stored_version,
+                          "sink already holds a newer snapshot");
+                } else {
+                    debug!(sink, environment, version, outcome = delivery.as_str(), lag,
+                           "snapshot delivered");
+                }
+            }
+            Err(failure) => {
+                let attempts = claim.attempts.saturating_add(1);
+                let retry_in = backoff(
+                    &self.settings,
+                    attempts,
+                    failure.is_permanent(),
+                    fastrand::f64(),
+                );
+                let message = failure.to_string();
+                if failure.is_permanent() {
+                    error!(sink, environment, version, attempts, ?retry_in, error = %message,
+                           "sink refused the snapshot; retrying slowly until it is fixed");
+                } else {
+                    warn!(sink, environment, version, attempts, ?retry_in, error = %message,
+                          "snapshot delivery failed; will retry");
+                }
+                cursor::record_failure(&mut tx, sink, environment, &message, retry_in)
+                    .await
+                    .context("recording a failed delivery")?;
+                tx.commit().await.context("committing a failed delivery")?;
+                self.metrics
+                    .delivery_errors
+                    .with_label_values(&[sink, failure.kind()])
+                    .inc();
+            }
+        }
+        Ok(true)
+    }
+
+    /// How long to sleep when nothing is due: until the next backoff deadline, at most one poll.
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.settings.poll_interval;
+        match cursor::next_deadline(&self.pool, self.sink.name()).await {
+            Ok(Some(seconds)) if seconds.is_finite() && seconds > 0.0 => {
+                // A few milliseconds late so the deadline has passed when the claim runs.
+                Duration::from_secs_f64(seconds)
+                    .saturating_add(Duration::from_millis(5))
+                    .min(poll)
+            }
+            Ok(_) => poll,
+            Err(e) => {
+                warn!(sink = self.sink.name(), error = %e, "reading publish deadlines failed");
+                poll
+            }
+        }
+    }
+}
+
+/// Delay before retrying after the `attempts`-th consecutive failure: `base * 2^(attempts-1)`
+/// capped at `max_backoff` (or `rejected_backoff` for permanent failures), then jittered into
+/// [50 %, 100 %] with `jitter` ∈ [0, 1) so environments and replicas that failed together do not
+/// retry in lockstep.
+pub(crate) fn backoff(
+    settings: &PublisherSettings,
+    attempts: i32,
+    permanent: bool,
+    jitter: f64,
+) -> Duration {
+    let ceiling = if permanent {
+        settings.rejected_backoff
+    } else {
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(24);
+        settings
+            .base_backoff
+            .saturating_mul(1_u32 << doublings)
+            .min(settings.max_backoff)
+    };
+    ceiling.mul_f64(0.5 + jitter.clamp(0.0, 1.0) * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> PublisherSettings {
+        PublisherSettings {
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            rejected_backoff: Duration::from_secs(300),
+            ..PublisherSettings::default()
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_per_attempt_until_the_cap() {
+        let s = settings();
+        let full = |attempts| backoff(&s, attempts, false, 1.0);
+        assert_eq!(full(1), Duration::from_millis(250));
+        assert_eq!(full(2), Duration::from_millis(500));
+        assert_eq!(full(3), Duration::from_secs(1));
+        assert_eq!(full(8), Duration::from_secs(30));
+        assert_eq!(full(1_000), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn backoff_jitter_stays_between_half_and_full() {
+        let s = settings();
+        assert_eq!(backoff(&s, 3, false, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(&s, 3, false, 0.5), Duration::from_millis(750));
+    }
+
+    #[test]
+    fn permanent_failures_wait_the_rejected_backoff() {
+        let s = settings();
+        assert_eq!(backoff(&s, 1, true, 1.0), Duration::from_secs(300));
+        assert_eq!(backoff(&s, 1, true, 0.0), Duration::from_secs(150));
+    }
+}

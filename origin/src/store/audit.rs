@@ -1,0 +1,193 @@
+//! `audit_log` rows: written inside each mutation's transaction, queried by the audit API.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::{rfc3339, version_i64, version_u64};
+use crate::error::Result;
+
+/// What an audit row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityType {
+    /// A flag (including its overrides).
+    Flag,
+    /// A segment.
+    Segment,
+    /// An environment.
+    Environment,
+    /// A client key.
+    ClientKey,
+}
+
+impl EntityType {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flag => "flag",
+            Self::Segment => "segment",
+            Self::Environment => "environment",
+            Self::ClientKey => "clientKey",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Flag, Self::Segment, Self::Environment, Self::ClientKey]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Environment changed.
+    pub environment_key: String,
+    /// Kind of entity.
+    pub entity_type: EntityType,
+    /// Its key.
+    pub entity_key: String,
+    /// What happened (`create`, `update`, `delete`, `rollback`, `copy`, `override.set`...).
+    pub action: &'static str,
+    /// Who did it (JWT `sub`).
+    pub actor: String,
+    /// The entity before; `None` when created.
+    pub old_value: Option<Value>,
+    /// The entity after; `None` when deleted.
+    pub new_value: Option<Value>,
+    /// The entity's version after the change, where it has versions.
+    pub entity_version: Option<u64>,
+    /// The environment's snapshot version the change produced.
+    pub snapshot_version: u64,
+}
+
+/// Writes an audit row.
+pub async fn insert(conn: &mut PgConnection, entry: &Entry) -> Result<()> {
+    sqlx::query(
+        "insert into audit_log (environment_key, entity_type, entity_key, action, actor,
+                                old_value, new_value, entity_version, snapshot_version)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&entry.environment_key)
+    .bind(entry.entity_type.as_str())
+    .bind(&entry.entity_key)
+    .bind(entry.action)
+    .bind(&entry.actor)
+    .bind(entry.old_value.as_ref().map(Json))
+    .bind(entry.new_value.as_ref().map(Json))
+    .bind(entry.entity_version.map(version_i64))
+    .bind(version_i64(entry.snapshot_version))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Increasing id; the pagination cursor.
+    pub audit_log_id: i64,
+    /// Environment.
+    pub environment_key: String,
+    /// `flag`, `segment`, `environment` or `clientKey`.
+    pub entity_type: String,
+    /// Entity key.
+    pub entity_key: String,
+    /// What happened.
+    pub action: String,
+    /// Who.
+    pub actor: String,
+    /// Before.
+    pub old_value: Option<Json<Value>>,
+    /// After.
+    pub new_value: Option<Json<Value>>,
+    /// Entity version after.
+    pub entity_version: Option<i64>,
+    /// Snapshot version produced.
+    pub snapshot_version: i64,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Row {
+    /// The API's JSON; flag entries also carry the seed's `flagKey`.
+    pub fn to_json(&self) -> Value {
+        let mut entry = json!({
+            "id": self.audit_log_id,
+            "environment": self.environment_key,
+            "entityType": self.entity_type,
+            "entityKey": self.entity_key,
+            "action": self.action,
+            "actor": self.actor,
+            "oldValue": self.old_value.as_ref().map(|v| &v.0),
+            "newValue": self.new_value.as_ref().map(|v| &v.0),
+            "snapshotVersion": version_u64(self.snapshot_version),
+            "timestamp": rfc3339(self.created_at),
+        });
+        if let Some(v) = self.entity_version {
+            entry["version"] = json!(version_u64(v));
+        }
+        if self.entity_type == EntityType::Flag.as_str() {
+            entry["flagKey"] = json!(self.entity_key);
+        }
+        entry
+    }
+}
+
+/// Filters of an audit query; all optional and combined with `and`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these environments (a token's restriction); `None` = all.
+    pub environments: Option<Vec<String>>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this kind of entity.
+    pub entity_type: Option<EntityType>,
+    /// Only this entity key.
+    pub entity_key: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only rows older than this id (pagination).
+    pub before_id: Option<i64>,
+}
+
+/// Up to `limit` rows matching `filter`, newest first.
+pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Result<Vec<Row>> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+        "select audit_log_id, environment_key, entity_type, entity_key, action, actor, old_value,
+                new_value, entity_version, snapshot_version, created_at
+         from audit_log where true",
+    );
+    if let Some(list) = &filter.environments {
+        q.push(" and environment_key = any(").push_bind(list.clone()).push(")");
+    }
+    if let Some(env) = &filter.environment {
+        q.push(" and environment_key = ").push_bind(env.clone());
+    }
+    if let Some(t) = filter.entity_type {
+        q.push(" and entity_type = ").push_bind(t.as_str());
+    }
+    if let Some(key) = &filter.entity_key {
+        q.push(" and entity_key = ").push_bind(key.clone());
+    }
+    if let Some(actor) = &filter.actor {
+        q.push(" and actor = ").push_bind(actor.clone());
+    }
+    if let Some(from) = filter.from {
+        q.push(" and created_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(" and created_at < ").push_bind(to);
+    }
+    if let Some(id) = filter.before_id {
+        q.push(" and audit_log_id < ").push_bind(id);
+    }
+    q.push(" order by audit_log_id desc limit ").push_bind(limit);
+    Ok(q.build_query_as().fetch_all(conn).await?)
+}

@@ -1,0 +1,124 @@
+//! `client_key` rows and key generation (contract "Client keys").
+
+use chrono::{DateTime, Utc};
+use evaluator_core::model::ClientKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+use super::rfc3339;
+use crate::error::Result;
+
+/// A stored client key (only its hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Unique per environment.
+    pub name: String,
+    /// SHA-256 of the key string, lowercase hex.
+    pub sha256: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Row {
+    /// The API's JSON (never the key itself, which is not stored).
+    pub fn to_json(&self, environment: &str) -> Value {
+        json!({
+            "environment": environment,
+            "name": self.name,
+            "sha256": self.sha256,
+            "createdBy": self.created_by,
+            "createdAt": rfc3339(self.created_at),
+        })
+    }
+}
+
+/// A fresh key for `environment`: `efk.<environment>.<32 lowercase hex>` from 128 random bits.
+pub fn generate(environment: &str) -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("efk.{environment}.{}", hex(&bytes)))
+}
+
+/// SHA-256 of the whole key string, lowercase hex (what snapshots publish).
+pub fn hash(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+const COLUMNS: &str = "name, sha256, created_by, created_at";
+
+/// The environment's keys, by name.
+pub async fn list(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Row>> {
+    let sql = format!("select {COLUMNS} from client_key where environment_id = $1 order by name");
+    Ok(sqlx::query_as(&sql).bind(environment_id).fetch_all(conn).await?)
+}
+
+/// The environment's keys as a snapshot lists them.
+pub async fn for_snapshot(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<ClientKey>> {
+    Ok(list(conn, environment_id)
+        .await?
+        .into_iter()
+        .map(|row| ClientKey { name: row.name, sha256: row.sha256 })
+        .collect())
+}
+
+/// Stores a key's hash; `None` if the name is taken in this environment.
+pub async fn insert(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    name: &str,
+    sha256: &str,
+    actor: &str,
+) -> Result<Option<Row>> {
+    let sql = format!(
+        "insert into client_key (environment_id, name, sha256, created_by) values ($1, $2, $3, $4)
+         on conflict (environment_id, name) do nothing returning {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(name)
+        .bind(sha256)
+        .bind(actor)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Deletes (revokes) a key; the deleted row, if there was one.
+pub async fn delete(conn: &mut PgConnection, environment_id: i64, name: &str) -> Result<Option<Row>> {
+    let sql = format!(
+        "delete from client_key where environment_id = $1 and name = $2 returning {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql).bind(environment_id).bind(name).fetch_optional(conn).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_follow_the_contract_format() {
+        let key = generate("production").unwrap();
+        let secret = key.strip_prefix("efk.production.").unwrap();
+        assert_eq!(secret.len(), 32);
+        assert!(secret.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(key, generate("production").unwrap());
+    }
+
+    #[test]
+    fn hash_is_lowercase_hex_sha256_of_the_whole_key() {
+        // sha256("abc"), FIPS 180-2 test vector
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,348 @@
+//! `feature_flag`, `flag_override` and `flag_version` rows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use evaluator_core::model::{Flag, Override};
+use serde_json::{json, Value};
+use sqlx::types::Json;
+use sqlx::PgConnection;
+
+use super::{rfc3339, version_i64, version_u64};
+use crate::error::{Error, FieldError, Result};
+
+/// A stored flag with its overrides joined back in.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Surrogate key.
+    pub feature_flag_id: i64,
+    /// The flag as `docs/flag-model.md` describes it, overrides included.
+    pub flag: Flag,
+}
+
+#[derive(sqlx::FromRow)]
+struct FlagRow {
+    feature_flag_id: i64,
+    definition: Json<Flag>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OverrideRow {
+    feature_flag_id: i64,
+    user_id: String,
+    variation: Option<String>,
+    enabled: Option<bool>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<OverrideRow> for Override {
+    fn from(row: OverrideRow) -> Self {
+        Override {
+            user_id: row.user_id,
+            variation: row.variation,
+            enabled: row.enabled,
+            expires_at: row.expires_at.map(rfc3339),
+        }
+    }
+}
+
+/// The flag `key` of environment `environment_id`.
+pub async fn find(conn: &mut PgConnection, environment_id: i64, key: &str) -> Result<Option<Stored>> {
+    let row: Option<FlagRow> = sqlx::query_as(
+        "select feature_flag_id, definition from feature_flag
+         where environment_id = $1 and flag_key = $2",
+    )
+    .bind(environment_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut flags = with_overrides(conn, vec![row]).await?;
+    Ok(flags.pop())
+}
+
+/// Up to `limit` flags of the environment whose keys sort after `after`, by key.
+pub async fn page(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Flag>> {
+    let rows: Vec<FlagRow> = sqlx::query_as(
+        "select feature_flag_id, definition from feature_flag
+         where environment_id = $1 and ($2::text is null or flag_key > $2)
+         order by flag_key limit $3",
+    )
+    .bind(environment_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(with_overrides(conn, rows).await?.into_iter().map(|s| s.flag).collect())
+}
+
+/// Every flag of the environment, by key, overrides included (what a snapshot holds).
+pub async fn all(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Flag>> {
+    let rows: Vec<FlagRow> = sqlx::query_as(
+        "select feature_flag_id, definition from feature_flag where environment_id = $1
+         order by flag_key",
+    )
+    .bind(environment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let overrides: Vec<OverrideRow> = sqlx::query_as(
+        "select o.feature_flag_id, o.user_id, o.variation, o.enabled, o.expires_at
+         from flag_override o join feature_flag f using (feature_flag_id)
+         where f.environment_id = $1
+         order by o.feature_flag_id, o.user_id",
+    )
+    .bind(environment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(join(rows, overrides).into_iter().map(|s| s.flag).collect())
+}
+
+async fn with_overrides(conn: &mut PgConnection, rows: Vec<FlagRow>) -> Result<Vec<Stored>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.feature_flag_id).collect();
+    let overrides: Vec<OverrideRow> = sqlx::query_as(
+        "select feature_flag_id, user_id, variation, enabled, expires_at from flag_override
+         where feature_flag_id = any($1) order by feature_flag_id, user_id",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(join(rows, overrides))
+}
+
+fn join(rows: Vec<FlagRow>, overrides: Vec<OverrideRow>) -> Vec<Stored> {
+    let mut by_flag: HashMap<i64, Vec<Override>> = HashMap::new();
+    for row in overrides {
+        by_flag.entry(row.feature_flag_id).or_default().push(row.into());
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut flag = row.definition.0;
+            flag.overrides = by_flag.remove(&row.feature_flag_id).unwrap_or_default();
+            Stored { feature_flag_id: row.feature_flag_id, flag }
+        })
+        .collect()
+}
+
+/// The definition column's content: the flag without its overrides.
+fn definition(flag: &Flag) -> Flag {
+    Flag { overrides: Vec::new(), ..flag.clone() }
+}
+
+/// Inserts a new flag (overrides are written by [`replace_overrides`]).
+pub async fn insert(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    flag: &Flag,
+    actor: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "insert into feature_flag
+             (environment_id, flag_key, enabled, version, definition, created_by, updated_by)
+         values ($1, $2, $3, $4, $5, $6, $6)
+         returning feature_flag_id",
+    )
+    .bind(environment_id)
+    .bind(&flag.flag_key)
+    .bind(flag.enabled)
+    .bind(version_i64(flag.version))
+    .bind(Json(definition(flag)))
+    .bind(actor)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Replaces a flag's definition.
+pub async fn update(conn: &mut PgConnection, id: i64, flag: &Flag, actor: &str) -> Result<()> {
+    sqlx::query(
+        "update feature_flag set enabled = $2, version = $3, definition = $4, updated_by = $5
+         where feature_flag_id = $1",
+    )
+    .bind(id)
+    .bind(flag.enabled)
+    .bind(version_i64(flag.version))
+    .bind(Json(definition(flag)))
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a flag and, by cascade, its overrides (its history stays).
+pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
+    sqlx::query("delete from feature_flag where feature_flag_id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// Parses an override's `expiresAt`; `field` names it in the error.
+pub fn parse_expiry(value: &str, field: String) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| FieldError::new(field, format!("not an RFC 3339 timestamp: {e}")))
+}
+
+/// Makes the flag's stored overrides exactly `overrides`.
+pub async fn replace_overrides(conn: &mut PgConnection, id: i64, overrides: &[Override]) -> Result<()> {
+    sqlx::query("delete from flag_override where feature_flag_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let mut users = Vec::with_capacity(overrides.len());
+    let mut variations = Vec::with_capacity(overrides.len());
+    let mut enabled = Vec::with_capacity(overrides.len());
+    let mut expiries = Vec::with_capacity(overrides.len());
+    for (i, o) in overrides.iter().enumerate() {
+        users.push(o.user_id.clone());
+        variations.push(o.variation.clone());
+        enabled.push(o.enabled);
+        let expiry = match &o.expires_at {
+            Some(s) => Some(
+                parse_expiry(s, format!("overrides[{i}].expiresAt"))
+                    .map_err(|e| Error::Validation(vec![e]))?,
+            ),
+            None => None,
+        };
+        expiries.push(expiry);
+    }
+    sqlx::query(
+        "insert into flag_override (feature_flag_id, user_id, variation, enabled, expires_at)
+         select $1, * from unnest($2::text[], $3::text[], $4::boolean[], $5::timestamptz[])",
+    )
+    .bind(id)
+    .bind(users)
+    .bind(variations)
+    .bind(enabled)
+    .bind(expiries)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The version a new change of flag `key` gets: one past the newest in its history, so that a
+/// re-created flag continues its predecessor's numbering.
+pub async fn next_version(conn: &mut PgConnection, environment_id: i64, key: &str) -> Result<u64> {
+    let max: Option<i64> = sqlx::query_scalar(
+        "select max(version) from flag_version where environment_id = $1 and flag_key = $2",
+    )
+    .bind(environment_id)
+    .bind(key)
+    .fetch_one(conn)
+    .await?;
+    Ok(version_u64(max.unwrap_or(0)) + 1)
+}
+
+/// One entry of a flag's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    /// The flag version.
+    pub version: i64,
+    /// What produced it (`create`, `update`, `delete`, `rollback`, `copy`, `override.set`...).
+    pub action: String,
+    /// Who.
+    pub actor: String,
+    /// The full definition; `None` for a deletion.
+    pub definition: Option<Json<Flag>>,
+    /// For a rollback, the version it restored.
+    pub rollback_of: Option<i64>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl VersionRow {
+    /// The API's JSON for this history entry.
+    pub fn to_json(&self) -> Value {
+        let mut entry = json!({
+            "version": version_u64(self.version),
+            "action": self.action,
+            "actor": self.actor,
+            "createdAt": rfc3339(self.created_at),
+            "definition": self.definition.as_ref().map(|d| &d.0),
+        });
+        if let Some(of) = self.rollback_of {
+            entry["rollbackOf"] = json!(version_u64(of));
+        }
+        entry
+    }
+}
+
+/// Appends a version to the flag's history.
+#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
+pub async fn record_version(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    key: &str,
+    version: u64,
+    action: &str,
+    actor: &str,
+    definition: Option<&Flag>,
+    rollback_of: Option<u64>,
+) -> Result<()> {
+    sqlx::query(
+        "insert into flag_version
+             (environment_id, flag_key, version, action, actor, definition, rollback_of)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(environment_id)
+    .bind(key)
+    .bind(version_i64(version))
+    .bind(action)
+    .bind(actor)
+    .bind(definition.map(Json))
+    .bind(rollback_of.map(version_i64))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const VERSION_COLUMNS: &str = "version, action, actor, definition, rollback_of, created_at";
+
+/// Up to `limit` history entries older than `before`, newest first.
+pub async fn history(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    key: &str,
+    before: Option<u64>,
+    limit: i64,
+) -> Result<Vec<VersionRow>> {
+    let sql = format!(
+        "select {VERSION_COLUMNS} from flag_version
+         where environment_id = $1 and flag_key = $2 and ($3::bigint is null or version < $3)
+         order by version desc limit $4"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(key)
+        .bind(before.map(version_i64))
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// One history entry.
+pub async fn version(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    key: &str,
+    version: u64,
+) -> Result<Option<VersionRow>> {
+    let sql = format!(
+        "select {VERSION_COLUMNS} from flag_version
+         where environment_id = $1 and flag_key = $2 and version = $3"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(key)
+        .bind(version_i64(version))
+        .fetch_optional(conn)
+        .await?)
+}

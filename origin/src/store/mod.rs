@@ -1,0 +1,29 @@
+//! SQL access: one module per table family. All statements are parameterised (`query` + `bind`).
+//!
+//! Flags are stored as their JSON definition (JSONB) without `overrides`, which live in
+//! `flag_override` as the seed's schema has them; [`flag::Stored`] and the environment view join
+//! them back into the flag of `docs/flag-model.md`.
+
+pub mod audit;
+pub mod client_key;
+pub mod environment;
+pub mod flag;
+pub mod segment;
+pub mod view;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// RFC 3339 in UTC with a `Z`, fractions only when present (`2026-12-01T00:00:00Z`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Converts a stored `bigint` version to the wire's unsigned form (versions are checked `> 0`).
+pub fn version_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Converts a wire version to a `bigint` bind, saturating (no stored version gets that large).
+pub fn version_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

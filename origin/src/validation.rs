@@ -1,0 +1,106 @@
+//! Validation of definitions against the environment they are to be stored in, by
+//! evaluator-core's rules (the edge runs the same ones), before anything is written.
+
+use std::collections::HashSet;
+
+use evaluator_core::model::{Flag, Segment, Snapshot};
+use evaluator_core::{
+    validate_flag, validate_flag_key, validate_segment, validate_snapshot, ValidationError,
+};
+
+use crate::error::{Error, FieldError, Result};
+use crate::store::flag::parse_expiry;
+use crate::store::view::View;
+
+fn field_errors(errors: Vec<ValidationError>, prefix: &str) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError::new(format!("{prefix}{}", e.path), e.message))
+        .collect()
+}
+
+fn into_result(details: Vec<FieldError>) -> Result<()> {
+    if details.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(details))
+    }
+}
+
+/// A key (environment, client key name) of the flag-key syntax; `field` names it.
+pub fn key(value: &str, field: &str) -> Result<()> {
+    validate_flag_key(value).map_err(|e| Error::invalid(field, e.message))
+}
+
+/// `flag` in the context of the environment's segments and other flags. Paths are relative to
+/// the flag (`targetingRules.rules[2].clauses[0].operator`).
+pub fn flag(flag: &Flag, view: &View) -> Result<()> {
+    let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
+    // what the database needs beyond the model: one row per user, a timestamp it can store
+    let mut users = HashSet::new();
+    for (i, o) in flag.overrides.iter().enumerate() {
+        if !users.insert(o.user_id.as_str()) {
+            details.push(FieldError::new(
+                format!("overrides[{i}].userId"),
+                format!("duplicate override for user {:?}", o.user_id),
+            ));
+        }
+        if o.variation.is_some() == o.enabled.is_some() {
+            details.push(FieldError::new(
+                format!("overrides[{i}]"),
+                "an override needs exactly one of variation and enabled",
+            ));
+        }
+        if let Some(expiry) = &o.expires_at {
+            let field = format!("overrides[{i}].expiresAt");
+            if let Err(e) = parse_expiry(expiry, field.clone()) {
+                if !details.iter().any(|d| d.field == field) {
+                    details.push(e);
+                }
+            }
+        }
+    }
+    into_result(details)
+}
+
+/// `segment` in the context of the environment's other segments.
+pub fn segment(segment: &Segment, view: &View) -> Result<()> {
+    into_result(field_errors(validate_segment(segment, view.segments()), ""))
+}
+
+/// The whole environment after something was removed from it: every remaining flag and segment
+/// must still be valid (a deleted segment or prerequisite flag may still be referenced). Paths
+/// name the referencing entity by key: `flags[checkout].targetingRules.segments[0]`.
+pub fn remaining(view: &View) -> Result<()> {
+    // one pass over the environment: validating flag by flag would be quadratic
+    let snapshot = Snapshot {
+        flags: view.flags().to_vec(),
+        segments: view.segments().to_vec(),
+        ..Snapshot::default()
+    };
+    let details = validate_snapshot(&snapshot)
+        .into_iter()
+        // only the definitions are under test here, not this ad-hoc snapshot's header
+        .filter(|e| e.path.starts_with("flags[") || e.path.starts_with("segments["))
+        .map(|e| FieldError::new(keyed_path(&e.path, view), e.message))
+        .collect();
+    into_result(details)
+}
+
+/// `flags[3].x` -> `flags[<key of flag 3>].x` (and the same for segments): indexes mean nothing
+/// to a client that never saw the snapshot.
+fn keyed_path(path: &str, view: &View) -> String {
+    for (prefix, keys) in [
+        ("flags[", view.flags().iter().map(|f| f.flag_key.as_str()).collect::<Vec<_>>()),
+        ("segments[", view.segments().iter().map(|s| s.segment_key.as_str()).collect()),
+    ] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if let Some((index, tail)) = rest.split_once(']') {
+                if let Some(key) = index.parse::<usize>().ok().and_then(|i| keys.get(i)) {
+                    return format!("{prefix}{key}]{tail}");
+                }
+            }
+        }
+    }
+    path.to_owned()
+}

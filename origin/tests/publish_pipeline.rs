@@ -1,0 +1,433 @@
+//! The publisher's cursor semantics against a real PostgreSQL, through `spawn_with_sinks` with an
+//! in-process recording sink: order, no gaps, no loss while a sink is down, crash/restart, several
+//! replicas, rejections, NOTIFY wake-up, graceful shutdown, metrics.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p origin --test publish_pipeline`
+
+mod publish_support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use origin::publish::{spawn_with_sinks, DeliveryMode, PublishMetrics, SnapshotSink};
+use publish_support::*;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+fn sinks(sink: &Arc<RecordingSink>) -> Vec<Arc<dyn SnapshotSink>> {
+    vec![Arc::clone(sink) as Arc<dyn SnapshotSink>]
+}
+
+/// Versions of one environment collapsed over immediate repeats (a redelivery after a crash).
+fn without_repeats(versions: &[u64]) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    for &v in versions {
+        if out.last() != Some(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_committed_version_is_delivered_once_in_order(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    let mut committed = Vec::new();
+    for _ in 0..15 {
+        committed.push(commit_snapshot(&pool, "production", 3).await);
+    }
+    let sink = RecordingSink::new("archive");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        async move {
+            let _ = stopped.await;
+        },
+    )
+    .unwrap();
+
+    wait_delivered(&pool, "archive", "production", 15).await;
+    // Commits made while the publisher runs arrive too.
+    for _ in 0..5 {
+        committed.push(commit_snapshot(&pool, "production", 3).await);
+    }
+    wait_delivered(&pool, "archive", "production", 20).await;
+    let _ = stop.send(());
+    publisher.await.unwrap();
+
+    let accepted = sink.accepted();
+    let expected: Vec<(String, u64, String)> = committed
+        .into_iter()
+        .map(|(v, b)| ("production".to_owned(), v, b))
+        .collect();
+    assert_eq!(accepted, expected);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn versions_committed_while_the_sink_is_down_all_arrive_in_order_once_it_recovers(
+    pool: PgPool,
+) {
+    create_environment(&pool, "production").await;
+    let sink = RecordingSink::new("archive");
+    sink.set(Behaviour::Unavailable);
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    for _ in 0..12 {
+        commit_snapshot(&pool, "production", 2).await;
+    }
+    wait_for(Duration::from_secs(10), "failed attempts", || async {
+        cursor(&pool, "archive", "production")
+            .await
+            .is_some_and(|c| c.attempts >= 3)
+    })
+    .await;
+    let down = cursor(&pool, "archive", "production").await.unwrap();
+    assert_eq!(down.delivered_version, 0);
+    assert!(down
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("503")));
+    assert!(sink.accepted().is_empty());
+
+    sink.set(Behaviour::Accept);
+    wait_delivered(&pool, "archive", "production", 12).await;
+    publisher.abort();
+
+    assert_eq!(sink.versions("production"), (1..=12).collect::<Vec<_>>());
+    let recovered = cursor(&pool, "archive", "production").await.unwrap();
+    assert_eq!(recovered.attempts, 0);
+    assert_eq!(recovered.last_error, None);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_latest_only_sink_jumps_to_the_newest_version_after_an_outage(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    let sink = RecordingSink::with("edge-like", DeliveryMode::LatestOnly, Duration::ZERO);
+    sink.set(Behaviour::Unavailable);
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    for _ in 0..8 {
+        commit_snapshot(&pool, "production", 1).await;
+    }
+    wait_for(Duration::from_secs(10), "a failed attempt", || async {
+        cursor(&pool, "edge-like", "production")
+            .await
+            .is_some_and(|c| c.attempts >= 1)
+    })
+    .await;
+    sink.set(Behaviour::Accept);
+    wait_delivered(&pool, "edge-like", "production", 8).await;
+    publisher.abort();
+    let rows = snapshot_rows(&pool, "production").await;
+    assert_eq!(
+        sink.accepted(),
+        vec![("production".to_owned(), 8, rows[7].1.clone())]
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    for _ in 0..30 {
+        commit_snapshot(&pool, "production", 2).await;
+    }
+    // Slow deliveries so the abort lands in the middle of the backlog, often mid-delivery.
+    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(25));
+    let settings = fast_settings();
+    let first = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        settings.clone(),
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(20), "some deliveries", || async {
+        sink.versions("production").len() >= 8
+    })
+    .await;
+    first.abort();
+    let _ = first.await;
+    let at_kill = sink.versions("production");
+    assert!(at_kill.len() < 30, "the kill came too late to test anything");
+    // The cursor never claims more than the sink acknowledged.
+    let committed = cursor(&pool, "archive", "production").await.unwrap();
+    assert!(committed.delivered_version <= i64::try_from(*at_kill.last().unwrap()).unwrap());
+
+    let second = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        settings,
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    wait_delivered(&pool, "archive", "production", 30).await;
+    second.abort();
+
+    let versions = sink.versions("production");
+    assert_eq!(without_repeats(&versions), (1..=30).collect::<Vec<_>>());
+    // At most the version in flight at the kill is delivered twice (acknowledged, not committed).
+    assert!(
+        versions.len() <= 31,
+        "more than one redelivery: {versions:?}"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_replicas_deliver_each_version_exactly_once_per_sink(pool: PgPool) {
+    let environments = ["production", "staging", "development", "qa"];
+    for env in environments {
+        create_environment(&pool, env).await;
+    }
+    // One external sink seen by both replicas; a little delay widens the race window.
+    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(2));
+    let replica_a = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    let other_pool = replica_pool(&pool).await;
+    let replica_b = spawn_with_sinks(
+        other_pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+
+    // Commit concurrently with the deliveries, from both "replicas".
+    let mut writers = Vec::new();
+    for (i, env) in environments.into_iter().enumerate() {
+        let writer_pool = if i % 2 == 0 {
+            pool.clone()
+        } else {
+            other_pool.clone()
+        };
+        writers.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                commit_snapshot(&writer_pool, env, 1).await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for env in environments {
+        wait_delivered(&pool, "archive", env, 25).await;
+    }
+    replica_a.abort();
+    replica_b.abort();
+
+    let mut per_environment: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (env, version, _) in sink.accepted() {
+        per_environment.entry(env).or_default().push(version);
+    }
+    for env in environments {
+        assert_eq!(
+            per_environment.get(env).cloned().unwrap_or_default(),
+            (1..=25).collect::<Vec<_>>(),
+            "{env}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rejected_snapshot_is_kept_and_retried_slowly_until_the_sink_accepts_it(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    commit_snapshot(&pool, "production", 1).await;
+    let sink = RecordingSink::new("archive");
+    sink.set(Behaviour::Reject);
+    let mut settings = fast_settings();
+    settings.rejected_backoff = Duration::from_secs(60);
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        settings,
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), "the rejection", || async {
+        cursor(&pool, "archive", "production")
+            .await
+            .is_some_and(|c| c.attempts == 1)
+    })
+    .await;
+    let rejected = cursor(&pool, "archive", "production").await.unwrap();
+    assert_eq!(rejected.delivered_version, 0);
+    assert!(rejected
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("rejected") && e.contains("400")));
+    // The long backoff (jittered into 30..60 s), not the 20 ms one.
+    assert!(rejected.retry_in_seconds > 25.0, "{rejected:?}");
+    assert_eq!(sink.attempts(), 1);
+
+    // An operator fixes the sink and the retry time comes (simulated by moving the deadline).
+    sink.set(Behaviour::Accept);
+    sqlx::query("update publish_cursor set next_attempt_at = now() where sink = 'archive'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_delivered(&pool, "archive", "production", 1).await;
+    publisher.abort();
+    assert_eq!(sink.versions("production"), vec![1]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_notification_wakes_the_publisher_without_waiting_for_the_poll(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    let sink = RecordingSink::new("archive");
+    let mut settings = fast_settings();
+    settings.poll_interval = Duration::from_secs(3600);
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        settings,
+        metrics(),
+        std::future::pending(),
+    )
+    .unwrap();
+    // Let the first poll (at start-up) pass, so only NOTIFY can announce the next commits.
+    wait_for(Duration::from_secs(10), "the listener", || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity where query ilike 'listen%edgeflags_snapshot%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            > 0
+    })
+    .await;
+    // A brand-new environment too: its cursor is created from the notification's payload.
+    create_environment(&pool, "staging").await;
+    commit_snapshot(&pool, "production", 1).await;
+    commit_snapshot(&pool, "staging", 1).await;
+    wait_delivered(&pool, "archive", "production", 1).await;
+    wait_delivered(&pool, "archive", "staging", 1).await;
+    publisher.abort();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    for _ in 0..3 {
+        commit_snapshot(&pool, "production", 1).await;
+    }
+    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(400));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics(),
+        async move {
+            let _ = stopped.await;
+        },
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), "the first delivery to start", || async {
+        sink.attempts() >= 1
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), publisher)
+        .await
+        .expect("the publisher stops")
+        .unwrap();
+
+    let delivered = sink.versions("production");
+    assert_eq!(delivered, vec![1], "one delivery in hand, none started after");
+    let row = cursor(&pool, "archive", "production").await.unwrap();
+    assert_eq!(row.delivered_version, 1, "the delivery in hand was committed");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn metrics_report_depth_lag_and_errors_per_sink(pool: PgPool) {
+    create_environment(&pool, "production").await;
+    let sink = RecordingSink::new("archive");
+    sink.set(Behaviour::Unavailable);
+    let metrics = PublishMetrics::unregistered().unwrap();
+    let publisher = spawn_with_sinks(
+        pool.clone(),
+        sinks(&sink),
+        fast_settings(),
+        metrics.clone(),
+        std::future::pending(),
+    )
+    .unwrap();
+    for _ in 0..4 {
+        commit_snapshot(&pool, "production", 1).await;
+    }
+    let depth = metrics.outbox_depth.with_label_values(&["archive"]);
+    wait_for(Duration::from_secs(10), "outbox depth 4", || {
+        let value = depth.get();
+        async move { value == 4 }
+    })
+    .await;
+    let errors = metrics
+        .delivery_errors
+        .with_label_values(&["archive", "unavailable"]);
+    assert!(errors.get() >= 1);
+
+    sink.set(Behaviour::Accept);
+    wait_delivered(&pool, "archive", "production", 4).await;
+    wait_for(Duration::from_secs(10), "outbox depth 0", || {
+        let value = depth.get();
+        async move { value == 0 }
+    })
+    .await;
+    publisher.abort();
+    let lag = metrics.lag_seconds.with_label_values(&["archive"]);
+    assert_eq!(lag.get_sample_count(), 4);
+    assert!(lag.get_sample_sum() > 0.0);
+    let stored = metrics
+        .deliveries
+        .with_label_values(&["archive", "stored"]);
+    assert_eq!(stored.get(), 4);
+}
+
+#[test]
+fn sinks_with_the_same_name_are_refused() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // A lazy pool: never connected, the check happens before anything runs.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://postgres@127.0.0.1:5432/postgres")
+            .unwrap();
+        let a = RecordingSink::new("archive");
+        let b = RecordingSink::new("archive");
+        let result = spawn_with_sinks(
+            pool,
+            vec![a as Arc<dyn SnapshotSink>, b as Arc<dyn SnapshotSink>],
+            fast_settings(),
+            metrics(),
+            std::future::pending(),
+        );
+        assert!(result.is_err());
+    });
+}

