@@ -6,6 +6,20 @@ use worker::{Headers, Response};
 
 use crate::error::{Error, Result};
 
+/// Path (still percent-encoded) and raw query of an absolute request URL.
+///
+/// Splitting by hand instead of `Request::url()` keeps the `url` crate (and its IDNA tables,
+/// about 100 KB of wasm) out of the worker: the runtime already hands us a normalised URL.
+pub(crate) fn split_url(url: &str) -> (&str, &str) {
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    match path_and_query.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (path_and_query, ""),
+    }
+}
+
 /// Copies an `evaluation_api` answer into a worker response.
 pub(crate) fn api_response(answer: ApiResponse) -> Result<Response> {
     let headers = Headers::new();
@@ -46,4 +60,27 @@ pub(crate) fn error_response(error: &Error) -> worker::Result<Response> {
         Error::Runtime(inner) => inner,
         other => worker::Error::RustError(other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn splits_path_and_query_of_absolute_urls() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8787/api/v1/flags/a?userId=u1&x=%20"),
+            ("/api/v1/flags/a", "userId=u1&x=%20")
+        );
+        assert_eq!(
+            split_url("https://edge.example.com/healthz"),
+            ("/healthz", "")
+        );
+        assert_eq!(split_url("https://edge.example.com"), ("/", ""));
+        assert_eq!(
+            split_url("https://edge.example.com/a?b=c#frag"),
+            ("/a", "b=c")
+        );
+        assert_eq!(split_url("https://edge.example.com/a#frag?x"), ("/a", ""));
+    }
 }

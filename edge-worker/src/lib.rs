@@ -46,9 +46,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 async fn route(req: Request, env: &Env) -> Result<Response> {
-    let url = req.url()?;
+    let url = req.inner().url();
+    let (path, query) = http::split_url(&url);
     let method = req.method();
-    match url.path() {
+    match path {
         "/healthz" => {
             only(&method, Method::Get, "GET")?;
             http::json(200, &health_body())
@@ -66,7 +67,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
             let environment = path.trim_start_matches(PUBLISH_PREFIX).to_owned();
             publish_snapshot(req, env, &environment).await
         }
-        _ => evaluate(req, env, &url).await,
+        _ => evaluate(req, env, path, query).await,
     }
 }
 
@@ -86,8 +87,7 @@ fn health_body() -> serde_json::Value {
     serde_json::json!({ "status": "ok", "snapshots": snapshots })
 }
 
-async fn evaluate(mut req: Request, env: &Env, url: &worker::Url) -> Result<Response> {
-    let path = url.path();
+async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let authorization = header("authorization");
     let client_key = header("x-client-key");
@@ -106,7 +106,7 @@ async fn evaluate(mut req: Request, env: &Env, url: &worker::Url) -> Result<Resp
     let request = HttpRequest {
         method: method.as_ref(),
         path,
-        query: url.query().unwrap_or(""),
+        query,
         headers: RequestHeaders {
             authorization: authorization.as_deref(),
             client_key: client_key.as_deref(),
@@ -123,10 +123,20 @@ async fn evaluate(mut req: Request, env: &Env, url: &worker::Url) -> Result<Resp
         Err(answer) => return http::api_response(answer),
     };
     let now_ms = Date::now().as_millis();
-    let kv = env.kv(KV_BINDING)?;
-    let snapshot = store::snapshot(&kv, api_request.environment(), now_ms, ttl_ms(env)).await;
+    let (snapshot, timing) = match env.kv(KV_BINDING) {
+        Ok(kv) => store::snapshot(&kv, api_request.environment(), now_ms, ttl_ms(env)).await,
+        Err(e) => {
+            // A missing binding is a deployment mistake; still answer from memory or fallback.
+            console_error!("KV binding {KV_BINDING} unavailable: {e}");
+            (store::cached(api_request.environment()), None)
+        }
+    };
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    http::api_response(evaluation_api::respond(
+    let mut answer = evaluation_api::respond(&api_request, snapshot.as_deref(), now);
+    if let Some(timing) = timing {
+        answer.headers.push(("Server-Timing", timing.header()));
+    }
+    http::api_response(answer)
         &api_request,
         snapshot.as_deref(),
         now,
@@ -168,7 +178,9 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
     )?;
     let snapshot = publish::check_snapshot(environment, &body)?;
     let version = snapshot.version;
-    let kv = env.kv(KV_BINDING)?;
+    let kv = env.kv(KV_BINDING).map_err(|e| Error::Storage {
+        message: e.to_string(),
+    })?;
     let stored = store::stored_version(&kv, environment).await?;
     let written = match publish::decide(version, stored)? {
         publish::Decision::AlreadyStored => false,

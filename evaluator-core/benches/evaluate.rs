@@ -32,8 +32,17 @@ fn evaluation(c: &mut Criterion) {
 fn loading(c: &mut Criterion) {
     let json = serde_json::to_vec(&testdata::realistic_snapshot()).expect("the model serialises");
     println!("snapshot JSON: {} bytes", json.len());
+    // Dropping the result is not part of loading: it happens outside the timed routine.
     c.bench_function("from_json/1000_flags_200_segments", |b| {
-        b.iter(|| CompiledSnapshot::from_json(black_box(&json)).map(|(s, _)| s.len()))
+        b.iter_with_large_drop(|| CompiledSnapshot::from_json(black_box(&json)))
+    });
+    // The two halves of from_json, to see where loading time goes.
+    c.bench_function("from_json_parts/parse_only", |b| {
+        b.iter_with_large_drop(|| serde_json::from_slice::<evaluator_core::model::Snapshot>(black_box(&json)))
+    });
+    let model = testdata::realistic_snapshot();
+    c.bench_function("from_json_parts/compile_only", |b| {
+        b.iter_batched(|| model.clone(), CompiledSnapshot::compile, criterion::BatchSize::LargeInput)
     });
 }
 

@@ -20,11 +20,23 @@ pub fn bucket(salt: &str, value: &str) -> u32 {
 /// [`bucket`] over raw bytes, hashing salt, separator and value without concatenating them.
 #[must_use]
 pub(crate) fn bucket_bytes(salt: &[u8], value: &[u8]) -> u32 {
-    let mut h = fnv1a64(FNV_OFFSET, salt);
-    h = fnv1a64(h, b".");
-    h = fnv1a64(h, value);
-    // The remainder is below 100,000, so the narrowing cannot lose bits.
-    (fmix64(h) % u64::from(BUCKETS)) as u32
+    SaltState::new(salt).bucket(value)
+}
+
+/// The FNV-1a state after `salt ++ "."`: computed once per flag at compile time, so
+/// evaluation hashes only the user's value (FNV is byte-serial; the salt is often the longer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SaltState(u64);
+
+impl SaltState {
+    pub(crate) fn new(salt: &[u8]) -> Self {
+        Self(fnv1a64(fnv1a64(FNV_OFFSET, salt), b"."))
+    }
+
+    pub(crate) fn bucket(self, value: &[u8]) -> u32 {
+        // The remainder is below 100,000, so the narrowing cannot lose bits.
+        (fmix64(fnv1a64(self.0, value)) % u64::from(BUCKETS)) as u32
+    }
 }
 
 fn fnv1a64(mut h: u64, bytes: &[u8]) -> u64 {

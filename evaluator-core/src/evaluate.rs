@@ -6,11 +6,11 @@ use alloc::vec::Vec;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 
-use crate::bucketing::{bucket_bytes, format_integer};
+use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
 use crate::json::Kind;
-use crate::operators::{Attr, AttrValue};
+use crate::attribute::{Attr, AttrValue};
 use crate::reason::{detail, ErrorCode, Reason};
 use crate::segment::Scope;
 use crate::snapshot::CompiledSnapshot;
@@ -291,21 +291,10 @@ impl CompiledSnapshot {
             }
         }
         // 6. Seed segments, then rules in order.
-        let scope = Scope { ctx, segments: &self.segments, depth: 0 };
-        if t.segments.iter().any(|&s| scope.in_segment(s)) {
-            return serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT);
-        }
-        for rule in &t.rules {
-            if !rule.clauses.iter().all(|c| c.matches(&scope)) {
-                continue;
+        if !t.segments.is_empty() || !t.rules.is_empty() {
+            if let Some(outcome) = self.segments_and_rules(flag, t, ctx) {
+                return outcome;
             }
-            return match &rule.serve {
-                Serve::Variation(v) => Outcome::serve(*v, Reason::TargetingMatch, detail::RULE_MATCH),
-                Serve::Rollout(rollout) => match roll(flag, rollout, ctx) {
-                    Ok(v) => Outcome::serve(v, Reason::Split, detail::RULE_ROLLOUT),
-                    Err(failure) => error(t.default, failure),
-                },
-            };
         }
         // 7. Percentage rollout, optionally restricted to countries.
         if t.percentage.is_some() || !t.countries.is_empty() {
@@ -326,6 +315,29 @@ impl CompiledSnapshot {
             return serve_on(t, Reason::Static, detail::STATIC);
         }
         Outcome::serve(t.default, Reason::Default, detail::DEFAULT)
+    }
+}
+
+impl CompiledSnapshot {
+    /// Step 6: the seed's segments, then the rules in order; `None` when nothing matched.
+    fn segments_and_rules<'a>(
+        &'a self,
+        flag: &'a CompiledFlag,
+        t: &'a Targeting,
+        ctx: &EvaluationContext,
+    ) -> Option<Outcome<'a>> {
+        let scope = Scope::new(ctx, &self.segments, &self.interner, 0);
+        if t.segments.iter().any(|&s| scope.in_segment(s)) {
+            return Some(serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT));
+        }
+        let rule = t.rules.iter().find(|rule| rule.clauses.iter().all(|c| c.matches(&scope)))?;
+        Some(match &rule.serve {
+            Serve::Variation(v) => Outcome::serve(*v, Reason::TargetingMatch, detail::RULE_MATCH),
+            Serve::Rollout(rollout) => match roll(flag, rollout, ctx) {
+                Ok(v) => Outcome::serve(v, Reason::Split, detail::RULE_ROLLOUT),
+                Err(failure) => error(t.default, failure),
+            },
+        })
     }
 }
 
@@ -352,9 +364,8 @@ fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
 fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -> Result<u32, Failure<'a>> {
     let missing = || match attr {
         Attr::TargetingKey => Failure::TargetingKeyMissing,
-        Attr::Named(name) => Failure::AttributeMissing(name),
+        Attr::Named { name, .. } => Failure::AttributeMissing(name),
     };
-    let salt = flag.salt.as_bytes();
     let mut digits = [0u8; 40];
     let text: &[u8] = match attr.lookup(ctx).ok_or_else(missing)? {
         AttrValue::Key(key) => key.as_bytes(),
@@ -373,7 +384,7 @@ fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -
         }
         AttrValue::Json(_) => return Err(missing()),
     };
-    Ok(bucket_bytes(salt, text))
+    Ok(flag.salt.bucket(text))
 }
 
 /// Walks the rollout's cumulative weights to the first that exceeds the bucket.

@@ -7,10 +7,12 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 use serde_json::Value;
 
-use crate::bucketing::percent_to_units;
+use crate::bucketing::{percent_to_units, SaltState};
 use crate::json::{json_eq, Kind};
 use crate::model::{Flag, Override, Rollout, Rule, TargetingRules};
-use crate::operators::{compile_clause, Attr, CompiledClause, KeyIndex, StrSet};
+use crate::attribute::{Attr, AttrTable};
+use crate::operators::{ClauseCompiler, CompiledClause, KeyIndex};
+use crate::sets::StrSet;
 use crate::path::{Diagnostics, Path};
 use crate::snapshot::Entry;
 use crate::time::parse_rfc3339_millis;
@@ -22,8 +24,8 @@ pub(crate) struct CompiledFlag {
     pub(crate) key: String,
     pub(crate) version: u64,
     pub(crate) enabled: bool,
-    /// Bucketing salt (`salt`, defaulting to the key).
-    pub(crate) salt: String,
+    /// Hash state of the bucketing salt (`salt`, defaulting to the key).
+    pub(crate) salt: SaltState,
     pub(crate) variations: Vec<CompiledVariation>,
     pub(crate) body: Body,
 }
@@ -118,24 +120,55 @@ impl CompiledFlag {
     }
 }
 
+/// A flag's user lists, moved out of an owned snapshot so compiling need not copy them.
+#[derive(Default)]
+pub(crate) struct FlagLists {
+    user_ids: Vec<String>,
+    excluded_user_ids: Vec<String>,
+    countries: Vec<String>,
+}
+
+impl FlagLists {
+    pub(crate) fn take(flag: &mut Flag) -> Self {
+        match &mut flag.targeting_rules {
+            None => Self::default(),
+            Some(t) => Self {
+                user_ids: core::mem::take(&mut t.user_ids),
+                excluded_user_ids: core::mem::take(&mut t.excluded_user_ids),
+                countries: core::mem::take(&mut t.countries),
+            },
+        }
+    }
+
+    fn copy(flag: &Flag) -> Self {
+        match &flag.targeting_rules {
+            None => Self::default(),
+            Some(t) => Self {
+                user_ids: t.user_ids.clone(),
+                excluded_user_ids: t.excluded_user_ids.clone(),
+                countries: t.countries.clone(),
+            },
+        }
+    }
+}
+
 /// The flags and segments a flag may refer to.
 pub(crate) struct FlagScope<'a> {
     /// Flag key → position in `entries`.
     pub(crate) index: KeyIndex<'a>,
     entries: &'a [Entry<'a, Flag>],
-    pub(crate) segments: &'a KeyIndex<'a>,
 }
 
 impl<'a> FlagScope<'a> {
     /// Indexes `entries` by key; the first of duplicate keys wins.
-    pub(crate) fn new(entries: &'a [Entry<'a, Flag>], segments: &'a KeyIndex<'a>) -> Self {
+    pub(crate) fn new(entries: &'a [Entry<'a, Flag>]) -> Self {
         let mut index = KeyIndex::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             if let Some(key) = entry.key() {
                 index.entry(key).or_insert(index_u32(i));
             }
         }
-        Self { index, entries, segments }
+        Self { index, entries }
     }
 
     /// Resolves a prerequisite: `Err` with the message when the flag or variation is unknown.
@@ -167,12 +200,30 @@ fn variation_index(flag: &Flag, key: &str) -> Option<u32> {
 }
 
 /// Compiles one flag. Problems are reported under `path`, and make the flag error-serving.
-pub(crate) fn compile_flag(flag: &Flag, scope: &FlagScope<'_>, diag: &mut Diagnostics, path: &Path<'_>) -> CompiledFlag {
+/// `lists` are the flag's user lists when they were moved out of it ([`FlagLists::take`]).
+pub(crate) fn compile_flag(
+    flag: &Flag,
+    lists: Option<FlagLists>,
+    scope: &FlagScope<'_>,
+    clauses: &mut ClauseCompiler<'_>,
+    diag: &mut Diagnostics,
+    path: &Path<'_>,
+) -> CompiledFlag {
     let before = diag.len();
     if let Err(message) = check_key(&flag.flag_key) {
         diag.report(&path.field("flagKey"), message);
     }
-    let mut c = FlagCompiler { flag, diag, path, variations: Vec::new(), boolean: true };
+    let lists = lists.unwrap_or_else(|| FlagLists::copy(flag));
+    let mut c = FlagCompiler {
+        flag,
+        diag,
+        path,
+        clauses,
+        lists,
+        attrs: AttrTable::default(),
+        variations: Vec::new(),
+        boolean: true,
+    };
     c.variations();
     let default = c.default_variation();
     let off = match &flag.off_variation {
@@ -190,7 +241,7 @@ pub(crate) fn compile_flag(flag: &Flag, scope: &FlagScope<'_>, diag: &mut Diagno
                 .get(before)
                 .map_or_else(|| String::from("invalid flag"), |e| format!("invalid flag configuration: {e}"));
             let variation = if flag.enabled { default.or(off) } else { off.or(default) };
-            let value = match &flag.default_value {
+            let value = match default_value(flag) {
                 Some(v) => v.clone(),
                 None if flag.variations.is_none() => Value::Bool(false),
                 None => Value::Null,
@@ -202,22 +253,26 @@ pub(crate) fn compile_flag(flag: &Flag, scope: &FlagScope<'_>, diag: &mut Diagno
         key: flag.flag_key.clone(),
         version: flag.version,
         enabled: flag.enabled,
-        salt: flag.salt.clone().unwrap_or_else(|| flag.flag_key.clone()),
+        salt: SaltState::new(flag.salt.as_deref().unwrap_or(&flag.flag_key).as_bytes()),
         variations,
         body,
     }
 }
 
-struct FlagCompiler<'f, 'd, 'p> {
+struct FlagCompiler<'f, 'd, 'p, 'c, 's> {
     flag: &'f Flag,
     diag: &'d mut Diagnostics,
     path: &'p Path<'p>,
+    clauses: &'c mut ClauseCompiler<'s>,
+    lists: FlagLists,
+    /// Cache slots of the attributes the flag's clauses read.
+    attrs: AttrTable,
     variations: Vec<CompiledVariation>,
     /// All values are booleans (or there are no explicit variations): implicit `on`/`off`.
     boolean: bool,
 }
 
-impl FlagCompiler<'_, '_, '_> {
+impl FlagCompiler<'_, '_, '_, '_, '_> {
     fn variations(&mut self) {
         let Some(variations) = &self.flag.variations else {
             self.variations = Vec::from([
@@ -268,7 +323,7 @@ impl FlagCompiler<'_, '_, '_> {
     fn default_variation(&mut self) -> Option<u32> {
         let flag = self.flag;
         let value_path = self.path.field("defaultValue");
-        let by_value = match &flag.default_value {
+        let by_value = match default_value(flag) {
             None => None,
             Some(value) if flag.variations.is_none() && !value.is_boolean() => {
                 self.diag.report(
@@ -297,7 +352,7 @@ impl FlagCompiler<'_, '_, '_> {
         match (&flag.default_variation, by_value) {
             (Some(key), _) => {
                 let chosen = self.lookup(key, &variation_path)?;
-                let holds_value = match (&flag.default_value, self.variations.get(chosen as usize)) {
+                let holds_value = match (default_value(flag), self.variations.get(chosen as usize)) {
                     (Some(value), Some(v)) => json_eq(&v.value, value),
                     _ => true,
                 };
@@ -327,8 +382,8 @@ impl FlagCompiler<'_, '_, '_> {
         let rules_model = flag.targeting_rules.as_ref().unwrap_or(&empty);
         let uses_seed_targeting = rules_model.percentage.is_some()
             || !rules_model.segments.is_empty()
-            || !rules_model.user_ids.is_empty()
-            || !rules_model.countries.is_empty();
+            || !self.lists.user_ids.is_empty()
+            || !self.lists.countries.is_empty();
         let is_static = !uses_seed_targeting && rules_model.rules.is_empty();
 
         let on_path = self.path.field("onVariation");
@@ -346,8 +401,8 @@ impl FlagCompiler<'_, '_, '_> {
 
         let prerequisites = self.prerequisites(scope);
         let overrides = self.overrides(on, off);
-        let targeting = self.seed_targeting(rules_model, scope);
-        let rules = self.rules(rules_model, scope);
+        let targeting = self.seed_targeting(rules_model);
+        let rules = self.rules(rules_model);
         Some(Targeting {
             off: off?,
             default: default?,
@@ -437,12 +492,13 @@ impl FlagCompiler<'_, '_, '_> {
         Some(CompiledOverride { variation, expires_at })
     }
 
-    fn seed_targeting(&mut self, rules: &TargetingRules, scope: &FlagScope<'_>) -> SeedTargeting {
+    fn seed_targeting(&mut self, rules: &TargetingRules) -> SeedTargeting {
         let path = self.path.field("targetingRules");
+        let lists = core::mem::take(&mut self.lists);
         for (name, list) in [
-            ("userIds", &rules.user_ids),
-            ("excludedUserIds", &rules.excluded_user_ids),
-            ("countries", &rules.countries),
+            ("userIds", &lists.user_ids),
+            ("excludedUserIds", &lists.excluded_user_ids),
+            ("countries", &lists.countries),
         ] {
             if list.len() > limits::USER_IDS {
                 self.diag.report(&path.field(name), format!("{} entries exceed the limit of {}", list.len(), limits::USER_IDS));
@@ -458,15 +514,15 @@ impl FlagCompiler<'_, '_, '_> {
         let segments_path = path.field("segments");
         let mut segments = Vec::with_capacity(rules.segments.len());
         for (i, key) in rules.segments.iter().enumerate() {
-            match scope.segments.get(key.as_str()) {
+            match self.clauses.segments.get(key.as_str()) {
                 Some(&s) => segments.push(s),
                 None => self.diag.report(&segments_path.index(i), format!("unknown segment \"{key}\"")),
             }
         }
         SeedTargeting {
-            excluded: StrSet::new(&rules.excluded_user_ids),
-            user_ids: StrSet::new(&rules.user_ids),
-            countries: StrSet::new(&rules.countries),
+            excluded: StrSet::new(lists.excluded_user_ids),
+            user_ids: StrSet::new(lists.user_ids),
+            countries: StrSet::new(lists.countries),
             segments,
             percentage,
             bucket_by: self.bucket_by(rules.bucket_by.as_deref(), &path.field("bucketBy")),
@@ -484,7 +540,7 @@ impl FlagCompiler<'_, '_, '_> {
         }
     }
 
-    fn rules(&mut self, model: &TargetingRules, scope: &FlagScope<'_>) -> Option<Vec<CompiledRule>> {
+    fn rules(&mut self, model: &TargetingRules) -> Option<Vec<CompiledRule>> {
         let targeting_path = self.path.field("targetingRules");
         let path = targeting_path.field("rules");
         if model.rules.len() > limits::RULES {
@@ -494,7 +550,7 @@ impl FlagCompiler<'_, '_, '_> {
         let mut out = Vec::with_capacity(model.rules.len());
         let mut complete = true;
         for (i, rule) in model.rules.iter().enumerate() {
-            match self.rule(rule, scope, &path.index(i)) {
+            match self.rule(rule, &path.index(i)) {
                 Some(compiled) => out.push(compiled),
                 None => complete = false,
             }
@@ -502,7 +558,7 @@ impl FlagCompiler<'_, '_, '_> {
         complete.then_some(out)
     }
 
-    fn rule(&mut self, rule: &Rule, scope: &FlagScope<'_>, path: &Path<'_>) -> Option<CompiledRule> {
+    fn rule(&mut self, rule: &Rule, path: &Path<'_>) -> Option<CompiledRule> {
         let clauses_path = path.field("clauses");
         if rule.clauses.len() > limits::CLAUSES_PER_RULE {
             self.diag.report(
@@ -514,7 +570,7 @@ impl FlagCompiler<'_, '_, '_> {
         let mut clauses = Vec::with_capacity(rule.clauses.len());
         let mut complete = true;
         for (i, clause) in rule.clauses.iter().enumerate() {
-            match compile_clause(clause, scope.segments, self.diag, &clauses_path.index(i)) {
+            match self.clauses.compile(clause, &mut self.attrs, self.diag, &clauses_path.index(i)) {
                 Some(compiled) => clauses.push(compiled),
                 None => complete = false,
             }
@@ -568,6 +624,11 @@ impl FlagCompiler<'_, '_, '_> {
         let bucket_by = self.bucket_by(rollout.bucket_by.as_deref(), &path.field("bucketBy"));
         complete.then_some(CompiledRollout { bucket_by, thresholds })
     }
+}
+
+/// `defaultValue`; JSON `null` is the same as absent (serde reads both as `None`).
+fn default_value(flag: &Flag) -> Option<&Value> {
+    flag.default_value.as_ref().filter(|v| !v.is_null())
 }
 
 struct SeedTargeting {

@@ -19,6 +19,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod attribute;
 pub mod bucketing;
 pub mod context;
 mod cycles;
@@ -31,6 +32,7 @@ pub mod operators;
 mod path;
 pub mod reason;
 mod segment;
+mod sets;
 pub mod snapshot;
 #[cfg(feature = "testdata")]
 pub mod testdata;

@@ -8,16 +8,17 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
 use serde_json::Value;
 
-use crate::context::EvaluationContext;
+use crate::attribute::{any_elem, AttrTable, AttrValue, Attr, Elem};
 use crate::json::{number_of, Kind};
 use crate::model::Clause;
 use crate::path::{Diagnostics, Path};
 use crate::segment::Scope;
+use crate::sets::{IdSet, Interner};
 use crate::time::parse_rfc3339_millis;
 use crate::validate::limits;
 use crate::version::SemVer;
@@ -53,141 +54,21 @@ const REGEX_CACHE_LIMIT: usize = 1 << 18;
 /// Key → index of segments (or flags) while compiling.
 pub(crate) type KeyIndex<'a> = HashMap<&'a str, u32>;
 
-/// Where a clause's attribute comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Attr {
-    /// `userId`, `key` or `targetingKey`: the context's targeting key.
-    TargetingKey,
-    /// Any other name: a context attribute.
-    Named(String),
-}
-
-impl Attr {
-    pub(crate) fn new(name: &str) -> Self {
-        match name {
-            "userId" | "key" | "targetingKey" => Self::TargetingKey,
-            _ => Self::Named(name.to_string()),
-        }
-    }
-
-    /// The attribute's value in `ctx`; `None` when missing or null.
-    pub(crate) fn lookup<'c>(&self, ctx: &'c EvaluationContext) -> Option<AttrValue<'c>> {
-        match self {
-            Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
-            Self::Named(name) => match ctx.attributes.get(name) {
-                None | Some(Value::Null) => None,
-                Some(value) => Some(AttrValue::Json(value)),
-            },
-        }
-    }
-}
-
-/// A present attribute value.
-#[derive(Clone, Copy)]
-pub(crate) enum AttrValue<'c> {
-    Key(&'c str),
-    Json(&'c Value),
-}
-
-/// One element of an attribute (arrays are tested element by element).
-#[derive(Clone, Copy)]
-enum Elem<'c> {
-    Str(&'c str),
-    Num(f64),
-    Bool(bool),
-    Other,
-}
-
-impl<'c> Elem<'c> {
-    fn of(value: &'c Value) -> Self {
-        match value {
-            Value::String(s) => Self::Str(s),
-            Value::Number(n) => n.as_f64().map_or(Self::Other, Self::Num),
-            Value::Bool(b) => Self::Bool(*b),
-            Value::Null | Value::Array(_) | Value::Object(_) => Self::Other,
-        }
-    }
-
-    fn number(self) -> Option<f64> {
-        match self {
-            Self::Num(n) => Some(n),
-            Self::Str(s) => crate::json::parse_number(s),
-            Self::Bool(_) | Self::Other => None,
-        }
-    }
-
-    fn millis(self) -> Option<f64> {
-        match self {
-            Self::Num(n) => Some(n),
-            // Milliseconds since 1970 stay far below 2^53, so the conversion is exact.
-            Self::Str(s) => parse_rfc3339_millis(s).map(|ms| ms as f64),
-            Self::Bool(_) | Self::Other => None,
-        }
-    }
-}
-
-/// True when `test` holds for the attribute, or for any element of an array attribute.
-fn any_elem(value: AttrValue<'_>, mut test: impl FnMut(Elem<'_>) -> bool) -> bool {
-    match value {
-        AttrValue::Key(s) => test(Elem::Str(s)),
-        AttrValue::Json(Value::Array(items)) => items.iter().any(|item| test(Elem::of(item))),
-        AttrValue::Json(value) => test(Elem::of(value)),
-    }
-}
-
-/// A set of strings: a short list is faster to scan than to hash.
-#[derive(Debug, Clone)]
-pub(crate) enum StrSet {
-    Small(Vec<String>),
-    Large(HashSet<String>),
-}
-
-impl Default for StrSet {
-    fn default() -> Self {
-        Self::Small(Vec::new())
-    }
-}
-
-impl StrSet {
-    const SCAN_LIMIT: usize = 8;
-
-    pub(crate) fn new<'s>(items: impl IntoIterator<Item = &'s String>) -> Self {
-        let items: Vec<String> = items.into_iter().cloned().collect();
-        if items.len() <= Self::SCAN_LIMIT {
-            Self::Small(items)
-        } else {
-            Self::Large(items.into_iter().collect())
-        }
-    }
-
-    pub(crate) fn contains(&self, s: &str) -> bool {
-        match self {
-            Self::Small(items) => items.iter().any(|item| item == s),
-            Self::Large(items) => items.contains(s),
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        match self {
-            Self::Small(items) => items.is_empty(),
-            Self::Large(items) => items.is_empty(),
-        }
-    }
-}
-
 /// Operands of `in` / `notIn`, split by JSON type (equality never crosses types).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueSet {
-    strings: StrSet,
+    strings: IdSet,
     numbers: Vec<f64>,
     has_true: bool,
     has_false: bool,
 }
 
 impl ValueSet {
-    fn contains(&self, elem: Elem<'_>) -> bool {
+    /// Membership of one element; `id` is the interned id when the element is a string (`None`
+    /// for strings no operand in the snapshot equals).
+    fn contains(&self, elem: Elem<'_>, id: Option<u32>) -> bool {
         match elem {
-            Elem::Str(s) => self.strings.contains(s),
+            Elem::Str(_) => id.is_some_and(|id| self.strings.contains(id)),
             Elem::Num(n) => self.numbers.contains(&n),
             Elem::Bool(true) => self.has_true,
             Elem::Bool(false) => self.has_false,
@@ -235,10 +116,36 @@ impl CompiledClause {
             Op::SegmentMatch(segments) => {
                 segments.iter().any(|&s| scope.in_segment(s)) != self.negate
             }
-            Op::Exists => self.attr.lookup(scope.ctx).is_some() != self.negate,
-            // A missing attribute never matches, whatever `negate` says.
-            op => self.attr.lookup(scope.ctx).is_some_and(|value| op_matches(op, value) != self.negate),
+            Op::Exists => self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate,
+            op => {
+                // A missing attribute never matches, whatever `negate` says.
+                let Some(value) = self.attr.lookup_cached(scope.ctx, &scope.cache) else {
+                    return false;
+                };
+                let matched = match op {
+                    Op::In(set) => self.set_test(set, value, scope, true),
+                    Op::NotIn(set) => self.set_test(set, value, scope, false),
+                    op => op_matches(op, value),
+                };
+                matched != self.negate
+            }
         }
+    }
+
+    /// `in` (`member`) or `notIn` (`!member`) over the attribute's elements. A single string
+    /// value's interned id comes from the evaluation's cache.
+    fn set_test(&self, set: &ValueSet, value: AttrValue<'_>, scope: &Scope<'_>, member: bool) -> bool {
+        if let Some(s) = value.as_single_str() {
+            let id = self.attr.interned_id(s, scope.interner, &scope.cache);
+            return set.contains(Elem::Str(s), id) == member;
+        }
+        any_elem(value, |e| {
+            let id = match e {
+                Elem::Str(s) => scope.interner.get(s),
+                _ => None,
+            };
+            set.contains(e, id) == member
+        })
     }
 
     /// The segments this clause refers to (for cycle detection).
@@ -252,8 +159,6 @@ impl CompiledClause {
 
 fn op_matches(op: &Op, value: AttrValue<'_>) -> bool {
     match op {
-        Op::In(set) => any_elem(value, |e| set.contains(e)),
-        Op::NotIn(set) => any_elem(value, |e| !set.contains(e)),
         Op::Contains(needles) => str_test(value, |s| needles.iter().any(|n| s.contains(n.as_str()))),
         Op::StartsWith(prefixes) => str_test(value, |s| prefixes.iter().any(|p| s.starts_with(p.as_str()))),
         Op::EndsWith(suffixes) => str_test(value, |s| suffixes.iter().any(|p| s.ends_with(p.as_str()))),
@@ -267,8 +172,8 @@ fn op_matches(op: &Op, value: AttrValue<'_>) -> bool {
         Op::SemverGt(bound) => bound.as_deref().is_some_and(|b| semver_test(value, |v| v > b)),
         Op::Before(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms < b))),
         Op::After(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms > b))),
-        // Handled before the attribute is looked up.
-        Op::Exists | Op::SegmentMatch(_) => false,
+        // Handled by `CompiledClause::matches`.
+        Op::In(_) | Op::NotIn(_) | Op::Exists | Op::SegmentMatch(_) => false,
     }
 }
 
@@ -284,56 +189,73 @@ fn semver_test(value: AttrValue<'_>, mut test: impl FnMut(&SemVer) -> bool) -> b
     any_elem(value, |e| matches!(e, Elem::Str(s) if SemVer::parse(s).is_some_and(|v| test(&v))))
 }
 
-/// Compiles one clause, reporting every problem under `path`; `None` if there was any.
-pub(crate) fn compile_clause(
-    clause: &Clause,
-    segments: &KeyIndex<'_>,
-    diag: &mut Diagnostics,
-    path: &Path<'_>,
-) -> Option<CompiledClause> {
-    let before = diag.len();
-    let op_name = clause.operator.as_str();
-    let values_path = path.field("values");
-    if clause.values.len() > limits::VALUES_PER_CLAUSE {
-        diag.report(
-            &values_path,
-            format!("{} values exceed the limit of {}", clause.values.len(), limits::VALUES_PER_CLAUSE),
-        );
-        return None;
+/// Compiles clauses for one snapshot (or one validated flag or segment): knows the segment
+/// keys, and compiles each distinct regular expression once (compiled regexes are cheap to
+/// clone and snapshots repeat patterns across flags).
+pub(crate) struct ClauseCompiler<'a> {
+    pub(crate) segments: &'a KeyIndex<'a>,
+    regexes: HashMap<String, Result<Regex, String>>,
+    /// String operands of `in` / `notIn`; the compiled snapshot keeps it.
+    pub(crate) interner: Interner,
+}
+
+impl<'a> ClauseCompiler<'a> {
+    pub(crate) fn new(segments: &'a KeyIndex<'a>) -> Self {
+        Self { segments, regexes: HashMap::new(), interner: Interner::default() }
     }
-    if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name) {
-        diag.report(&path.field("attribute"), format!("required for operator \"{op_name}\""));
-    }
-    let mut operands = Operands { op_name, values: &clause.values, diag, path: &values_path };
-    let op = match op_name {
-        "in" | "equals" => Op::In(operands.value_set()),
-        "notIn" => Op::NotIn(operands.value_set()),
-        "contains" => Op::Contains(operands.strings()),
-        "startsWith" => Op::StartsWith(operands.strings()),
-        "endsWith" => Op::EndsWith(operands.strings()),
-        "matches" => Op::Matches(operands.regexes()),
-        "lt" => Op::Lt(operands.numbers().into_iter().reduce(f64::max)),
-        "lte" => Op::Lte(operands.numbers().into_iter().reduce(f64::max)),
-        "gt" => Op::Gt(operands.numbers().into_iter().reduce(f64::min)),
-        "gte" => Op::Gte(operands.numbers().into_iter().reduce(f64::min)),
-        "semverEq" => Op::SemverEq(operands.versions()),
-        "semverLt" => Op::SemverLt(operands.versions().into_iter().max().map(Box::new)),
-        "semverGt" => Op::SemverGt(operands.versions().into_iter().min().map(Box::new)),
-        "before" => Op::Before(operands.timestamps().into_iter().reduce(f64::max)),
-        "after" => Op::After(operands.timestamps().into_iter().reduce(f64::min)),
-        "exists" => {
-            if !clause.values.is_empty() {
-                operands.diag.report(&values_path, "operator \"exists\" takes no values");
-            }
-            Op::Exists
-        }
-        "segmentMatch" => Op::SegmentMatch(operands.segments(segments)),
-        other => {
-            diag.report(&path.field("operator"), format!("unknown operator \"{other}\""));
+
+    /// Compiles one clause, reporting every problem under `path`; `None` if there was any.
+    pub(crate) fn compile(
+        &mut self,
+        clause: &Clause,
+        attrs: &mut AttrTable,
+        diag: &mut Diagnostics,
+        path: &Path<'_>,
+    ) -> Option<CompiledClause> {
+        let before = diag.len();
+        let op_name = clause.operator.as_str();
+        let values_path = path.field("values");
+        if clause.values.len() > limits::VALUES_PER_CLAUSE {
+            diag.report(
+                &values_path,
+                format!("{} values exceed the limit of {}", clause.values.len(), limits::VALUES_PER_CLAUSE),
+            );
             return None;
         }
-    };
-    (diag.len() == before).then(|| CompiledClause { attr: Attr::new(&clause.attribute), negate: clause.negate, op })
+        if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name) {
+            diag.report(&path.field("attribute"), format!("required for operator \"{op_name}\""));
+        }
+        let mut operands = Operands { op_name, values: &clause.values, diag, path: &values_path };
+        let op = match op_name {
+            "in" | "equals" => Op::In(operands.value_set(&mut self.interner)),
+            "notIn" => Op::NotIn(operands.value_set(&mut self.interner)),
+            "contains" => Op::Contains(operands.strings()),
+            "startsWith" => Op::StartsWith(operands.strings()),
+            "endsWith" => Op::EndsWith(operands.strings()),
+            "matches" => Op::Matches(operands.regexes(&mut self.regexes)),
+            "lt" => Op::Lt(operands.numbers().into_iter().reduce(f64::max)),
+            "lte" => Op::Lte(operands.numbers().into_iter().reduce(f64::max)),
+            "gt" => Op::Gt(operands.numbers().into_iter().reduce(f64::min)),
+            "gte" => Op::Gte(operands.numbers().into_iter().reduce(f64::min)),
+            "semverEq" => Op::SemverEq(operands.versions()),
+            "semverLt" => Op::SemverLt(operands.versions().into_iter().max().map(Box::new)),
+            "semverGt" => Op::SemverGt(operands.versions().into_iter().min().map(Box::new)),
+            "before" => Op::Before(operands.timestamps().into_iter().reduce(f64::max)),
+            "after" => Op::After(operands.timestamps().into_iter().reduce(f64::min)),
+            "exists" => {
+                if !clause.values.is_empty() {
+                    operands.diag.report(&values_path, "operator \"exists\" takes no values");
+                }
+                Op::Exists
+            }
+            "segmentMatch" => Op::SegmentMatch(operands.segments(self.segments)),
+            other => {
+                diag.report(&path.field("operator"), format!("unknown operator \"{other}\""));
+                return None;
+            }
+        };
+        (diag.len() == before).then(|| CompiledClause { attr: attrs.attr(&clause.attribute), negate: clause.negate, op })
+    }
 }
 
 /// The operands of one clause while compiling, with where to report problems.
@@ -360,7 +282,7 @@ impl<'a> Operands<'a, '_> {
         out
     }
 
-    fn value_set(&mut self) -> ValueSet {
+    fn value_set(&mut self, interner: &mut Interner) -> ValueSet {
         let mut set = ValueSet::default();
         let mut strings = Vec::new();
         self.each("a string, number or boolean", |v| match v {
@@ -379,7 +301,7 @@ impl<'a> Operands<'a, '_> {
             }
             Value::Null | Value::Array(_) | Value::Object(_) => None,
         });
-        set.strings = StrSet::new(strings);
+        set.strings = IdSet::new(strings.into_iter().map(|s| interner.intern(s)).collect());
         set
     }
 
@@ -404,7 +326,7 @@ impl<'a> Operands<'a, '_> {
         })
     }
 
-    fn regexes(&mut self) -> Vec<Regex> {
+    fn regexes(&mut self, cache: &mut HashMap<String, Result<Regex, String>>) -> Vec<Regex> {
         let mut out = Vec::new();
         for (i, value) in self.values.iter().enumerate() {
             let path = self.path.index(i);
@@ -416,7 +338,15 @@ impl<'a> Operands<'a, '_> {
                 self.diag.report(&path, format!("pattern of {} bytes exceeds the limit of {}", pattern.len(), limits::REGEX_BYTES));
                 continue;
             }
-            match build_regex(pattern) {
+            let compiled = match cache.get(pattern) {
+                Some(compiled) => compiled.clone(),
+                None => {
+                    let compiled = build_regex(pattern);
+                    cache.insert(pattern.to_string(), compiled.clone());
+                    compiled
+                }
+            };
+            match compiled {
                 Ok(regex) => out.push(regex),
                 Err(message) => self.diag.report(&path, format!("invalid regular expression: {message}")),
             }

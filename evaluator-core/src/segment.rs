@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::context::EvaluationContext;
 use crate::model::Segment;
-use crate::operators::{compile_clause, CompiledClause, KeyIndex, StrSet};
+use crate::attribute::{AttrCache, AttrTable};
+use crate::operators::{ClauseCompiler, CompiledClause};
+use crate::sets::{Interner, StrSet};
 use crate::path::{Diagnostics, Path};
 use crate::validate::{check_key, limits};
 
@@ -31,18 +33,37 @@ impl CompiledSegment {
     }
 }
 
-/// Compiles a segment; problems are reported and make it `None`.
+/// A segment's user lists, moved out of an owned snapshot so compiling need not copy them.
+#[derive(Default)]
+pub(crate) struct SegmentLists {
+    pub(crate) included: Vec<String>,
+    pub(crate) excluded: Vec<String>,
+}
+
+impl SegmentLists {
+    pub(crate) fn take(segment: &mut Segment) -> Self {
+        Self { included: core::mem::take(&mut segment.included), excluded: core::mem::take(&mut segment.excluded) }
+    }
+}
+
+/// Compiles a segment; problems are reported and make it `None`. `lists` are the segment's
+/// user lists when they were moved out of it (see [`SegmentLists::take`]).
 pub(crate) fn compile_segment(
     segment: &Segment,
-    segments: &KeyIndex<'_>,
+    lists: Option<SegmentLists>,
+    clauses: &mut ClauseCompiler<'_>,
     diag: &mut Diagnostics,
     path: &Path<'_>,
 ) -> Option<CompiledSegment> {
     let before = diag.len();
+    let lists = lists.unwrap_or_else(|| SegmentLists {
+        included: segment.included.clone(),
+        excluded: segment.excluded.clone(),
+    });
     if let Err(message) = check_key(&segment.segment_key) {
         diag.report(&path.field("segmentKey"), message);
     }
-    for (name, list) in [("included", &segment.included), ("excluded", &segment.excluded)] {
+    for (name, list) in [("included", &lists.included), ("excluded", &lists.excluded)] {
         if list.len() > limits::USER_IDS {
             diag.report(&path.field(name), format!("{} user ids exceed the limit of {}", list.len(), limits::USER_IDS));
         }
@@ -52,6 +73,7 @@ pub(crate) fn compile_segment(
         diag.report(&rules_path, format!("{} rules exceed the limit of {}", segment.rules.len(), limits::RULES));
         return None;
     }
+    let mut attrs = AttrTable::default();
     let mut rules = Vec::with_capacity(segment.rules.len());
     for (r, rule) in segment.rules.iter().enumerate() {
         let rule_path = rules_path.index(r);
@@ -63,18 +85,18 @@ pub(crate) fn compile_segment(
             );
             continue;
         }
-        let clauses: Vec<CompiledClause> = rule
+        let compiled: Vec<CompiledClause> = rule
             .clauses
             .iter()
             .enumerate()
-            .filter_map(|(c, clause)| compile_clause(clause, segments, diag, &clauses_path.index(c)))
+            .filter_map(|(c, clause)| clauses.compile(clause, &mut attrs, diag, &clauses_path.index(c)))
             .collect();
-        rules.push(clauses);
+        rules.push(compiled);
     }
     (diag.len() == before).then(|| CompiledSegment {
         key: segment.segment_key.clone(),
-        included: StrSet::new(&segment.included),
-        excluded: StrSet::new(&segment.excluded),
+        included: StrSet::new(lists.included),
+        excluded: StrSet::new(lists.excluded),
         rules,
     })
 }
@@ -86,6 +108,21 @@ pub(crate) struct Scope<'s> {
     /// reference them are compiled as errors, so evaluation never consults them).
     pub(crate) segments: &'s [Option<CompiledSegment>],
     pub(crate) depth: u8,
+    /// Interned string operands of `in` / `notIn`.
+    pub(crate) interner: &'s Interner,
+    /// Attributes already looked up by the clauses of the flag or segment being matched.
+    pub(crate) cache: AttrCache<'s>,
+}
+
+impl<'s> Scope<'s> {
+    pub(crate) fn new(
+        ctx: &'s EvaluationContext,
+        segments: &'s [Option<CompiledSegment>],
+        interner: &'s Interner,
+        depth: u8,
+    ) -> Self {
+        Self { ctx, segments, depth, interner, cache: AttrCache::new() }
+    }
 }
 
 impl Scope<'_> {
@@ -108,7 +145,7 @@ impl Scope<'_> {
         if self.declared_member(&segment.key) {
             return true;
         }
-        let inner = Scope { ctx: self.ctx, segments: self.segments, depth: self.depth + 1 };
+        let inner = Scope::new(self.ctx, self.segments, self.interner, self.depth + 1);
         segment.rules.iter().any(|clauses| clauses.iter().all(|c| c.matches(&inner)))
     }
 

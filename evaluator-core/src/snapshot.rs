@@ -10,11 +10,13 @@ use serde_json::Value;
 
 use crate::cycles::{prerequisite_cycles, segment_cycles};
 use crate::error::{Error, Result};
-use crate::flag::{compile_flag, Body, CompiledFlag, FlagScope};
+use crate::bucketing::SaltState;
+use crate::flag::{compile_flag, Body, CompiledFlag, FlagLists, FlagScope};
 use crate::model::{ClientKey, Flag, Segment, Snapshot};
-use crate::operators::KeyIndex;
+use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
-use crate::segment::{compile_segment, CompiledSegment};
+use crate::segment::{compile_segment, CompiledSegment, SegmentLists};
+use crate::sets::Interner;
 use crate::validate::{index_u32, ValidationError};
 
 /// A snapshot compiled for evaluation: flag key → index hash map, user id hash sets, compiled
@@ -33,6 +35,8 @@ pub struct CompiledSnapshot {
     pub(crate) segments: Vec<Option<CompiledSegment>>,
     client_keys: HashSet<[u8; 32]>,
     has_client_keys: bool,
+    /// String operands of all `in` / `notIn` clauses.
+    pub(crate) interner: Interner,
 }
 
 impl fmt::Debug for CompiledSnapshot {
@@ -55,8 +59,13 @@ impl CompiledSnapshot {
     /// wins; flags referencing an invalid segment, and flags on a prerequisite cycle, are
     /// compiled as errors too.
     #[must_use]
-    pub fn compile(snapshot: Snapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
-        compile_snapshot(&snapshot)
+    pub fn compile(mut snapshot: Snapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
+        // The snapshot is ours: move its (possibly huge) user lists instead of copying them.
+        let mut lists = Lists {
+            flags: snapshot.flags.iter_mut().map(FlagLists::take).collect(),
+            segments: snapshot.segments.iter_mut().map(SegmentLists::take).collect(),
+        };
+        compile_input(&Input::of(&snapshot), Some(&mut lists))
     }
 
     /// Parses JSON, then compiles it like [`CompiledSnapshot::compile`].
@@ -70,7 +79,7 @@ impl CompiledSnapshot {
     pub fn from_json(bytes: &[u8]) -> Result<(CompiledSnapshot, Vec<ValidationError>)> {
         // The fast path: a well-formed snapshot parses straight into the model.
         if let Ok(snapshot) = serde_json::from_slice::<Snapshot>(bytes) {
-            return Ok(compile_snapshot(&snapshot));
+            return Ok(Self::compile(snapshot));
         }
         let loose: LooseSnapshot =
             serde_json::from_slice(bytes).map_err(|e| Error::Parse { message: e.to_string() })?;
@@ -193,22 +202,39 @@ struct Input<'s> {
     client_keys: Vec<core::result::Result<&'s ClientKey, String>>,
 }
 
+impl<'s> Input<'s> {
+    fn of(snapshot: &'s Snapshot) -> Self {
+        Input {
+            environment: &snapshot.environment,
+            version: snapshot.version,
+            generated_at: &snapshot.generated_at,
+            flags: snapshot.flags.iter().map(Entry::Parsed).collect(),
+            segments: snapshot.segments.iter().map(Entry::Parsed).collect(),
+            client_keys: snapshot.client_keys.iter().map(Ok).collect(),
+        }
+    }
+}
+
+/// User lists moved out of the input, by position (empty for unparsable entries).
+struct Lists {
+    flags: Vec<FlagLists>,
+    segments: Vec<SegmentLists>,
+}
+
+/// Compiles a borrowed snapshot (copying what the compiled form keeps): for validation.
 pub(crate) fn compile_snapshot(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
-    compile_input(&Input {
-        environment: &snapshot.environment,
-        version: snapshot.version,
-        generated_at: &snapshot.generated_at,
-        flags: snapshot.flags.iter().map(Entry::Parsed).collect(),
-        segments: snapshot.segments.iter().map(Entry::Parsed).collect(),
-        client_keys: snapshot.client_keys.iter().map(Ok).collect(),
-    })
+    compile_input(&Input::of(snapshot), None)
 }
 
 fn compile_loose(loose: &LooseSnapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
-    let flags: Vec<core::result::Result<Flag, String>> =
+    let mut flags: Vec<core::result::Result<Flag, String>> =
         loose.flags.iter().map(|v| Flag::deserialize(v).map_err(|e| e.to_string())).collect();
-    let segments: Vec<core::result::Result<Segment, String>> =
+    let mut segments: Vec<core::result::Result<Segment, String>> =
         loose.segments.iter().map(|v| Segment::deserialize(v).map_err(|e| e.to_string())).collect();
+    let mut lists = Lists {
+        flags: flags.iter_mut().map(|f| f.as_mut().map(FlagLists::take).unwrap_or_default()).collect(),
+        segments: segments.iter_mut().map(|s| s.as_mut().map(SegmentLists::take).unwrap_or_default()).collect(),
+    };
     let client_keys: Vec<core::result::Result<ClientKey, String>> =
         loose.client_keys.iter().map(|v| ClientKey::deserialize(v).map_err(|e| e.to_string())).collect();
     fn entries<'s, T>(parsed: &'s [core::result::Result<T, String>], raw: &'s [Value], key_field: &str) -> Vec<Entry<'s, T>> {
@@ -225,20 +251,24 @@ fn compile_loose(loose: &LooseSnapshot) -> (CompiledSnapshot, Vec<ValidationErro
             })
             .collect()
     }
-    compile_input(&Input {
+    let input = Input {
         environment: &loose.environment,
         version: loose.version,
         generated_at: &loose.generated_at,
         flags: entries(&flags, &loose.flags, "flagKey"),
         segments: entries(&segments, &loose.segments, "segmentKey"),
         client_keys: client_keys.iter().map(|k| k.as_ref().map_err(Clone::clone)).collect(),
-    })
+    };
+    compile_input(&input, Some(&mut lists))
 }
 
-fn compile_input(input: &Input<'_>) -> (CompiledSnapshot, Vec<ValidationError>) {
+fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledSnapshot, Vec<ValidationError>) {
     let mut diag = Diagnostics::default();
     let root = Path::ROOT;
-    let (segment_index, segments) = compile_segments(&input.segments, &mut diag, &root);
+    let (segment_index, duplicate) = index_segments(&input.segments, &mut diag, &root);
+    let mut clauses = ClauseCompiler::new(&segment_index);
+    let segment_lists = lists.as_deref_mut().map(|l| &mut l.segments);
+    let segments = compile_segments(&input.segments, &duplicate, segment_lists, &mut clauses, &mut diag, &root);
 
     // Flags: the first of duplicate keys wins, later ones (and ones without a key) are dropped.
     let flags_path = root.field("flags");
@@ -269,7 +299,7 @@ fn compile_input(input: &Input<'_>) -> (CompiledSnapshot, Vec<ValidationError>) 
             Entry::Unparsable { key, message, raw } => Some(Entry::Unparsable { key: *key, message: message.clone(), raw }),
         })
         .collect();
-    let scope = FlagScope::new(&kept_entries, &segment_index);
+    let scope = FlagScope::new(&kept_entries);
     let mut flags: Vec<CompiledFlag> = Vec::with_capacity(kept.len());
     let mut dropped = dropped.into_iter().peekable();
     for (&original, entry) in kept.iter().zip(&kept_entries) {
@@ -279,7 +309,10 @@ fn compile_input(input: &Input<'_>) -> (CompiledSnapshot, Vec<ValidationError>) 
         }
         let item = flags_path.index(original);
         flags.push(match entry {
-            Entry::Parsed(flag) => compile_flag(flag, &scope, &mut diag, &item),
+            Entry::Parsed(flag) => {
+                let moved = lists.as_deref_mut().and_then(|l| l.flags.get_mut(original)).map(core::mem::take);
+                compile_flag(flag, moved, &scope, &mut clauses, &mut diag, &item)
+            }
             Entry::Unparsable { key, message, raw } => {
                 diag.report(&item, message.clone());
                 unparsable_flag(key.unwrap_or_default(), message, raw)
@@ -326,17 +359,13 @@ fn compile_input(input: &Input<'_>) -> (CompiledSnapshot, Vec<ValidationError>) 
         segments,
         client_keys,
         has_client_keys,
+        interner: clauses.interner,
     };
     (compiled, diag.errors)
 }
 
-/// Compiles segments in place (by position), then invalidates those on cycles and those that
-/// depend on invalid ones.
-fn compile_segments<'s>(
-    entries: &'s [Entry<'s, Segment>],
-    diag: &mut Diagnostics,
-    root: &Path<'_>,
-) -> (KeyIndex<'s>, Vec<Option<CompiledSegment>>) {
+/// Indexes segments by key (the first of duplicates wins); also says which are duplicates.
+fn index_segments<'s>(entries: &'s [Entry<'s, Segment>], diag: &mut Diagnostics, root: &Path<'_>) -> (KeyIndex<'s>, Vec<bool>) {
     let path = root.field("segments");
     let mut index = KeyIndex::with_capacity(entries.len());
     let mut duplicate = Vec::with_capacity(entries.len());
@@ -355,13 +384,30 @@ fn compile_segments<'s>(
         };
         duplicate.push(is_duplicate);
     }
+    (index, duplicate)
+}
+
+/// Compiles segments in place (by position), then invalidates those on cycles and those that
+/// depend on invalid ones.
+fn compile_segments(
+    entries: &[Entry<'_, Segment>],
+    duplicate: &[bool],
+    mut lists: Option<&mut Vec<SegmentLists>>,
+    clauses: &mut ClauseCompiler<'_>,
+    diag: &mut Diagnostics,
+    root: &Path<'_>,
+) -> Vec<Option<CompiledSegment>> {
+    let path = root.field("segments");
     let mut segments: Vec<Option<CompiledSegment>> = entries
         .iter()
-        .zip(&duplicate)
+        .zip(duplicate)
         .enumerate()
         .map(|(i, (entry, &is_duplicate))| match entry {
             _ if is_duplicate => None,
-            Entry::Parsed(segment) => compile_segment(segment, &index, diag, &path.index(i)),
+            Entry::Parsed(segment) => {
+                let moved = lists.as_deref_mut().and_then(|l| l.get_mut(i)).map(core::mem::take);
+                compile_segment(segment, moved, clauses, diag, &path.index(i))
+            }
             Entry::Unparsable { message, .. } => {
                 diag.report(&path.index(i), message.clone());
                 None
@@ -369,7 +415,7 @@ fn compile_segments<'s>(
         })
         .collect();
 
-    for cycle in segment_cycles(entries, &index) {
+    for cycle in segment_cycles(entries, clauses.segments) {
         let item = path.index(cycle.segment);
         let rules = item.field("rules");
         let rule = rules.index(cycle.rule);
@@ -402,7 +448,7 @@ fn compile_segments<'s>(
             }
         }
     }
-    (index, segments)
+    segments
 }
 
 fn report_dropped(diag: &mut Diagnostics, flags_path: &Path<'_>, input: &Input<'_>, i: usize, message: String) {
@@ -424,7 +470,7 @@ fn unparsable_flag(key: &str, message: &str, raw: &Value) -> CompiledFlag {
         key: key.to_string(),
         version: raw.get("version").and_then(Value::as_u64).unwrap_or(0),
         enabled: raw.get("enabled").and_then(Value::as_bool).unwrap_or(false),
-        salt: key.to_string(),
+        salt: SaltState::new(key.as_bytes()),
         variations: Vec::new(),
         body: Body::Broken { message: format!("invalid flag configuration: {message}"), variation: None, value },
     }

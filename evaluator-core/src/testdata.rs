@@ -240,7 +240,7 @@ fn boolean_rule(rng: &mut Rng, r: usize) -> Rule {
         clause("email", "endsWith", strings(&["@example.com", "@example.org"])),
         clause("appVersion", "semverGt", strings(&["2.5.0"])),
         clause("age", "lt", Vec::from([json!(30 + rng.below(40))])),
-        clause("email", "matches", strings(&["^user[0-9]*7@"])),
+        clause("email", "matches", strings(&[&*format!("^user[0-9]*{}@", rng.below(10))])),
         clause("createdAt", "before", strings(&["2026-01-01T00:00:00Z"])),
     ];
     let count = 1 + rng.below(3);

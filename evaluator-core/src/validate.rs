@@ -11,7 +11,7 @@ use core::fmt;
 use crate::cycles::{prerequisite_cycles, segment_cycles};
 use crate::flag::{compile_flag, FlagScope};
 use crate::model::{Flag, Segment, Snapshot};
-use crate::operators::KeyIndex;
+use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::compile_segment;
 use crate::snapshot::{compile_snapshot, Entry};
@@ -77,9 +77,10 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
         .chain(core::iter::once(flag))
         .map(Entry::Parsed)
         .collect();
-    let scope = FlagScope::new(&entries, &segment_index);
+    let scope = FlagScope::new(&entries);
+    let mut clauses = ClauseCompiler::new(&segment_index);
     let mut diag = Diagnostics::default();
-    let _ = compile_flag(flag, &scope, &mut diag, &Path::ROOT);
+    let _ = compile_flag(flag, None, &scope, &mut clauses, &mut diag, &Path::ROOT);
     let own = entries.len().saturating_sub(1);
     for cycle in prerequisite_cycles(&entries, &scope.index) {
         if cycle.flag == own {
@@ -107,8 +108,9 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
             index.entry(s.segment_key.as_str()).or_insert(index_u32(i));
         }
     }
+    let mut clauses = ClauseCompiler::new(&index);
     let mut diag = Diagnostics::default();
-    let _ = compile_segment(segment, &index, &mut diag, &Path::ROOT);
+    let _ = compile_segment(segment, None, &mut clauses, &mut diag, &Path::ROOT);
     let own = entries.len().saturating_sub(1);
     for cycle in segment_cycles(&entries, &index) {
         if cycle.segment == own {

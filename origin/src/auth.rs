@@ -47,7 +47,9 @@ impl FromStr for Role {
             "viewer" => Ok(Self::Viewer),
             "editor" => Ok(Self::Editor),
             "admin" => Ok(Self::Admin),
-            other => Err(format!("unknown role {other:?} (expected viewer, editor or admin)")),
+            other => Err(format!(
+                "unknown role {other:?} (expected viewer, editor or admin)"
+            )),
         }
     }
 }
@@ -120,7 +122,11 @@ impl TokenKeys {
             exp: now_secs.saturating_add(ttl_secs),
             iat: now_secs,
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// The caller behind an `Authorization` header value.
@@ -133,7 +139,9 @@ impl TokenKeys {
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(Error::Unauthorized("expected: Authorization: Bearer <token>"))?;
+            .ok_or(Error::Unauthorized(
+                "expected: Authorization: Bearer <token>",
+            ))?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -172,7 +180,9 @@ pub struct Caller {
 impl Caller {
     /// Whether the token's environment restriction admits `environment`.
     pub fn can_access(&self, environment: &str) -> bool {
-        self.environments.as_ref().is_none_or(|list| list.iter().any(|e| e == environment))
+        self.environments
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|e| e == environment))
     }
 
     /// Requires `role` (or a stronger one) on `environment`.
@@ -228,28 +238,48 @@ mod tests {
     #[test]
     fn issued_token_authenticates_with_its_claims() {
         let keys = TokenKeys::new(SECRET);
-        let token = keys.issue("alice", Role::Editor, Some(vec!["dev".into()]), now(), 60).unwrap();
+        let token = keys
+            .issue("alice", Role::Editor, Some(vec!["dev".into()]), now(), 60)
+            .unwrap();
         let caller = keys.authenticate(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(
             caller,
-            Caller { sub: "alice".into(), role: Role::Editor, environments: Some(vec!["dev".into()]) }
+            Caller {
+                sub: "alice".into(),
+                role: Role::Editor,
+                environments: Some(vec!["dev".into()])
+            }
         );
     }
 
     #[test]
     fn expired_token_is_unauthorized() {
         let keys = TokenKeys::new(SECRET);
-        let token = keys.issue("alice", Role::Admin, None, now() - 120, 60).unwrap();
-        let err = keys.authenticate(Some(&format!("Bearer {token}"))).unwrap_err();
-        assert!(matches!(err, Error::Unauthorized("token expired")), "{err:?}");
+        let token = keys
+            .issue("alice", Role::Admin, None, now() - 120, 60)
+            .unwrap();
+        let err = keys
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unauthorized("token expired")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn token_signed_with_another_secret_is_unauthorized() {
         let other = TokenKeys::new(b"another-secret-another-secret-xx");
-        let token = other.issue("mallory", Role::Admin, None, now(), 60).unwrap();
-        let err = TokenKeys::new(SECRET).authenticate(Some(&format!("Bearer {token}"))).unwrap_err();
-        assert!(matches!(err, Error::Unauthorized("bad token signature")), "{err:?}");
+        let token = other
+            .issue("mallory", Role::Admin, None, now(), 60)
+            .unwrap();
+        let err = TokenKeys::new(SECRET)
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unauthorized("bad token signature")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -262,25 +292,48 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        let err = TokenKeys::new(SECRET).authenticate(Some(&format!("Bearer {token}"))).unwrap_err();
-        assert!(matches!(err, Error::Unauthorized("wrong token audience")), "{err:?}");
+        let err = TokenKeys::new(SECRET)
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unauthorized("wrong token audience")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn roles_are_ordered_and_environment_restrictions_apply() {
-        let caller =
-            Caller { sub: "e".into(), role: Role::Editor, environments: Some(vec!["dev".into()]) };
+        let caller = Caller {
+            sub: "e".into(),
+            role: Role::Editor,
+            environments: Some(vec!["dev".into()]),
+        };
         assert!(caller.require(Role::Viewer, "dev").is_ok());
         assert!(caller.require(Role::Editor, "dev").is_ok());
-        assert!(matches!(caller.require(Role::Admin, "dev"), Err(Error::Forbidden(_))));
-        assert!(matches!(caller.require(Role::Viewer, "production"), Err(Error::Forbidden(_))));
-        assert!(matches!(caller.require_unrestricted(Role::Viewer), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            caller.require(Role::Admin, "dev"),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            caller.require(Role::Viewer, "production"),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            caller.require_unrestricted(Role::Viewer),
+            Err(Error::Forbidden(_))
+        ));
     }
 
     #[test]
     fn missing_and_non_bearer_headers_are_unauthorized() {
         let keys = TokenKeys::new(SECRET);
-        assert!(matches!(keys.authenticate(None), Err(Error::Unauthorized(MISSING_CREDENTIALS))));
-        assert!(matches!(keys.authenticate(Some("Basic abc")), Err(Error::Unauthorized(_))));
+        assert!(matches!(
+            keys.authenticate(None),
+            Err(Error::Unauthorized(MISSING_CREDENTIALS))
+        ));
+        assert!(matches!(
+            keys.authenticate(Some("Basic abc")),
+            Err(Error::Unauthorized(_))
+        ));
     }
 }

@@ -134,7 +134,9 @@ mod tests {
             "dev,staging",
         ])
         .unwrap();
-        let Some(Command::Token(args)) = cli.command else { panic!("not a token command") };
+        let Some(Command::Token(args)) = cli.command else {
+            panic!("not a token command")
+        };
         assert_eq!(args.environments.unwrap(), ["dev", "staging"]);
         assert_eq!(args.ttl, 3600);
     }

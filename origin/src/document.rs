@@ -13,7 +13,9 @@ use crate::error::{Error, FieldError, Result};
 /// Parses a request body that must be a JSON object.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::MalformedJson("the body is empty; expected a JSON object".into()));
+        return Err(Error::MalformedJson(
+            "the body is empty; expected a JSON object".into(),
+        ));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -28,17 +30,24 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>> {
 /// Converts `value` to `T`, rejecting unknown fields; every problem names its field path.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
     let mut unknown = Vec::new();
-    let ignored = serde_ignored::Deserializer::new(value, |path| unknown.push(render(&path)));
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(render(&path));
+    let ignored = serde_ignored::Deserializer::new(value, &mut record);
     let parsed: std::result::Result<T, _> = serde_path_to_error::deserialize(ignored);
     match parsed {
         Ok(parsed) if unknown.is_empty() => Ok(parsed),
         Ok(_) => Err(Error::Validation(
-            unknown.into_iter().map(|field| FieldError::new(field, "unknown field")).collect(),
+            unknown
+                .into_iter()
+                .map(|field| FieldError::new(field, "unknown field"))
+                .collect(),
         )),
         Err(e) => {
             let path = e.path().to_string();
             let message = e.inner().to_string();
-            Err(Error::Validation(vec![FieldError::new(field_of(&path, &message), message)]))
+            Err(Error::Validation(vec![FieldError::new(
+                field_of(&path, &message),
+                message,
+            )]))
         }
     }
 }
@@ -74,9 +83,9 @@ fn render(path: &serde_ignored::Path<'_>) -> String {
                 format!("{parent}.{key}")
             }
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            render(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => render(parent),
     }
 }
 
@@ -113,7 +122,7 @@ mod tests {
 
     use super::*;
 
-    fn details(err: Error) -> Vec<FieldError> {
+    fn details_of(err: Error) -> Vec<FieldError> {
         match err {
             Error::Validation(details) => details,
             other => panic!("expected a validation error, got {other:?}"),
@@ -126,25 +135,36 @@ mod tests {
             {"clauses": []},
             {"clauses": [{"attribute": "a", "operator": "in", "negate": "yes"}]}
         ]}});
-        let details = details(from_value::<Flag>(value).unwrap_err());
+        let details = details_of(from_value::<Flag>(value).unwrap_err());
         assert_eq!(details.len(), 1);
-        assert_eq!(details[0].field, "targetingRules.rules[1].clauses[0].negate");
-        assert!(details[0].message.contains("expected a boolean"), "{}", details[0].message);
+        assert_eq!(
+            details[0].field,
+            "targetingRules.rules[1].clauses[0].negate"
+        );
+        assert!(
+            details[0].message.contains("expected a boolean"),
+            "{}",
+            details[0].message
+        );
     }
 
     #[test]
     fn missing_required_field_is_named() {
-        let details = details(from_value::<Flag>(json!({"enabled": true})).unwrap_err());
+        let details = details_of(from_value::<Flag>(json!({"enabled": true})).unwrap_err());
         assert_eq!(details[0].field, "flagKey");
         let value = json!({"flagKey": "f", "targetingRules": {"rules": [{"clauses": [{"attribute": "a"}]}]}});
-        let details = details(from_value::<Flag>(value).unwrap_err());
-        assert_eq!(details[0].field, "targetingRules.rules[0].clauses[0].operator");
+        let details = details_of(from_value::<Flag>(value).unwrap_err());
+        assert_eq!(
+            details[0].field,
+            "targetingRules.rules[0].clauses[0].operator"
+        );
     }
 
     #[test]
     fn unknown_fields_are_rejected_with_their_paths() {
-        let value = json!({"flagKey": "f", "targetingRule": {}, "targetingRules": {"percentag": 5}});
-        let details = details(from_value::<Flag>(value).unwrap_err());
+        let value =
+            json!({"flagKey": "f", "targetingRule": {}, "targetingRules": {"percentag": 5}});
+        let details = details_of(from_value::<Flag>(value).unwrap_err());
         let fields: Vec<_> = details.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["targetingRule", "targetingRules.percentag"]);
         assert!(details.iter().all(|d| d.message == "unknown field"));
@@ -152,7 +172,10 @@ mod tests {
 
     #[test]
     fn non_json_is_malformed_and_non_objects_are_invalid() {
-        assert!(matches!(parse_object(b"{not json"), Err(Error::MalformedJson(_))));
+        assert!(matches!(
+            parse_object(b"{not json"),
+            Err(Error::MalformedJson(_))
+        ));
         assert!(matches!(parse_object(b"  "), Err(Error::MalformedJson(_))));
         assert!(matches!(parse_object(b"[1]"), Err(Error::Validation(_))));
     }

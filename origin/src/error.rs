@@ -65,7 +65,10 @@ pub struct FieldError {
 impl FieldError {
     /// A problem at `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -117,7 +120,9 @@ pub enum Error {
     Validation(Vec<FieldError>),
 
     /// `If-Match` named another version than the current one; nothing was changed.
-    #[error("version conflict: If-Match names version {expected}, the current version is {current}")]
+    #[error(
+        "version conflict: If-Match names version {expected}, the current version is {current}"
+    )]
     VersionConflict {
         /// The version the client based its change on.
         expected: u64,
@@ -200,7 +205,8 @@ impl Error {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
-            Self::AlreadyExists { .. } | Self::VersionConflict { .. }
+            Self::AlreadyExists { .. }
+            | Self::VersionConflict { .. }
             | Self::EnvironmentNotEmpty { .. } => StatusCode::CONFLICT,
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -244,7 +250,10 @@ impl Error {
 
     /// Shorthand for a missing thing.
     pub fn not_found(resource: Resource, key: impl Into<String>) -> Self {
-        Self::NotFound { resource, key: key.into() }
+        Self::NotFound {
+            resource,
+            key: key.into(),
+        }
     }
 }
 
@@ -275,7 +284,9 @@ impl IntoResponse for Error {
                 let challenge = if *reason == MISSING_CREDENTIALS {
                     r#"Bearer realm="edgeflags-admin""#.to_owned()
                 } else {
-                    format!(r#"Bearer realm="edgeflags-admin", error="invalid_token", error_description="{reason}""#)
+                    format!(
+                        r#"Bearer realm="edgeflags-admin", error="invalid_token", error_description="{reason}""#
+                    )
                 };
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
@@ -301,7 +312,10 @@ mod tests {
     #[test]
     fn validation_message_names_the_first_field_and_counts_the_rest() {
         let error = Error::Validation(vec![
-            FieldError::new("targetingRules.rules[0].clauses[0].operator", "unknown operator"),
+            FieldError::new(
+                "targetingRules.rules[0].clauses[0].operator",
+                "unknown operator",
+            ),
             FieldError::new("flagKey", "too long"),
         ]);
         assert_eq!(
@@ -314,7 +328,13 @@ mod tests {
 
     #[test]
     fn not_found_codes_name_the_resource() {
-        assert_eq!(Error::not_found(Resource::FlagVersion, "x").code(), "FLAG_VERSION_NOT_FOUND");
-        assert_eq!(Error::not_found(Resource::Environment, "x").code(), "ENVIRONMENT_NOT_FOUND");
+        assert_eq!(
+            Error::not_found(Resource::FlagVersion, "x").code(),
+            "FLAG_VERSION_NOT_FOUND"
+        );
+        assert_eq!(
+            Error::not_found(Resource::Environment, "x").code(),
+            "ENVIRONMENT_NOT_FOUND"
+        );
     }
 }

@@ -57,7 +57,9 @@ pub async fn save(
     let version = flag::next_version(m.conn(), environment_id, &flag.flag_key).await?;
     flag.version = version;
     flag.environment = Some(m.environment_key().to_owned());
-    flag.created_at = previous.and_then(|p| p.flag.created_at.clone()).or_else(|| Some(m.now_text()));
+    flag.created_at = previous
+        .and_then(|p| p.flag.created_at.clone())
+        .or_else(|| Some(m.now_text()));
     flag.updated_at = Some(m.now_text());
     validation::flag(&flag, &m.view)?;
 
@@ -89,8 +91,15 @@ pub async fn save(
     .await?;
     let old = previous.map(|p| to_json(&p.flag)).transpose()?;
     let new = to_json(&flag)?;
-    m.audit(EntityType::Flag, &flag.flag_key, action.as_str(), old, Some(new), Some(version))
-        .await?;
+    m.audit(
+        EntityType::Flag,
+        &flag.flag_key,
+        action.as_str(),
+        old,
+        Some(new),
+        Some(version),
+    )
+    .await?;
     m.view.put_flag(flag.clone());
     Ok(flag)
 }
@@ -105,9 +114,26 @@ pub async fn delete(m: &mut Mutation, stored: &Stored) -> Result<u64> {
     let version = flag::next_version(m.conn(), environment_id, &key).await?;
     let actor = m.actor.clone();
     flag::delete(m.conn(), stored.feature_flag_id).await?;
-    flag::record_version(m.conn(), environment_id, &key, version, "delete", &actor, None, None)
-        .await?;
+    flag::record_version(
+        m.conn(),
+        environment_id,
+        &key,
+        version,
+        "delete",
+        &actor,
+        None,
+        None,
+    )
+    .await?;
     let old = to_json(&stored.flag)?;
-    m.audit(EntityType::Flag, &key, "delete", Some(old), None, Some(version)).await?;
+    m.audit(
+        EntityType::Flag,
+        &key,
+        "delete",
+        Some(old),
+        None,
+        Some(version),
+    )
+    .await?;
     Ok(version)
 }

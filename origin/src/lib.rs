@@ -14,6 +14,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod mutation;
+pub mod publish;
 pub mod ratelimit;
 pub mod snapshot;
 pub mod store;

@@ -30,12 +30,19 @@ pub struct LiveSnapshots {
 impl LiveSnapshots {
     /// An empty cache reporting its versions to `metrics`.
     pub fn new(metrics: Metrics) -> Self {
-        Self { map: RwLock::new(HashMap::new()), metrics }
+        Self {
+            map: RwLock::new(HashMap::new()),
+            metrics,
+        }
     }
 
     /// The snapshot of `environment`, if one is loaded.
     pub fn get(&self, environment: &str) -> Option<Arc<CompiledSnapshot>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).get(environment).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(environment)
+            .cloned()
     }
 
     /// Version of the loaded snapshot of `environment`.
@@ -48,7 +55,10 @@ impl LiveSnapshots {
         let environment = compiled.environment().to_owned();
         let version = compiled.version();
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.get(&environment).is_some_and(|current| current.version() >= version) {
+        if map
+            .get(&environment)
+            .is_some_and(|current| current.version() >= version)
+        {
             return false;
         }
         map.insert(environment.clone(), Arc::new(compiled));
@@ -62,7 +72,10 @@ impl LiveSnapshots {
 
     /// Compiles and installs a snapshot this process just committed.
     pub fn install_snapshot(&self, snapshot: Snapshot) {
-        if self.version(&snapshot.environment).is_some_and(|v| v >= snapshot.version) {
+        if self
+            .version(&snapshot.environment)
+            .is_some_and(|v| v >= snapshot.version)
+        {
             return;
         }
         let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
@@ -80,7 +93,9 @@ impl LiveSnapshots {
                 log_warnings(&compiled, &warnings);
                 self.install(compiled);
             }
-            Err(e) => tracing::error!(environment, version, error = %e, "stored snapshot is unreadable"),
+            Err(e) => {
+                tracing::error!(environment, version, error = %e, "stored snapshot is unreadable")
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use origin::auth::{Role, TokenKeys};
 use origin::config::{Cli, Command, Config, TokenArgs, MIN_JWT_SECRET_BYTES};
+use origin::publish::{self, PublishMetrics};
 use origin::{app, live, AppState, Settings};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +26,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn print_token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
-    let role: Role = args.role.parse().map_err(anyhow::Error::msg).context("--role")?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock")?.as_secs();
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--role")?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("system clock")?
+        .as_secs();
     let token = TokenKeys::new(config.jwt_secret.as_bytes())
         .issue(&args.sub, role, args.environments, now, args.ttl)
         .context("signing the token")?;
@@ -48,10 +56,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .connect(&config.database_url)
         .await
         .context("connecting to the database")?;
-    sqlx::migrate!("../migrations").run(&pool).await.context("applying migrations")?;
+    sqlx::migrate!("../migrations")
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
 
     let state = AppState::new(pool.clone(), Settings::from(&config)).context("metrics registry")?;
-    state.live.reload_all(&pool).await.context("loading snapshots")?;
+    state
+        .live
+        .reload_all(&pool)
+        .await
+        .context("loading snapshots")?;
 
     let shutdown = CancellationToken::new();
     let refresher = live::spawn_refresher(
@@ -61,21 +76,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     );
 
+    let publish_metrics = PublishMetrics::register(&state.metrics.registry)
+        .context("registering publisher metrics")?;
+    let publisher = publish::spawn(pool.clone(), &config.publish, publish_metrics, {
+        let shutdown = shutdown.clone();
+        async move { shutdown.cancelled().await }
+    })
+    .context("starting the snapshot publisher")?;
+
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     tracing::info!(address = %config.bind, "origin listening");
     let signal = shutdown.clone();
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            signal.cancel();
-        })
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    })
+    .await
+    .context("serving")?;
 
     shutdown.cancel();
     let _ = refresher.await;
+    // in-flight deliveries finish (bounded by the delivery timeout); undelivered versions stay
+    // in the outbox for the next start or another replica
+    let _ = publisher.await;
     pool.close().await;
     Ok(())
 }

@@ -26,12 +26,17 @@ impl Metrics {
         let registry = Registry::new_custom(Some("edgeflags".into()), None)?;
         let http_request_duration = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
-                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
             ),
             &["route", "method", "status"],
         )?;
         let http_errors = IntCounterVec::new(
-            Opts::new("http_errors_total", "HTTP responses with a 4xx or 5xx status"),
+            Opts::new(
+                "http_errors_total",
+                "HTTP responses with a 4xx or 5xx status",
+            ),
             &["route", "class"],
         )?;
         let cached_snapshot_version = IntGaugeVec::new(
@@ -44,7 +49,12 @@ impl Metrics {
         registry.register(Box::new(http_request_duration.clone()))?;
         registry.register(Box::new(http_errors.clone()))?;
         registry.register(Box::new(cached_snapshot_version.clone()))?;
-        Ok(Self { registry, http_request_duration, http_errors, cached_snapshot_version })
+        Ok(Self {
+            registry,
+            http_request_duration,
+            http_errors,
+            cached_snapshot_version,
+        })
     }
 
     /// Records one finished request.

@@ -16,7 +16,8 @@ use crate::store::{environment, rfc3339, version_i64, version_u64, view::View};
 /// An open mutation of one environment, holding its row lock.
 #[derive(Debug)]
 pub struct Mutation {
-    tx: Transaction<'static, Postgres>,
+    /// The open transaction (a field, so that it can be borrowed beside `env`).
+    pub tx: Transaction<'static, Postgres>,
     /// The locked environment as it was before this mutation.
     pub env: environment::Row,
     /// The environment's configuration; changes are applied here as well as to the tables.
@@ -39,12 +40,20 @@ impl Mutation {
     }
 
     /// Starts a mutation that creates environment `key`.
-    pub async fn create_environment(pool: &PgPool, key: &str, name: &str, actor: &str) -> Result<Self> {
+    pub async fn create_environment(
+        pool: &PgPool,
+        key: &str,
+        name: &str,
+        actor: &str,
+    ) -> Result<Self> {
         let mut tx = pool.begin().await?;
         // the new row is invisible to others and locked by this transaction until it commits
         let env = environment::insert(&mut tx, key, name)
             .await?
-            .ok_or_else(|| Error::AlreadyExists { resource: Resource::Environment, key: key.into() })?;
+            .ok_or_else(|| Error::AlreadyExists {
+                resource: Resource::Environment,
+                key: key.into(),
+            })?;
         Self::start(tx, env, actor).await
     }
 
@@ -53,9 +62,18 @@ impl Mutation {
         env: environment::Row,
         actor: &str,
     ) -> Result<Self> {
-        let now: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+            .fetch_one(&mut *tx)
+            .await?;
         let view = View::load(&mut tx, env.environment_id).await?;
-        Ok(Self { tx, env, view, now, actor: actor.to_owned(), delete_environment: false })
+        Ok(Self {
+            tx,
+            env,
+            view,
+            now,
+            actor: actor.to_owned(),
+            delete_environment: false,
+        })
     }
 
     /// The transaction, for the change's own statements.
@@ -113,9 +131,15 @@ impl Mutation {
     /// cache is updated before returning, so this replica serves its own writes at once.
     pub async fn commit(mut self, live: &LiveSnapshots) -> Result<u64> {
         let version = self.snapshot_version();
-        environment::set_snapshot_version(&mut self.tx, self.env.environment_id, version_i64(version))
-            .await?;
-        let snapshot = self.view.into_snapshot(&self.env.environment_key, version, rfc3339(self.now));
+        environment::set_snapshot_version(
+            &mut self.tx,
+            self.env.environment_id,
+            version_i64(version),
+        )
+        .await?;
+        let snapshot =
+            self.view
+                .into_snapshot(&self.env.environment_key, version, rfc3339(self.now));
         snapshot::append(&mut self.tx, &snapshot).await?;
         if self.delete_environment {
             environment::delete(&mut self.tx, self.env.environment_id).await?;

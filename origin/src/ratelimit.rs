@@ -46,15 +46,19 @@ impl RateLimiter {
             let (rate, burst) = (self.rate_per_second, self.burst);
             buckets.retain(|_, b| refilled(*b, now, rate, burst) < burst);
         }
-        let bucket =
-            buckets.entry(key.to_owned()).or_insert(Bucket { tokens: self.burst, updated: now });
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
         bucket.tokens = refilled(*bucket, now, self.rate_per_second, self.burst);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate_per_second))
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.rate_per_second,
+            ))
         }
     }
 }
@@ -80,8 +84,12 @@ mod tests {
         // another key has its own bucket
         assert!(limiter.check("bob", t0).is_ok());
         // half a second later one token is back
-        assert!(limiter.check("alice", t0 + Duration::from_millis(500)).is_ok());
-        assert!(limiter.check("alice", t0 + Duration::from_millis(500)).is_err());
+        assert!(limiter
+            .check("alice", t0 + Duration::from_millis(500))
+            .is_ok());
+        assert!(limiter
+            .check("alice", t0 + Duration::from_millis(500))
+            .is_err());
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub async fn build(
     let env = environment::find(conn, environment_key)
         .await?
         .ok_or_else(|| Error::not_found(Resource::Environment, environment_key))?;
-    let now: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *conn).await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&mut *conn)
+        .await?;
     let view = View::load(conn, env.environment_id).await?;
     Ok(view.into_snapshot(environment_key, version, rfc3339(now)))
 }
@@ -51,7 +53,10 @@ pub async fn latest_all(pool: &PgPool) -> Result<Vec<(String, u64, String)>> {
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(env, v, body)| (env, version_u64(v), body)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(env, v, body)| (env, version_u64(v), body))
+        .collect())
 }
 
 /// Appends `snapshot` to the outbox and announces it (delivered when the transaction commits).

@@ -37,18 +37,13 @@ pub fn key(value: &str, field: &str) -> Result<()> {
 pub fn flag(flag: &Flag, view: &View) -> Result<()> {
     let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
     // what the database needs beyond the model: one row per user, a timestamp it can store
+    // (evaluator-core checks the rest, e.g. exactly one of variation and enabled)
     let mut users = HashSet::new();
     for (i, o) in flag.overrides.iter().enumerate() {
         if !users.insert(o.user_id.as_str()) {
             details.push(FieldError::new(
                 format!("overrides[{i}].userId"),
                 format!("duplicate override for user {:?}", o.user_id),
-            ));
-        }
-        if o.variation.is_some() == o.enabled.is_some() {
-            details.push(FieldError::new(
-                format!("overrides[{i}]"),
-                "an override needs exactly one of variation and enabled",
             ));
         }
         if let Some(expiry) = &o.expires_at {
@@ -91,8 +86,20 @@ pub fn remaining(view: &View) -> Result<()> {
 /// to a client that never saw the snapshot.
 fn keyed_path(path: &str, view: &View) -> String {
     for (prefix, keys) in [
-        ("flags[", view.flags().iter().map(|f| f.flag_key.as_str()).collect::<Vec<_>>()),
-        ("segments[", view.segments().iter().map(|s| s.segment_key.as_str()).collect()),
+        (
+            "flags[",
+            view.flags()
+                .iter()
+                .map(|f| f.flag_key.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "segments[",
+            view.segments()
+                .iter()
+                .map(|s| s.segment_key.as_str())
+                .collect(),
+        ),
     ] {
         if let Some(rest) = path.strip_prefix(prefix) {
             if let Some((index, tail)) = rest.split_once(']') {

@@ -51,7 +51,13 @@ fn signature_ok(headers: &HeaderMap, body: &str) -> bool {
     let Ok(ts_value) = ts.parse::<i64>() else {
         return false;
     };
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let now = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
     if (now - ts_value).abs() > 300 {
         return false;
     }
@@ -71,10 +77,18 @@ async fn publish(
     (status, Json(answer))
 }
 
-fn answer(state: &EdgeState, environment: &str, headers: &HeaderMap, body: String) -> (StatusCode, Value) {
+fn answer(
+    state: &EdgeState,
+    environment: &str,
+    headers: &HeaderMap,
+    body: String,
+) -> (StatusCode, Value) {
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
     if content_type != Some("application/json") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({"code": "UNSUPPORTED_MEDIA_TYPE"}));
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({"code": "UNSUPPORTED_MEDIA_TYPE"}),
+        );
     }
     if !signature_ok(headers, &body) {
         return (
@@ -82,8 +96,9 @@ fn answer(state: &EdgeState, environment: &str, headers: &HeaderMap, body: Strin
             json!({"code": "INVALID_SIGNATURE", "message": "bad signature"}),
         );
     }
-    let snapshot: evaluator_core::model::Snapshot = match serde_json::from_str(&body) {
-        Ok(s) => s,
+    // The parts of evaluator-core's Snapshot this recorder checks.
+    let parsed: Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
         Err(e) => {
             return (
                 StatusCode::BAD_REQUEST,
@@ -91,32 +106,43 @@ fn answer(state: &EdgeState, environment: &str, headers: &HeaderMap, body: Strin
             )
         }
     };
-    if snapshot.environment != environment {
-        return (StatusCode::BAD_REQUEST, json!({"code": "ENVIRONMENT_MISMATCH"}));
+    let (Some(body_environment), Some(version)) =
+        (parsed["environment"].as_str(), parsed["version"].as_u64())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "INVALID_SNAPSHOT", "message": "environment/version", "errors": []}),
+        );
+    };
+    if body_environment != environment {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "ENVIRONMENT_MISMATCH"}),
+        );
     }
     let mut stored = state.stored.lock().unwrap();
     let current = stored.get(environment).copied().unwrap_or(0);
-    if snapshot.version < current {
+    if version < current {
         return (
             StatusCode::CONFLICT,
             json!({"code": "STALE_VERSION", "message": "older", "storedVersion": current}),
         );
     }
-    if snapshot.version == current {
+    if version == current {
         return (
             StatusCode::OK,
             json!({"environment": environment, "version": current, "stored": false}),
         );
     }
-    stored.insert(environment.to_owned(), snapshot.version);
+    stored.insert(environment.to_owned(), version);
     state
         .accepted
         .lock()
         .unwrap()
-        .push((environment.to_owned(), snapshot.version, body));
+        .push((environment.to_owned(), version, body));
     (
         StatusCode::OK,
-        json!({"environment": environment, "version": snapshot.version, "stored": true}),
+        json!({"environment": environment, "version": version, "stored": true}),
     )
 }
 
@@ -163,7 +189,9 @@ impl Edge {
 }
 
 fn edge_sink(url: reqwest::Url, secret: &str) -> Vec<Arc<dyn SnapshotSink>> {
-    vec![Arc::new(EdgeSink::new(url, secret, Duration::from_secs(5)).unwrap())]
+    vec![Arc::new(
+        EdgeSink::new(url, secret, Duration::from_secs(5)).unwrap(),
+    )]
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -238,7 +266,11 @@ async fn versions_committed_while_the_edge_is_unreachable_are_delivered_when_it_
     publisher.abort();
     let versions = edge.versions("production");
     assert_eq!(versions.first(), Some(&1));
-    assert_eq!(versions.last(), Some(&7), "the edge ends at the newest version");
+    assert_eq!(
+        versions.last(),
+        Some(&7),
+        "the edge ends at the newest version"
+    );
     assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
     let rows = snapshot_rows(&pool, "production").await;
     assert_eq!(
@@ -272,8 +304,10 @@ async fn a_wrong_secret_gets_401_and_is_retried_slowly_never_dropped(pool: PgPoo
     let refused = cursor(&pool, "edge", "production").await.unwrap();
     assert_eq!(refused.delivered_version, 0);
     assert!(
-        refused.last_error.as_deref().is_some_and(|e| e.contains("401")
-            && e.contains("INVALID_SIGNATURE")),
+        refused
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("401") && e.contains("INVALID_SIGNATURE")),
         "{refused:?}"
     );
     assert!(refused.retry_in_seconds > 25.0, "{refused:?}");

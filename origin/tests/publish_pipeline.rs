@@ -148,7 +148,11 @@ async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps
         commit_snapshot(&pool, "production", 2).await;
     }
     // Slow deliveries so the abort lands in the middle of the backlog, often mid-delivery.
-    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(25));
+    let sink = RecordingSink::with(
+        "archive",
+        DeliveryMode::EveryVersion,
+        Duration::from_millis(25),
+    );
     let settings = fast_settings();
     let first = spawn_with_sinks(
         pool.clone(),
@@ -165,7 +169,10 @@ async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps
     first.abort();
     let _ = first.await;
     let at_kill = sink.versions("production");
-    assert!(at_kill.len() < 30, "the kill came too late to test anything");
+    assert!(
+        at_kill.len() < 30,
+        "the kill came too late to test anything"
+    );
     // The cursor never claims more than the sink acknowledged.
     let committed = cursor(&pool, "archive", "production").await.unwrap();
     assert!(committed.delivered_version <= i64::try_from(*at_kill.last().unwrap()).unwrap());
@@ -197,7 +204,11 @@ async fn two_replicas_deliver_each_version_exactly_once_per_sink(pool: PgPool) {
         create_environment(&pool, env).await;
     }
     // One external sink seen by both replicas; a little delay widens the race window.
-    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(2));
+    let sink = RecordingSink::with(
+        "archive",
+        DeliveryMode::EveryVersion,
+        Duration::from_millis(2),
+    );
     let replica_a = spawn_with_sinks(
         pool.clone(),
         sinks(&sink),
@@ -335,7 +346,11 @@ async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
     for _ in 0..3 {
         commit_snapshot(&pool, "production", 1).await;
     }
-    let sink = RecordingSink::with("archive", DeliveryMode::EveryVersion, Duration::from_millis(400));
+    let sink = RecordingSink::with(
+        "archive",
+        DeliveryMode::EveryVersion,
+        Duration::from_millis(400),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let publisher = spawn_with_sinks(
         pool.clone(),
@@ -347,9 +362,11 @@ async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
         },
     )
     .unwrap();
-    wait_for(Duration::from_secs(10), "the first delivery to start", || async {
-        sink.attempts() >= 1
-    })
+    wait_for(
+        Duration::from_secs(10),
+        "the first delivery to start",
+        || async { sink.attempts() >= 1 },
+    )
     .await;
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), publisher)
@@ -358,9 +375,16 @@ async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
         .unwrap();
 
     let delivered = sink.versions("production");
-    assert_eq!(delivered, vec![1], "one delivery in hand, none started after");
+    assert_eq!(
+        delivered,
+        vec![1],
+        "one delivery in hand, none started after"
+    );
     let row = cursor(&pool, "archive", "production").await.unwrap();
-    assert_eq!(row.delivered_version, 1, "the delivery in hand was committed");
+    assert_eq!(
+        row.delivered_version, 1,
+        "the delivery in hand was committed"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -402,9 +426,7 @@ async fn metrics_report_depth_lag_and_errors_per_sink(pool: PgPool) {
     let lag = metrics.lag_seconds.with_label_values(&["archive"]);
     assert_eq!(lag.get_sample_count(), 4);
     assert!(lag.get_sample_sum() > 0.0);
-    let stored = metrics
-        .deliveries
-        .with_label_values(&["archive", "stored"]);
+    let stored = metrics.deliveries.with_label_values(&["archive", "stored"]);
     assert_eq!(stored.get(), 4);
 }
 

@@ -128,16 +128,23 @@ async fn versions_committed_while_the_bucket_is_missing_are_archived_once_it_exi
     )
     .unwrap();
     // NoSuchBucket is a 404: a permanent failure, recorded and retried slowly, never dropped.
-    wait_for(Duration::from_secs(20), "the NoSuchBucket failure", || async {
-        cursor(&pool, "s3", "production")
-            .await
-            .is_some_and(|c| c.attempts >= 1)
-    })
+    wait_for(
+        Duration::from_secs(20),
+        "the NoSuchBucket failure",
+        || async {
+            cursor(&pool, "s3", "production")
+                .await
+                .is_some_and(|c| c.attempts >= 1)
+        },
+    )
     .await;
     let refused = cursor(&pool, "s3", "production").await.unwrap();
     assert_eq!(refused.delivered_version, 0);
     assert!(
-        refused.last_error.as_deref().is_some_and(|e| e.contains("404")),
+        refused
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("404")),
         "{refused:?}"
     );
 
@@ -149,5 +156,8 @@ async fn versions_committed_while_the_bucket_is_missing_are_archived_once_it_exi
         assert_eq!(bytes, body.as_bytes());
     }
     let (latest, _) = read(&sink, &S3Sink::latest_key("production")).await;
-    assert_eq!(latest, snapshot_rows(&pool, "production").await[3].1.as_bytes());
+    assert_eq!(
+        latest,
+        snapshot_rows(&pool, "production").await[3].1.as_bytes()
+    );
 }

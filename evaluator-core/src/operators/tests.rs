@@ -1,6 +1,8 @@
 //! Each operator of the "Rule and clause" table, through compile + match.
 
 use super::*;
+use crate::attribute::CACHE_SLOTS;
+use crate::context::EvaluationContext;
 use crate::path::Diagnostics;
 use serde_json::json;
 
@@ -8,19 +10,26 @@ fn ctx(attributes: Value) -> EvaluationContext {
     EvaluationContext::from_json_object(&attributes).unwrap()
 }
 
-fn compile(clause: Value) -> Result<CompiledClause, Vec<String>> {
+fn compile_with(clause: Value) -> (Result<CompiledClause, Vec<String>>, Interner) {
     let clause: Clause = serde_json::from_value(clause).unwrap();
     let mut diag = Diagnostics::default();
     let mut segments = KeyIndex::new();
     segments.insert("beta", 0);
-    compile_clause(&clause, &segments, &mut diag, &Path::ROOT)
-        .ok_or_else(|| diag.errors.iter().map(ToString::to_string).collect())
+    let mut compiler = ClauseCompiler::new(&segments);
+    let compiled = compiler
+        .compile(&clause, &mut AttrTable::default(), &mut diag, &Path::ROOT)
+        .ok_or_else(|| diag.errors.iter().map(ToString::to_string).collect());
+    (compiled, compiler.interner)
+}
+
+fn compile(clause: Value) -> Result<CompiledClause, Vec<String>> {
+    compile_with(clause).0
 }
 
 fn matches(clause: Value, context: Value) -> bool {
-    let compiled = compile(clause).unwrap();
+    let (compiled, interner) = compile_with(clause);
     let context = ctx(context);
-    compiled.matches(&Scope { ctx: &context, segments: &[], depth: 0 })
+    compiled.unwrap().matches(&Scope::new(&context, &[], &interner, 0))
 }
 
 #[test]
@@ -201,4 +210,48 @@ fn clauses_with_too_many_values_are_rejected() {
     let values: Vec<Value> = (0..10_001).map(|i| json!(i)).collect();
     let errors = compile(json!({"attribute": "a", "operator": "in", "values": values})).unwrap_err();
     assert_eq!(errors, ["values: 10001 values exceed the limit of 10000"]);
+}
+
+#[test]
+fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
+    let mut attrs = AttrTable::default();
+    let segments = KeyIndex::new();
+    let mut compiler = ClauseCompiler::new(&segments);
+    let mut diag = Diagnostics::default();
+    let mut compile = |c: Value| {
+        let clause: Clause = serde_json::from_value(c).unwrap();
+        compiler.compile(&clause, &mut attrs, &mut diag, &Path::ROOT).unwrap()
+    };
+    let is_us = compile(json!({"attribute": "country", "operator": "in", "values": ["US"]}));
+    let not_ca = compile(json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}));
+    let has_plan = compile(json!({"attribute": "plan", "operator": "exists"}));
+    let context = ctx(json!({"country": "US"}));
+    let interner = compiler.interner;
+    let scope = Scope::new(&context, &[], &interner, 0);
+    // The second clause reads the cached value; the missing attribute is cached as missing.
+    assert!(is_us.matches(&scope) && not_ca.matches(&scope));
+    assert!(!has_plan.matches(&scope) && !has_plan.matches(&scope));
+}
+
+#[test]
+fn attributes_beyond_the_cache_slots_are_still_read() {
+    let mut attrs = AttrTable::default();
+    let segments = KeyIndex::new();
+    let mut compiler = ClauseCompiler::new(&segments);
+    let mut diag = Diagnostics::default();
+    let clauses: Vec<CompiledClause> = (0..CACHE_SLOTS + 4)
+        .map(|i| {
+            let clause: Clause =
+                serde_json::from_value(json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]})).unwrap();
+            compiler.compile(&clause, &mut attrs, &mut diag, &Path::ROOT).unwrap()
+        })
+        .collect();
+    let mut object = serde_json::Map::new();
+    for i in 0..CACHE_SLOTS + 4 {
+        object.insert(format!("a{i}"), json!(i));
+    }
+    let context = ctx(Value::Object(object));
+    let interner = compiler.interner;
+    let scope = Scope::new(&context, &[], &interner, 0);
+    assert!(clauses.iter().all(|c| c.matches(&scope)));
 }

@@ -35,12 +35,12 @@ struct AuditQuery {
 fn timestamp(value: Option<&str>, name: &'static str) -> Result<Option<DateTime<Utc>>> {
     value
         .map(|v| {
-            DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|e| {
-                Error::InvalidParameter {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Error::InvalidParameter {
                     name,
                     message: format!("expected an RFC 3339 timestamp, got {v:?}: {e}"),
-                }
-            })
+                })
         })
         .transpose()
 }
@@ -106,7 +106,9 @@ async fn list(
         None
     };
     let entries: Vec<Value> = rows.iter().map(audit::Row::to_json).collect();
-    Ok(Json(json!({ "entries": entries, "nextCursor": next_cursor })))
+    Ok(Json(
+        json!({ "entries": entries, "nextCursor": next_cursor }),
+    ))
 }
 
 #[cfg(test)]
@@ -130,7 +132,11 @@ mod tests {
 
     #[test]
     fn flag_key_is_a_shorthand_for_a_flag_entity() {
-        let f = filter(AuditQuery { flag_key: Some("checkout".into()), ..query() }).unwrap();
+        let f = filter(AuditQuery {
+            flag_key: Some("checkout".into()),
+            ..query()
+        })
+        .unwrap();
         assert_eq!(f.entity_type, Some(EntityType::Flag));
         assert_eq!(f.entity_key.as_deref(), Some("checkout"));
     }
@@ -142,10 +148,31 @@ mod tests {
             entity_type: Some("segment".into()),
             ..query()
         };
-        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "flagKey", .. })));
-        let q = AuditQuery { from: Some("yesterday".into()), ..query() };
-        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "from", .. })));
-        let q = AuditQuery { entity_type: Some("user".into()), ..query() };
-        assert!(matches!(filter(q), Err(Error::InvalidParameter { name: "entityType", .. })));
+        assert!(matches!(
+            filter(q),
+            Err(Error::InvalidParameter {
+                name: "flagKey",
+                ..
+            })
+        ));
+        let q = AuditQuery {
+            from: Some("yesterday".into()),
+            ..query()
+        };
+        assert!(matches!(
+            filter(q),
+            Err(Error::InvalidParameter { name: "from", .. })
+        ));
+        let q = AuditQuery {
+            entity_type: Some("user".into()),
+            ..query()
+        };
+        assert!(matches!(
+            filter(q),
+            Err(Error::InvalidParameter {
+                name: "entityType",
+                ..
+            })
+        ));
     }
 }

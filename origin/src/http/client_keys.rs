@@ -23,8 +23,14 @@ use crate::validation;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/environments/{environment}/client-keys", get(list).post(create))
-        .route("/admin/environments/{environment}/client-keys/{name}", delete(remove))
+        .route(
+            "/admin/environments/{environment}/client-keys",
+            get(list).post(create),
+        )
+        .route(
+            "/admin/environments/{environment}/client-keys/{name}",
+            delete(remove),
+        )
 }
 
 async fn list(
@@ -36,7 +42,9 @@ async fn list(
     let env = environment_for_read(&state, &caller, &environment).await?;
     let rows = client_key::list(&mut *state.pool.acquire().await?, env.environment_id).await?;
     let keys: Vec<Value> = rows.iter().map(|r| r.to_json(&environment)).collect();
-    Ok(Json(json!({ "environment": environment, "clientKeys": keys })))
+    Ok(Json(
+        json!({ "environment": environment, "clientKeys": keys }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,19 +68,35 @@ async fn create(
     })?;
     let sha256 = client_key::hash(&key);
     let actor = m.actor.clone();
-    let row = client_key::insert(m.conn(), m.env.environment_id, &body.name, &sha256, &actor)
+    let row = client_key::insert(&mut m.tx, m.env.environment_id, &body.name, &sha256, &actor)
         .await?
         .ok_or_else(|| Error::AlreadyExists {
             resource: Resource::ClientKey,
             key: format!("{environment}/{}", body.name),
         })?;
     let public = row.to_json(&environment);
-    m.audit(EntityType::ClientKey, &body.name, "create", None, Some(public.clone()), None).await?;
-    m.view.put_client_key(ClientKey { name: row.name.clone(), sha256 });
+    m.audit(
+        EntityType::ClientKey,
+        &body.name,
+        "create",
+        None,
+        Some(public.clone()),
+        None,
+    )
+    .await?;
+    m.view.put_client_key(ClientKey {
+        name: row.name.clone(),
+        sha256,
+    });
     let snapshot_version = m.commit(&state.live).await?;
     let mut value = public;
     value["key"] = json!(key);
-    Ok((StatusCode::CREATED, [snapshot_version_header(snapshot_version)], Json(value)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [snapshot_version_header(snapshot_version)],
+        Json(value),
+    )
+        .into_response())
 }
 
 async fn remove(
@@ -82,12 +106,23 @@ async fn remove(
 ) -> Result<Response> {
     caller.require(Role::Admin, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let row = client_key::delete(m.conn(), m.env.environment_id, &name)
+    let row = client_key::delete(&mut m.tx, m.env.environment_id, &name)
         .await?
         .ok_or_else(|| Error::not_found(Resource::ClientKey, format!("{environment}/{name}")))?;
-    m.audit(EntityType::ClientKey, &name, "delete", Some(row.to_json(&environment)), None, None)
-        .await?;
+    m.audit(
+        EntityType::ClientKey,
+        &name,
+        "delete",
+        Some(row.to_json(&environment)),
+        None,
+        None,
+    )
+    .await?;
     m.view.remove_client_key(&name);
     let snapshot_version = m.commit(&state.live).await?;
-    Ok((StatusCode::NO_CONTENT, [snapshot_version_header(snapshot_version)]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [snapshot_version_header(snapshot_version)],
+    )
+        .into_response())
 }

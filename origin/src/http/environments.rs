@@ -17,13 +17,16 @@ use crate::document;
 use crate::error::{Error, Result};
 use crate::mutation::Mutation;
 use crate::store::audit::EntityType;
-use crate::store::environment;
+use crate::store::{environment, version_i64};
 use crate::validation;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/environments", get(list).post(create))
-        .route("/admin/environments/{environment}", get(show).put(update).delete(remove))
+        .route(
+            "/admin/environments/{environment}",
+            get(show).put(update).delete(remove),
+        )
 }
 
 async fn list(
@@ -44,7 +47,9 @@ async fn show(
     Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
-    Ok(Json(environment_for_read(&state, &caller, &key).await?.to_json()))
+    Ok(Json(
+        environment_for_read(&state, &caller, &key).await?.to_json(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,7 +60,10 @@ struct CreateBody {
 
 fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(Error::invalid("name", "must be 1-255 characters and not blank"));
+        return Err(Error::invalid(
+            "name",
+            "must be 1-255 characters and not blank",
+        ));
     }
     Ok(())
 }
@@ -74,10 +82,22 @@ async fn create(
     let created = m.env.clone();
     let mut value = created.to_json();
     value["snapshotVersion"] = json!(m.snapshot_version());
-    m.audit(EntityType::Environment, &body.key, "create", None, Some(value.clone()), None).await?;
+    m.audit(
+        EntityType::Environment,
+        &body.key,
+        "create",
+        None,
+        Some(value.clone()),
+        None,
+    )
+    .await?;
     let snapshot_version = m.commit(&state.live).await?;
-    let mut response =
-        (StatusCode::CREATED, [snapshot_version_header(snapshot_version)], Json(value)).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        [snapshot_version_header(snapshot_version)],
+        Json(value),
+    )
+        .into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/admin/environments/{}", body.key)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -102,9 +122,18 @@ async fn update(
     let old = m.env.to_json();
     let id = m.env.environment_id;
     let mut renamed = environment::rename(m.conn(), id, &body.name).await?;
-    renamed.snapshot_version += 1;
+    // the row shows the version this mutation is about to publish
+    renamed.snapshot_version = version_i64(m.snapshot_version());
     let new = renamed.to_json();
-    m.audit(EntityType::Environment, &key, "update", Some(old), Some(new.clone()), None).await?;
+    m.audit(
+        EntityType::Environment,
+        &key,
+        "update",
+        Some(old),
+        Some(new.clone()),
+        None,
+    )
+    .await?;
     let snapshot_version = m.commit(&state.live).await?;
     Ok(([snapshot_version_header(snapshot_version)], Json(new)).into_response())
 }
@@ -116,14 +145,30 @@ async fn remove(
 ) -> Result<Response> {
     caller.require(Role::Admin, &key)?;
     let mut m = Mutation::begin(&state.pool, &key, &caller.sub).await?;
-    let (flags, segments) = environment::contents(m.conn(), m.env.environment_id).await?;
+    let (flags, segments) = environment::contents(&mut m.tx, m.env.environment_id).await?;
     if flags > 0 || segments > 0 {
-        return Err(Error::EnvironmentNotEmpty { key, flags, segments });
+        return Err(Error::EnvironmentNotEmpty {
+            key,
+            flags,
+            segments,
+        });
     }
     let old = m.env.to_json();
-    m.audit(EntityType::Environment, &key, "delete", Some(old), None, None).await?;
+    m.audit(
+        EntityType::Environment,
+        &key,
+        "delete",
+        Some(old),
+        None,
+        None,
+    )
+    .await?;
     // its last snapshot is empty (no flags, no client keys), so edges stop serving it
     m.delete_environment_on_commit();
     let snapshot_version = m.commit(&state.live).await?;
-    Ok((StatusCode::NO_CONTENT, [snapshot_version_header(snapshot_version)]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [snapshot_version_header(snapshot_version)],
+    )
+        .into_response())
 }

@@ -9,7 +9,9 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use evaluation_api::{parse, payload_too_large, respond, ApiResponse, Config, HttpRequest, RequestHeaders};
+use evaluation_api::{
+    parse, payload_too_large, respond, ApiResponse, Config, HttpRequest, RequestHeaders,
+};
 
 use super::AppState;
 
@@ -38,7 +40,10 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
         Err(_) => return into_axum(payload_too_large(path, evaluation_api::MAX_BODY_BYTES + 1)),
     };
     let headers = RequestHeaders::from_pairs(
-        parts.headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+        parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
     );
     let request = HttpRequest {
         method: parts.method.as_str(),
@@ -47,12 +52,18 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
         headers,
         body: &bytes,
     };
-    let config = Config { require_client_keys: state.settings.require_client_keys };
+    let config = Config {
+        require_client_keys: state.settings.require_client_keys,
+    };
     let response = match parse(&request, &config) {
         Err(finished) => finished,
         Ok(api_request) => {
             let snapshot = state.live.get(api_request.environment());
-            respond(&api_request, snapshot.as_deref(), chrono::Utc::now().timestamp_millis())
+            respond(
+                &api_request,
+                snapshot.as_deref(),
+                chrono::Utc::now().timestamp_millis(),
+            )
         }
     };
     into_axum(response)
@@ -63,9 +74,10 @@ fn into_axum(response: ApiResponse) -> Response {
     let mut out = (status, Body::from(response.body)).into_response();
     let headers = out.headers_mut();
     for (name, value) in response.headers {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
-        {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             headers.append(name, value);
         }
     }

@@ -19,7 +19,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| body_error(&e, limit))?;
@@ -89,16 +92,21 @@ pub enum IfMatch {
 impl IfMatch {
     /// Parses the header; a value that names no version → 400.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self> {
-        let Some(value) = headers.get(header::IF_MATCH) else { return Ok(Self::Absent) };
+        let Some(value) = headers.get(header::IF_MATCH) else {
+            return Ok(Self::Absent);
+        };
         let text = value.to_str().unwrap_or("").trim();
         if text == "*" {
             return Ok(Self::Any);
         }
         let unquoted = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-        unquoted.parse().map(Self::Version).map_err(|_| Error::InvalidParameter {
-            name: "If-Match",
-            message: format!("expected a version number such as \"3\", got {text:?}"),
-        })
+        unquoted
+            .parse()
+            .map(Self::Version)
+            .map_err(|_| Error::InvalidParameter {
+                name: "If-Match",
+                message: format!("expected a version number such as \"3\", got {text:?}"),
+            })
     }
 
     /// Checks the precondition against the current version (`None` = the entity is absent,
@@ -139,8 +147,17 @@ mod tests {
         assert_eq!(parse("\"3\"").unwrap(), IfMatch::Version(3));
         assert_eq!(parse("W/\"12\"").unwrap(), IfMatch::Version(12));
         assert_eq!(parse("*").unwrap(), IfMatch::Any);
-        assert_eq!(IfMatch::from_headers(&HeaderMap::new()).unwrap(), IfMatch::Absent);
-        assert!(matches!(parse("abc"), Err(Error::InvalidParameter { name: "If-Match", .. })));
+        assert_eq!(
+            IfMatch::from_headers(&HeaderMap::new()).unwrap(),
+            IfMatch::Absent
+        );
+        assert!(matches!(
+            parse("abc"),
+            Err(Error::InvalidParameter {
+                name: "If-Match",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -148,7 +165,10 @@ mod tests {
         assert!(IfMatch::Version(3).check(3).is_ok());
         assert!(matches!(
             IfMatch::Version(2).check(3),
-            Err(Error::VersionConflict { expected: 2, current: 3 })
+            Err(Error::VersionConflict {
+                expected: 2,
+                current: 3
+            })
         ));
         assert!(IfMatch::Absent.check(9).is_ok());
     }

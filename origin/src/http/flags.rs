@@ -22,7 +22,10 @@ use crate::store::{environment, flag};
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/flags", get(list).post(create))
-        .route("/admin/flags/{flag_key}", get(show).put(update).delete(remove))
+        .route(
+            "/admin/flags/{flag_key}",
+            get(show).put(update).delete(remove),
+        )
         .route("/admin/flags/{flag_key}/history", get(history))
         .route("/admin/flags/{flag_key}/rollback", post(rollback))
         .route("/admin/flags/{flag_key}/copy", post(copy))
@@ -59,7 +62,14 @@ pub(super) async fn environment_for_read(
 
 /// A flag written by a mutation: its JSON with `ETag` and the snapshot version produced.
 pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) -> Response {
-    (status, [etag(flag.version), snapshot_version_header(snapshot_version)], Json(flag))
+    (
+        status,
+        [
+            etag(flag.version),
+            snapshot_version_header(snapshot_version),
+        ],
+        Json(flag),
+    )
         .into_response()
 }
 
@@ -72,14 +82,22 @@ async fn list(
     let limit = page_limit(q.limit)?;
     let env = environment_for_read(&state, &caller, &environment).await?;
     let mut conn = state.pool.acquire().await?;
-    let mut flags = flag::page(&mut conn, env.environment_id, q.cursor.as_deref(), limit + 1).await?;
+    let mut flags = flag::page(
+        &mut conn,
+        env.environment_id,
+        q.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
     let next_cursor = if flags.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
         flags.pop();
         flags.last().map(|f| f.flag_key.clone())
     } else {
         None
     };
-    Ok(Json(json!({ "environment": environment, "flags": flags, "nextCursor": next_cursor })))
+    Ok(Json(
+        json!({ "environment": environment, "flags": flags, "nextCursor": next_cursor }),
+    ))
 }
 
 async fn show(
@@ -106,7 +124,10 @@ async fn create(
     caller.require(Role::Editor, &environment)?;
     let new: Flag = document::from_value(Value::Object(body))?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    if flag::find(m.conn(), m.env.environment_id, &new.flag_key).await?.is_some() {
+    if flag::find(&mut m.tx, m.env.environment_id, &new.flag_key)
+        .await?
+        .is_some()
+    {
         return Err(Error::AlreadyExists {
             resource: Resource::Flag,
             key: format!("{environment}/{}", new.flag_key),
@@ -143,7 +164,7 @@ async fn update(
         }
     }
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     if_match.check(stored.flag.version)?;
@@ -167,13 +188,16 @@ async fn remove(
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     if_match.check(stored.flag.version)?;
     let version = flags::delete(&mut m, &stored).await?;
     let snapshot_version = m.commit(&state.live).await?;
-    Ok((StatusCode::NO_CONTENT, [etag(version), snapshot_version_header(snapshot_version)])
+    Ok((
+        StatusCode::NO_CONTENT,
+        [etag(version), snapshot_version_header(snapshot_version)],
+    )
         .into_response())
 }
 
@@ -215,16 +239,21 @@ async fn history(
 
 /// The version a change to flag `key` must match with `If-Match`: the stored flag's, or for a
 /// deleted flag the version of its deletion.
-async fn current_version(m: &mut Mutation, key: &str, stored: Option<&flag::Stored>) -> Result<u64> {
+async fn current_version(
+    m: &mut Mutation,
+    key: &str,
+    stored: Option<&flag::Stored>,
+) -> Result<u64> {
     match stored {
         Some(s) => Ok(s.flag.version),
-        None => Ok(flag::next_version(m.conn(), m.env.environment_id, key).await? - 1),
+        None => Ok(flag::next_version(&mut m.tx, m.env.environment_id, key).await? - 1),
     }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RollbackBody {
+    #[allow(dead_code)]
     environment: Option<String>,
     version: u64,
 }
@@ -239,27 +268,38 @@ async fn rollback(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
+    // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: RollbackBody = document::from_value(Value::Object(body))?;
-    let _ = body.environment;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let target = flag::version(m.conn(), m.env.environment_id, &key, body.version)
+    let target = flag::version(&mut m.tx, m.env.environment_id, &key, body.version)
         .await?
         .ok_or_else(|| {
-            Error::not_found(Resource::FlagVersion, format!("{environment}/{key}@{}", body.version))
+            Error::not_found(
+                Resource::FlagVersion,
+                format!("{environment}/{key}@{}", body.version),
+            )
         })?;
     let Some(definition) = target.definition else {
         return Err(Error::invalid(
             "version",
-            format!("version {} is the flag's deletion; roll back to a version with a definition", body.version),
+            format!(
+                "version {} is the flag's deletion; roll back to a version with a definition",
+                body.version
+            ),
         ));
     };
-    let stored = flag::find(m.conn(), m.env.environment_id, &key).await?;
+    let stored = flag::find(&mut m.tx, m.env.environment_id, &key).await?;
     if stored.is_none() && if_match == IfMatch::Any {
         return Err(flag_not_found(&environment, &key));
     }
     if_match.check(current_version(&mut m, &key, stored.as_ref()).await?)?;
-    let saved =
-        flags::save(&mut m, stored.as_ref(), definition.0, Action::Rollback(body.version)).await?;
+    let saved = flags::save(
+        &mut m,
+        stored.as_ref(),
+        definition.0,
+        Action::Rollback(body.version),
+    )
+    .await?;
     let snapshot_version = m.commit(&state.live).await?;
     Ok(written(StatusCode::OK, &saved, snapshot_version))
 }
@@ -279,7 +319,10 @@ async fn copy(
 ) -> Result<Response> {
     let body: CopyBody = document::from_value(Value::Object(body))?;
     if body.from == body.to {
-        return Err(Error::invalid("to", "source and target environment are the same"));
+        return Err(Error::invalid(
+            "to",
+            "source and target environment are the same",
+        ));
     }
     caller.require(Role::Viewer, &body.from)?;
     caller.require(Role::Editor, &body.to)?;
@@ -290,17 +333,24 @@ async fn copy(
     let source = flag::find(m.conn(), source_env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&body.from, &key))?;
-    let target = flag::find(m.conn(), m.env.environment_id, &key).await?;
+    let target = flag::find(&mut m.tx, m.env.environment_id, &key).await?;
     if target.is_none() && if_match == IfMatch::Any {
         return Err(flag_not_found(&body.to, &key));
     }
     if_match.check(current_version(&mut m, &key, target.as_ref()).await?)?;
     // overrides are per-user exceptions of one environment: the target keeps its own
     let copied = Flag {
-        overrides: target.as_ref().map(|t| t.flag.overrides.clone()).unwrap_or_default(),
+        overrides: target
+            .as_ref()
+            .map(|t| t.flag.overrides.clone())
+            .unwrap_or_default(),
         ..source.flag
     };
-    let status = if target.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if target.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let saved = flags::save(&mut m, target.as_ref(), copied, Action::Copy).await?;
     let snapshot_version = m.commit(&state.live).await?;
     Ok(written(status, &saved, snapshot_version))

@@ -22,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::auth::{Caller, TokenKeys};
 use crate::config::Config;
@@ -31,6 +32,7 @@ use crate::live::LiveSnapshots;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use extract::BodyLimit;
+pub use ops::OPENAPI;
 
 /// Settings the HTTP layer needs (a subset of [`Config`], so tests can build one directly).
 #[derive(Debug, Clone)]
@@ -113,7 +115,11 @@ pub fn app(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }
@@ -129,7 +135,10 @@ async fn method_not_allowed() -> Error {
 /// Authenticates admin requests and applies the rate limit, keyed by the token's subject or, for
 /// requests without a valid token, the client address (so credential guessing is limited too).
 async fn admin_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let caller = state.tokens.authenticate(authorization);
     let key = match &caller {
         Ok(caller) => format!("sub:{}", caller.sub),
@@ -140,12 +149,16 @@ async fn admin_guard(State(state): State<AppState>, mut req: Request, next: Next
     };
     if let Err(wait) = state.limiter.check(&key, Instant::now()) {
         let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return Error::RateLimited { retry_after_secs: retry_after_secs.max(1) }.into_response();
+        return Error::RateLimited {
+            retry_after_secs: retry_after_secs.max(1),
+        }
+        .into_response();
     }
     match caller {
         Ok(caller) => {
             req.extensions_mut().insert::<Caller>(caller);
-            req.extensions_mut().insert(BodyLimit(state.settings.max_body_bytes));
+            req.extensions_mut()
+                .insert(BodyLimit(state.settings.max_body_bytes));
             next.run(req).await
         }
         Err(e) => e.into_response(),
@@ -182,7 +195,10 @@ fn etag(version: u64) -> (header::HeaderName, HeaderValue) {
 const SNAPSHOT_VERSION: &str = "x-edgeflags-snapshot-version";
 
 fn snapshot_version_header(version: u64) -> (header::HeaderName, HeaderValue) {
-    (header::HeaderName::from_static(SNAPSHOT_VERSION), HeaderValue::from(version))
+    (
+        header::HeaderName::from_static(SNAPSHOT_VERSION),
+        HeaderValue::from(version),
+    )
 }
 
 /// Page size: `limit` (1..=1000, default 100).
@@ -206,7 +222,10 @@ fn environment_of(query: Option<&str>, body: Option<&serde_json::Value>) -> Resu
         Some(other) => {
             return Err(Error::invalid(
                 "environment",
-                format!("expected a string, found {}", crate::document::json_type(other)),
+                format!(
+                    "expected a string, found {}",
+                    crate::document::json_type(other)
+                ),
             ))
         }
     };
@@ -233,14 +252,20 @@ mod tests {
     fn environment_comes_from_query_or_body_and_they_must_agree() {
         assert_eq!(environment_of(Some("dev"), None).unwrap(), "dev");
         assert_eq!(environment_of(None, Some(&json!("dev"))).unwrap(), "dev");
-        assert_eq!(environment_of(Some("dev"), Some(&json!("dev"))).unwrap(), "dev");
+        assert_eq!(
+            environment_of(Some("dev"), Some(&json!("dev"))).unwrap(),
+            "dev"
+        );
         assert!(matches!(
             environment_of(Some("dev"), Some(&json!("production"))),
             Err(Error::Validation(_))
         ));
         assert!(matches!(
             environment_of(None, None),
-            Err(Error::InvalidParameter { name: "environment", .. })
+            Err(Error::InvalidParameter {
+                name: "environment",
+                ..
+            })
         ));
     }
 

@@ -24,7 +24,10 @@ use crate::store::flag::{self, parse_expiry};
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/flags/{flag_key}/overrides", get(list))
-        .route("/admin/flags/{flag_key}/overrides/{user_id}", put(set).delete(remove))
+        .route(
+            "/admin/flags/{flag_key}/overrides/{user_id}",
+            put(set).delete(remove),
+        )
 }
 
 fn to_json(o: &Override, now: chrono::DateTime<Utc>) -> Value {
@@ -51,7 +54,12 @@ async fn list(
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     let now = Utc::now();
-    let overrides: Vec<Value> = stored.flag.overrides.iter().map(|o| to_json(o, now)).collect();
+    let overrides: Vec<Value> = stored
+        .flag
+        .overrides
+        .iter()
+        .map(|o| to_json(o, now))
+        .collect();
     Ok((
         [etag(stored.flag.version)],
         Json(json!({
@@ -67,6 +75,7 @@ async fn list(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OverrideBody {
+    #[allow(dead_code)]
     environment: Option<String>,
     variation: Option<String>,
     enabled: Option<bool>,
@@ -83,8 +92,8 @@ async fn set(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
+    // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: OverrideBody = document::from_value(Value::Object(body))?;
-    let _ = body.environment;
     let new = Override {
         user_id: user_id.clone(),
         variation: body.variation,
@@ -92,7 +101,7 @@ async fn set(
         expires_at: body.expires_at,
     };
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     if_match.check(stored.flag.version)?;
@@ -113,10 +122,17 @@ async fn set(
         .await
         .map_err(|e| relative_to_override(e, index))?;
     let snapshot_version = m.commit(&state.live).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
-        [etag(saved.version), snapshot_version_header(snapshot_version)],
+        [
+            etag(saved.version),
+            snapshot_version_header(snapshot_version),
+        ],
         Json(json!({
             "flagKey": key,
             "environment": environment,
@@ -171,7 +187,7 @@ async fn remove(
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(m.conn(), m.env.environment_id, &key)
+    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     if_match.check(stored.flag.version)?;
@@ -179,10 +195,19 @@ async fn remove(
     let before = changed.overrides.len();
     changed.overrides.retain(|o| o.user_id != user_id);
     if changed.overrides.len() == before {
-        return Err(Error::not_found(Resource::Override, format!("{environment}/{key}/{user_id}")));
+        return Err(Error::not_found(
+            Resource::Override,
+            format!("{environment}/{key}/{user_id}"),
+        ));
     }
     let saved = flags::save(&mut m, Some(&stored), changed, Action::OverrideDelete).await?;
     let snapshot_version = m.commit(&state.live).await?;
-    Ok((StatusCode::NO_CONTENT, [etag(saved.version), snapshot_version_header(snapshot_version)])
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            etag(saved.version),
+            snapshot_version_header(snapshot_version),
+        ],
+    )
         .into_response())
 }

@@ -23,7 +23,10 @@ use crate::validation;
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/segments", get(list).post(create))
-        .route("/admin/segments/{segment_key}", get(show).put(update).delete(remove))
+        .route(
+            "/admin/segments/{segment_key}",
+            get(show).put(update).delete(remove),
+        )
 }
 
 fn segment_not_found(environment: &str, key: &str) -> Error {
@@ -38,10 +41,18 @@ fn parse(mut body: Map<String, Value>) -> Result<Segment> {
     document::from_value(Value::Object(body))
 }
 
-fn written(status: StatusCode, stored: &segment::Stored, environment: &str, snapshot_version: u64) -> Response {
+fn written(
+    status: StatusCode,
+    stored: &segment::Stored,
+    environment: &str,
+    snapshot_version: u64,
+) -> Response {
     (
         status,
-        [etag(version_u64(stored.version)), snapshot_version_header(snapshot_version)],
+        [
+            etag(version_u64(stored.version)),
+            snapshot_version_header(snapshot_version),
+        ],
         Json(stored.to_json(environment)),
     )
         .into_response()
@@ -63,7 +74,13 @@ async fn list(
     let limit = page_limit(q.limit)?;
     let env = environment_for_read(&state, &caller, &environment).await?;
     let mut conn = state.pool.acquire().await?;
-    let mut rows = segment::page(&mut conn, env.environment_id, q.cursor.as_deref(), limit + 1).await?;
+    let mut rows = segment::page(
+        &mut conn,
+        env.environment_id,
+        q.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
     let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
         rows.pop();
         rows.last().map(|s| s.definition.0.segment_key.clone())
@@ -71,7 +88,9 @@ async fn list(
         None
     };
     let segments: Vec<Value> = rows.iter().map(|s| s.to_json(&environment)).collect();
-    Ok(Json(json!({ "environment": environment, "segments": segments, "nextCursor": next_cursor })))
+    Ok(Json(
+        json!({ "environment": environment, "segments": segments, "nextCursor": next_cursor }),
+    ))
 }
 
 async fn show(
@@ -85,7 +104,11 @@ async fn show(
     let stored = segment::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
         .await?
         .ok_or_else(|| segment_not_found(&environment, &key))?;
-    Ok(([etag(version_u64(stored.version))], Json(stored.to_json(&environment))).into_response())
+    Ok((
+        [etag(version_u64(stored.version))],
+        Json(stored.to_json(&environment)),
+    )
+        .into_response())
 }
 
 async fn create(
@@ -98,7 +121,10 @@ async fn create(
     caller.require(Role::Editor, &environment)?;
     let new = parse(body)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    if segment::find(m.conn(), m.env.environment_id, &new.segment_key).await?.is_some() {
+    if segment::find(&mut m.tx, m.env.environment_id, &new.segment_key)
+        .await?
+        .is_some()
+    {
         return Err(Error::AlreadyExists {
             resource: Resource::Segment,
             key: format!("{environment}/{}", new.segment_key),
@@ -106,12 +132,25 @@ async fn create(
     }
     validation::segment(&new, &m.view)?;
     let actor = m.actor.clone();
-    let stored = segment::insert(m.conn(), m.env.environment_id, &new, &actor).await?;
+    let stored = segment::insert(&mut m.tx, m.env.environment_id, &new, &actor).await?;
     let new_value = stored.to_json(&environment);
-    m.audit(EntityType::Segment, &new.segment_key, "create", None, Some(new_value), Some(1)).await?;
+    m.audit(
+        EntityType::Segment,
+        &new.segment_key,
+        "create",
+        None,
+        Some(new_value),
+        Some(1),
+    )
+    .await?;
     m.view.put_segment(new);
     let snapshot_version = m.commit(&state.live).await?;
-    Ok(written(StatusCode::CREATED, &stored, &environment, snapshot_version))
+    Ok(written(
+        StatusCode::CREATED,
+        &stored,
+        &environment,
+        snapshot_version,
+    ))
 }
 
 async fn update(
@@ -135,7 +174,7 @@ async fn update(
         }
     }
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = segment::find(m.conn(), m.env.environment_id, &key)
+    let stored = segment::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| segment_not_found(&environment, &key))?;
     let current = version_u64(stored.version);
@@ -149,10 +188,23 @@ async fn update(
     let actor = m.actor.clone();
     let saved = segment::update(m.conn(), stored.segment_id, &changed, current + 1, &actor).await?;
     let (old, new) = (stored.to_json(&environment), saved.to_json(&environment));
-    m.audit(EntityType::Segment, &key, "update", Some(old), Some(new), Some(current + 1)).await?;
+    m.audit(
+        EntityType::Segment,
+        &key,
+        "update",
+        Some(old),
+        Some(new),
+        Some(current + 1),
+    )
+    .await?;
     m.view.put_segment(changed);
     let snapshot_version = m.commit(&state.live).await?;
-    Ok(written(StatusCode::OK, &saved, &environment, snapshot_version))
+    Ok(written(
+        StatusCode::OK,
+        &saved,
+        &environment,
+        snapshot_version,
+    ))
 }
 
 async fn remove(
@@ -165,7 +217,7 @@ async fn remove(
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = segment::find(m.conn(), m.env.environment_id, &key)
+    let stored = segment::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| segment_not_found(&environment, &key))?;
     if_match.check(version_u64(stored.version))?;
@@ -174,7 +226,12 @@ async fn remove(
     validation::remaining(&m.view)?;
     segment::delete(m.conn(), stored.segment_id).await?;
     let old = stored.to_json(&environment);
-    m.audit(EntityType::Segment, &key, "delete", Some(old), None, None).await?;
+    m.audit(EntityType::Segment, &key, "delete", Some(old), None, None)
+        .await?;
     let snapshot_version = m.commit(&state.live).await?;
-    Ok((StatusCode::NO_CONTENT, [snapshot_version_header(snapshot_version)]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [snapshot_version_header(snapshot_version)],
+    )
+        .into_response())
 }

@@ -58,12 +58,20 @@ pub struct PublishConfig {
     pub publish_poll_seconds: u64,
 
     /// Upper bound, in seconds, of the exponential backoff after a failed delivery.
-    #[arg(long, env = "EDGEFLAGS_PUBLISH_MAX_BACKOFF_SECONDS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "EDGEFLAGS_PUBLISH_MAX_BACKOFF_SECONDS",
+        default_value_t = 30
+    )]
     pub publish_max_backoff_seconds: u64,
 
     /// Seconds before retrying a snapshot a sink rejected (4xx other than 409): such failures need
     /// an operator, so they are retried slowly, never dropped.
-    #[arg(long, env = "EDGEFLAGS_PUBLISH_REJECTED_BACKOFF_SECONDS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "EDGEFLAGS_PUBLISH_REJECTED_BACKOFF_SECONDS",
+        default_value_t = 300
+    )]
     pub publish_rejected_backoff_seconds: u64,
 
     /// Seconds one delivery (one HTTP request, or both S3 writes) may take.
@@ -87,9 +95,15 @@ impl std::fmt::Debug for PublishConfig {
             .field("s3_bucket", &self.s3_bucket)
             .field("s3_region", &self.s3_region)
             .field("s3_access_key_id", &self.s3_access_key_id)
-            .field("s3_secret_access_key", &redacted(&self.s3_secret_access_key))
+            .field(
+                "s3_secret_access_key",
+                &redacted(&self.s3_secret_access_key),
+            )
             .field("publish_poll_seconds", &self.publish_poll_seconds)
-            .field("publish_max_backoff_seconds", &self.publish_max_backoff_seconds)
+            .field(
+                "publish_max_backoff_seconds",
+                &self.publish_max_backoff_seconds,
+            )
             .field(
                 "publish_rejected_backoff_seconds",
                 &self.publish_rejected_backoff_seconds,

@@ -150,7 +150,10 @@ impl SnapshotSink for EdgeSink {
             .put(self.url_for(environment))
             .header(header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, self.signer.sign(timestamp, body.as_bytes()))
+            .header(
+                SIGNATURE_HEADER,
+                self.signer.sign(timestamp, body.as_bytes()),
+            )
             .body(body.to_owned())
             .send()
             .await

@@ -74,7 +74,10 @@ mod tests {
     fn metrics_register_once_per_registry() {
         let registry = Registry::new_custom(Some("edgeflags".into()), None).unwrap();
         let metrics = PublishMetrics::register(&registry).unwrap();
-        metrics.deliveries.with_label_values(&["s3", "stored"]).inc();
+        metrics
+            .deliveries
+            .with_label_values(&["s3", "stored"])
+            .inc();
         let names: Vec<String> = registry
             .gather()
             .iter()

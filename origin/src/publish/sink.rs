@@ -140,14 +140,20 @@ mod tests {
     #[test]
     fn server_errors_throttling_and_timeouts_are_temporary() {
         for status in [500, 502, 503, 408, 429] {
-            assert!(!SinkError::from_status(status, "").is_permanent(), "{status}");
+            assert!(
+                !SinkError::from_status(status, "").is_permanent(),
+                "{status}"
+            );
         }
     }
 
     #[test]
     fn other_client_errors_are_permanent() {
         for status in [400, 401, 403, 404, 422] {
-            assert!(SinkError::from_status(status, "").is_permanent(), "{status}");
+            assert!(
+                SinkError::from_status(status, "").is_permanent(),
+                "{status}"
+            );
         }
     }
 

@@ -174,11 +174,7 @@ async fn next_notification(
     }
 }
 
-async fn refresh(
-    pool: &PgPool,
-    sinks: &[String],
-    metrics: &PublishMetrics,
-) -> anyhow::Result<()> {
+async fn refresh(pool: &PgPool, sinks: &[String], metrics: &PublishMetrics) -> anyhow::Result<()> {
     let created = cursor::ensure_all(pool, sinks)
         .await
         .context("creating publish cursors")?;
@@ -216,8 +212,11 @@ impl Drainer {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
-                        warn!(sink = self.sink.name(), error = format!("{e:#}"),
-                              "snapshot publisher database error");
+                        warn!(
+                            sink = self.sink.name(),
+                            error = format!("{e:#}"),
+                            "snapshot publisher database error"
+                        );
                         break;
                     }
                 }
@@ -259,13 +258,15 @@ impl Drainer {
         // The row lock is held while delivering: that is what keeps other replicas off this
         // (sink, environment) until the cursor has moved.
         let timeout = self.settings.delivery_timeout;
-        let outcome =
-            match tokio::time::timeout(timeout, self.sink.deliver(environment, version, &pending.body))
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Err(SinkError::TimedOut(timeout)),
-            };
+        let outcome = match tokio::time::timeout(
+            timeout,
+            self.sink.deliver(environment, version, &pending.body),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SinkError::TimedOut(timeout)),
+        };
         match outcome {
             Ok(delivery) => {
                 let lag = cursor::advance(&mut tx, sink, environment, pending.version)
@@ -273,18 +274,32 @@ impl Drainer {
                     .context("advancing the cursor")?;
                 tx.commit().await.context("committing the cursor")?;
                 if let Some(lag) = lag {
-                    self.metrics.lag_seconds.with_label_values(&[sink]).observe(lag);
+                    self.metrics
+                        .lag_seconds
+                        .with_label_values(&[sink])
+                        .observe(lag);
                 }
                 self.metrics
                     .deliveries
                     .with_label_values(&[sink, delivery.as_str()])
                     .inc();
                 if let Delivery::Superseded { stored_version } = delivery {
-                    info!(sink, environment, version, ?stored_version,
-                          "sink already holds a newer snapshot");
+                    info!(
+                        sink,
+                        environment,
+                        version,
+                        ?stored_version,
+                        "sink already holds a newer snapshot"
+                    );
                 } else {
-                    debug!(sink, environment, version, outcome = delivery.as_str(), lag,
-                           "snapshot delivered");
+                    debug!(
+                        sink,
+                        environment,
+                        version,
+                        outcome = delivery.as_str(),
+                        lag,
+                        "snapshot delivered"
+                    );
                 }
             }
             Err(failure) => {

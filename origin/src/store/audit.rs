@@ -34,9 +34,14 @@ impl EntityType {
 
     /// Parses an API name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Flag, Self::Segment, Self::Environment, Self::ClientKey]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Self::Flag,
+            Self::Segment,
+            Self::Environment,
+            Self::ClientKey,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -165,7 +170,9 @@ pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Resu
          from audit_log where true",
     );
     if let Some(list) = &filter.environments {
-        q.push(" and environment_key = any(").push_bind(list.clone()).push(")");
+        q.push(" and environment_key = any(")
+            .push_bind(list.clone())
+            .push(")");
     }
     if let Some(env) = &filter.environment {
         q.push(" and environment_key = ").push_bind(env.clone());
@@ -188,6 +195,7 @@ pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Resu
     if let Some(id) = filter.before_id {
         q.push(" and audit_log_id < ").push_bind(id);
     }
-    q.push(" order by audit_log_id desc limit ").push_bind(limit);
+    q.push(" order by audit_log_id desc limit ")
+        .push_bind(limit);
     Ok(q.build_query_as().fetch_all(conn).await?)
 }

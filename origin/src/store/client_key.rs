@@ -62,7 +62,10 @@ const COLUMNS: &str = "name, sha256, created_by, created_at";
 /// The environment's keys, by name.
 pub async fn list(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Row>> {
     let sql = format!("select {COLUMNS} from client_key where environment_id = $1 order by name");
-    Ok(sqlx::query_as(&sql).bind(environment_id).fetch_all(conn).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// The environment's keys as a snapshot lists them.
@@ -70,7 +73,10 @@ pub async fn for_snapshot(conn: &mut PgConnection, environment_id: i64) -> Resul
     Ok(list(conn, environment_id)
         .await?
         .into_iter()
-        .map(|row| ClientKey { name: row.name, sha256: row.sha256 })
+        .map(|row| ClientKey {
+            name: row.name,
+            sha256: row.sha256,
+        })
         .collect())
 }
 
@@ -96,11 +102,19 @@ pub async fn insert(
 }
 
 /// Deletes (revokes) a key; the deleted row, if there was one.
-pub async fn delete(conn: &mut PgConnection, environment_id: i64, name: &str) -> Result<Option<Row>> {
+pub async fn delete(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    name: &str,
+) -> Result<Option<Row>> {
     let sql = format!(
         "delete from client_key where environment_id = $1 and name = $2 returning {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql).bind(environment_id).bind(name).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?)
 }
 
 #[cfg(test)]
@@ -112,13 +126,18 @@ mod tests {
         let key = generate("production").unwrap();
         let secret = key.strip_prefix("efk.production.").unwrap();
         assert_eq!(secret.len(), 32);
-        assert!(secret.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(secret
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert_ne!(key, generate("production").unwrap());
     }
 
     #[test]
     fn hash_is_lowercase_hex_sha256_of_the_whole_key() {
         // sha256("abc"), FIPS 180-2 test vector
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -69,7 +69,11 @@ pub async fn insert(conn: &mut PgConnection, key: &str, name: &str) -> Result<Op
          on conflict (environment_key) do nothing
          returning {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql).bind(key).bind(name).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(key)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Records the environment's new snapshot version.
@@ -84,13 +88,21 @@ pub async fn set_snapshot_version(conn: &mut PgConnection, id: i64, version: i64
 
 /// Renames an environment (its key never changes).
 pub async fn rename(conn: &mut PgConnection, id: i64, name: &str) -> Result<Row> {
-    let sql = format!("update environment set name = $2 where environment_id = $1 returning {COLUMNS}");
-    Ok(sqlx::query_as(&sql).bind(id).bind(name).fetch_one(conn).await?)
+    let sql =
+        format!("update environment set name = $2 where environment_id = $1 returning {COLUMNS}");
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .bind(name)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Deletes an environment and, by cascade, its client keys and flag history.
 pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("delete from environment where environment_id = $1").bind(id).execute(conn).await?;
+    sqlx::query("delete from environment where environment_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

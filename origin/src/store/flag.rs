@@ -47,7 +47,11 @@ impl From<OverrideRow> for Override {
 }
 
 /// The flag `key` of environment `environment_id`.
-pub async fn find(conn: &mut PgConnection, environment_id: i64, key: &str) -> Result<Option<Stored>> {
+pub async fn find(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    key: &str,
+) -> Result<Option<Stored>> {
     let row: Option<FlagRow> = sqlx::query_as(
         "select feature_flag_id, definition from feature_flag
          where environment_id = $1 and flag_key = $2",
@@ -78,7 +82,11 @@ pub async fn page(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(with_overrides(conn, rows).await?.into_iter().map(|s| s.flag).collect())
+    Ok(with_overrides(conn, rows)
+        .await?
+        .into_iter()
+        .map(|s| s.flag)
+        .collect())
 }
 
 /// Every flag of the environment, by key, overrides included (what a snapshot holds).
@@ -120,20 +128,29 @@ async fn with_overrides(conn: &mut PgConnection, rows: Vec<FlagRow>) -> Result<V
 fn join(rows: Vec<FlagRow>, overrides: Vec<OverrideRow>) -> Vec<Stored> {
     let mut by_flag: HashMap<i64, Vec<Override>> = HashMap::new();
     for row in overrides {
-        by_flag.entry(row.feature_flag_id).or_default().push(row.into());
+        by_flag
+            .entry(row.feature_flag_id)
+            .or_default()
+            .push(row.into());
     }
     rows.into_iter()
         .map(|row| {
             let mut flag = row.definition.0;
             flag.overrides = by_flag.remove(&row.feature_flag_id).unwrap_or_default();
-            Stored { feature_flag_id: row.feature_flag_id, flag }
+            Stored {
+                feature_flag_id: row.feature_flag_id,
+                flag,
+            }
         })
         .collect()
 }
 
 /// The definition column's content: the flag without its overrides.
 fn definition(flag: &Flag) -> Flag {
-    Flag { overrides: Vec::new(), ..flag.clone() }
+    Flag {
+        overrides: Vec::new(),
+        ..flag.clone()
+    }
 }
 
 /// Inserts a new flag (overrides are written by [`replace_overrides`]).
@@ -177,7 +194,10 @@ pub async fn update(conn: &mut PgConnection, id: i64, flag: &Flag, actor: &str) 
 
 /// Deletes a flag and, by cascade, its overrides (its history stays).
 pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("delete from feature_flag where feature_flag_id = $1").bind(id).execute(conn).await?;
+    sqlx::query("delete from feature_flag where feature_flag_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -189,7 +209,11 @@ pub fn parse_expiry(value: &str, field: String) -> Result<DateTime<Utc>, FieldEr
 }
 
 /// Makes the flag's stored overrides exactly `overrides`.
-pub async fn replace_overrides(conn: &mut PgConnection, id: i64, overrides: &[Override]) -> Result<()> {
+pub async fn replace_overrides(
+    conn: &mut PgConnection,
+    id: i64,
+    overrides: &[Override],
+) -> Result<()> {
     sqlx::query("delete from flag_override where feature_flag_id = $1")
         .bind(id)
         .execute(&mut *conn)

@@ -45,9 +45,18 @@ impl Stored {
 const COLUMNS: &str = "segment_id, version, definition, created_at, updated_at";
 
 /// The segment `key` of the environment.
-pub async fn find(conn: &mut PgConnection, environment_id: i64, key: &str) -> Result<Option<Stored>> {
-    let sql = format!("select {COLUMNS} from segment where environment_id = $1 and segment_key = $2");
-    Ok(sqlx::query_as(&sql).bind(environment_id).bind(key).fetch_optional(conn).await?)
+pub async fn find(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    key: &str,
+) -> Result<Option<Stored>> {
+    let sql =
+        format!("select {COLUMNS} from segment where environment_id = $1 and segment_key = $2");
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Up to `limit` segments whose keys sort after `after`, by key.
@@ -62,7 +71,12 @@ pub async fn page(
          where environment_id = $1 and ($2::text is null or segment_key > $2)
          order by segment_key limit $3"
     );
-    Ok(sqlx::query_as(&sql).bind(environment_id).bind(after).bind(limit).fetch_all(conn).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(environment_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// Every segment of the environment, by key.
@@ -119,6 +133,9 @@ pub async fn update(
 
 /// Deletes a segment.
 pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("delete from segment where segment_id = $1").bind(id).execute(conn).await?;
+    sqlx::query("delete from segment where segment_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -49,7 +49,10 @@ impl View {
 
     /// Inserts or replaces a flag.
     pub fn put_flag(&mut self, flag: Flag) {
-        match self.flags.binary_search_by(|f| f.flag_key.cmp(&flag.flag_key)) {
+        match self
+            .flags
+            .binary_search_by(|f| f.flag_key.cmp(&flag.flag_key))
+        {
             Ok(i) => self.flags[i] = flag,
             Err(i) => self.flags.insert(i, flag),
         }
@@ -57,14 +60,20 @@ impl View {
 
     /// Removes a flag.
     pub fn remove_flag(&mut self, key: &str) {
-        if let Ok(i) = self.flags.binary_search_by(|f| f.flag_key.as_str().cmp(key)) {
+        if let Ok(i) = self
+            .flags
+            .binary_search_by(|f| f.flag_key.as_str().cmp(key))
+        {
             self.flags.remove(i);
         }
     }
 
     /// Inserts or replaces a segment.
     pub fn put_segment(&mut self, segment: Segment) {
-        match self.segments.binary_search_by(|s| s.segment_key.cmp(&segment.segment_key)) {
+        match self
+            .segments
+            .binary_search_by(|s| s.segment_key.cmp(&segment.segment_key))
+        {
             Ok(i) => self.segments[i] = segment,
             Err(i) => self.segments.insert(i, segment),
         }
@@ -72,7 +81,10 @@ impl View {
 
     /// Removes a segment.
     pub fn remove_segment(&mut self, key: &str) {
-        if let Ok(i) = self.segments.binary_search_by(|s| s.segment_key.as_str().cmp(key)) {
+        if let Ok(i) = self
+            .segments
+            .binary_search_by(|s| s.segment_key.as_str().cmp(key))
+        {
             self.segments.remove(i);
         }
     }
@@ -87,7 +99,10 @@ impl View {
 
     /// Removes a client key.
     pub fn remove_client_key(&mut self, name: &str) {
-        if let Ok(i) = self.client_keys.binary_search_by(|k| k.name.as_str().cmp(name)) {
+        if let Ok(i) = self
+            .client_keys
+            .binary_search_by(|k| k.name.as_str().cmp(name))
+        {
             self.client_keys.remove(i);
         }
     }

@@ -139,7 +139,10 @@ where
 {
     let start = Instant::now();
     while !condition().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -257,10 +260,11 @@ impl SnapshotSink for RecordingSink {
         let behaviour = scripted.unwrap_or_else(|| *self.behaviour.lock().unwrap());
         match behaviour {
             Behaviour::Accept => {
-                self.accepted
-                    .lock()
-                    .unwrap()
-                    .push((environment.to_owned(), version, body.to_owned()));
+                self.accepted.lock().unwrap().push((
+                    environment.to_owned(),
+                    version,
+                    body.to_owned(),
+                ));
                 Ok(Delivery::Stored)
             }
             Behaviour::Unavailable => Err(SinkError::Unavailable {
@@ -307,7 +311,10 @@ impl S3Server {
             .output()
             .expect("running scripts/lib/s3-server.sh install");
         assert!(installed.status.success(), "installing moto failed");
-        let moto_server = String::from_utf8(installed.stdout).unwrap().trim().to_owned();
+        let moto_server = String::from_utf8(installed.stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
         let port = free_port();
         let child = Command::new(&moto_server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -1,0 +1,212 @@
+//! Reading context attributes: names resolved at compile time, values cached per evaluation.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::cell::Cell;
+use serde_json::Value;
+
+use crate::context::EvaluationContext;
+use crate::json::parse_number;
+use crate::sets::Interner;
+use crate::time::parse_rfc3339_millis;
+
+/// Attributes per flag (or segment) that the per-evaluation cache remembers. Rules tend to
+/// test the same few attributes over and over, and the context's attribute map is a B-tree of
+/// strings where each lookup costs several string comparisons.
+pub(crate) const CACHE_SLOTS: usize = 16;
+const NO_SLOT: u8 = u8::MAX;
+/// Interned-id cells: not yet looked up / looked up and not interned.
+const ID_UNKNOWN: u32 = u32::MAX;
+const ID_NONE: u32 = u32::MAX - 1;
+
+/// Where a clause's (or rollout's) attribute comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attr {
+    /// `userId`, `key` or `targetingKey`: the context's targeting key.
+    TargetingKey,
+    /// Any other name: a context attribute, remembered in `slot` of the evaluation's
+    /// [`AttrCache`] (`NO_SLOT`: looked up every time).
+    Named { name: String, slot: u8 },
+}
+
+fn is_targeting_key(name: &str) -> bool {
+    matches!(name, "userId" | "key" | "targetingKey")
+}
+
+impl Attr {
+    /// An attribute read outside clauses (bucketing): not cached.
+    pub(crate) fn new(name: &str) -> Self {
+        if is_targeting_key(name) {
+            Self::TargetingKey
+        } else {
+            Self::Named { name: name.to_string(), slot: NO_SLOT }
+        }
+    }
+
+    /// The attribute's value in `ctx`; `None` when missing or null.
+    #[inline]
+    pub(crate) fn lookup<'c>(&self, ctx: &'c EvaluationContext) -> Option<AttrValue<'c>> {
+        match self {
+            Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
+            Self::Named { name, .. } => present(ctx.attributes.get(name)).map(AttrValue::Json),
+        }
+    }
+
+    /// Like [`Attr::lookup`], through the evaluation's cache.
+    #[inline]
+    pub(crate) fn lookup_cached<'c>(&self, ctx: &'c EvaluationContext, cache: &AttrCache<'c>) -> Option<AttrValue<'c>> {
+        match self {
+            Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
+            Self::Named { name, slot } => {
+                let Some(cell) = cache.values.get(usize::from(*slot)) else {
+                    return present(ctx.attributes.get(name)).map(AttrValue::Json);
+                };
+                let bit = 1u32 << slot;
+                if cache.filled.get() & bit != 0 {
+                    return cell.get().map(AttrValue::Json);
+                }
+                let value = present(ctx.attributes.get(name));
+                cell.set(value);
+                cache.filled.set(cache.filled.get() | bit);
+                value.map(AttrValue::Json)
+            }
+        }
+    }
+
+    /// The interned id of the attribute's string value `s`, through the cache.
+    #[inline]
+    pub(crate) fn interned_id(&self, s: &str, interner: &Interner, cache: &AttrCache<'_>) -> Option<u32> {
+        let cell = match self {
+            Self::TargetingKey => Some(&cache.key_id),
+            Self::Named { slot, .. } => cache.ids.get(usize::from(*slot)),
+        };
+        let Some(cell) = cell else {
+            return interner.get(s);
+        };
+        match cell.get() {
+            ID_UNKNOWN => {
+                let id = interner.get(s);
+                cell.set(id.unwrap_or(ID_NONE));
+                id
+            }
+            ID_NONE => None,
+            id => Some(id),
+        }
+    }
+}
+
+#[inline]
+fn present(value: Option<&Value>) -> Option<&Value> {
+    value.filter(|v| !v.is_null())
+}
+
+/// Names of the attributes one flag's (or segment's) clauses read, each with its cache slot.
+#[derive(Default)]
+pub(crate) struct AttrTable {
+    names: Vec<String>,
+}
+
+impl AttrTable {
+    pub(crate) fn attr(&mut self, name: &str) -> Attr {
+        if is_targeting_key(name) {
+            return Attr::TargetingKey;
+        }
+        let slot = match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None if self.names.len() < CACHE_SLOTS => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+            None => usize::from(NO_SLOT),
+        };
+        Attr::Named { name: name.to_string(), slot: u8::try_from(slot).unwrap_or(NO_SLOT) }
+    }
+}
+
+/// What one evaluation of one flag (or segment) has already read from the context: attribute
+/// values, and the interned ids of string values (for `in` / `notIn`).
+pub(crate) struct AttrCache<'c> {
+    filled: Cell<u32>,
+    values: [Cell<Option<&'c Value>>; CACHE_SLOTS],
+    ids: [Cell<u32>; CACHE_SLOTS],
+    key_id: Cell<u32>,
+}
+
+impl AttrCache<'_> {
+    pub(crate) fn new() -> Self {
+        Self {
+            filled: Cell::new(0),
+            values: [const { Cell::new(None) }; CACHE_SLOTS],
+            ids: [const { Cell::new(ID_UNKNOWN) }; CACHE_SLOTS],
+            key_id: Cell::new(ID_UNKNOWN),
+        }
+    }
+}
+
+/// A present attribute value.
+#[derive(Clone, Copy)]
+pub(crate) enum AttrValue<'c> {
+    Key(&'c str),
+    Json(&'c Value),
+}
+
+impl<'c> AttrValue<'c> {
+    /// The value as one string, if it is one (not an array).
+    #[inline]
+    pub(crate) fn as_single_str(self) -> Option<&'c str> {
+        match self {
+            Self::Key(s) => Some(s),
+            Self::Json(Value::String(s)) => Some(s),
+            Self::Json(_) => None,
+        }
+    }
+}
+
+/// One element of an attribute (arrays are tested element by element).
+#[derive(Clone, Copy)]
+pub(crate) enum Elem<'c> {
+    Str(&'c str),
+    Num(f64),
+    Bool(bool),
+    Other,
+}
+
+impl<'c> Elem<'c> {
+    fn of(value: &'c Value) -> Self {
+        match value {
+            Value::String(s) => Self::Str(s),
+            Value::Number(n) => n.as_f64().map_or(Self::Other, Self::Num),
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Null | Value::Array(_) | Value::Object(_) => Self::Other,
+        }
+    }
+
+    /// A number, or a numeric string parsed.
+    pub(crate) fn number(self) -> Option<f64> {
+        match self {
+            Self::Num(n) => Some(n),
+            Self::Str(s) => parse_number(s),
+            Self::Bool(_) | Self::Other => None,
+        }
+    }
+
+    /// Unix milliseconds, from a number or an RFC 3339 string.
+    pub(crate) fn millis(self) -> Option<f64> {
+        match self {
+            Self::Num(n) => Some(n),
+            // Milliseconds since 1970 stay far below 2^53, so the conversion is exact.
+            Self::Str(s) => parse_rfc3339_millis(s).map(|ms| ms as f64),
+            Self::Bool(_) | Self::Other => None,
+        }
+    }
+}
+
+/// True when `test` holds for the attribute, or for any element of an array attribute.
+#[inline]
+pub(crate) fn any_elem(value: AttrValue<'_>, mut test: impl FnMut(Elem<'_>) -> bool) -> bool {
+    match value {
+        AttrValue::Key(s) => test(Elem::Str(s)),
+        AttrValue::Json(Value::Array(items)) => items.iter().any(|item| test(Elem::of(item))),
+        AttrValue::Json(value) => test(Elem::of(value)),
+    }
+}

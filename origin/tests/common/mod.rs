@@ -1,0 +1,238 @@
+//! Helpers for the origin's HTTP tests: an in-process app over a `#[sqlx::test]` database,
+//! tokens, and requests through `oneshot`.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use origin::auth::Role;
+use origin::{app, AppState, Settings};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "test-secret-0123456789-test-secret-0123456789";
+
+/// Settings for tests: no rate limit, a 64 KiB body limit, client keys optional.
+pub fn settings() -> Settings {
+    Settings {
+        jwt_secret: SECRET.to_owned(),
+        admin_rate_per_second: 0.0,
+        admin_rate_burst: 1,
+        max_body_bytes: 64 * 1024,
+        require_client_keys: false,
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A response, with its body parsed as JSON when it is JSON (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: StatusCode) -> &Self {
+        assert_eq!(
+            self.status, expected,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub pool: PgPool,
+    admin_token: String,
+}
+
+impl TestApp {
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_settings(pool, settings())
+    }
+
+    pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
+        let state = AppState::new(pool.clone(), settings).unwrap();
+        let router = app(state.clone());
+        let admin_token = state
+            .tokens
+            .issue("root", Role::Admin, None, now_secs(), 3600)
+            .unwrap();
+        Self {
+            state,
+            router,
+            pool,
+            admin_token,
+        }
+    }
+
+    pub fn token(&self, sub: &str, role: Role, environments: Option<&[&str]>) -> String {
+        let environments = environments.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
+        self.state
+            .tokens
+            .issue(sub, role, environments, now_secs(), 3600)
+            .unwrap()
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Sends one request; `token` becomes `Authorization: Bearer`.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(body.unwrap_or_else(Body::empty)).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A request with a JSON body (or none) as `token`.
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let body = body.map(|b| Body::from(b.to_string()));
+        self.send(method, uri, Some(token), body, &[]).await
+    }
+
+    /// A request as an unrestricted admin.
+    pub async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> TestResponse {
+        let token = self.admin_token.clone();
+        self.call(method, uri, &token, body).await
+    }
+
+    pub async fn create_environment(&self, key: &str) -> TestResponse {
+        let response = self
+            .admin(
+                Method::POST,
+                "/admin/environments",
+                Some(json!({"key": key})),
+            )
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        response
+    }
+
+    pub async fn create_segment(&self, environment: &str, segment: Value) -> TestResponse {
+        let uri = format!("/admin/segments?environment={environment}");
+        let response = self.admin(Method::POST, &uri, Some(segment)).await;
+        response.assert_status(StatusCode::CREATED);
+        response
+    }
+
+    pub async fn create_flag(&self, environment: &str, flag: Value) -> TestResponse {
+        let uri = format!("/admin/flags?environment={environment}");
+        let response = self.admin(Method::POST, &uri, Some(flag)).await;
+        response.assert_status(StatusCode::CREATED);
+        response
+    }
+}
+
+/// The seed design's example flag (its segments must exist in the environment).
+pub fn seed_flag() -> Value {
+    json!({
+        "flagKey": "new-checkout-flow",
+        "description": "Enable new checkout experience",
+        "enabled": true,
+        "environment": "production",
+        "targetingRules": {
+            "percentage": 25,
+            "segments": ["beta-users", "premium-users"],
+            "userIds": ["user123", "user456"],
+            "countries": ["US", "CA"],
+            "excludedUserIds": []
+        },
+        "defaultValue": false
+    })
+}
+
+/// An environment `production` with the seed's segments and flag.
+pub async fn seeded(pool: PgPool) -> TestApp {
+    let app = TestApp::new(pool);
+    app.create_environment("production").await;
+    app.create_segment(
+        "production",
+        json!({"segmentKey": "beta-users", "included": ["b1"]}),
+    )
+    .await;
+    app.create_segment("production", json!({"segmentKey": "premium-users"}))
+        .await;
+    app.create_flag("production", seed_flag()).await;
+    app
+}
+
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// Rows of audit, flag history and outbox, and the environment's snapshot version: everything a
+/// mutation writes besides the entity itself.
+pub async fn side_effects(pool: &PgPool, environment: &str) -> (i64, i64, i64, i64) {
+    let snapshot_version: i64 =
+        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
+            .bind(environment)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    (
+        count(pool, "select count(*) from audit_log").await,
+        count(pool, "select count(*) from flag_version").await,
+        count(pool, "select count(*) from snapshot").await,
+        snapshot_version,
+    )
+}

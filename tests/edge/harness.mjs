@@ -1,0 +1,154 @@
+// Shared helpers of the edge worker tests: run the REAL compiled worker (edge-worker/build, made
+// by scripts/build-worker) under Miniflare 4 on 127.0.0.1, sign publishes like the origin does,
+// and build small snapshots.
+import { Miniflare } from "miniflare";
+import { createHash, createHmac } from "node:crypto";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUILD = process.env.EDGE_WORKER_BUILD ?? path.join(ROOT, "edge-worker/build");
+export const SECRET = "test-publish-secret";
+export const COMPATIBILITY_DATE = "2026-04-01";
+
+/** `efk.production.<32 hex>`: the fixture's client key, and its published SHA-256. */
+export const CLIENT_KEY = "efk.production.0123456789abcdef0123456789abcdef";
+export const sha256hex = (data) => createHash("sha256").update(data).digest("hex");
+
+/**
+ * Starts the built worker on 127.0.0.1 (a free port). `kv: false` declares no KV namespace (to
+ * test a broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset.
+ */
+export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true } = {}) {
+  if (!existsSync(path.join(BUILD, "index.js"))) {
+    throw new Error(`no built worker in ${BUILD}: run scripts/build-worker first`);
+  }
+  const bindings = { SNAPSHOT_TTL_SECONDS: String(ttlSeconds), REQUIRE_CLIENT_KEYS: String(requireClientKeys) };
+  if (publishSecret !== null) bindings.PUBLISH_SECRET = publishSecret;
+  const mf = new Miniflare({
+    modules: true,
+    modulesRoot: BUILD,
+    scriptPath: path.join(BUILD, "index.js"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: COMPATIBILITY_DATE,
+    kvNamespaces: kv ? ["FLAGS"] : [],
+    bindings,
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = await mf.ready;
+  const base = url.href.replace(/\/$/, "");
+  return {
+    mf,
+    base,
+    kv: kv ? await mf.getKVNamespace("FLAGS") : null,
+    close: () => mf.dispose(),
+  };
+}
+
+/** The origin's signature headers for `body` (contract: X-Edgeflags-Timestamp/-Signature). */
+export function signatureHeaders(body, { secret = SECRET, timestamp = Math.floor(Date.now() / 1000) } = {}) {
+  const mac = createHmac("sha256", secret).update(`${timestamp}.`).update(body).digest("hex");
+  return { "X-Edgeflags-Timestamp": String(timestamp), "X-Edgeflags-Signature": `v1=${mac}` };
+}
+
+/** PUT /internal/snapshots/{environment}, signed. Returns `{ status, body }`. */
+export async function publish(base, snapshot, { environment, ...signing } = {}) {
+  const body = typeof snapshot === "string" ? snapshot : JSON.stringify(snapshot);
+  const target = environment ?? JSON.parse(body).environment;
+  const response = await fetch(`${base}/internal/snapshots/${target}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", ...signatureHeaders(body, signing) },
+    body,
+  });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+/** POST JSON, returning `{ status, headers, text, json }`. */
+export async function post(base, pathAndQuery, payload, headers = {}) {
+  const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+  const response = await fetch(base + pathAndQuery, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
+  return read(response);
+}
+
+export async function get(base, pathAndQuery, headers = {}) {
+  return read(await fetch(base + pathAndQuery, { headers }));
+}
+
+export async function read(response) {
+  const text = await response.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+/**
+ * A small snapshot of environment `production` exercising every value type: boolean flags
+ * (static, kill switch, user list, rollout), string, number and object flags.
+ */
+export function fixtureSnapshot(version = 1, { environment = "production", extraFlags = [] } = {}) {
+  return {
+    environment,
+    version,
+    generatedAt: "2026-11-24T10:00:00Z",
+    flags: [
+      { flagKey: "static-on", enabled: true, version: 1 },
+      { flagKey: "kill", enabled: false, version: 2 },
+      { flagKey: "targeted", enabled: true, version: 3, targetingRules: { userIds: ["u1"] } },
+      { flagKey: "rollout", enabled: true, version: 4, targetingRules: { percentage: 50 } },
+      {
+        flagKey: "theme",
+        enabled: true,
+        version: 5,
+        variations: [
+          { key: "light", value: "light" },
+          { key: "dark", value: "dark" },
+        ],
+        defaultVariation: "light",
+        targetingRules: {
+          rules: [{ clauses: [{ attribute: "plan", operator: "in", values: ["pro"] }], variation: "dark" }],
+        },
+      },
+      {
+        flagKey: "checkout",
+        enabled: true,
+        version: 6,
+        variations: [
+          { key: "v1", value: { flow: "v1" } },
+          { key: "v2", value: { flow: "v2", steps: ["cart", "pay"] } },
+        ],
+        defaultVariation: "v1",
+        onVariation: "v2",
+        targetingRules: { countries: ["US"] },
+      },
+      {
+        flagKey: "page-size",
+        enabled: true,
+        version: 7,
+        variations: [
+          { key: "small", value: 10 },
+          { key: "large", value: 50 },
+        ],
+        defaultVariation: "small",
+        targetingRules: {
+          rules: [{ clauses: [{ attribute: "plan", operator: "in", values: ["pro"] }], variation: "large" }],
+        },
+      },
+      ...extraFlags,
+    ],
+    segments: [],
+    clientKeys: [{ name: "web", sha256: sha256hex(CLIENT_KEY) }],
+  };
+}

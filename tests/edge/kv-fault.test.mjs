@@ -1,0 +1,120 @@
+// The isolate cache and KV faults: corrupt data in KV never replaces the last good snapshot,
+// a newer version written to KV reaches the isolate after SNAPSHOT_TTL_SECONDS, and an isolate
+// with nothing good answers the fallback.
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+
+import { fixtureSnapshot, get, publish, startWorker } from "./harness.mjs";
+
+const TTL_SECONDS = 1;
+const FLAG = "/api/v1/flags/theme?environment=production&userId=u1&plan=pro";
+
+async function servedVersion(base) {
+  const response = await get(base, FLAG);
+  assert.equal(response.status, 200, response.text);
+  assert.equal(response.json.value, "dark");
+  return Number(response.headers.get("x-edgeflags-snapshot-version"));
+}
+
+/** Waits past the TTL so the next request re-checks KV. */
+const pastTtl = () => sleep(TTL_SECONDS * 1000 + 150);
+
+describe("isolate cache over KV", () => {
+  let worker;
+  before(async () => {
+    worker = await startWorker({ ttlSeconds: TTL_SECONDS });
+    assert.equal((await publish(worker.base, fixtureSnapshot(1))).status, 200);
+  });
+  after(() => worker.close());
+
+  test("a corrupt snapshot written to KV keeps the last good one in service", async () => {
+    assert.equal(await servedVersion(worker.base), 1);
+    await worker.kv.put("snapshot:production", '{"environment":"production","version":2,"flags":[{');
+    await worker.kv.put("version:production", "2");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 1);
+    // And again after the next re-check: the corrupt body is never adopted.
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 1);
+    const health = await get(worker.base, "/healthz");
+    assert.deepEqual(health.json.snapshots, [{ environment: "production", version: 1 }]);
+  });
+
+  test("a snapshot of another environment under this key is ignored", async () => {
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(3, { environment: "staging" })));
+    await worker.kv.put("version:production", "3");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 1);
+  });
+
+  test("a garbage version key falls back to the snapshot's own version", async () => {
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(4)));
+    await worker.kv.put("version:production", "not-a-number");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 4);
+  });
+
+  test("a newer snapshot written to KV reaches the isolate within the TTL, not before", async () => {
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(5)));
+    await worker.kv.put("version:production", "5");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 5);
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(6)));
+    await worker.kv.put("version:production", "6");
+    // Right after a check the cached copy is served without asking KV.
+    assert.equal(await servedVersion(worker.base), 5);
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 6);
+  });
+
+  test("an older snapshot in KV (a lagging replica) never rolls the isolate back", async () => {
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(2)));
+    await worker.kv.put("version:production", "2");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 6);
+  });
+
+  test("a deleted snapshot keeps the last good one in service", async () => {
+    await worker.kv.delete("snapshot:production");
+    await worker.kv.delete("version:production");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 6);
+  });
+
+  test("publishing after a direct KV write checks the stored version", async () => {
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(8)));
+    await worker.kv.put("version:production", "8");
+    const stale = await publish(worker.base, fixtureSnapshot(7));
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.storedVersion, 8);
+  });
+});
+
+describe("a fresh isolate with only corrupt data in KV", () => {
+  let worker;
+  before(async () => {
+    worker = await startWorker({ ttlSeconds: TTL_SECONDS });
+    await worker.kv.put("snapshot:production", "not json at all");
+    await worker.kv.put("version:production", "1");
+  });
+  after(() => worker.close());
+
+  test("answers the fallback with a clear code, and recovers once a good snapshot lands", async () => {
+    const seed = await get(worker.base, FLAG);
+    assert.equal(seed.status, 503);
+    assert.equal(seed.json.errorCode, "GENERAL");
+    assert.equal(seed.json.value, null);
+    const bulk = await fetch(`${worker.base}/ofrep/v1/evaluate/flags`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ context: { environment: "production" } }),
+    });
+    assert.equal(bulk.status, 500);
+    assert.equal((await bulk.json()).errorCode, "GENERAL");
+    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(2)));
+    await worker.kv.put("version:production", "2");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 2);
+  });
+});
