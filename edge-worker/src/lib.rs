@@ -137,10 +137,6 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
         answer.headers.push(("Server-Timing", timing.header()));
     }
     http::api_response(answer)
-        &api_request,
-        snapshot.as_deref(),
-        now,
-    ))
 }
 
 async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Result<Response> {

@@ -17,16 +17,43 @@ fn evaluation(c: &mut Criterion) {
     assert!(warnings.is_empty(), "{warnings:?}");
     let ctx = testdata::context(42);
 
-    let map: HashMap<String, usize> = compiled.flag_keys().enumerate().map(|(i, k)| (k.to_owned(), i)).collect();
-    c.bench_function("baseline/std_hashmap_lookup", |b| b.iter(|| map.get(black_box("flag-0500")).copied()));
+    let map: HashMap<String, usize> = compiled
+        .flag_keys()
+        .enumerate()
+        .map(|(i, k)| (k.to_owned(), i))
+        .collect();
+    c.bench_function("baseline/std_hashmap_lookup", |b| {
+        b.iter(|| map.get(black_box("flag-0500")).copied())
+    });
 
     c.bench_function("evaluate/simple_bool", |b| {
-        b.iter(|| compiled.evaluate(black_box(testdata::SIMPLE_FLAG), black_box(&ctx), NOW).enabled)
+        b.iter(|| {
+            compiled
+                .evaluate(black_box(testdata::SIMPLE_FLAG), black_box(&ctx), NOW)
+                .enabled
+        })
     });
     c.bench_function("evaluate/10_rules_x_3_clauses_25pct", |b| {
-        b.iter(|| compiled.evaluate(black_box(testdata::RULES_FLAG), black_box(&ctx), NOW).enabled)
+        b.iter(|| {
+            compiled
+                .evaluate(black_box(testdata::RULES_FLAG), black_box(&ctx), NOW)
+                .enabled
+        })
     });
-    c.bench_function("evaluate_all/1000_flags", |b| b.iter(|| compiled.evaluate_all(black_box(&ctx), NOW).len()));
+    c.bench_function("evaluate/10_rules_x_3_clauses_25pct_typical", |b| {
+        b.iter(|| {
+            compiled
+                .evaluate(
+                    black_box(testdata::RULES_TYPICAL_FLAG),
+                    black_box(&ctx),
+                    NOW,
+                )
+                .enabled
+        })
+    });
+    c.bench_function("evaluate_all/1000_flags", |b| {
+        b.iter(|| compiled.evaluate_all(black_box(&ctx), NOW).len())
+    });
 }
 
 fn loading(c: &mut Criterion) {
@@ -38,11 +65,17 @@ fn loading(c: &mut Criterion) {
     });
     // The two halves of from_json, to see where loading time goes.
     c.bench_function("from_json_parts/parse_only", |b| {
-        b.iter_with_large_drop(|| serde_json::from_slice::<evaluator_core::model::Snapshot>(black_box(&json)))
+        b.iter_with_large_drop(|| {
+            serde_json::from_slice::<evaluator_core::model::Snapshot>(black_box(&json))
+        })
     });
     let model = testdata::realistic_snapshot();
     c.bench_function("from_json_parts/compile_only", |b| {
-        b.iter_batched(|| model.clone(), CompiledSnapshot::compile, criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            || model.clone(),
+            CompiledSnapshot::compile,
+            criterion::BatchSize::LargeInput,
+        )
     });
 }
 

@@ -39,7 +39,10 @@ impl Attr {
         if is_targeting_key(name) {
             Self::TargetingKey
         } else {
-            Self::Named { name: name.to_string(), slot: NO_SLOT }
+            Self::Named {
+                name: name.to_string(),
+                slot: NO_SLOT,
+            }
         }
     }
 
@@ -54,7 +57,11 @@ impl Attr {
 
     /// Like [`Attr::lookup`], through the evaluation's cache.
     #[inline]
-    pub(crate) fn lookup_cached<'c>(&self, ctx: &'c EvaluationContext, cache: &AttrCache<'c>) -> Option<AttrValue<'c>> {
+    pub(crate) fn lookup_cached<'c>(
+        &self,
+        ctx: &'c EvaluationContext,
+        cache: &AttrCache<'c>,
+    ) -> Option<AttrValue<'c>> {
         match self {
             Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
             Self::Named { name, slot } => {
@@ -75,7 +82,12 @@ impl Attr {
 
     /// The interned id of the attribute's string value `s`, through the cache.
     #[inline]
-    pub(crate) fn interned_id(&self, s: &str, interner: &Interner, cache: &AttrCache<'_>) -> Option<u32> {
+    pub(crate) fn interned_id(
+        &self,
+        s: &str,
+        interner: &Interner,
+        cache: &AttrCache<'_>,
+    ) -> Option<u32> {
         let cell = match self {
             Self::TargetingKey => Some(&cache.key_id),
             Self::Named { slot, .. } => cache.ids.get(usize::from(*slot)),
@@ -119,7 +131,10 @@ impl AttrTable {
             }
             None => usize::from(NO_SLOT),
         };
-        Attr::Named { name: name.to_string(), slot: u8::try_from(slot).unwrap_or(NO_SLOT) }
+        Attr::Named {
+            name: name.to_string(),
+            slot: u8::try_from(slot).unwrap_or(NO_SLOT),
+        }
     }
 }
 
@@ -172,6 +187,7 @@ pub(crate) enum Elem<'c> {
 }
 
 impl<'c> Elem<'c> {
+    #[inline]
     fn of(value: &'c Value) -> Self {
         match value {
             Value::String(s) => Self::Str(s),

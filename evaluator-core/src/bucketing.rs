@@ -140,8 +140,14 @@ mod tests {
         assert_eq!(format_integer(0, &mut buf), b"0");
         assert_eq!(format_integer(42, &mut buf), b"42");
         assert_eq!(format_integer(-7, &mut buf), b"-7");
-        assert_eq!(format_integer(i128::from(u64::MAX), &mut buf), b"18446744073709551615");
-        assert_eq!(format_integer(i128::from(i64::MIN), &mut buf), b"-9223372036854775808");
+        assert_eq!(
+            format_integer(i128::from(u64::MAX), &mut buf),
+            b"18446744073709551615"
+        );
+        assert_eq!(
+            format_integer(i128::from(i64::MIN), &mut buf),
+            b"-9223372036854775808"
+        );
     }
 
     const REFERENCE: &[(&str, &str, u32)] = &[

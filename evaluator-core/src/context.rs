@@ -16,7 +16,10 @@ impl EvaluationContext {
     /// A context for one user with no attributes.
     #[must_use]
     pub fn with_targeting_key(key: impl Into<String>) -> Self {
-        Self { targeting_key: Some(key.into()), attributes: Map::new() }
+        Self {
+            targeting_key: Some(key.into()),
+            attributes: Map::new(),
+        }
     }
 
     /// Adds (or replaces) one attribute.
@@ -46,6 +49,9 @@ impl EvaluationContext {
                 attributes.insert(name.clone(), v.clone());
             }
         }
-        Some(Self { targeting_key, attributes })
+        Some(Self {
+            targeting_key,
+            attributes,
+        })
     }
 }

@@ -31,21 +31,40 @@ pub(crate) struct SegmentCycle {
 }
 
 /// Every prerequisite edge that lies on a cycle, with the cycle spelled out by key.
-pub(crate) fn prerequisite_cycles(entries: &[Entry<'_, Flag>], index: &KeyIndex<'_>) -> Vec<PrerequisiteCycle> {
+pub(crate) fn prerequisite_cycles(
+    entries: &[Entry<'_, Flag>],
+    index: &KeyIndex<'_>,
+) -> Vec<PrerequisiteCycle> {
     let graph: Vec<Vec<u32>> = entries
         .iter()
-        .map(|e| prerequisites(e).iter().filter_map(|p| index.get(p.flag_key.as_str()).copied()).collect())
+        .map(|e| {
+            prerequisites(e)
+                .iter()
+                .filter_map(|p| index.get(p.flag_key.as_str()).copied())
+                .collect()
+        })
         .collect();
     let components = cyclic_components(&graph);
     let keys: Vec<&str> = entries.iter().map(|e| e.key().unwrap_or("?")).collect();
     let mut out = Vec::new();
     for (flag, entry) in entries.iter().enumerate() {
-        let Some(component) = components.get(flag).copied().flatten() else { continue };
+        let Some(component) = components.get(flag).copied().flatten() else {
+            continue;
+        };
         for (prerequisite, p) in prerequisites(entry).iter().enumerate() {
-            let Some(&target) = index.get(p.flag_key.as_str()) else { continue };
+            let Some(&target) = index.get(p.flag_key.as_str()) else {
+                continue;
+            };
             if components.get(target as usize).copied().flatten() == Some(component) {
-                let message = format!("prerequisite cycle: {}", spell(&graph, &keys, flag, target as usize));
-                out.push(PrerequisiteCycle { flag, prerequisite, message });
+                let message = format!(
+                    "prerequisite cycle: {}",
+                    spell(&graph, &keys, flag, target as usize)
+                );
+                out.push(PrerequisiteCycle {
+                    flag,
+                    prerequisite,
+                    message,
+                });
             }
         }
     }
@@ -53,7 +72,10 @@ pub(crate) fn prerequisite_cycles(entries: &[Entry<'_, Flag>], index: &KeyIndex<
 }
 
 /// Every `segmentMatch` operand that closes a cycle of segments.
-pub(crate) fn segment_cycles(entries: &[Entry<'_, Segment>], index: &KeyIndex<'_>) -> Vec<SegmentCycle> {
+pub(crate) fn segment_cycles(
+    entries: &[Entry<'_, Segment>],
+    index: &KeyIndex<'_>,
+) -> Vec<SegmentCycle> {
     // (rule, clause, value, target) of every segmentMatch operand naming a known segment.
     let refs: Vec<Vec<(usize, usize, usize, u32)>> = entries
         .iter()
@@ -76,16 +98,30 @@ pub(crate) fn segment_cycles(entries: &[Entry<'_, Segment>], index: &KeyIndex<'_
             out
         })
         .collect();
-    let graph: Vec<Vec<u32>> = refs.iter().map(|r| r.iter().map(|&(.., t)| t).collect()).collect();
+    let graph: Vec<Vec<u32>> = refs
+        .iter()
+        .map(|r| r.iter().map(|&(.., t)| t).collect())
+        .collect();
     let components = cyclic_components(&graph);
     let keys: Vec<&str> = entries.iter().map(|e| e.key().unwrap_or("?")).collect();
     let mut out = Vec::new();
     for (segment, edges) in refs.iter().enumerate() {
-        let Some(component) = components.get(segment).copied().flatten() else { continue };
+        let Some(component) = components.get(segment).copied().flatten() else {
+            continue;
+        };
         for &(rule, clause, value, target) in edges {
             if components.get(target as usize).copied().flatten() == Some(component) {
-                let message = format!("segment cycle: {}", spell(&graph, &keys, segment, target as usize));
-                out.push(SegmentCycle { segment, rule, clause, value, message });
+                let message = format!(
+                    "segment cycle: {}",
+                    spell(&graph, &keys, segment, target as usize)
+                );
+                out.push(SegmentCycle {
+                    segment,
+                    rule,
+                    clause,
+                    value,
+                    message,
+                });
             }
         }
     }
@@ -163,7 +199,14 @@ pub(crate) fn cyclic_components(graph: &[Vec<u32>]) -> Vec<Option<u32>> {
         if order.get(root) != Some(&UNVISITED) {
             continue;
         }
-        visit(root, &mut order, &mut low, &mut on_stack, &mut stack, &mut next_order);
+        visit(
+            root,
+            &mut order,
+            &mut low,
+            &mut on_stack,
+            &mut stack,
+            &mut next_order,
+        );
         calls.push((root, 0));
         while let Some(&(v, edge)) = calls.last() {
             if let Some(&w) = edges(v).get(edge) {
@@ -173,7 +216,14 @@ pub(crate) fn cyclic_components(graph: &[Vec<u32>]) -> Vec<Option<u32>> {
                 let w = w as usize;
                 match order.get(w).copied() {
                     Some(UNVISITED) => {
-                        visit(w, &mut order, &mut low, &mut on_stack, &mut stack, &mut next_order);
+                        visit(
+                            w,
+                            &mut order,
+                            &mut low,
+                            &mut on_stack,
+                            &mut stack,
+                            &mut next_order,
+                        );
                         calls.push((w, 0));
                     }
                     Some(w_order) if on_stack.get(w) == Some(&true) => lower(&mut low, v, w_order),
@@ -212,7 +262,14 @@ pub(crate) fn cyclic_components(graph: &[Vec<u32>]) -> Vec<Option<u32>> {
     component
 }
 
-fn visit(v: usize, order: &mut [usize], low: &mut [usize], on_stack: &mut [bool], stack: &mut Vec<usize>, next: &mut usize) {
+fn visit(
+    v: usize,
+    order: &mut [usize],
+    low: &mut [usize],
+    on_stack: &mut [bool],
+    stack: &mut Vec<usize>,
+    next: &mut usize,
+) {
     if let (Some(o), Some(l), Some(s)) = (order.get_mut(v), low.get_mut(v), on_stack.get_mut(v)) {
         *o = *next;
         *l = *next;
@@ -246,7 +303,15 @@ mod tests {
     #[test]
     fn a_long_chain_does_not_overflow_the_stack() {
         let n = 200_000;
-        let graph: Vec<Vec<u32>> = (0..n).map(|i| if i + 1 < n { vec![i as u32 + 1] } else { vec![0] }).collect();
+        let graph: Vec<Vec<u32>> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    vec![i as u32 + 1]
+                } else {
+                    vec![0]
+                }
+            })
+            .collect();
         let c = cyclic_components(&graph);
         assert!(c.iter().all(|x| *x == Some(0)));
     }

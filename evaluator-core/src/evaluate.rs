@@ -6,11 +6,11 @@ use alloc::vec::Vec;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 
+use crate::attribute::{Attr, AttrValue};
 use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
 use crate::json::Kind;
-use crate::attribute::{Attr, AttrValue};
 use crate::reason::{detail, ErrorCode, Reason};
 use crate::segment::Scope;
 use crate::snapshot::CompiledSnapshot;
@@ -123,8 +123,10 @@ fn enabled(value: &Value, reason: Reason, detail: &str) -> bool {
     match value {
         Value::Bool(b) => *b,
         _ => {
-            matches!(reason, Reason::Static | Reason::TargetingMatch | Reason::Split)
-                && detail != detail::USER_EXCLUDED
+            matches!(
+                reason,
+                Reason::Static | Reason::TargetingMatch | Reason::Split
+            ) && detail != detail::USER_EXCLUDED
         }
     }
 }
@@ -180,7 +182,12 @@ struct Outcome<'a> {
 
 impl Outcome<'_> {
     const fn serve(variation: u32, reason: Reason, detail: &'static str) -> Self {
-        Self { variation: Some(variation), reason, detail, failure: None }
+        Self {
+            variation: Some(variation),
+            reason,
+            detail,
+            failure: None,
+        }
     }
 }
 
@@ -188,7 +195,12 @@ impl CompiledSnapshot {
     /// Evaluates one flag for `ctx` at `now_ms` (Unix milliseconds; only override expiry reads
     /// it). Never panics; an unknown key gives `FLAG_NOT_FOUND`.
     #[must_use]
-    pub fn evaluate<'a>(&'a self, flag_key: &'a str, ctx: &EvaluationContext, now_ms: i64) -> Evaluation<'a> {
+    pub fn evaluate<'a>(
+        &'a self,
+        flag_key: &'a str,
+        ctx: &EvaluationContext,
+        now_ms: i64,
+    ) -> Evaluation<'a> {
         match self.flag_position(flag_key) {
             Some(position) => self.evaluate_position(position, flag_key, ctx, now_ms),
             None => Evaluation::not_found(flag_key),
@@ -197,8 +209,15 @@ impl CompiledSnapshot {
 
     /// Evaluates the given flags, in the given order (unknown keys give `FLAG_NOT_FOUND`).
     #[must_use]
-    pub fn evaluate_many<'a>(&'a self, keys: &[&'a str], ctx: &EvaluationContext, now_ms: i64) -> Vec<Evaluation<'a>> {
-        keys.iter().map(|key| self.evaluate(key, ctx, now_ms)).collect()
+    pub fn evaluate_many<'a>(
+        &'a self,
+        keys: &[&'a str],
+        ctx: &EvaluationContext,
+        now_ms: i64,
+    ) -> Vec<Evaluation<'a>> {
+        keys.iter()
+            .map(|key| self.evaluate(key, ctx, now_ms))
+            .collect()
     }
 
     /// Evaluates every flag, in snapshot order.
@@ -244,10 +263,18 @@ impl CompiledSnapshot {
     }
 
     /// Steps 1-8 of "Evaluation order".
-    fn resolve<'a>(&'a self, flag: &'a CompiledFlag, ctx: &EvaluationContext, now_ms: i64, depth: u8) -> Outcome<'a> {
+    fn resolve<'a>(
+        &'a self,
+        flag: &'a CompiledFlag,
+        ctx: &EvaluationContext,
+        now_ms: i64,
+        depth: u8,
+    ) -> Outcome<'a> {
         let t = match &flag.body {
             Body::Valid(targeting) => targeting.as_ref(),
-            Body::Broken { message, variation, .. } => {
+            Body::Broken {
+                message, variation, ..
+            } => {
                 return Outcome {
                     variation: *variation,
                     reason: Reason::Error,
@@ -263,12 +290,15 @@ impl CompiledSnapshot {
         // 2. Prerequisites: each must be on, error-free and serve the required variation.
         for prerequisite in &t.prerequisites {
             let passed = depth < MAX_PREREQUISITE_DEPTH
-                && self.flags.get(prerequisite.flag as usize).is_some_and(|other| {
-                    let o = self.resolve(other, ctx, now_ms, depth + 1);
-                    !matches!(o.reason, Reason::Disabled | Reason::Error)
-                        && prerequisite.variation.is_some()
-                        && o.variation == prerequisite.variation
-                });
+                && self
+                    .flags
+                    .get(prerequisite.flag as usize)
+                    .is_some_and(|other| {
+                        let o = self.resolve(other, ctx, now_ms, depth + 1);
+                        !matches!(o.reason, Reason::Disabled | Reason::Error)
+                            && prerequisite.variation.is_some()
+                            && o.variation == prerequisite.variation
+                    });
             if !passed {
                 return Outcome::serve(t.off, Reason::Default, detail::PREREQUISITE_FAILED);
             }
@@ -277,10 +307,15 @@ impl CompiledSnapshot {
         if let Some(user) = ctx.targeting_key.as_deref() {
             if !t.overrides.is_empty() {
                 let active = t.overrides.get(user).and_then(|list| {
-                    list.iter().find(|o| o.expires_at.is_none_or(|expires| expires > now_ms))
+                    list.iter()
+                        .find(|o| o.expires_at.is_none_or(|expires| expires > now_ms))
                 });
                 if let Some(o) = active {
-                    return Outcome::serve(o.variation, Reason::TargetingMatch, detail::USER_OVERRIDE);
+                    return Outcome::serve(
+                        o.variation,
+                        Reason::TargetingMatch,
+                        detail::USER_OVERRIDE,
+                    );
                 }
             }
             if t.excluded.contains(user) {
@@ -303,7 +338,9 @@ impl CompiledSnapshot {
                 match t.percentage {
                     None => return serve_on(t, Reason::TargetingMatch, detail::COUNTRY_TARGETED),
                     Some(units) => match bucket_of(flag, &t.bucket_by, ctx) {
-                        Ok(b) if b < units => return serve_on(t, Reason::Split, detail::PERCENTAGE_ROLLOUT),
+                        Ok(b) if b < units => {
+                            return serve_on(t, Reason::Split, detail::PERCENTAGE_ROLLOUT)
+                        }
                         Ok(_) => {}
                         Err(failure) => return error(t.default, failure),
                     },
@@ -330,7 +367,10 @@ impl CompiledSnapshot {
         if t.segments.iter().any(|&s| scope.in_segment(s)) {
             return Some(serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT));
         }
-        let rule = t.rules.iter().find(|rule| rule.clauses.iter().all(|c| c.matches(&scope)))?;
+        let rule = t
+            .rules
+            .iter()
+            .find(|rule| rule.clauses.iter().all(|c| c.matches(&scope)))?;
         Some(match &rule.serve {
             Serve::Variation(v) => Outcome::serve(*v, Reason::TargetingMatch, detail::RULE_MATCH),
             Serve::Rollout(rollout) => match roll(flag, rollout, ctx) {
@@ -350,7 +390,12 @@ fn serve_on(t: &Targeting, reason: Reason, detail: &'static str) -> Outcome<'sta
 }
 
 fn error(default: u32, failure: Failure<'_>) -> Outcome<'_> {
-    Outcome { variation: Some(default), reason: Reason::Error, detail: detail::ERROR, failure: Some(failure) }
+    Outcome {
+        variation: Some(default),
+        reason: Reason::Error,
+        detail: detail::ERROR,
+        failure: Some(failure),
+    }
 }
 
 fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
@@ -361,7 +406,11 @@ fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
 }
 
 /// The bucket of the context under the flag's salt, by `attr` rendered as the spec says.
-fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -> Result<u32, Failure<'a>> {
+fn bucket_of<'a>(
+    flag: &CompiledFlag,
+    attr: &'a Attr,
+    ctx: &EvaluationContext,
+) -> Result<u32, Failure<'a>> {
     let missing = || match attr {
         Attr::TargetingKey => Failure::TargetingKeyMissing,
         Attr::Named { name, .. } => Failure::AttributeMissing(name),
@@ -377,7 +426,9 @@ fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -
                 (Some(i), _, _) => i128::from(i),
                 (_, Some(u), _) => i128::from(u),
                 // 5.0 is the integer 5; only whole numbers within f64's exact range qualify.
-                (_, _, Some(f)) if f.abs() < 9_007_199_254_740_992.0 && f == (f as i64) as f64 => i128::from(f as i64),
+                (_, _, Some(f)) if f.abs() < 9_007_199_254_740_992.0 && f == (f as i64) as f64 => {
+                    i128::from(f as i64)
+                }
                 _ => return Err(missing()),
             };
             format_integer(integer, &mut digits)
@@ -388,9 +439,16 @@ fn bucket_of<'a>(flag: &CompiledFlag, attr: &'a Attr, ctx: &EvaluationContext) -
 }
 
 /// Walks the rollout's cumulative weights to the first that exceeds the bucket.
-fn roll<'a>(flag: &CompiledFlag, rollout: &'a CompiledRollout, ctx: &EvaluationContext) -> Result<u32, Failure<'a>> {
+fn roll<'a>(
+    flag: &CompiledFlag,
+    rollout: &'a CompiledRollout,
+    ctx: &EvaluationContext,
+) -> Result<u32, Failure<'a>> {
     let b = bucket_of(flag, &rollout.bucket_by, ctx)?;
-    let chosen = rollout.thresholds.iter().find(|&&(threshold, _)| threshold > b);
+    let chosen = rollout
+        .thresholds
+        .iter()
+        .find(|&&(threshold, _)| threshold > b);
     // Weights sum to exactly 100 %, so some threshold exceeds every bucket; fall back to the
     // last variation rather than fail should that ever not hold.
     Ok(chosen.or(rollout.thresholds.last()).map_or(0, |&(_, v)| v))

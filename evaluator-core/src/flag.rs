@@ -7,13 +7,13 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 use serde_json::Value;
 
+use crate::attribute::{Attr, AttrTable};
 use crate::bucketing::{percent_to_units, SaltState};
 use crate::json::{json_eq, Kind};
 use crate::model::{Flag, Override, Rollout, Rule, TargetingRules};
-use crate::attribute::{Attr, AttrTable};
 use crate::operators::{ClauseCompiler, CompiledClause, KeyIndex};
-use crate::sets::StrSet;
 use crate::path::{Diagnostics, Path};
+use crate::sets::StrSet;
 use crate::snapshot::Entry;
 use crate::time::parse_rfc3339_millis;
 use crate::validate::{check_key, index_u32, limits};
@@ -41,7 +41,11 @@ pub(crate) enum Body {
     Valid(Box<Targeting>),
     /// The configuration is invalid: every evaluation is an `ERROR`/`PARSE_ERROR` serving the
     /// best value we can tell (off or default variation, else `defaultValue`, else null).
-    Broken { message: String, variation: Option<u32>, value: Value },
+    Broken {
+        message: String,
+        variation: Option<u32>,
+        value: Value,
+    },
 }
 
 /// Everything the evaluation order needs, with variations as indexes into `variations`.
@@ -101,8 +105,16 @@ impl CompiledFlag {
     /// Turns a flag that compiled into an error-serving one (a dependency turned out invalid).
     pub(crate) fn break_with(&mut self, message: String) {
         if let Body::Valid(targeting) = &self.body {
-            let variation = Some(if self.enabled { targeting.default } else { targeting.off });
-            self.body = Body::Broken { message, variation, value: Value::Null };
+            let variation = Some(if self.enabled {
+                targeting.default
+            } else {
+                targeting.off
+            });
+            self.body = Body::Broken {
+                message,
+                variation,
+                value: Value::Null,
+            };
         }
     }
 
@@ -113,9 +125,14 @@ impl CompiledFlag {
             Body::Broken { .. } => None,
         };
         targeting.into_iter().flat_map(|t| {
-            t.segments.iter().copied().chain(
-                t.rules.iter().flat_map(|r| r.clauses.iter().flat_map(|c| c.segment_refs().iter().copied())),
-            )
+            t.segments
+                .iter()
+                .copied()
+                .chain(t.rules.iter().flat_map(|r| {
+                    r.clauses
+                        .iter()
+                        .flat_map(|c| c.segment_refs().iter().copied())
+                }))
         })
     }
 }
@@ -172,16 +189,29 @@ impl<'a> FlagScope<'a> {
     }
 
     /// Resolves a prerequisite: `Err` with the message when the flag or variation is unknown.
-    fn prerequisite(&self, key: &str, variation: &str) -> Result<CompiledPrerequisite, (bool, String)> {
+    fn prerequisite(
+        &self,
+        key: &str,
+        variation: &str,
+    ) -> Result<CompiledPrerequisite, (bool, String)> {
         let Some(&flag) = self.index.get(key) else {
             return Err((true, format!("unknown flag \"{key}\"")));
         };
         match self.entries.get(flag as usize) {
             Some(Entry::Parsed(other)) => match variation_index(other, variation) {
-                Some(v) => Ok(CompiledPrerequisite { flag, variation: Some(v) }),
-                None => Err((false, format!("flag \"{key}\" has no variation \"{variation}\""))),
+                Some(v) => Ok(CompiledPrerequisite {
+                    flag,
+                    variation: Some(v),
+                }),
+                None => Err((
+                    false,
+                    format!("flag \"{key}\" has no variation \"{variation}\""),
+                )),
             },
-            _ => Ok(CompiledPrerequisite { flag, variation: None }),
+            _ => Ok(CompiledPrerequisite {
+                flag,
+                variation: None,
+            }),
         }
     }
 }
@@ -231,22 +261,32 @@ pub(crate) fn compile_flag(
         None => default,
     };
     let targeting = c.targeting(default, off, scope);
-    let FlagCompiler { variations, diag, .. } = c;
+    let FlagCompiler {
+        variations, diag, ..
+    } = c;
 
     let body = match targeting {
         Some(targeting) if diag.len() == before => Body::Valid(Box::new(targeting)),
         _ => {
-            let message = diag
-                .errors
-                .get(before)
-                .map_or_else(|| String::from("invalid flag"), |e| format!("invalid flag configuration: {e}"));
-            let variation = if flag.enabled { default.or(off) } else { off.or(default) };
+            let message = diag.errors.get(before).map_or_else(
+                || String::from("invalid flag"),
+                |e| format!("invalid flag configuration: {e}"),
+            );
+            let variation = if flag.enabled {
+                default.or(off)
+            } else {
+                off.or(default)
+            };
             let value = match default_value(flag) {
                 Some(v) => v.clone(),
                 None if flag.variations.is_none() => Value::Bool(false),
                 None => Value::Null,
             };
-            Body::Broken { message, variation, value }
+            Body::Broken {
+                message,
+                variation,
+                value,
+            }
         }
     };
     CompiledFlag {
@@ -276,8 +316,14 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
     fn variations(&mut self) {
         let Some(variations) = &self.flag.variations else {
             self.variations = Vec::from([
-                CompiledVariation { key: String::from("on"), value: Value::Bool(true) },
-                CompiledVariation { key: String::from("off"), value: Value::Bool(false) },
+                CompiledVariation {
+                    key: String::from("on"),
+                    value: Value::Bool(true),
+                },
+                CompiledVariation {
+                    key: String::from("off"),
+                    value: Value::Bool(false),
+                },
             ]);
             return;
         };
@@ -285,36 +331,56 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         if variations.is_empty() || variations.len() > limits::VARIATIONS {
             self.diag.report(
                 &path,
-                format!("a flag needs 1 to {} variations, got {}", limits::VARIATIONS, variations.len()),
+                format!(
+                    "a flag needs 1 to {} variations, got {}",
+                    limits::VARIATIONS,
+                    variations.len()
+                ),
             );
         }
         let first_kind = variations.first().map(|v| Kind::of(&v.value));
         for (i, variation) in variations.iter().enumerate() {
             let item = path.index(i);
             if variations.iter().take(i).any(|v| v.key == variation.key) {
-                self.diag.report(&item.field("key"), format!("duplicate variation key \"{}\"", variation.key));
+                self.diag.report(
+                    &item.field("key"),
+                    format!("duplicate variation key \"{}\"", variation.key),
+                );
             }
             let kind = Kind::of(&variation.value);
             if kind == Kind::Null {
-                self.diag.report(&item.field("value"), "null is not a flag value");
+                self.diag
+                    .report(&item.field("value"), "null is not a flag value");
             } else if Some(kind) != first_kind {
                 self.diag.report(
                     &item.field("value"),
-                    format!("expected {} like variations[0], got {}", first_kind.unwrap_or(kind).name(), kind.name()),
+                    format!(
+                        "expected {} like variations[0], got {}",
+                        first_kind.unwrap_or(kind).name(),
+                        kind.name()
+                    ),
                 );
             }
         }
         self.boolean = first_kind == Some(Kind::Boolean);
         self.variations = variations
             .iter()
-            .map(|v| CompiledVariation { key: v.key.clone(), value: v.value.clone() })
+            .map(|v| CompiledVariation {
+                key: v.key.clone(),
+                value: v.value.clone(),
+            })
             .collect();
     }
 
     fn lookup(&mut self, key: &str, path: &Path<'_>) -> Option<u32> {
-        let found = self.variations.iter().position(|v| v.key == key).map(index_u32);
+        let found = self
+            .variations
+            .iter()
+            .position(|v| v.key == key)
+            .map(index_u32);
         if found.is_none() {
-            self.diag.report(path, format!("unknown variation \"{key}\""));
+            self.diag
+                .report(path, format!("unknown variation \"{key}\""));
         }
         found
     }
@@ -328,16 +394,24 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             Some(value) if flag.variations.is_none() && !value.is_boolean() => {
                 self.diag.report(
                     &value_path,
-                    format!("a flag without variations serves booleans, got {}", Kind::of(value).name()),
+                    format!(
+                        "a flag without variations serves booleans, got {}",
+                        Kind::of(value).name()
+                    ),
                 );
                 return None;
             }
             Some(value) => {
-                let mut matching = self.variations.iter().enumerate().filter(|(_, v)| json_eq(&v.value, value));
+                let mut matching = self
+                    .variations
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| json_eq(&v.value, value));
                 match (matching.next(), matching.next()) {
                     (Some((i, _)), None) => Some(index_u32(i)),
                     (None, _) => {
-                        self.diag.report(&value_path, "equals the value of no variation");
+                        self.diag
+                            .report(&value_path, "equals the value of no variation");
                         return None;
                     }
                     (Some(_), Some(_)) if flag.default_variation.is_none() => {
@@ -352,31 +426,50 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         match (&flag.default_variation, by_value) {
             (Some(key), _) => {
                 let chosen = self.lookup(key, &variation_path)?;
-                let holds_value = match (default_value(flag), self.variations.get(chosen as usize)) {
+                let holds_value = match (default_value(flag), self.variations.get(chosen as usize))
+                {
                     (Some(value), Some(v)) => json_eq(&v.value, value),
                     _ => true,
                 };
                 if !holds_value {
-                    self.diag.report(&variation_path, format!("variation \"{key}\" does not hold defaultValue"));
+                    self.diag.report(
+                        &variation_path,
+                        format!("variation \"{key}\" does not hold defaultValue"),
+                    );
                 }
                 Some(chosen)
             }
             (None, Some(chosen)) => Some(chosen),
             (None, None) if self.boolean => {
-                let found = self.variations.iter().position(|v| v.key == "off").map(index_u32);
+                let found = self
+                    .variations
+                    .iter()
+                    .position(|v| v.key == "off")
+                    .map(index_u32);
                 if found.is_none() {
-                    self.diag.report(&variation_path, "required: no defaultValue, and no variation is named \"off\"");
+                    self.diag.report(
+                        &variation_path,
+                        "required: no defaultValue, and no variation is named \"off\"",
+                    );
                 }
                 found
             }
             (None, None) => {
-                self.diag.report(&variation_path, "required for a flag that does not serve booleans (or give defaultValue)");
+                self.diag.report(
+                    &variation_path,
+                    "required for a flag that does not serve booleans (or give defaultValue)",
+                );
                 None
             }
         }
     }
 
-    fn targeting(&mut self, default: Option<u32>, off: Option<u32>, scope: &FlagScope<'_>) -> Option<Targeting> {
+    fn targeting(
+        &mut self,
+        default: Option<u32>,
+        off: Option<u32>,
+        scope: &FlagScope<'_>,
+    ) -> Option<Targeting> {
         let flag = self.flag;
         let empty = TargetingRules::default();
         let rules_model = flag.targeting_rules.as_ref().unwrap_or(&empty);
@@ -389,7 +482,11 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let on_path = self.path.field("onVariation");
         let on = match &flag.on_variation {
             Some(key) => self.lookup(key, &on_path),
-            None if self.boolean => self.variations.iter().position(|v| v.key == "on").map(index_u32),
+            None if self.boolean => self
+                .variations
+                .iter()
+                .position(|v| v.key == "on")
+                .map(index_u32),
             None => None,
         };
         if on.is_none() && flag.on_variation.is_none() && (uses_seed_targeting || is_static) {
@@ -434,12 +531,23 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         out
     }
 
-    fn overrides(&mut self, on: Option<u32>, off: Option<u32>) -> HashMap<String, Vec<CompiledOverride>> {
+    fn overrides(
+        &mut self,
+        on: Option<u32>,
+        off: Option<u32>,
+    ) -> HashMap<String, Vec<CompiledOverride>> {
         let path = self.path.field("overrides");
         let list = &self.flag.overrides;
         let mut out: HashMap<String, Vec<CompiledOverride>> = HashMap::new();
         if list.len() > limits::USER_IDS {
-            self.diag.report(&path, format!("{} overrides exceed the limit of {}", list.len(), limits::USER_IDS));
+            self.diag.report(
+                &path,
+                format!(
+                    "{} overrides exceed the limit of {}",
+                    list.len(),
+                    limits::USER_IDS
+                ),
+            );
             return out;
         }
         for (i, item) in list.iter().enumerate() {
@@ -451,7 +559,13 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         out
     }
 
-    fn override_entry(&mut self, item: &Override, on: Option<u32>, off: Option<u32>, path: &Path<'_>) -> Option<CompiledOverride> {
+    fn override_entry(
+        &mut self,
+        item: &Override,
+        on: Option<u32>,
+        off: Option<u32>,
+        path: &Path<'_>,
+    ) -> Option<CompiledOverride> {
         if item.user_id.is_empty() {
             self.diag.report(&path.field("userId"), "must not be empty");
         }
@@ -460,7 +574,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             Some(text) => {
                 let parsed = parse_rfc3339_millis(text);
                 if parsed.is_none() {
-                    self.diag.report(&path.field("expiresAt"), format!("not an RFC 3339 timestamp: \"{text}\""));
+                    self.diag.report(
+                        &path.field("expiresAt"),
+                        format!("not an RFC 3339 timestamp: \"{text}\""),
+                    );
                 }
                 Some(parsed?)
             }
@@ -470,18 +587,27 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             (None, Some(enabled)) => {
                 let enabled_path = path.field("enabled");
                 if !self.boolean {
-                    self.diag.report(&enabled_path, "only boolean flags take enabled overrides; use variation");
+                    self.diag.report(
+                        &enabled_path,
+                        "only boolean flags take enabled overrides; use variation",
+                    );
                     return None;
                 }
                 let chosen = if enabled { on } else { off };
                 if chosen.is_none() {
-                    let which = if enabled { "onVariation" } else { "offVariation" };
-                    self.diag.report(&enabled_path, format!("the flag has no {which} to serve"));
+                    let which = if enabled {
+                        "onVariation"
+                    } else {
+                        "offVariation"
+                    };
+                    self.diag
+                        .report(&enabled_path, format!("the flag has no {which} to serve"));
                 }
                 chosen?
             }
             (Some(_), Some(_)) => {
-                self.diag.report(path, "give variation or enabled, not both");
+                self.diag
+                    .report(path, "give variation or enabled, not both");
                 return None;
             }
             (None, None) => {
@@ -489,7 +615,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
                 return None;
             }
         };
-        Some(CompiledOverride { variation, expires_at })
+        Some(CompiledOverride {
+            variation,
+            expires_at,
+        })
     }
 
     fn seed_targeting(&mut self, rules: &TargetingRules) -> SeedTargeting {
@@ -501,13 +630,21 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             ("countries", &lists.countries),
         ] {
             if list.len() > limits::USER_IDS {
-                self.diag.report(&path.field(name), format!("{} entries exceed the limit of {}", list.len(), limits::USER_IDS));
+                self.diag.report(
+                    &path.field(name),
+                    format!(
+                        "{} entries exceed the limit of {}",
+                        list.len(),
+                        limits::USER_IDS
+                    ),
+                );
             }
         }
         let percentage = rules.percentage.and_then(|p| {
             let units = percent_to_units(p);
             if units.is_none() {
-                self.diag.report(&path.field("percentage"), percent_message(p));
+                self.diag
+                    .report(&path.field("percentage"), percent_message(p));
             }
             units
         });
@@ -516,7 +653,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         for (i, key) in rules.segments.iter().enumerate() {
             match self.clauses.segments.get(key.as_str()) {
                 Some(&s) => segments.push(s),
-                None => self.diag.report(&segments_path.index(i), format!("unknown segment \"{key}\"")),
+                None => self.diag.report(
+                    &segments_path.index(i),
+                    format!("unknown segment \"{key}\""),
+                ),
             }
         }
         SeedTargeting {
@@ -544,7 +684,14 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let targeting_path = self.path.field("targetingRules");
         let path = targeting_path.field("rules");
         if model.rules.len() > limits::RULES {
-            self.diag.report(&path, format!("{} rules exceed the limit of {}", model.rules.len(), limits::RULES));
+            self.diag.report(
+                &path,
+                format!(
+                    "{} rules exceed the limit of {}",
+                    model.rules.len(),
+                    limits::RULES
+                ),
+            );
             return None;
         }
         let mut out = Vec::with_capacity(model.rules.len());
@@ -563,23 +710,35 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         if rule.clauses.len() > limits::CLAUSES_PER_RULE {
             self.diag.report(
                 &clauses_path,
-                format!("{} clauses exceed the limit of {}", rule.clauses.len(), limits::CLAUSES_PER_RULE),
+                format!(
+                    "{} clauses exceed the limit of {}",
+                    rule.clauses.len(),
+                    limits::CLAUSES_PER_RULE
+                ),
             );
             return None;
         }
         let mut clauses = Vec::with_capacity(rule.clauses.len());
         let mut complete = true;
         for (i, clause) in rule.clauses.iter().enumerate() {
-            match self.clauses.compile(clause, &mut self.attrs, self.diag, &clauses_path.index(i)) {
+            match self
+                .clauses
+                .compile(clause, &mut self.attrs, self.diag, &clauses_path.index(i))
+            {
                 Some(compiled) => clauses.push(compiled),
                 None => complete = false,
             }
         }
         let serve = match (&rule.variation, &rule.rollout) {
-            (Some(key), None) => self.lookup(key, &path.field("variation")).map(Serve::Variation),
-            (None, Some(rollout)) => self.rollout(rollout, &path.field("rollout")).map(Serve::Rollout),
+            (Some(key), None) => self
+                .lookup(key, &path.field("variation"))
+                .map(Serve::Variation),
+            (None, Some(rollout)) => self
+                .rollout(rollout, &path.field("rollout"))
+                .map(Serve::Rollout),
             (Some(_), Some(_)) => {
-                self.diag.report(path, "give variation or rollout, not both");
+                self.diag
+                    .report(path, "give variation or rollout, not both");
                 None
             }
             (None, None) => {
@@ -588,7 +747,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             }
         };
         if complete {
-            Some(CompiledRule { clauses, serve: serve? })
+            Some(CompiledRule {
+                clauses,
+                serve: serve?,
+            })
         } else {
             None
         }
@@ -604,7 +766,8 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             let variation = self.lookup(&weight.variation, &item.field("variation"));
             let units = percent_to_units(weight.weight);
             if units.is_none() {
-                self.diag.report(&item.field("weight"), percent_message(weight.weight));
+                self.diag
+                    .report(&item.field("weight"), percent_message(weight.weight));
             }
             match (variation, units) {
                 (Some(variation), Some(units)) => {
@@ -622,7 +785,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             complete = false;
         }
         let bucket_by = self.bucket_by(rollout.bucket_by.as_deref(), &path.field("bucketBy"));
-        complete.then_some(CompiledRollout { bucket_by, thresholds })
+        complete.then_some(CompiledRollout {
+            bucket_by,
+            thresholds,
+        })
     }
 }
 

@@ -42,7 +42,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -69,7 +71,10 @@ pub(crate) fn number_of(value: &Value) -> Option<f64> {
 /// A finite `f64` from decimal text; rejects `inf`, `NaN` and surrounding spaces.
 pub(crate) fn parse_number(s: &str) -> Option<f64> {
     // Rust accepts "inf"/"nan"/"infinity"; only digits, sign, point and exponent are numeric.
-    if !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
         return None;
     }
     s.parse::<f64>().ok().filter(|n| n.is_finite())

@@ -12,7 +12,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 extern crate alloc;
@@ -36,6 +41,7 @@ mod sets;
 pub mod snapshot;
 #[cfg(feature = "testdata")]
 pub mod testdata;
+mod text;
 pub mod time;
 pub mod validate;
 mod version;
@@ -47,4 +53,6 @@ pub use evaluate::{Evaluation, ValueType};
 pub use reason::{ErrorCode, Reason};
 pub use snapshot::CompiledSnapshot;
 pub use time::parse_rfc3339_millis;
-pub use validate::{validate_flag, validate_flag_key, validate_segment, validate_snapshot, ValidationError};
+pub use validate::{
+    validate_flag, validate_flag_key, validate_segment, validate_snapshot, ValidationError,
+};

@@ -13,12 +13,13 @@ use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
 use serde_json::Value;
 
-use crate::attribute::{any_elem, AttrTable, AttrValue, Attr, Elem};
+use crate::attribute::{any_elem, Attr, AttrTable, AttrValue, Elem};
 use crate::json::{number_of, Kind};
 use crate::model::Clause;
 use crate::path::{Diagnostics, Path};
 use crate::segment::Scope;
 use crate::sets::{IdSet, Interner};
+use crate::text;
 use crate::time::parse_rfc3339_millis;
 use crate::validate::limits;
 use crate::version::SemVer;
@@ -64,6 +65,12 @@ pub(crate) struct ValueSet {
 }
 
 impl ValueSet {
+    /// Membership of a string, by its interned id (`None`: equal to no operand in the snapshot).
+    #[inline]
+    fn contains_str(&self, id: Option<u32>) -> bool {
+        id.is_some_and(|id| self.strings.contains(id))
+    }
+
     /// Membership of one element; `id` is the interned id when the element is a string (`None`
     /// for strings no operand in the snapshot equals).
     fn contains(&self, elem: Elem<'_>, id: Option<u32>) -> bool {
@@ -111,41 +118,49 @@ pub(crate) struct CompiledClause {
 
 impl CompiledClause {
     /// Whether the clause holds for the scope's context (see "Rule and clause" in the spec).
+    ///
+    /// Kept small for the common case, a single string attribute under a string operator;
+    /// everything else goes through [`CompiledClause::general`].
     pub(crate) fn matches(&self, scope: &Scope<'_>) -> bool {
-        match &self.op {
+        let value = match &self.op {
             Op::SegmentMatch(segments) => {
-                segments.iter().any(|&s| scope.in_segment(s)) != self.negate
+                return segments.iter().any(|&s| scope.in_segment(s)) != self.negate
             }
-            Op::Exists => self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate,
-            op => {
-                // A missing attribute never matches, whatever `negate` says.
-                let Some(value) = self.attr.lookup_cached(scope.ctx, &scope.cache) else {
-                    return false;
-                };
-                let matched = match op {
-                    Op::In(set) => self.set_test(set, value, scope, true),
-                    Op::NotIn(set) => self.set_test(set, value, scope, false),
-                    op => op_matches(op, value),
-                };
-                matched != self.negate
+            Op::Exists => {
+                return self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate
             }
-        }
+            // A missing attribute never matches, whatever `negate` says.
+            _ => match self.attr.lookup_cached(scope.ctx, &scope.cache) {
+                Some(value) => value,
+                None => return false,
+            },
+        };
+        let matched = match (&self.op, value.as_single_str()) {
+            (Op::In(set), Some(s)) => {
+                set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
+            }
+            (Op::NotIn(set), Some(s)) => {
+                !set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
+            }
+            (Op::EndsWith(suffixes), Some(s)) => suffixes.iter().any(|p| text::ends_with(s, p)),
+            (Op::StartsWith(prefixes), Some(s)) => prefixes.iter().any(|p| text::starts_with(s, p)),
+            _ => self.general(value, scope),
+        };
+        matched != self.negate
     }
 
-    /// `in` (`member`) or `notIn` (`!member`) over the attribute's elements. A single string
-    /// value's interned id comes from the evaluation's cache.
-    fn set_test(&self, set: &ValueSet, value: AttrValue<'_>, scope: &Scope<'_>, member: bool) -> bool {
-        if let Some(s) = value.as_single_str() {
-            let id = self.attr.interned_id(s, scope.interner, &scope.cache);
-            return set.contains(Elem::Str(s), id) == member;
+    /// Every operator over any attribute value (arrays element by element), before `negate`.
+    #[inline(never)]
+    fn general(&self, value: AttrValue<'_>, scope: &Scope<'_>) -> bool {
+        let id_of = |e: Elem<'_>| match e {
+            Elem::Str(s) => scope.interner.get(s),
+            _ => None,
+        };
+        match &self.op {
+            Op::In(set) => any_elem(value, |e| set.contains(e, id_of(e))),
+            Op::NotIn(set) => any_elem(value, |e| !set.contains(e, id_of(e))),
+            op => op_matches(op, value),
         }
-        any_elem(value, |e| {
-            let id = match e {
-                Elem::Str(s) => scope.interner.get(s),
-                _ => None,
-            };
-            set.contains(e, id) == member
-        })
     }
 
     /// The segments this clause refers to (for cycle detection).
@@ -159,24 +174,39 @@ impl CompiledClause {
 
 fn op_matches(op: &Op, value: AttrValue<'_>) -> bool {
     match op {
-        Op::Contains(needles) => str_test(value, |s| needles.iter().any(|n| s.contains(n.as_str()))),
-        Op::StartsWith(prefixes) => str_test(value, |s| prefixes.iter().any(|p| s.starts_with(p.as_str()))),
-        Op::EndsWith(suffixes) => str_test(value, |s| suffixes.iter().any(|p| s.ends_with(p.as_str()))),
+        Op::Contains(needles) => {
+            str_test(value, |s| needles.iter().any(|n| s.contains(n.as_str())))
+        }
+        Op::StartsWith(prefixes) => {
+            str_test(value, |s| prefixes.iter().any(|p| text::starts_with(s, p)))
+        }
+        Op::EndsWith(suffixes) => {
+            str_test(value, |s| suffixes.iter().any(|p| text::ends_with(s, p)))
+        }
         Op::Matches(regexes) => str_test(value, |s| regexes.iter().any(|r| r.is_match(s))),
         Op::Lt(bound) => num_test(value, *bound, |a, b| a < b),
         Op::Lte(bound) => num_test(value, *bound, |a, b| a <= b),
         Op::Gt(bound) => num_test(value, *bound, |a, b| a > b),
         Op::Gte(bound) => num_test(value, *bound, |a, b| a >= b),
         Op::SemverEq(versions) => semver_test(value, |v| versions.contains(v)),
-        Op::SemverLt(bound) => bound.as_deref().is_some_and(|b| semver_test(value, |v| v < b)),
-        Op::SemverGt(bound) => bound.as_deref().is_some_and(|b| semver_test(value, |v| v > b)),
-        Op::Before(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms < b))),
-        Op::After(bound) => bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms > b))),
-        // Handled by `CompiledClause::matches`.
+        Op::SemverLt(bound) => bound
+            .as_deref()
+            .is_some_and(|b| semver_test(value, |v| v < b)),
+        Op::SemverGt(bound) => bound
+            .as_deref()
+            .is_some_and(|b| semver_test(value, |v| v > b)),
+        Op::Before(bound) => {
+            bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms < b)))
+        }
+        Op::After(bound) => {
+            bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms > b)))
+        }
+        // Handled by `CompiledClause::matches` and `general`.
         Op::In(_) | Op::NotIn(_) | Op::Exists | Op::SegmentMatch(_) => false,
     }
 }
 
+#[inline]
 fn str_test(value: AttrValue<'_>, mut test: impl FnMut(&str) -> bool) -> bool {
     any_elem(value, |e| matches!(e, Elem::Str(s) if test(s)))
 }
@@ -186,7 +216,10 @@ fn num_test(value: AttrValue<'_>, bound: Option<f64>, cmp: impl Fn(f64, f64) -> 
 }
 
 fn semver_test(value: AttrValue<'_>, mut test: impl FnMut(&SemVer) -> bool) -> bool {
-    any_elem(value, |e| matches!(e, Elem::Str(s) if SemVer::parse(s).is_some_and(|v| test(&v))))
+    any_elem(
+        value,
+        |e| matches!(e, Elem::Str(s) if SemVer::parse(s).is_some_and(|v| test(&v))),
+    )
 }
 
 /// Compiles clauses for one snapshot (or one validated flag or segment): knows the segment
@@ -201,7 +234,11 @@ pub(crate) struct ClauseCompiler<'a> {
 
 impl<'a> ClauseCompiler<'a> {
     pub(crate) fn new(segments: &'a KeyIndex<'a>) -> Self {
-        Self { segments, regexes: HashMap::new(), interner: Interner::default() }
+        Self {
+            segments,
+            regexes: HashMap::new(),
+            interner: Interner::default(),
+        }
     }
 
     /// Compiles one clause, reporting every problem under `path`; `None` if there was any.
@@ -218,14 +255,27 @@ impl<'a> ClauseCompiler<'a> {
         if clause.values.len() > limits::VALUES_PER_CLAUSE {
             diag.report(
                 &values_path,
-                format!("{} values exceed the limit of {}", clause.values.len(), limits::VALUES_PER_CLAUSE),
+                format!(
+                    "{} values exceed the limit of {}",
+                    clause.values.len(),
+                    limits::VALUES_PER_CLAUSE
+                ),
             );
             return None;
         }
-        if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name) {
-            diag.report(&path.field("attribute"), format!("required for operator \"{op_name}\""));
+        if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name)
+        {
+            diag.report(
+                &path.field("attribute"),
+                format!("required for operator \"{op_name}\""),
+            );
         }
-        let mut operands = Operands { op_name, values: &clause.values, diag, path: &values_path };
+        let mut operands = Operands {
+            op_name,
+            values: &clause.values,
+            diag,
+            path: &values_path,
+        };
         let op = match op_name {
             "in" | "equals" => Op::In(operands.value_set(&mut self.interner)),
             "notIn" => Op::NotIn(operands.value_set(&mut self.interner)),
@@ -244,17 +294,26 @@ impl<'a> ClauseCompiler<'a> {
             "after" => Op::After(operands.timestamps().into_iter().reduce(f64::min)),
             "exists" => {
                 if !clause.values.is_empty() {
-                    operands.diag.report(&values_path, "operator \"exists\" takes no values");
+                    operands
+                        .diag
+                        .report(&values_path, "operator \"exists\" takes no values");
                 }
                 Op::Exists
             }
             "segmentMatch" => Op::SegmentMatch(operands.segments(self.segments)),
             other => {
-                diag.report(&path.field("operator"), format!("unknown operator \"{other}\""));
+                diag.report(
+                    &path.field("operator"),
+                    format!("unknown operator \"{other}\""),
+                );
                 return None;
             }
         };
-        (diag.len() == before).then(|| CompiledClause { attr: attrs.attr(&clause.attribute), negate: clause.negate, op })
+        (diag.len() == before).then(|| CompiledClause {
+            attr: attrs.attr(&clause.attribute),
+            negate: clause.negate,
+            op,
+        })
     }
 }
 
@@ -275,7 +334,11 @@ impl<'a> Operands<'a, '_> {
                 Some(parsed) => out.push(parsed),
                 None => self.diag.report(
                     &self.path.index(i),
-                    format!("operator \"{}\" needs {expected}, got {}", self.op_name, describe(value)),
+                    format!(
+                        "operator \"{}\" needs {expected}, got {}",
+                        self.op_name,
+                        describe(value)
+                    ),
                 ),
             }
         }
@@ -314,7 +377,9 @@ impl<'a> Operands<'a, '_> {
     }
 
     fn versions(&mut self) -> Vec<SemVer> {
-        self.each("a semantic version such as \"1.2.3\"", |v| v.as_str().and_then(SemVer::parse))
+        self.each("a semantic version such as \"1.2.3\"", |v| {
+            v.as_str().and_then(SemVer::parse)
+        })
     }
 
     fn timestamps(&mut self) -> Vec<f64> {
@@ -331,11 +396,24 @@ impl<'a> Operands<'a, '_> {
         for (i, value) in self.values.iter().enumerate() {
             let path = self.path.index(i);
             let Some(pattern) = value.as_str() else {
-                self.diag.report(&path, format!("operator \"matches\" needs a regular expression string, got {}", describe(value)));
+                self.diag.report(
+                    &path,
+                    format!(
+                        "operator \"matches\" needs a regular expression string, got {}",
+                        describe(value)
+                    ),
+                );
                 continue;
             };
             if pattern.len() > limits::REGEX_BYTES {
-                self.diag.report(&path, format!("pattern of {} bytes exceeds the limit of {}", pattern.len(), limits::REGEX_BYTES));
+                self.diag.report(
+                    &path,
+                    format!(
+                        "pattern of {} bytes exceeds the limit of {}",
+                        pattern.len(),
+                        limits::REGEX_BYTES
+                    ),
+                );
                 continue;
             }
             let compiled = match cache.get(pattern) {
@@ -348,7 +426,9 @@ impl<'a> Operands<'a, '_> {
             };
             match compiled {
                 Ok(regex) => out.push(regex),
-                Err(message) => self.diag.report(&path, format!("invalid regular expression: {message}")),
+                Err(message) => self
+                    .diag
+                    .report(&path, format!("invalid regular expression: {message}")),
             }
         }
         out
@@ -360,11 +440,16 @@ impl<'a> Operands<'a, '_> {
             match value.as_str() {
                 Some(key) => match index.get(key) {
                     Some(&s) => out.push(s),
-                    None => self.diag.report(&self.path.index(i), format!("unknown segment \"{key}\"")),
+                    None => self
+                        .diag
+                        .report(&self.path.index(i), format!("unknown segment \"{key}\"")),
                 },
                 None => self.diag.report(
                     &self.path.index(i),
-                    format!("operator \"segmentMatch\" needs a segment key, got {}", describe(value)),
+                    format!(
+                        "operator \"segmentMatch\" needs a segment key, got {}",
+                        describe(value)
+                    ),
                 ),
             }
         }

@@ -23,16 +23,25 @@ pub(crate) struct Path<'a> {
 }
 
 impl<'a> Path<'a> {
-    pub(crate) const ROOT: Path<'static> = Path { parent: None, segment: None };
+    pub(crate) const ROOT: Path<'static> = Path {
+        parent: None,
+        segment: None,
+    };
 
     /// The member `name` of this object.
     pub(crate) fn field(&'a self, name: &'a str) -> Path<'a> {
-        Path { parent: Some(self), segment: Some(Segment::Field(name)) }
+        Path {
+            parent: Some(self),
+            segment: Some(Segment::Field(name)),
+        }
     }
 
     /// Element `index` of this array.
     pub(crate) fn index(&'a self, index: usize) -> Path<'a> {
-        Path { parent: Some(self), segment: Some(Segment::Index(index)) }
+        Path {
+            parent: Some(self),
+            segment: Some(Segment::Index(index)),
+        }
     }
 
     pub(crate) fn render(&self) -> String {
@@ -71,7 +80,10 @@ pub(crate) struct Diagnostics {
 
 impl Diagnostics {
     pub(crate) fn report(&mut self, path: &Path<'_>, message: impl Into<String>) {
-        self.errors.push(ValidationError { path: path.render(), message: message.into() });
+        self.errors.push(ValidationError {
+            path: path.render(),
+            message: message.into(),
+        });
     }
 
     pub(crate) fn len(&self) -> usize {

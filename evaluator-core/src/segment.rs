@@ -5,12 +5,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
+use crate::attribute::{AttrCache, AttrTable};
 use crate::context::EvaluationContext;
 use crate::model::Segment;
-use crate::attribute::{AttrCache, AttrTable};
 use crate::operators::{ClauseCompiler, CompiledClause};
-use crate::sets::{Interner, StrSet};
 use crate::path::{Diagnostics, Path};
+use crate::sets::{Interner, StrSet};
 use crate::validate::{check_key, limits};
 
 /// How deep `segmentMatch` may nest. Validation rejects cycles, so this only bounds a snapshot
@@ -29,7 +29,10 @@ pub(crate) struct CompiledSegment {
 impl CompiledSegment {
     /// The segments referenced by this segment's `segmentMatch` clauses.
     pub(crate) fn refs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.rules.iter().flatten().flat_map(|c| c.segment_refs().iter().copied())
+        self.rules
+            .iter()
+            .flatten()
+            .flat_map(|c| c.segment_refs().iter().copied())
     }
 }
 
@@ -42,7 +45,10 @@ pub(crate) struct SegmentLists {
 
 impl SegmentLists {
     pub(crate) fn take(segment: &mut Segment) -> Self {
-        Self { included: core::mem::take(&mut segment.included), excluded: core::mem::take(&mut segment.excluded) }
+        Self {
+            included: core::mem::take(&mut segment.included),
+            excluded: core::mem::take(&mut segment.excluded),
+        }
     }
 }
 
@@ -65,12 +71,26 @@ pub(crate) fn compile_segment(
     }
     for (name, list) in [("included", &lists.included), ("excluded", &lists.excluded)] {
         if list.len() > limits::USER_IDS {
-            diag.report(&path.field(name), format!("{} user ids exceed the limit of {}", list.len(), limits::USER_IDS));
+            diag.report(
+                &path.field(name),
+                format!(
+                    "{} user ids exceed the limit of {}",
+                    list.len(),
+                    limits::USER_IDS
+                ),
+            );
         }
     }
     let rules_path = path.field("rules");
     if segment.rules.len() > limits::RULES {
-        diag.report(&rules_path, format!("{} rules exceed the limit of {}", segment.rules.len(), limits::RULES));
+        diag.report(
+            &rules_path,
+            format!(
+                "{} rules exceed the limit of {}",
+                segment.rules.len(),
+                limits::RULES
+            ),
+        );
         return None;
     }
     let mut attrs = AttrTable::default();
@@ -81,7 +101,11 @@ pub(crate) fn compile_segment(
         if rule.clauses.len() > limits::CLAUSES_PER_RULE {
             diag.report(
                 &clauses_path,
-                format!("{} clauses exceed the limit of {}", rule.clauses.len(), limits::CLAUSES_PER_RULE),
+                format!(
+                    "{} clauses exceed the limit of {}",
+                    rule.clauses.len(),
+                    limits::CLAUSES_PER_RULE
+                ),
             );
             continue;
         }
@@ -89,7 +113,9 @@ pub(crate) fn compile_segment(
             .clauses
             .iter()
             .enumerate()
-            .filter_map(|(c, clause)| clauses.compile(clause, &mut attrs, diag, &clauses_path.index(c)))
+            .filter_map(|(c, clause)| {
+                clauses.compile(clause, &mut attrs, diag, &clauses_path.index(c))
+            })
             .collect();
         rules.push(compiled);
     }
@@ -121,7 +147,13 @@ impl<'s> Scope<'s> {
         interner: &'s Interner,
         depth: u8,
     ) -> Self {
-        Self { ctx, segments, depth, interner, cache: AttrCache::new() }
+        Self {
+            ctx,
+            segments,
+            depth,
+            interner,
+            cache: AttrCache::new(),
+        }
     }
 }
 
@@ -146,7 +178,10 @@ impl Scope<'_> {
             return true;
         }
         let inner = Scope::new(self.ctx, self.segments, self.interner, self.depth + 1);
-        segment.rules.iter().any(|clauses| clauses.iter().all(|c| c.matches(&inner)))
+        segment
+            .rules
+            .iter()
+            .any(|clauses| clauses.iter().all(|c| c.matches(&inner)))
     }
 
     /// The seed's evaluation request names segments directly: `userSegment` (one) or

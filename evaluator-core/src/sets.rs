@@ -28,9 +28,10 @@ impl StrSet {
         }
     }
 
+    #[inline]
     pub(crate) fn contains(&self, s: &str) -> bool {
         match self {
-            Self::Small(items) => items.iter().any(|item| item == s),
+            Self::Small(items) => items.iter().any(|item| crate::text::eq(item, s)),
             Self::Large(items) => items.contains(s),
         }
     }
@@ -93,6 +94,7 @@ impl IdSet {
         }
     }
 
+    #[inline]
     pub(crate) fn contains(&self, id: u32) -> bool {
         match self {
             // A short scan beats binary search's chain of dependent loads.

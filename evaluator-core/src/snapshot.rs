@@ -8,9 +8,9 @@ use hashbrown::{HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::bucketing::SaltState;
 use crate::cycles::{prerequisite_cycles, segment_cycles};
 use crate::error::{Error, Result};
-use crate::bucketing::SaltState;
 use crate::flag::{compile_flag, Body, CompiledFlag, FlagLists, FlagScope};
 use crate::model::{ClientKey, Flag, Segment, Snapshot};
 use crate::operators::{ClauseCompiler, KeyIndex};
@@ -63,7 +63,11 @@ impl CompiledSnapshot {
         // The snapshot is ours: move its (possibly huge) user lists instead of copying them.
         let mut lists = Lists {
             flags: snapshot.flags.iter_mut().map(FlagLists::take).collect(),
-            segments: snapshot.segments.iter_mut().map(SegmentLists::take).collect(),
+            segments: snapshot
+                .segments
+                .iter_mut()
+                .map(SegmentLists::take)
+                .collect(),
         };
         compile_input(&Input::of(&snapshot), Some(&mut lists))
     }
@@ -81,8 +85,9 @@ impl CompiledSnapshot {
         if let Ok(snapshot) = serde_json::from_slice::<Snapshot>(bytes) {
             return Ok(Self::compile(snapshot));
         }
-        let loose: LooseSnapshot =
-            serde_json::from_slice(bytes).map_err(|e| Error::Parse { message: e.to_string() })?;
+        let loose: LooseSnapshot = serde_json::from_slice(bytes).map_err(|e| Error::Parse {
+            message: e.to_string(),
+        })?;
         Ok(compile_loose(&loose))
     }
 
@@ -148,7 +153,11 @@ impl CompiledSnapshot {
 /// One flag or segment of the input: parsed, or kept as raw JSON because it has the wrong shape.
 pub(crate) enum Entry<'s, T> {
     Parsed(&'s T),
-    Unparsable { key: Option<&'s str>, message: String, raw: &'s Value },
+    Unparsable {
+        key: Option<&'s str>,
+        message: String,
+        raw: &'s Value,
+    },
 }
 
 /// Things with a key.
@@ -227,17 +236,36 @@ pub(crate) fn compile_snapshot(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<Va
 }
 
 fn compile_loose(loose: &LooseSnapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
-    let mut flags: Vec<core::result::Result<Flag, String>> =
-        loose.flags.iter().map(|v| Flag::deserialize(v).map_err(|e| e.to_string())).collect();
-    let mut segments: Vec<core::result::Result<Segment, String>> =
-        loose.segments.iter().map(|v| Segment::deserialize(v).map_err(|e| e.to_string())).collect();
+    let mut flags: Vec<core::result::Result<Flag, String>> = loose
+        .flags
+        .iter()
+        .map(|v| Flag::deserialize(v).map_err(|e| e.to_string()))
+        .collect();
+    let mut segments: Vec<core::result::Result<Segment, String>> = loose
+        .segments
+        .iter()
+        .map(|v| Segment::deserialize(v).map_err(|e| e.to_string()))
+        .collect();
     let mut lists = Lists {
-        flags: flags.iter_mut().map(|f| f.as_mut().map(FlagLists::take).unwrap_or_default()).collect(),
-        segments: segments.iter_mut().map(|s| s.as_mut().map(SegmentLists::take).unwrap_or_default()).collect(),
+        flags: flags
+            .iter_mut()
+            .map(|f| f.as_mut().map(FlagLists::take).unwrap_or_default())
+            .collect(),
+        segments: segments
+            .iter_mut()
+            .map(|s| s.as_mut().map(SegmentLists::take).unwrap_or_default())
+            .collect(),
     };
-    let client_keys: Vec<core::result::Result<ClientKey, String>> =
-        loose.client_keys.iter().map(|v| ClientKey::deserialize(v).map_err(|e| e.to_string())).collect();
-    fn entries<'s, T>(parsed: &'s [core::result::Result<T, String>], raw: &'s [Value], key_field: &str) -> Vec<Entry<'s, T>> {
+    let client_keys: Vec<core::result::Result<ClientKey, String>> = loose
+        .client_keys
+        .iter()
+        .map(|v| ClientKey::deserialize(v).map_err(|e| e.to_string()))
+        .collect();
+    fn entries<'s, T>(
+        parsed: &'s [core::result::Result<T, String>],
+        raw: &'s [Value],
+        key_field: &str,
+    ) -> Vec<Entry<'s, T>> {
         parsed
             .iter()
             .zip(raw)
@@ -257,18 +285,31 @@ fn compile_loose(loose: &LooseSnapshot) -> (CompiledSnapshot, Vec<ValidationErro
         generated_at: &loose.generated_at,
         flags: entries(&flags, &loose.flags, "flagKey"),
         segments: entries(&segments, &loose.segments, "segmentKey"),
-        client_keys: client_keys.iter().map(|k| k.as_ref().map_err(Clone::clone)).collect(),
+        client_keys: client_keys
+            .iter()
+            .map(|k| k.as_ref().map_err(Clone::clone))
+            .collect(),
     };
     compile_input(&input, Some(&mut lists))
 }
 
-fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledSnapshot, Vec<ValidationError>) {
+fn compile_input(
+    input: &Input<'_>,
+    mut lists: Option<&mut Lists>,
+) -> (CompiledSnapshot, Vec<ValidationError>) {
     let mut diag = Diagnostics::default();
     let root = Path::ROOT;
     let (segment_index, duplicate) = index_segments(&input.segments, &mut diag, &root);
     let mut clauses = ClauseCompiler::new(&segment_index);
     let segment_lists = lists.as_deref_mut().map(|l| &mut l.segments);
-    let segments = compile_segments(&input.segments, &duplicate, segment_lists, &mut clauses, &mut diag, &root);
+    let segments = compile_segments(
+        &input.segments,
+        &duplicate,
+        segment_lists,
+        &mut clauses,
+        &mut diag,
+        &root,
+    );
 
     // Flags: the first of duplicate keys wins, later ones (and ones without a key) are dropped.
     let flags_path = root.field("flags");
@@ -283,7 +324,10 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
             (None, Entry::Parsed(_)) => {}
             (Some(key), _) => match first_at.get(key) {
                 Some(&first) => {
-                    dropped.push((i, format!("duplicate flag key \"{key}\" (first at flags[{first}]); dropped")));
+                    dropped.push((
+                        i,
+                        format!("duplicate flag key \"{key}\" (first at flags[{first}]); dropped"),
+                    ));
                 }
                 None => {
                     first_at.insert(key, index_u32(i));
@@ -296,7 +340,11 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
         .iter()
         .filter_map(|&i| match input.flags.get(i)? {
             Entry::Parsed(flag) => Some(Entry::Parsed(*flag)),
-            Entry::Unparsable { key, message, raw } => Some(Entry::Unparsable { key: *key, message: message.clone(), raw }),
+            Entry::Unparsable { key, message, raw } => Some(Entry::Unparsable {
+                key: *key,
+                message: message.clone(),
+                raw,
+            }),
         })
         .collect();
     let scope = FlagScope::new(&kept_entries);
@@ -310,7 +358,10 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
         let item = flags_path.index(original);
         flags.push(match entry {
             Entry::Parsed(flag) => {
-                let moved = lists.as_deref_mut().and_then(|l| l.flags.get_mut(original)).map(core::mem::take);
+                let moved = lists
+                    .as_deref_mut()
+                    .and_then(|l| l.flags.get_mut(original))
+                    .map(core::mem::take);
                 compile_flag(flag, moved, &scope, &mut clauses, &mut diag, &item)
             }
             Entry::Unparsable { key, message, raw } => {
@@ -337,9 +388,15 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
 
     // A flag that targets an invalid segment would silently treat it as empty: make it an error.
     for (position, flag) in flags.iter_mut().enumerate() {
-        let invalid = flag.segment_refs().find(|&s| matches!(segments.get(s as usize), Some(None) | None));
+        let invalid = flag
+            .segment_refs()
+            .find(|&s| matches!(segments.get(s as usize), Some(None) | None));
         if let Some(s) = invalid {
-            let key = input.segments.get(s as usize).and_then(Entry::key).unwrap_or("?");
+            let key = input
+                .segments
+                .get(s as usize)
+                .and_then(Entry::key)
+                .unwrap_or("?");
             let message = format!("uses segment \"{key}\", which is invalid");
             let original = kept.get(position).copied().unwrap_or(position);
             let item = flags_path.index(original);
@@ -349,7 +406,11 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
     }
 
     let (client_keys, has_client_keys) = compile_client_keys(&input.client_keys, &mut diag, &root);
-    let flag_index = flags.iter().enumerate().map(|(i, f)| (f.key.clone(), index_u32(i))).collect();
+    let flag_index = flags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.key.clone(), index_u32(i)))
+        .collect();
     let compiled = CompiledSnapshot {
         environment: input.environment.to_string(),
         version: input.version,
@@ -365,7 +426,11 @@ fn compile_input(input: &Input<'_>, mut lists: Option<&mut Lists>) -> (CompiledS
 }
 
 /// Indexes segments by key (the first of duplicates wins); also says which are duplicates.
-fn index_segments<'s>(entries: &'s [Entry<'s, Segment>], diag: &mut Diagnostics, root: &Path<'_>) -> (KeyIndex<'s>, Vec<bool>) {
+fn index_segments<'s>(
+    entries: &'s [Entry<'s, Segment>],
+    diag: &mut Diagnostics,
+    root: &Path<'_>,
+) -> (KeyIndex<'s>, Vec<bool>) {
     let path = root.field("segments");
     let mut index = KeyIndex::with_capacity(entries.len());
     let mut duplicate = Vec::with_capacity(entries.len());
@@ -373,7 +438,10 @@ fn index_segments<'s>(entries: &'s [Entry<'s, Segment>], diag: &mut Diagnostics,
         let is_duplicate = match entry.key() {
             Some(key) if index.contains_key(key) => {
                 let item = path.index(i);
-                diag.report(&item.field("segmentKey"), format!("duplicate segment key \"{key}\"; dropped"));
+                diag.report(
+                    &item.field("segmentKey"),
+                    format!("duplicate segment key \"{key}\"; dropped"),
+                );
                 true
             }
             Some(key) => {
@@ -405,7 +473,10 @@ fn compile_segments(
         .map(|(i, (entry, &is_duplicate))| match entry {
             _ if is_duplicate => None,
             Entry::Parsed(segment) => {
-                let moved = lists.as_deref_mut().and_then(|l| l.get_mut(i)).map(core::mem::take);
+                let moved = lists
+                    .as_deref_mut()
+                    .and_then(|l| l.get_mut(i))
+                    .map(core::mem::take);
                 compile_segment(segment, moved, clauses, diag, &path.index(i))
             }
             Entry::Unparsable { message, .. } => {
@@ -437,13 +508,18 @@ fn compile_segments(
             }
         }
     }
-    let mut queue: Vec<usize> = (0..segments.len()).filter(|&i| matches!(segments.get(i), Some(None))).collect();
+    let mut queue: Vec<usize> = (0..segments.len())
+        .filter(|&i| matches!(segments.get(i), Some(None)))
+        .collect();
     while let Some(invalid) = queue.pop() {
         for &dependent in dependents.get(invalid).map_or(&[][..], Vec::as_slice) {
             if let Some(slot @ Some(_)) = segments.get_mut(dependent) {
                 *slot = None;
                 let key = entries.get(invalid).and_then(Entry::key).unwrap_or("?");
-                diag.report(&path.index(dependent), format!("matches segment \"{key}\", which is invalid"));
+                diag.report(
+                    &path.index(dependent),
+                    format!("matches segment \"{key}\", which is invalid"),
+                );
                 queue.push(dependent);
             }
         }
@@ -451,7 +527,13 @@ fn compile_segments(
     segments
 }
 
-fn report_dropped(diag: &mut Diagnostics, flags_path: &Path<'_>, input: &Input<'_>, i: usize, message: String) {
+fn report_dropped(
+    diag: &mut Diagnostics,
+    flags_path: &Path<'_>,
+    input: &Input<'_>,
+    i: usize,
+    message: String,
+) {
     let item = flags_path.index(i);
     match input.flags.get(i) {
         Some(Entry::Parsed(_)) => diag.report(&item.field("flagKey"), message),
@@ -472,7 +554,11 @@ fn unparsable_flag(key: &str, message: &str, raw: &Value) -> CompiledFlag {
         enabled: raw.get("enabled").and_then(Value::as_bool).unwrap_or(false),
         salt: SaltState::new(key.as_bytes()),
         variations: Vec::new(),
-        body: Body::Broken { message: format!("invalid flag configuration: {message}"), variation: None, value },
+        body: Body::Broken {
+            message: format!("invalid flag configuration: {message}"),
+            variation: None,
+            value,
+        },
     }
 }
 
@@ -490,7 +576,10 @@ fn compile_client_keys(
                 Some(hash) => {
                     out.insert(hash);
                 }
-                None => diag.report(&item.field("sha256"), "expected 64 hexadecimal characters (a SHA-256)"),
+                None => diag.report(
+                    &item.field("sha256"),
+                    "expected 64 hexadecimal characters (a SHA-256)",
+                ),
             },
             Err(message) => diag.report(&item, message.clone()),
         }

@@ -12,15 +12,19 @@ use serde_json::{json, Value};
 
 use crate::context::EvaluationContext;
 use crate::model::{
-    Clause, Flag, Override, Prerequisite, Rollout, Rule, Segment, SegmentRule, Snapshot, TargetingRules, Variation,
-    WeightedVariation,
+    Clause, Flag, Override, Prerequisite, Rollout, Rule, Segment, SegmentRule, Snapshot,
+    TargetingRules, Variation, WeightedVariation,
 };
 
 /// A boolean flag without any targeting (the cheapest evaluation).
 pub const SIMPLE_FLAG: &str = "bench-simple-bool";
-/// A boolean flag with 10 rules of 3 clauses and a 25 % percentage rollout;
-/// [`context`] matches none of its rules, so evaluation walks them all.
+/// A boolean flag with 10 rules of 3 clauses and a 25 % percentage rollout, the worst case:
+/// for every [`context`] the first two clauses of every rule match and the third does not, so
+/// evaluation tests all 30 clauses before the rollout.
 pub const RULES_FLAG: &str = "bench-ten-rules";
+/// The same shape (10 rules × 3 clauses + 25 %) as usually written: each rule targets another
+/// country and plan, so most rules fail at their first clause.
+pub const RULES_TYPICAL_FLAG: &str = "bench-ten-rules-typical";
 
 const COUNTRIES: &[&str] = &["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"];
 const PLANS: &[&str] = &["free", "starter", "pro", "enterprise"];
@@ -43,7 +47,10 @@ impl Rng {
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items.get(self.below(items.len())).copied().unwrap_or_default()
+        items
+            .get(self.below(items.len()))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -53,15 +60,16 @@ pub fn realistic_snapshot() -> Snapshot {
     snapshot(1_000, 200)
 }
 
-/// A snapshot with `flags` flags (at least the two named ones) and `segments` segments.
+/// A snapshot with `flags` flags (at least the three named ones) and `segments` segments.
 #[must_use]
 pub fn snapshot(flags: usize, segments: usize) -> Snapshot {
     let mut rng = Rng(0x5eed_f1a9);
     let segments: Vec<Segment> = (0..segments).map(|i| segment(&mut rng, i)).collect();
-    let mut list = Vec::with_capacity(flags.max(2));
+    let mut list = Vec::with_capacity(flags.max(3));
     list.push(simple_flag());
     list.push(rules_flag());
-    for i in 2..flags {
+    list.push(typical_rules_flag());
+    for i in 3..flags {
         list.push(flag(&mut rng, i, segments.len()));
     }
     Snapshot {
@@ -82,12 +90,20 @@ pub fn context(n: u64) -> EvaluationContext {
         .with_attribute("country", rng.pick(COUNTRIES))
         .with_attribute("plan", rng.pick(PLANS))
         .with_attribute("email", format!("user{n}@example.com"))
-        .with_attribute("appVersion", format!("2.{}.{}", rng.below(20), rng.below(10)))
+        .with_attribute(
+            "appVersion",
+            format!("2.{}.{}", rng.below(20), rng.below(10)),
+        )
         .with_attribute("age", 18 + rng.below(60))
 }
 
 fn clause(attribute: &str, operator: &str, values: Vec<Value>) -> Clause {
-    Clause { attribute: String::from(attribute), operator: String::from(operator), values, negate: false }
+    Clause {
+        attribute: String::from(attribute),
+        operator: String::from(operator),
+        values,
+        negate: false,
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<Value> {
@@ -95,7 +111,12 @@ fn strings(items: &[&str]) -> Vec<Value> {
 }
 
 fn simple_flag() -> Flag {
-    Flag { flag_key: String::from(SIMPLE_FLAG), enabled: true, version: 1, ..Flag::default() }
+    Flag {
+        flag_key: String::from(SIMPLE_FLAG),
+        enabled: true,
+        version: 1,
+        ..Flag::default()
+    }
 }
 
 fn rules_flag() -> Flag {
@@ -104,7 +125,11 @@ fn rules_flag() -> Flag {
         .map(|r| Rule {
             id: Some(format!("r{r}")),
             clauses: Vec::from([
-                clause("country", "in", strings(&["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"])),
+                clause(
+                    "country",
+                    "in",
+                    strings(&["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"]),
+                ),
                 clause("email", "endsWith", strings(&["@example.com"])),
                 clause("plan", "in", strings(&[&*format!("internal-{r}")])),
             ]),
@@ -116,32 +141,88 @@ fn rules_flag() -> Flag {
         flag_key: String::from(RULES_FLAG),
         enabled: true,
         version: 1,
-        targeting_rules: Some(TargetingRules { percentage: Some(25.0), rules, ..TargetingRules::default() }),
+        targeting_rules: Some(TargetingRules {
+            percentage: Some(25.0),
+            rules,
+            ..TargetingRules::default()
+        }),
+        ..Flag::default()
+    }
+}
+
+fn typical_rules_flag() -> Flag {
+    let rules = (0..10)
+        .map(|r| Rule {
+            id: Some(format!("r{r}")),
+            clauses: Vec::from([
+                clause(
+                    "country",
+                    "in",
+                    strings(&[COUNTRIES.get(r).copied().unwrap_or("US")]),
+                ),
+                clause(
+                    "plan",
+                    "in",
+                    strings(&[PLANS.get(r % PLANS.len()).copied().unwrap_or("pro")]),
+                ),
+                clause("appVersion", "semverGt", strings(&["2.15.0"])),
+            ]),
+            variation: Some(String::from("on")),
+            ..Rule::default()
+        })
+        .collect();
+    Flag {
+        flag_key: String::from(RULES_TYPICAL_FLAG),
+        enabled: true,
+        version: 1,
+        targeting_rules: Some(TargetingRules {
+            percentage: Some(25.0),
+            rules,
+            ..TargetingRules::default()
+        }),
         ..Flag::default()
     }
 }
 
 fn segment(rng: &mut Rng, i: usize) -> Segment {
-    let included = (0..20 + rng.below(180)).map(|_| format!("user-{}", rng.below(100_000))).collect();
-    let excluded = (0..rng.below(5)).map(|_| format!("user-{}", rng.below(100_000))).collect();
+    let included = (0..20 + rng.below(180))
+        .map(|_| format!("user-{}", rng.below(100_000)))
+        .collect();
+    let excluded = (0..rng.below(5))
+        .map(|_| format!("user-{}", rng.below(100_000)))
+        .collect();
     let mut rules = Vec::new();
     if i % 2 == 0 {
         rules.push(SegmentRule {
             clauses: Vec::from([
                 clause("plan", "in", strings(&[rng.pick(PLANS)])),
-                clause("country", "in", strings(&[rng.pick(COUNTRIES), rng.pick(COUNTRIES)])),
+                clause(
+                    "country",
+                    "in",
+                    strings(&[rng.pick(COUNTRIES), rng.pick(COUNTRIES)]),
+                ),
             ]),
         });
     }
     if i % 5 == 1 {
-        rules.push(SegmentRule { clauses: Vec::from([clause("appVersion", "semverGt", strings(&["2.10.0"]))]) });
+        rules.push(SegmentRule {
+            clauses: Vec::from([clause("appVersion", "semverGt", strings(&["2.10.0"]))]),
+        });
     }
     if i % 7 == 3 && i > 0 {
         // Only earlier segments: nested, never cyclic.
         let other = format!("segment-{:03}", rng.below(i));
-        rules.push(SegmentRule { clauses: Vec::from([clause("", "segmentMatch", Vec::from([json!(other)]))]) });
+        rules.push(SegmentRule {
+            clauses: Vec::from([clause("", "segmentMatch", Vec::from([json!(other)]))]),
+        });
     }
-    Segment { segment_key: format!("segment-{i:03}"), included, excluded, rules, ..Segment::default() }
+    Segment {
+        segment_key: format!("segment-{i:03}"),
+        included,
+        excluded,
+        rules,
+        ..Segment::default()
+    }
 }
 
 fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
@@ -156,15 +237,21 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
     match i % 10 {
         0..=3 => {}
         4 => {
-            targeting.user_ids = (0..10 + rng.below(90)).map(|_| format!("user-{}", rng.below(100_000))).collect();
+            targeting.user_ids = (0..10 + rng.below(90))
+                .map(|_| format!("user-{}", rng.below(100_000)))
+                .collect();
             targeting.percentage = Some(rng.below(100_001) as f64 / 1000.0);
         }
         5 if segments > 0 => {
-            targeting.segments = (0..1 + rng.below(3)).map(|_| format!("segment-{:03}", rng.below(segments))).collect();
+            targeting.segments = (0..1 + rng.below(3))
+                .map(|_| format!("segment-{:03}", rng.below(segments)))
+                .collect();
             targeting.countries = Vec::from([String::from(rng.pick(COUNTRIES))]);
         }
         6 => {
-            targeting.rules = (0..1 + rng.below(10)).map(|r| boolean_rule(rng, r)).collect();
+            targeting.rules = (0..1 + rng.below(10))
+                .map(|r| boolean_rule(rng, r))
+                .collect();
             if rng.below(2) == 0 {
                 targeting.percentage = Some(rng.below(101) as f64);
             }
@@ -173,7 +260,11 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
             flag.variations = Some(
                 ["control", "treatment-a", "treatment-b"]
                     .iter()
-                    .map(|k| Variation { key: String::from(*k), value: json!(k), description: None })
+                    .map(|k| Variation {
+                        key: String::from(*k),
+                        value: json!(k),
+                        description: None,
+                    })
                     .collect(),
             );
             flag.default_variation = Some(String::from("control"));
@@ -182,9 +273,18 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
                 rollout: Some(Rollout {
                     bucket_by: None,
                     weights: Vec::from([
-                        WeightedVariation { variation: String::from("control"), weight: 33.334 },
-                        WeightedVariation { variation: String::from("treatment-a"), weight: 33.333 },
-                        WeightedVariation { variation: String::from("treatment-b"), weight: 33.333 },
+                        WeightedVariation {
+                            variation: String::from("control"),
+                            weight: 33.334,
+                        },
+                        WeightedVariation {
+                            variation: String::from("treatment-a"),
+                            weight: 33.333,
+                        },
+                        WeightedVariation {
+                            variation: String::from("treatment-b"),
+                            weight: 33.333,
+                        },
                     ]),
                 }),
                 ..Rule::default()
@@ -192,8 +292,16 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
         }
         8 => {
             flag.variations = Some(Vec::from([
-                Variation { key: String::from("small"), value: json!({"limit": 10, "tier": "s"}), description: None },
-                Variation { key: String::from("large"), value: json!({"limit": 1000, "tier": "l"}), description: None },
+                Variation {
+                    key: String::from("small"),
+                    value: json!({"limit": 10, "tier": "s"}),
+                    description: None,
+                },
+                Variation {
+                    key: String::from("large"),
+                    value: json!({"limit": 1000, "tier": "l"}),
+                    description: None,
+                },
             ]));
             flag.default_value = Some(json!({"limit": 10, "tier": "s"}));
             flag.overrides = (0..rng.below(4))
@@ -214,16 +322,22 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
             }]);
         }
         _ => {
-            let mut earlier = 2 + rng.below(i.saturating_sub(2).max(1));
+            let mut earlier = 3 + rng.below(i.saturating_sub(3).max(1));
             if matches!(earlier % 10, 7 | 8) {
                 // Those serve strings and objects; prerequisites here require a boolean "on".
                 earlier -= 3;
             }
             flag.prerequisites = Vec::from([Prerequisite {
-                flag_key: if earlier < i { format!("flag-{earlier:04}") } else { String::from(SIMPLE_FLAG) },
+                flag_key: if earlier < i {
+                    format!("flag-{earlier:04}")
+                } else {
+                    String::from(SIMPLE_FLAG)
+                },
                 variation: String::from("on"),
             }]);
-            targeting.excluded_user_ids = (0..rng.below(20)).map(|_| format!("user-{}", rng.below(100_000))).collect();
+            targeting.excluded_user_ids = (0..rng.below(20))
+                .map(|_| format!("user-{}", rng.below(100_000)))
+                .collect();
             targeting.percentage = Some(50.0);
         }
     }
@@ -235,16 +349,30 @@ fn flag(rng: &mut Rng, i: usize, segments: usize) -> Flag {
 
 fn boolean_rule(rng: &mut Rng, r: usize) -> Rule {
     let candidates = [
-        clause("country", "in", strings(&[rng.pick(COUNTRIES), rng.pick(COUNTRIES)])),
+        clause(
+            "country",
+            "in",
+            strings(&[rng.pick(COUNTRIES), rng.pick(COUNTRIES)]),
+        ),
         clause("plan", "notIn", strings(&["free"])),
-        clause("email", "endsWith", strings(&["@example.com", "@example.org"])),
+        clause(
+            "email",
+            "endsWith",
+            strings(&["@example.com", "@example.org"]),
+        ),
         clause("appVersion", "semverGt", strings(&["2.5.0"])),
         clause("age", "lt", Vec::from([json!(30 + rng.below(40))])),
-        clause("email", "matches", strings(&[&*format!("^user[0-9]*{}@", rng.below(10))])),
+        clause(
+            "email",
+            "matches",
+            strings(&[&*format!("^user[0-9]*{}@", rng.below(10))]),
+        ),
         clause("createdAt", "before", strings(&["2026-01-01T00:00:00Z"])),
     ];
     let count = 1 + rng.below(3);
-    let clauses = (0..count).filter_map(|_| candidates.get(rng.below(candidates.len())).cloned()).collect();
+    let clauses = (0..count)
+        .filter_map(|_| candidates.get(rng.below(candidates.len())).cloned())
+        .collect();
     Rule {
         id: Some(format!("rule-{r}")),
         clauses,
@@ -270,6 +398,9 @@ mod tests {
         assert!(evaluations.iter().all(|e| e.error_code.is_none()));
         // The rules flag walks all rules, then decides by percentage.
         let e = compiled.evaluate(RULES_FLAG, &ctx, 0);
-        assert!(e.detail == "percentage-rollout" || e.detail == "default", "{e:?}");
+        assert!(
+            e.detail == "percentage-rollout" || e.detail == "default",
+            "{e:?}"
+        );
     }
 }

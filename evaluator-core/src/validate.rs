@@ -69,7 +69,9 @@ pub fn validate_snapshot(snapshot: &Snapshot) -> Vec<ValidationError> {
 pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<ValidationError> {
     let mut segment_index = KeyIndex::new();
     for (i, segment) in segments.iter().enumerate() {
-        segment_index.entry(segment.segment_key.as_str()).or_insert(index_u32(i));
+        segment_index
+            .entry(segment.segment_key.as_str())
+            .or_insert(index_u32(i));
     }
     let entries: Vec<Entry<'_, Flag>> = others
         .iter()
@@ -132,7 +134,10 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
 /// # Errors
 /// A [`ValidationError`] describing what is wrong with `key`.
 pub fn validate_flag_key(key: &str) -> Result<(), ValidationError> {
-    check_key(key).map_err(|message| ValidationError { path: String::from("flagKey"), message })
+    check_key(key).map_err(|message| ValidationError {
+        path: String::from("flagKey"),
+        message,
+    })
 }
 
 /// Key syntax check with the message only.
@@ -141,10 +146,19 @@ pub(crate) fn check_key(key: &str) -> Result<(), String> {
         return Err(String::from("must not be empty"));
     }
     if key.len() > limits::KEY_CHARS {
-        return Err(format!("{} characters exceed the limit of {}", key.len(), limits::KEY_CHARS));
+        return Err(format!(
+            "{} characters exceed the limit of {}",
+            key.len(),
+            limits::KEY_CHARS
+        ));
     }
-    if let Some(bad) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(format!("invalid character {bad:?} in \"{key}\": use letters, digits, '-' and '_'"));
+    if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "invalid character {bad:?} in \"{key}\": use letters, digits, '-' and '_'"
+        ));
     }
     Ok(())
 }

@@ -34,13 +34,19 @@ impl SemVer {
         if parts.next().is_some() {
             return None;
         }
-        Some(Self { major, minor, patch, pre })
+        Some(Self {
+            major,
+            minor,
+            patch,
+            pre,
+        })
     }
 }
 
 /// A numeric identifier: digits without leading zeros (semver 2.0, item 2).
 fn number(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return None;
     }
     s.parse().ok()
@@ -82,12 +88,17 @@ mod tests {
         assert!(v("1.0.0-alpha") < v("1.0.0"));
         assert!(v("1.0.0-alpha") < v("1.0.0-alpha.1"));
         assert!(v("1.0.0-2") < v("1.0.0-10"));
-        assert_eq!(v("1.0.0+build.1").cmp(&v("1.0.0+build.2")), core::cmp::Ordering::Equal);
+        assert_eq!(
+            v("1.0.0+build.1").cmp(&v("1.0.0+build.2")),
+            core::cmp::Ordering::Equal
+        );
     }
 
     #[test]
     fn malformed_versions_are_rejected() {
-        for bad in ["", "v", "1.2.3.4", "01.2.3", "1.x", "1.2.3-", "1.2.3+", "1..2", " 1.2.3", "V1.2.3"] {
+        for bad in [
+            "", "v", "1.2.3.4", "01.2.3", "1.x", "1.2.3-", "1.2.3+", "1..2", " 1.2.3", "V1.2.3",
+        ] {
             assert_eq!(SemVer::parse(bad), None, "{bad:?}");
         }
     }

@@ -4,11 +4,13 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use evaluator_core::model::{
-    Clause, Flag, Override, Prerequisite, Rollout, Rule, Segment, SegmentRule, Snapshot, TargetingRules, Variation,
-    WeightedVariation,
+    Clause, Flag, Override, Prerequisite, Rollout, Rule, Segment, SegmentRule, Snapshot,
+    TargetingRules, Variation, WeightedVariation,
 };
 use evaluator_core::operators::OPERATORS;
-use evaluator_core::{bucket, validate_snapshot, CompiledSnapshot, ErrorCode, EvaluationContext, Reason, BUCKETS};
+use evaluator_core::{
+    bucket, validate_snapshot, CompiledSnapshot, ErrorCode, EvaluationContext, Reason, BUCKETS,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -18,7 +20,9 @@ use serde_json::{json, Map, Value};
 const KEYS: &[&str] = &["a", "b", "c", "d", "bad key", ""];
 const SEGMENTS: &[&str] = &["s1", "s2", "s3", "missing"];
 const VARIANTS: &[&str] = &["on", "off", "x", "y", "nope"];
-const ATTRIBUTES: &[&str] = &["userId", "key", "country", "plan", "version", "signup", "tags", "n", ""];
+const ATTRIBUTES: &[&str] = &[
+    "userId", "key", "country", "plan", "version", "signup", "tags", "n", "",
+];
 
 fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop::sample::select(pool).prop_map(String::from)
@@ -31,10 +35,27 @@ fn scalar() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         (-1e6f64..1e6).prop_map(Value::from),
-        prop::sample::select(&[
-            "US", "CA", "pro", "1.2.3", "v2.0", "1.0.0-beta.1", "2026-01-01T00:00:00Z", "not a date", "^a.*b$",
-            "(unclosed", "a{1000}{1000}", "", "42", "-1.5e3", "inf", "s1", "s2",
-        ][..])
+        prop::sample::select(
+            &[
+                "US",
+                "CA",
+                "pro",
+                "1.2.3",
+                "v2.0",
+                "1.0.0-beta.1",
+                "2026-01-01T00:00:00Z",
+                "not a date",
+                "^a.*b$",
+                "(unclosed",
+                "a{1000}{1000}",
+                "",
+                "42",
+                "-1.5e3",
+                "inf",
+                "s1",
+                "s2",
+            ][..]
+        )
         .prop_map(Value::from),
         ".{0,12}".prop_map(Value::from),
     ]
@@ -55,8 +76,18 @@ fn operator() -> impl Strategy<Value = String> {
 }
 
 fn clause() -> impl Strategy<Value = Clause> {
-    (pick(ATTRIBUTES), operator(), prop::collection::vec(scalar(), 0..4), any::<bool>())
-        .prop_map(|(attribute, operator, values, negate)| Clause { attribute, operator, values, negate })
+    (
+        pick(ATTRIBUTES),
+        operator(),
+        prop::collection::vec(scalar(), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(attribute, operator, values, negate)| Clause {
+            attribute,
+            operator,
+            values,
+            negate,
+        })
 }
 
 /// Percentages: mostly well-formed (3 decimals), sometimes out of range or too fine.
@@ -75,14 +106,26 @@ fn rollout() -> impl Strategy<Value = Rollout> {
     )
         .prop_map(|(bucket_by, weights)| Rollout {
             bucket_by,
-            weights: weights.into_iter().map(|(variation, weight)| WeightedVariation { variation, weight }).collect(),
+            weights: weights
+                .into_iter()
+                .map(|(variation, weight)| WeightedVariation { variation, weight })
+                .collect(),
         })
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
-    (prop::collection::vec(clause(), 0..4), prop::option::of(pick(VARIANTS)), prop::option::of(rollout())).prop_map(
-        |(clauses, variation, rollout)| Rule { id: None, description: None, clauses, variation, rollout },
+    (
+        prop::collection::vec(clause(), 0..4),
+        prop::option::of(pick(VARIANTS)),
+        prop::option::of(rollout()),
     )
+        .prop_map(|(clauses, variation, rollout)| Rule {
+            id: None,
+            description: None,
+            clauses,
+            variation,
+            rollout,
+        })
 }
 
 fn targeting() -> impl Strategy<Value = TargetingRules> {
@@ -95,62 +138,104 @@ fn targeting() -> impl Strategy<Value = TargetingRules> {
         prop::collection::vec(rule(), 0..4),
         prop::option::of(pick(ATTRIBUTES)),
     )
-        .prop_map(|(percentage, segments, user_ids, countries, excluded_user_ids, rules, bucket_by)| TargetingRules {
-            percentage,
-            segments,
-            user_ids,
-            countries,
-            excluded_user_ids,
-            rules,
-            bucket_by,
-        })
+        .prop_map(
+            |(percentage, segments, user_ids, countries, excluded_user_ids, rules, bucket_by)| {
+                TargetingRules {
+                    percentage,
+                    segments,
+                    user_ids,
+                    countries,
+                    excluded_user_ids,
+                    rules,
+                    bucket_by,
+                }
+            },
+        )
 }
 
 fn variations() -> impl Strategy<Value = Option<Vec<Variation>>> {
-    prop::option::of(prop::collection::vec((pick(VARIANTS), json_value()), 0..4).prop_map(|list| {
-        list.into_iter().map(|(key, value)| Variation { key, value, description: None }).collect()
-    }))
+    prop::option::of(
+        prop::collection::vec((pick(VARIANTS), json_value()), 0..4).prop_map(|list| {
+            list.into_iter()
+                .map(|(key, value)| Variation {
+                    key,
+                    value,
+                    description: None,
+                })
+                .collect()
+        }),
+    )
 }
 
 fn flag() -> impl Strategy<Value = Flag> {
     (
-        (pick(KEYS), any::<bool>(), prop::option::of(json_value()), variations()),
-        (prop::option::of(pick(VARIANTS)), prop::option::of(pick(VARIANTS)), prop::option::of(pick(VARIANTS))),
+        (
+            pick(KEYS),
+            any::<bool>(),
+            prop::option::of(json_value()),
+            variations(),
+        ),
+        (
+            prop::option::of(pick(VARIANTS)),
+            prop::option::of(pick(VARIANTS)),
+            prop::option::of(pick(VARIANTS)),
+        ),
         prop::collection::vec((pick(KEYS), pick(VARIANTS)), 0..3),
         prop::collection::vec(
             (
                 pick(&["u1", "u2", ""]),
                 prop::option::of(pick(VARIANTS)),
                 prop::option::of(any::<bool>()),
-                prop::option::of(pick(&["2026-01-01T00:00:00Z", "2030-01-01T00:00:00+02:00", "soon"])),
+                prop::option::of(pick(&[
+                    "2026-01-01T00:00:00Z",
+                    "2030-01-01T00:00:00+02:00",
+                    "soon",
+                ])),
             ),
             0..3,
         ),
         prop::option::of(targeting()),
         prop::option::of(".{0,8}"),
     )
-        .prop_map(|((flag_key, enabled, default_value, variations), (on, default, off), prerequisites, overrides, targeting, salt)| {
-            Flag {
-                flag_key,
-                enabled,
-                default_value,
-                variations,
-                on_variation: on,
-                default_variation: default,
-                off_variation: off,
-                prerequisites: prerequisites
-                    .into_iter()
-                    .map(|(flag_key, variation)| Prerequisite { flag_key, variation })
-                    .collect(),
-                overrides: overrides
-                    .into_iter()
-                    .map(|(user_id, variation, enabled, expires_at)| Override { user_id, variation, enabled, expires_at })
-                    .collect(),
-                targeting_rules: targeting,
+        .prop_map(
+            |(
+                (flag_key, enabled, default_value, variations),
+                (on, default, off),
+                prerequisites,
+                overrides,
+                targeting,
                 salt,
-                ..Flag::default()
-            }
-        })
+            )| {
+                Flag {
+                    flag_key,
+                    enabled,
+                    default_value,
+                    variations,
+                    on_variation: on,
+                    default_variation: default,
+                    off_variation: off,
+                    prerequisites: prerequisites
+                        .into_iter()
+                        .map(|(flag_key, variation)| Prerequisite {
+                            flag_key,
+                            variation,
+                        })
+                        .collect(),
+                    overrides: overrides
+                        .into_iter()
+                        .map(|(user_id, variation, enabled, expires_at)| Override {
+                            user_id,
+                            variation,
+                            enabled,
+                            expires_at,
+                        })
+                        .collect(),
+                    targeting_rules: targeting,
+                    salt,
+                    ..Flag::default()
+                }
+            },
+        )
 }
 
 fn segment() -> impl Strategy<Value = Segment> {
@@ -164,21 +249,47 @@ fn segment() -> impl Strategy<Value = Segment> {
             segment_key,
             included,
             excluded,
-            rules: rules.into_iter().map(|clauses| SegmentRule { clauses }).collect(),
+            rules: rules
+                .into_iter()
+                .map(|clauses| SegmentRule { clauses })
+                .collect(),
             ..Segment::default()
         })
 }
 
 fn snapshot() -> impl Strategy<Value = Snapshot> {
-    (prop::collection::vec(flag(), 0..6), prop::collection::vec(segment(), 0..4)).prop_map(|(flags, segments)| {
-        Snapshot { environment: String::from("e"), version: 1, flags, segments, ..Snapshot::default() }
-    })
+    (
+        prop::collection::vec(flag(), 0..6),
+        prop::collection::vec(segment(), 0..4),
+    )
+        .prop_map(|(flags, segments)| Snapshot {
+            environment: String::from("e"),
+            version: 1,
+            flags,
+            segments,
+            ..Snapshot::default()
+        })
 }
 
 fn context() -> impl Strategy<Value = EvaluationContext> {
     (
         prop::option::of(pick(&["u1", "u2", "u3", "", "someone"])),
-        prop::collection::vec((pick(&["country", "plan", "version", "signup", "tags", "n", "userSegment", "segments"]), json_value()), 0..6),
+        prop::collection::vec(
+            (
+                pick(&[
+                    "country",
+                    "plan",
+                    "version",
+                    "signup",
+                    "tags",
+                    "n",
+                    "userSegment",
+                    "segments",
+                ]),
+                json_value(),
+            ),
+            0..6,
+        ),
     )
         .prop_map(|(targeting_key, attributes)| EvaluationContext {
             targeting_key,
@@ -258,13 +369,16 @@ fn percentage_flag(units: u32) -> CompiledSnapshot {
     let document = json!({"environment": "e", "version": 1, "flags": [
         {"flagKey": "rollout", "enabled": true, "targetingRules": {"percentage": f64::from(units) / 1000.0}}
     ]});
-    let (compiled, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    let (compiled, warnings) =
+        CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     compiled
 }
 
 fn included(snapshot: &CompiledSnapshot, user: &str) -> bool {
-    snapshot.evaluate("rollout", &EvaluationContext::with_targeting_key(user), 0).enabled
+    snapshot
+        .evaluate("rollout", &EvaluationContext::with_targeting_key(user), 0)
+        .enabled
 }
 
 proptest! {
@@ -302,8 +416,14 @@ fn buckets_of_100000_ids_are_uniform_by_chi_square() {
             counts[(b / (BUCKETS / BINS as u32)) as usize] += 1;
         }
         let expected = f64::from(IDS) / BINS as f64;
-        let chi_square: f64 = counts.iter().map(|&c| (f64::from(c) - expected).powi(2) / expected).sum();
-        assert!(chi_square < 148.23, "salt {salt}: chi-square {chi_square:.1} over 99 df");
+        let chi_square: f64 = counts
+            .iter()
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+            .sum();
+        assert!(
+            chi_square < 148.23,
+            "salt {salt}: chi-square {chi_square:.1} over 99 df"
+        );
     }
 }
 
@@ -326,7 +446,14 @@ fn percentages_are_honoured_to_a_thousandth_of_a_percent() {
             .map(|i| format!("fine-{i}"))
             .find(|id| bucket("rollout", id) == k)
             .expect("some id lands in every bucket");
-        assert!(!included(&percentage_flag(k), &user), "bucket {k} must be out at {k} units");
-        assert!(included(&percentage_flag(k + 1), &user), "bucket {k} must be in at {} units", k + 1);
+        assert!(
+            !included(&percentage_flag(k), &user),
+            "bucket {k} must be out at {k} units"
+        );
+        assert!(
+            included(&percentage_flag(k + 1), &user),
+            "bucket {k} must be in at {} units",
+            k + 1
+        );
     }
 }

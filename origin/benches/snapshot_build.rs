@@ -30,7 +30,10 @@ const DATABASE: &str = "edgeflags_origin_bench";
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn base_options() -> PgConnectOptions {
@@ -40,9 +43,19 @@ fn base_options() -> PgConnectOptions {
 }
 
 async fn fresh_database() -> PgPool {
-    let mut admin = base_options().database("postgres").connect().await.expect("connect");
-    admin.execute(format!("drop database if exists {DATABASE} with (force)").as_str()).await.unwrap();
-    admin.execute(format!("create database {DATABASE}").as_str()).await.unwrap();
+    let mut admin = base_options()
+        .database("postgres")
+        .connect()
+        .await
+        .expect("connect");
+    admin
+        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("create database {DATABASE}").as_str())
+        .await
+        .unwrap();
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect_with(base_options().database(DATABASE))
@@ -54,8 +67,15 @@ async fn fresh_database() -> PgPool {
 
 async fn drop_database(pool: PgPool) {
     pool.close().await;
-    let mut admin = base_options().database("postgres").connect().await.expect("connect");
-    admin.execute(format!("drop database if exists {DATABASE} with (force)").as_str()).await.unwrap();
+    let mut admin = base_options()
+        .database("postgres")
+        .connect()
+        .await
+        .expect("connect");
+    admin
+        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .await
+        .unwrap();
 }
 
 /// Stores the generated environment with the origin's own store functions, in one transaction,
@@ -63,23 +83,43 @@ async fn drop_database(pool: PgPool) {
 async fn seed(pool: &PgPool, key: &str, flags: usize) {
     let generated = testdata::snapshot(flags, (flags / 5).clamp(20, 200));
     let mut tx = pool.begin().await.unwrap();
-    let env = environment::insert(&mut tx, key, key).await.unwrap().unwrap();
+    let env = environment::insert(&mut tx, key, key)
+        .await
+        .unwrap()
+        .unwrap();
     for s in &generated.segments {
-        segment::insert(&mut tx, env.environment_id, s, "bench").await.unwrap();
+        segment::insert(&mut tx, env.environment_id, s, "bench")
+            .await
+            .unwrap();
     }
     for f in &generated.flags {
         let mut f = f.clone();
         f.version = 1;
         f.environment = Some(key.to_owned());
-        let id = flag::insert(&mut tx, env.environment_id, &f, "bench").await.unwrap();
-        flag::replace_overrides(&mut tx, id, &f.overrides).await.unwrap();
-        flag::record_version(&mut tx, env.environment_id, &f.flag_key, 1, "create", "bench", Some(&f), None)
+        let id = flag::insert(&mut tx, env.environment_id, &f, "bench")
             .await
             .unwrap();
+        flag::replace_overrides(&mut tx, id, &f.overrides)
+            .await
+            .unwrap();
+        flag::record_version(
+            &mut tx,
+            env.environment_id,
+            &f.flag_key,
+            1,
+            "create",
+            "bench",
+            Some(&f),
+            None,
+        )
+        .await
+        .unwrap();
     }
     let built = snapshot::build(&mut tx, key, 1).await.unwrap();
     snapshot::append(&mut tx, &built).await.unwrap();
-    environment::set_snapshot_version(&mut tx, env.environment_id, version_i64(1)).await.unwrap();
+    environment::set_snapshot_version(&mut tx, env.environment_id, version_i64(1))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -107,7 +147,10 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let iterations: usize = env_or("ORIGIN_BENCH_ITERATIONS", 15);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let pool = fresh_database().await;
         let settings = Settings {
@@ -119,14 +162,20 @@ fn main() {
         };
         let state = AppState::new(pool.clone(), settings).unwrap();
         let router = app(state.clone());
-        let token = state.tokens.issue("bench", Role::Admin, None, now_secs(), 3600).unwrap();
+        let token = state
+            .tokens
+            .issue("bench", Role::Admin, None, now_secs(), 3600)
+            .unwrap();
         println!("| flags | step | p50 ms | p95 ms | max ms | runs |");
         println!("|---|---|---|---|---|---|");
         for &size in &sizes {
             let key = format!("bench{size}");
             let started = Instant::now();
             seed(&pool, &key, size).await;
-            eprintln!("seeded {size} flags in {:.1} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "seeded {size} flags in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
 
             let (mut build, mut serialize, mut compile, mut mutation) =
                 (Stats(vec![]), Stats(vec![]), Stats(vec![]), Stats(vec![]));
@@ -147,11 +196,14 @@ fn main() {
 
                 // a real admin change of the generator's always-present flag
                 let body = serde_json::json!({"description": format!("bench {i}")}).to_string();
-                let request = Request::put(format!("/admin/flags/{}?environment={key}", testdata::SIMPLE_FLAG))
-                    .header("authorization", format!("Bearer {token}"))
-                    .header("content-type", "application/json")
-                    .body(Body::from(body))
-                    .unwrap();
+                let request = Request::put(format!(
+                    "/admin/flags/{}?environment={key}",
+                    testdata::SIMPLE_FLAG
+                ))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
                 let t = Instant::now();
                 let response = router.clone().oneshot(request).await.unwrap();
                 mutation.0.push(t.elapsed());

@@ -70,47 +70,64 @@ impl LiveSnapshots {
         true
     }
 
-    /// Compiles and installs a snapshot this process just committed.
-    pub fn install_snapshot(&self, snapshot: Snapshot) {
+    /// Compiles and installs a snapshot this process just committed. Compiling thousands of
+    /// flags takes milliseconds of CPU, so it runs on the blocking pool, not on a request thread.
+    pub async fn install_snapshot(self: &Arc<Self>, snapshot: Snapshot) {
         if self
             .version(&snapshot.environment)
             .is_some_and(|v| v >= snapshot.version)
         {
             return;
         }
-        let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
-        log_warnings(&compiled, &warnings);
-        self.install(compiled);
+        let live = Arc::clone(self);
+        let compiled = tokio::task::spawn_blocking(move || {
+            let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
+            log_warnings(&compiled, &warnings);
+            live.install(compiled);
+        });
+        if let Err(e) = compiled.await {
+            tracing::error!(error = %e, "compiling a committed snapshot failed");
+        }
     }
 
-    /// Compiles and installs snapshot text from the outbox.
-    pub fn install_text(&self, environment: &str, version: u64, body: &str) {
-        if self.version(environment).is_some_and(|v| v >= version) {
+    /// Compiles and installs snapshot text from the outbox (on the blocking pool).
+    pub async fn install_text(self: &Arc<Self>, environment: String, version: u64, body: String) {
+        if self.version(&environment).is_some_and(|v| v >= version) {
             return;
         }
-        match CompiledSnapshot::from_json(body.as_bytes()) {
-            Ok((compiled, warnings)) => {
-                log_warnings(&compiled, &warnings);
-                self.install(compiled);
+        let live = Arc::clone(self);
+        let compiled = tokio::task::spawn_blocking(move || {
+            match CompiledSnapshot::from_json(body.as_bytes()) {
+                Ok((compiled, warnings)) => {
+                    log_warnings(&compiled, &warnings);
+                    live.install(compiled);
+                }
+                Err(e) => tracing::error!(
+                    environment,
+                    version,
+                    error = %e,
+                    "stored snapshot is unreadable"
+                ),
             }
-            Err(e) => {
-                tracing::error!(environment, version, error = %e, "stored snapshot is unreadable")
-            }
+        });
+        if let Err(e) = compiled.await {
+            tracing::error!(error = %e, "compiling a stored snapshot failed");
         }
     }
 
     /// Loads the newest snapshot of every environment.
-    pub async fn reload_all(&self, pool: &PgPool) -> Result<()> {
+    pub async fn reload_all(self: &Arc<Self>, pool: &PgPool) -> Result<()> {
         for (environment, version, body) in snapshot::latest_all(pool).await? {
-            self.install_text(&environment, version, &body);
+            self.install_text(environment, version, body).await;
         }
         Ok(())
     }
 
     /// Loads the newest snapshot of one environment.
-    pub async fn reload(&self, pool: &PgPool, environment: &str) -> Result<()> {
+    pub async fn reload(self: &Arc<Self>, pool: &PgPool, environment: &str) -> Result<()> {
         if let Some((version, body)) = snapshot::latest(pool, environment).await? {
-            self.install_text(environment, version, &body);
+            self.install_text(environment.to_owned(), version, body)
+                .await;
         }
         Ok(())
     }
@@ -150,7 +167,7 @@ pub fn spawn_refresher(
 
 async fn listen(
     pool: &PgPool,
-    live: &LiveSnapshots,
+    live: &Arc<LiveSnapshots>,
     poll: Duration,
     shutdown: &CancellationToken,
 ) -> Result<()> {

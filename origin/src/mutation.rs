@@ -3,6 +3,8 @@
 //! snapshot to the outbox, notify, commit. Anything failing before the commit rolls all of it
 //! back: no change, no version, no audit row, no snapshot.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -129,7 +131,7 @@ impl Mutation {
 
     /// Publishes the new snapshot and commits; returns the snapshot version. The evaluation
     /// cache is updated before returning, so this replica serves its own writes at once.
-    pub async fn commit(mut self, live: &LiveSnapshots) -> Result<u64> {
+    pub async fn commit(mut self, live: &Arc<LiveSnapshots>) -> Result<u64> {
         let version = self.snapshot_version();
         environment::set_snapshot_version(
             &mut self.tx,
@@ -145,7 +147,7 @@ impl Mutation {
             environment::delete(&mut self.tx, self.env.environment_id).await?;
         }
         self.tx.commit().await?;
-        live.install_snapshot(snapshot);
+        live.install_snapshot(snapshot).await;
         Ok(version)
     }
 }

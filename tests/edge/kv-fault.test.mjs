@@ -59,11 +59,19 @@ describe("isolate cache over KV", () => {
     await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(5)));
     await worker.kv.put("version:production", "5");
     await pastTtl();
-    assert.equal(await servedVersion(worker.base), 5);
+    const loading = await get(worker.base, FLAG);
+    assert.equal(loading.headers.get("x-edgeflags-snapshot-version"), "5");
+    // The request that loaded it reports the KV wait and the parse and compile times.
+    assert.match(
+      loading.headers.get("server-timing"),
+      /^kv;dur=\d+\.\d{3}, parse;dur=\d+\.\d{3}, compile;dur=\d+\.\d{3}$/,
+    );
     await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(6)));
     await worker.kv.put("version:production", "6");
     // Right after a check the cached copy is served without asking KV.
-    assert.equal(await servedVersion(worker.base), 5);
+    const cached = await get(worker.base, FLAG);
+    assert.equal(cached.headers.get("x-edgeflags-snapshot-version"), "5");
+    assert.equal(cached.headers.get("server-timing"), null);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 6);
   });

@@ -9,8 +9,10 @@ use serde_json::json;
 const NOW: i64 = 1_795_514_400_000; // 2026-11-24T10:00:00Z
 
 fn compile(flags: Value, segments: Value) -> CompiledSnapshot {
-    let document = json!({"environment": "test", "version": 1, "flags": flags, "segments": segments});
-    let (snapshot, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    let document =
+        json!({"environment": "test", "version": 1, "flags": flags, "segments": segments});
+    let (snapshot, warnings) =
+        CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     snapshot
 }
@@ -38,7 +40,10 @@ fn colours() -> Value {
 fn a_disabled_flag_serves_its_off_variation() {
     let s = one(json!({"flagKey": "f", "enabled": false, "targetingRules": {"userIds": ["u1"]}}));
     let e = s.evaluate("f", &user("u1"), NOW);
-    assert_eq!(summary(&e), (json!(false), Some("off"), Reason::Disabled, "flag-disabled"));
+    assert_eq!(
+        summary(&e),
+        (json!(false), Some("off"), Reason::Disabled, "flag-disabled")
+    );
     assert!(!e.enabled);
     assert_eq!(e.version, Some(0));
 }
@@ -53,7 +58,10 @@ fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
         ]),
         json!([]),
     );
-    assert_eq!(summary(&s.evaluate("f", &user("u"), NOW)), (json!(true), Some("on"), Reason::Static, "static"));
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u"), NOW)),
+        (json!(true), Some("on"), Reason::Static, "static")
+    );
 }
 
 #[test]
@@ -65,7 +73,12 @@ fn a_failing_prerequisite_serves_the_off_variation() {
         ]),
         json!([]),
     );
-    let failed = (json!(false), Some("off"), Reason::Default, "prerequisite-failed");
+    let failed = (
+        json!(false),
+        Some("off"),
+        Reason::Default,
+        "prerequisite-failed",
+    );
     assert_eq!(summary(&s.evaluate("f", &user("u"), NOW)), failed);
     assert_eq!(summary(&s.evaluate("f", &user("vip"), NOW)).3, "static");
 }
@@ -79,7 +92,10 @@ fn a_disabled_prerequisite_fails_even_when_its_off_variation_is_the_required_one
         ]),
         json!([]),
     );
-    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "prerequisite-failed");
+    assert_eq!(
+        s.evaluate("f", &user("u"), NOW).detail,
+        "prerequisite-failed"
+    );
 }
 
 // Step 3.
@@ -93,7 +109,12 @@ fn an_unexpired_override_serves_its_variation() {
             {"userId": "u3", "variation": "blue"}
         ]
     }));
-    let overridden = (json!("#00f"), Some("blue"), Reason::TargetingMatch, "user-override");
+    let overridden = (
+        json!("#00f"),
+        Some("blue"),
+        Reason::TargetingMatch,
+        "user-override",
+    );
     assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), overridden);
     assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), overridden);
     // Expiring at `now` is expired: the override must be later than now.
@@ -106,9 +127,25 @@ fn an_enabled_override_of_a_boolean_flag_serves_on_or_off() {
         "flagKey": "f", "enabled": true, "targetingRules": {"userIds": ["u1"]},
         "overrides": [{"userId": "u1", "enabled": false}, {"userId": "u2", "enabled": true}]
     }));
-    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), (json!(false), Some("off"), Reason::TargetingMatch, "user-override"));
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u1"), NOW)),
+        (
+            json!(false),
+            Some("off"),
+            Reason::TargetingMatch,
+            "user-override"
+        )
+    );
     assert!(!s.evaluate("f", &user("u1"), NOW).enabled);
-    assert_eq!(summary(&s.evaluate("f", &user("u2"), NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "user-override"));
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u2"), NOW)),
+        (
+            json!(true),
+            Some("on"),
+            Reason::TargetingMatch,
+            "user-override"
+        )
+    );
 }
 
 // Steps 4 and 5.
@@ -117,9 +154,28 @@ fn excluded_users_get_the_default_variation_before_user_targeting() {
     let s = one(json!({
         "flagKey": "f", "enabled": true, "targetingRules": {"userIds": ["u1", "u2"], "excludedUserIds": ["u1"]}
     }));
-    assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), (json!(false), Some("off"), Reason::TargetingMatch, "user-excluded"));
-    assert_eq!(summary(&s.evaluate("f", &user("u2"), NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "user-targeted"));
-    assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), (json!(false), Some("off"), Reason::Default, "default"));
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u1"), NOW)),
+        (
+            json!(false),
+            Some("off"),
+            Reason::TargetingMatch,
+            "user-excluded"
+        )
+    );
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u2"), NOW)),
+        (
+            json!(true),
+            Some("on"),
+            Reason::TargetingMatch,
+            "user-targeted"
+        )
+    );
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u3"), NOW)),
+        (json!(false), Some("off"), Reason::Default, "default")
+    );
 }
 
 #[test]
@@ -129,7 +185,15 @@ fn steps_needing_a_targeting_key_are_skipped_without_one() {
         "overrides": [{"userId": "u1", "enabled": false}]
     }));
     let anonymous = EvaluationContext::default().with_attribute("country", "US");
-    assert_eq!(summary(&s.evaluate("f", &anonymous, NOW)), (json!(true), Some("on"), Reason::TargetingMatch, "country-targeted"));
+    assert_eq!(
+        summary(&s.evaluate("f", &anonymous, NOW)),
+        (
+            json!(true),
+            Some("on"),
+            Reason::TargetingMatch,
+            "country-targeted"
+        )
+    );
 }
 
 // Step 6.
@@ -140,11 +204,23 @@ fn users_in_a_seed_segment_get_the_on_variation() {
         json!([{"segmentKey": "beta", "included": ["u1", "u2"], "excluded": ["u2"],
                 "rules": [{"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]}]}]}]),
     );
-    let in_segment = (json!(true), Some("on"), Reason::TargetingMatch, "user-in-segment");
+    let in_segment = (
+        json!(true),
+        Some("on"),
+        Reason::TargetingMatch,
+        "user-in-segment",
+    );
     assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), in_segment);
-    assert_eq!(summary(&s.evaluate("f", &user("u3").with_attribute("plan", "pro"), NOW)), in_segment);
+    assert_eq!(
+        summary(&s.evaluate("f", &user("u3").with_attribute("plan", "pro"), NOW)),
+        in_segment
+    );
     // excluded wins over included and over rules.
-    assert_eq!(s.evaluate("f", &user("u2").with_attribute("plan", "pro"), NOW).detail, "default");
+    assert_eq!(
+        s.evaluate("f", &user("u2").with_attribute("plan", "pro"), NOW)
+            .detail,
+        "default"
+    );
     assert_eq!(s.evaluate("f", &user("u3"), NOW).detail, "default");
 }
 
@@ -154,10 +230,34 @@ fn the_context_may_declare_segments_as_in_the_seed_request() {
         json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
         json!([{"segmentKey": "beta", "excluded": ["banned"]}]),
     );
-    assert_eq!(s.evaluate("f", &user("u").with_attribute("userSegment", "beta"), NOW).detail, "user-in-segment");
-    assert_eq!(s.evaluate("f", &user("u").with_attribute("segments", json!(["x", "beta"])), NOW).detail, "user-in-segment");
-    assert_eq!(s.evaluate("f", &user("banned").with_attribute("userSegment", "beta"), NOW).detail, "default");
-    assert_eq!(s.evaluate("f", &user("u").with_attribute("userSegment", "alpha"), NOW).detail, "default");
+    assert_eq!(
+        s.evaluate("f", &user("u").with_attribute("userSegment", "beta"), NOW)
+            .detail,
+        "user-in-segment"
+    );
+    assert_eq!(
+        s.evaluate(
+            "f",
+            &user("u").with_attribute("segments", json!(["x", "beta"])),
+            NOW
+        )
+        .detail,
+        "user-in-segment"
+    );
+    assert_eq!(
+        s.evaluate(
+            "f",
+            &user("banned").with_attribute("userSegment", "beta"),
+            NOW
+        )
+        .detail,
+        "default"
+    );
+    assert_eq!(
+        s.evaluate("f", &user("u").with_attribute("userSegment", "alpha"), NOW)
+            .detail,
+        "default"
+    );
 }
 
 #[test]
@@ -186,9 +286,23 @@ fn the_first_matching_rule_wins() {
             {"clauses": [], "variation": "red"}
         ]}
     }));
-    let pro_us = user("u").with_attribute("plan", "pro").with_attribute("country", "US");
-    assert_eq!(summary(&s.evaluate("f", &pro_us, NOW)), (json!("#0f0"), Some("green"), Reason::TargetingMatch, "rule-match"));
-    assert_eq!(s.evaluate("f", &user("u").with_attribute("plan", "pro"), NOW).variant, Some("blue"));
+    let pro_us = user("u")
+        .with_attribute("plan", "pro")
+        .with_attribute("country", "US");
+    assert_eq!(
+        summary(&s.evaluate("f", &pro_us, NOW)),
+        (
+            json!("#0f0"),
+            Some("green"),
+            Reason::TargetingMatch,
+            "rule-match"
+        )
+    );
+    assert_eq!(
+        s.evaluate("f", &user("u").with_attribute("plan", "pro"), NOW)
+            .variant,
+        Some("blue")
+    );
     // A rule without clauses matches everyone.
     assert_eq!(s.evaluate("f", &user("u"), NOW).variant, Some("red"));
     assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "rule-match");
@@ -216,9 +330,19 @@ fn a_rule_rollout_serves_by_cumulative_weight_of_the_bucket() {
     for i in 0..300 {
         let id = format!("user-{i}");
         let b = bucket("f", &id);
-        let expected = if b < 33_333 { "red" } else if b < 66_667 { "green" } else { "blue" };
+        let expected = if b < 33_333 {
+            "red"
+        } else if b < 66_667 {
+            "green"
+        } else {
+            "blue"
+        };
         let e = s.evaluate("f", &user(&id), NOW);
-        assert_eq!((e.variant, e.reason, e.detail), (Some(expected), Reason::Split, "rule-rollout"), "{id} in bucket {b}");
+        assert_eq!(
+            (e.variant, e.reason, e.detail),
+            (Some(expected), Reason::Split, "rule-rollout"),
+            "{id} in bucket {b}"
+        );
     }
 }
 
@@ -233,16 +357,28 @@ fn a_rollout_without_its_bucketing_attribute_is_an_error_serving_the_default() {
         ]}
     }));
     let e = s.evaluate("f", &EvaluationContext::default(), NOW);
-    assert_eq!(summary(&e), (json!("#f00"), Some("red"), Reason::Error, "error"));
+    assert_eq!(
+        summary(&e),
+        (json!("#f00"), Some("red"), Reason::Error, "error")
+    );
     assert_eq!(e.error_code, Some(ErrorCode::TargetingKeyMissing));
     assert!(!e.enabled);
     let e = s.evaluate("f", &user("u").with_attribute("plan", "pro"), NOW);
-    assert_eq!((e.reason, e.error_code), (Reason::Error, Some(ErrorCode::InvalidContext)));
+    assert_eq!(
+        (e.reason, e.error_code),
+        (Reason::Error, Some(ErrorCode::InvalidContext))
+    );
     assert_eq!(
         e.error_message.as_deref(),
         Some("the rollout buckets by attribute \"orgId\", which the context lacks (or is not a string, integer or boolean)")
     );
-    let e = s.evaluate("f", &user("u").with_attribute("plan", "pro").with_attribute("orgId", 7), NOW);
+    let e = s.evaluate(
+        "f",
+        &user("u")
+            .with_attribute("plan", "pro")
+            .with_attribute("orgId", 7),
+        NOW,
+    );
     assert_eq!((e.variant, e.detail), (Some("green"), "rule-rollout"));
 }
 
@@ -257,9 +393,15 @@ fn the_percentage_serves_on_to_users_whose_bucket_is_below_it() {
         let e = s.evaluate("f", &user(&id), NOW);
         if bucket("f", &id) < 25_000 {
             inside += 1;
-            assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Split, "percentage-rollout"));
+            assert_eq!(
+                summary(&e),
+                (json!(true), Some("on"), Reason::Split, "percentage-rollout")
+            );
         } else {
-            assert_eq!(summary(&e), (json!(false), Some("off"), Reason::Default, "default"));
+            assert_eq!(
+                summary(&e),
+                (json!(false), Some("off"), Reason::Default, "default")
+            );
         }
     }
     assert!((400..600).contains(&inside), "{inside} of 2000 at 25 %");
@@ -271,38 +413,73 @@ fn the_percentage_buckets_by_the_salt_and_bucket_by_attribute() {
                        "targetingRules": {"percentage": 50, "bucketBy": "orgId"}}));
     for org in 0..200 {
         let e = s.evaluate("f", &user("same-user").with_attribute("orgId", org), NOW);
-        assert_eq!(e.enabled, bucket("s1", &format!("{org}")) < 50_000, "org {org}");
+        assert_eq!(
+            e.enabled,
+            bucket("s1", &format!("{org}")) < 50_000,
+            "org {org}"
+        );
     }
     // Integers render in decimal whether written 7 or 7.0; booleans as true/false.
     let seven = s.evaluate("f", &user("u").with_attribute("orgId", 7), NOW);
     let seven_float = s.evaluate("f", &user("u").with_attribute("orgId", 7.0), NOW);
     let seven_text = s.evaluate("f", &user("u").with_attribute("orgId", "7"), NOW);
-    assert_eq!((seven.enabled, seven_float.enabled), (seven_text.enabled, seven_text.enabled));
+    assert_eq!(
+        (seven.enabled, seven_float.enabled),
+        (seven_text.enabled, seven_text.enabled)
+    );
     let fraction = s.evaluate("f", &user("u").with_attribute("orgId", 7.5), NOW);
     assert_eq!(fraction.error_code, Some(ErrorCode::InvalidContext));
 }
 
 #[test]
 fn countries_restrict_the_percentage() {
-    let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 100, "countries": ["US", "CA"]}}));
+    let s = one(
+        json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 100, "countries": ["US", "CA"]}}),
+    );
     let us = user("u").with_attribute("country", "CA");
-    assert_eq!(summary(&s.evaluate("f", &us, NOW)), (json!(true), Some("on"), Reason::Split, "percentage-rollout"));
-    assert_eq!(s.evaluate("f", &user("u").with_attribute("country", "FR"), NOW).detail, "default");
+    assert_eq!(
+        summary(&s.evaluate("f", &us, NOW)),
+        (json!(true), Some("on"), Reason::Split, "percentage-rollout")
+    );
+    assert_eq!(
+        s.evaluate("f", &user("u").with_attribute("country", "FR"), NOW)
+            .detail,
+        "default"
+    );
     assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "default");
 }
 
 #[test]
 fn countries_without_percentage_target_by_country_alone() {
     let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"countries": ["US"]}}));
-    let e = s.evaluate("f", &EvaluationContext::default().with_attribute("country", "US"), NOW);
-    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::TargetingMatch, "country-targeted"));
+    let e = s.evaluate(
+        "f",
+        &EvaluationContext::default().with_attribute("country", "US"),
+        NOW,
+    );
+    assert_eq!(
+        summary(&e),
+        (
+            json!(true),
+            Some("on"),
+            Reason::TargetingMatch,
+            "country-targeted"
+        )
+    );
 }
 
 #[test]
 fn a_percentage_without_a_targeting_key_is_an_error() {
     let s = one(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 100}}));
     let e = s.evaluate("f", &EvaluationContext::default(), NOW);
-    assert_eq!((e.reason, e.error_code, e.variant), (Reason::Error, Some(ErrorCode::TargetingKeyMissing), Some("off")));
+    assert_eq!(
+        (e.reason, e.error_code, e.variant),
+        (
+            Reason::Error,
+            Some(ErrorCode::TargetingKeyMissing),
+            Some("off")
+        )
+    );
 }
 
 // Step 8.
@@ -316,9 +493,15 @@ fn a_flag_without_targeting_is_static_and_one_with_targeting_defaults() {
         ]),
         json!([]),
     );
-    assert_eq!(summary(&s.evaluate("plain", &user("u"), NOW)), (json!(true), Some("on"), Reason::Static, "static"));
+    assert_eq!(
+        summary(&s.evaluate("plain", &user("u"), NOW)),
+        (json!(true), Some("on"), Reason::Static, "static")
+    );
     let e = s.evaluate("targeted", &user("u"), NOW);
-    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Default, "default"));
+    assert_eq!(
+        summary(&e),
+        (json!(true), Some("on"), Reason::Default, "default")
+    );
     // For a boolean flag `enabled` is the value, whatever the reason.
     assert!(e.enabled);
 }
@@ -334,7 +517,10 @@ fn a_multivariate_flag_is_enabled_only_for_actively_targeted_users() {
     let defaulted = s.evaluate("f", &user("other"), NOW);
     assert_eq!((defaulted.variant, defaulted.enabled), (Some("red"), false));
     let excluded = s.evaluate("f", &user("out"), NOW);
-    assert_eq!((excluded.variant, excluded.reason, excluded.enabled), (Some("red"), Reason::TargetingMatch, false));
+    assert_eq!(
+        (excluded.variant, excluded.reason, excluded.enabled),
+        (Some("red"), Reason::TargetingMatch, false)
+    );
 }
 
 // Result.
@@ -344,7 +530,10 @@ fn an_unknown_flag_is_flag_not_found_with_a_null_value() {
     let s = one(json!({"flagKey": "f", "enabled": true}));
     let e = s.evaluate("nope", &user("u"), NOW);
     assert_eq!(summary(&e), (Value::Null, None, Reason::Error, "error"));
-    assert_eq!((e.error_code, e.version, e.enabled), (Some(ErrorCode::FlagNotFound), None, false));
+    assert_eq!(
+        (e.error_code, e.version, e.enabled),
+        (Some(ErrorCode::FlagNotFound), None, false)
+    );
     assert_eq!(
         serde_json::to_value(&e).unwrap(),
         json!({"flagKey": "nope", "enabled": false, "value": null, "reason": "error", "openFeatureReason": "ERROR",
@@ -374,29 +563,50 @@ fn an_invalid_flag_is_a_parse_error_serving_its_default() {
             {"clauses": [{"attribute": "a", "operator": "regexx", "values": ["x"]}], "variation": "on"}]}},
         {"flagKey": "g", "enabled": true, "variations": "not-a-list"}
     ]});
-    let (s, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    let (s, warnings) =
+        CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     let e = s.evaluate("f", &user("u"), NOW);
-    assert_eq!(summary(&e), (json!(true), Some("on"), Reason::Error, "error"));
+    assert_eq!(
+        summary(&e),
+        (json!(true), Some("on"), Reason::Error, "error")
+    );
     assert_eq!(e.error_code, Some(ErrorCode::ParseError));
     assert_eq!(
         e.error_message.as_deref(),
         Some("invalid flag configuration: flags[0].targetingRules.rules[0].clauses[0].operator: unknown operator \"regexx\"")
     );
     let e = s.evaluate("g", &user("u"), NOW);
-    assert_eq!((e.value, e.variant, e.error_code), (&Value::Null, None, Some(ErrorCode::ParseError)));
+    assert_eq!(
+        (e.value, e.variant, e.error_code),
+        (&Value::Null, None, Some(ErrorCode::ParseError))
+    );
 }
 
 #[test]
 fn expect_type_turns_a_mismatch_into_an_error_keeping_the_value() {
-    let s = one(json!({"flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "blue"}));
-    let e = s.evaluate("f", &user("u"), NOW).expect_type(ValueType::Boolean);
-    assert_eq!(summary(&e), (json!("#00f"), Some("blue"), Reason::Error, "error"));
+    let s = one(
+        json!({"flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "blue"}),
+    );
+    let e = s
+        .evaluate("f", &user("u"), NOW)
+        .expect_type(ValueType::Boolean);
+    assert_eq!(
+        summary(&e),
+        (json!("#00f"), Some("blue"), Reason::Error, "error")
+    );
     assert_eq!(e.error_code, Some(ErrorCode::TypeMismatch));
-    assert_eq!(e.error_message.as_deref(), Some("flag \"f\" serves a string, not boolean"));
-    let ok = s.evaluate("f", &user("u"), NOW).expect_type(ValueType::String);
+    assert_eq!(
+        e.error_message.as_deref(),
+        Some("flag \"f\" serves a string, not boolean")
+    );
+    let ok = s
+        .evaluate("f", &user("u"), NOW)
+        .expect_type(ValueType::String);
     assert_eq!(ok.reason, Reason::Static);
-    let missing = s.evaluate("nope", &user("u"), NOW).expect_type(ValueType::String);
+    let missing = s
+        .evaluate("nope", &user("u"), NOW)
+        .expect_type(ValueType::String);
     assert_eq!(missing.error_code, Some(ErrorCode::FlagNotFound));
 }
 
@@ -406,10 +616,21 @@ fn evaluate_all_follows_snapshot_order_and_evaluate_many_the_given_order() {
         json!([{"flagKey": "b", "enabled": true}, {"flagKey": "a", "enabled": false}, {"flagKey": "c", "enabled": true}]),
         json!([]),
     );
-    let all: Vec<&str> = s.evaluate_all(&user("u"), NOW).iter().map(|e| e.flag_key).collect();
+    let all: Vec<&str> = s
+        .evaluate_all(&user("u"), NOW)
+        .iter()
+        .map(|e| e.flag_key)
+        .collect();
     assert_eq!(all, ["b", "a", "c"]);
     assert_eq!(s.flag_keys().collect::<Vec<_>>(), ["b", "a", "c"]);
     let many = s.evaluate_many(&["c", "zz", "a"], &user("u"), NOW);
     let got: Vec<(&str, Reason)> = many.iter().map(|e| (e.flag_key, e.reason)).collect();
-    assert_eq!(got, vec![("c", Reason::Static), ("zz", Reason::Error), ("a", Reason::Disabled)]);
+    assert_eq!(
+        got,
+        vec![
+            ("c", Reason::Static),
+            ("zz", Reason::Error),
+            ("a", Reason::Disabled)
+        ]
+    );
 }

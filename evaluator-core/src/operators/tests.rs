@@ -29,7 +29,9 @@ fn compile(clause: Value) -> Result<CompiledClause, Vec<String>> {
 fn matches(clause: Value, context: Value) -> bool {
     let (compiled, interner) = compile_with(clause);
     let context = ctx(context);
-    compiled.unwrap().matches(&Scope::new(&context, &[], &interner, 0))
+    compiled
+        .unwrap()
+        .matches(&Scope::new(&context, &[], &interner, 0))
 }
 
 #[test]
@@ -61,14 +63,20 @@ fn in_over_many_values_uses_the_whole_list() {
 fn user_id_key_and_targeting_key_name_the_targeting_key() {
     for attribute in ["userId", "key", "targetingKey"] {
         let clause = json!({"attribute": attribute, "operator": "in", "values": ["alice"]});
-        assert!(matches(clause, json!({"targetingKey": "alice"})), "{attribute}");
+        assert!(
+            matches(clause, json!({"targetingKey": "alice"})),
+            "{attribute}"
+        );
     }
 }
 
 #[test]
 fn an_array_attribute_matches_if_any_element_does() {
     let clause = json!({"attribute": "groups", "operator": "in", "values": ["admin"]});
-    assert!(matches(clause.clone(), json!({"groups": ["staff", "admin"]})));
+    assert!(matches(
+        clause.clone(),
+        json!({"groups": ["staff", "admin"]})
+    ));
     assert!(!matches(clause, json!({"groups": ["staff"]})));
 }
 
@@ -82,16 +90,32 @@ fn not_in_matches_when_the_attribute_equals_none_of_the_values() {
 #[test]
 fn string_operators_match_substrings_prefixes_and_suffixes() {
     let email = json!({"email": "ann@example.com"});
-    assert!(matches(json!({"attribute": "email", "operator": "contains", "values": ["@exa"]}), email.clone()));
-    assert!(matches(json!({"attribute": "email", "operator": "startsWith", "values": ["x", "ann"]}), email.clone()));
-    assert!(matches(json!({"attribute": "email", "operator": "endsWith", "values": [".com"]}), email.clone()));
-    assert!(!matches(json!({"attribute": "email", "operator": "endsWith", "values": [".org"]}), email));
-    assert!(!matches(json!({"attribute": "n", "operator": "contains", "values": ["1"]}), json!({"n": 1})));
+    assert!(matches(
+        json!({"attribute": "email", "operator": "contains", "values": ["@exa"]}),
+        email.clone()
+    ));
+    assert!(matches(
+        json!({"attribute": "email", "operator": "startsWith", "values": ["x", "ann"]}),
+        email.clone()
+    ));
+    assert!(matches(
+        json!({"attribute": "email", "operator": "endsWith", "values": [".com"]}),
+        email.clone()
+    ));
+    assert!(!matches(
+        json!({"attribute": "email", "operator": "endsWith", "values": [".org"]}),
+        email
+    ));
+    assert!(!matches(
+        json!({"attribute": "n", "operator": "contains", "values": ["1"]}),
+        json!({"n": 1})
+    ));
 }
 
 #[test]
 fn matches_searches_with_a_regular_expression() {
-    let clause = json!({"attribute": "email", "operator": "matches", "values": ["@(example|test)\\.com$"]});
+    let clause =
+        json!({"attribute": "email", "operator": "matches", "values": ["@(example|test)\\.com$"]});
     assert!(matches(clause.clone(), json!({"email": "ann@test.com"})));
     assert!(!matches(clause, json!({"email": "ann@test.com.evil"})));
 }
@@ -111,8 +135,14 @@ fn numeric_operators_compare_numbers_and_numeric_strings() {
 #[test]
 fn numeric_operators_match_any_of_several_values() {
     // lt 10 or lt 20 is lt 20; gt 10 or gt 20 is gt 10.
-    assert!(matches(json!({"attribute": "n", "operator": "lt", "values": [10, 20]}), json!({"n": 15})));
-    assert!(matches(json!({"attribute": "n", "operator": "gt", "values": [10, 20]}), json!({"n": 15})));
+    assert!(matches(
+        json!({"attribute": "n", "operator": "lt", "values": [10, 20]}),
+        json!({"n": 15})
+    ));
+    assert!(matches(
+        json!({"attribute": "n", "operator": "gt", "values": [10, 20]}),
+        json!({"n": 15})
+    ));
 }
 
 #[test]
@@ -121,17 +151,32 @@ fn semver_operators_pad_short_versions_and_allow_a_leading_v() {
     assert!(matches(v("semverEq", "1.2"), json!({"app": "v1.2.0"})));
     assert!(matches(v("semverLt", "2.0.0"), json!({"app": "1.10.3"})));
     assert!(matches(v("semverGt", "1.2.3"), json!({"app": "1.10.0"})));
-    assert!(matches(v("semverLt", "1.0.0"), json!({"app": "1.0.0-beta"})));
-    assert!(!matches(v("semverGt", "1.2.3"), json!({"app": "not-a-version"})));
+    assert!(matches(
+        v("semverLt", "1.0.0"),
+        json!({"app": "1.0.0-beta"})
+    ));
+    assert!(!matches(
+        v("semverGt", "1.2.3"),
+        json!({"app": "not-a-version"})
+    ));
 }
 
 #[test]
 fn before_and_after_compare_timestamps_and_milliseconds() {
     let clause = |op: &str| json!({"attribute": "signup", "operator": op, "values": ["2026-01-01T00:00:00Z"]});
-    assert!(matches(clause("before"), json!({"signup": "2025-12-31T23:59:59Z"})));
+    assert!(matches(
+        clause("before"),
+        json!({"signup": "2025-12-31T23:59:59Z"})
+    ));
     assert!(matches(clause("before"), json!({"signup": 0})));
-    assert!(matches(clause("after"), json!({"signup": "2026-01-01T01:00:00+00:30"})));
-    assert!(!matches(clause("after"), json!({"signup": "2026-01-01T00:00:00Z"})));
+    assert!(matches(
+        clause("after"),
+        json!({"signup": "2026-01-01T01:00:00+00:30"})
+    ));
+    assert!(!matches(
+        clause("after"),
+        json!({"signup": "2026-01-01T00:00:00Z"})
+    ));
     assert!(!matches(clause("after"), json!({"signup": "yesterday"})));
     let millis = json!({"attribute": "t", "operator": "after", "values": [1000]});
     assert!(matches(millis, json!({"t": "1970-01-01T00:00:01.001Z"})));
@@ -147,7 +192,8 @@ fn exists_is_true_for_present_non_null_attributes() {
 
 #[test]
 fn negate_inverts_a_present_attribute_but_a_missing_one_never_matches() {
-    let clause = json!({"attribute": "country", "operator": "in", "values": ["US"], "negate": true});
+    let clause =
+        json!({"attribute": "country", "operator": "in", "values": ["US"], "negate": true});
     assert!(matches(clause.clone(), json!({"country": "FR"})));
     assert!(!matches(clause.clone(), json!({"country": "US"})));
     assert!(!matches(clause.clone(), json!({})));
@@ -163,21 +209,33 @@ fn negated_exists_matches_a_missing_attribute() {
 
 #[test]
 fn unknown_operators_are_reported_at_the_operator() {
-    let errors = compile(json!({"attribute": "a", "operator": "regexx", "values": ["x"]})).unwrap_err();
+    let errors =
+        compile(json!({"attribute": "a", "operator": "regexx", "values": ["x"]})).unwrap_err();
     assert_eq!(errors, ["operator: unknown operator \"regexx\""]);
 }
 
 #[test]
 fn operand_types_are_checked_per_operator() {
-    let errors = compile(json!({"attribute": "a", "operator": "lt", "values": [1, "2"]})).unwrap_err();
-    assert_eq!(errors, ["values[1]: operator \"lt\" needs a number, got \"2\""]);
-    let errors = compile(json!({"attribute": "a", "operator": "semverEq", "values": ["1.2.3.4"]})).unwrap_err();
+    let errors =
+        compile(json!({"attribute": "a", "operator": "lt", "values": [1, "2"]})).unwrap_err();
+    assert_eq!(
+        errors,
+        ["values[1]: operator \"lt\" needs a number, got \"2\""]
+    );
+    let errors = compile(json!({"attribute": "a", "operator": "semverEq", "values": ["1.2.3.4"]}))
+        .unwrap_err();
     assert_eq!(errors, ["values[0]: operator \"semverEq\" needs a semantic version such as \"1.2.3\", got \"1.2.3.4\""]);
-    let errors = compile(json!({"attribute": "a", "operator": "before", "values": ["tomorrow"]})).unwrap_err();
+    let errors = compile(json!({"attribute": "a", "operator": "before", "values": ["tomorrow"]}))
+        .unwrap_err();
     assert_eq!(errors, ["values[0]: operator \"before\" needs an RFC 3339 timestamp or Unix milliseconds, got \"tomorrow\""]);
-    let errors = compile(json!({"attribute": "a", "operator": "in", "values": [null]})).unwrap_err();
-    assert_eq!(errors, ["values[0]: operator \"in\" needs a string, number or boolean, got null"]);
-    let errors = compile(json!({"attribute": "a", "operator": "exists", "values": [1]})).unwrap_err();
+    let errors =
+        compile(json!({"attribute": "a", "operator": "in", "values": [null]})).unwrap_err();
+    assert_eq!(
+        errors,
+        ["values[0]: operator \"in\" needs a string, number or boolean, got null"]
+    );
+    let errors =
+        compile(json!({"attribute": "a", "operator": "exists", "values": [1]})).unwrap_err();
     assert_eq!(errors, ["values: operator \"exists\" takes no values"]);
     let errors = compile(json!({"attribute": "", "operator": "in", "values": ["x"]})).unwrap_err();
     assert_eq!(errors, ["attribute: required for operator \"in\""]);
@@ -185,30 +243,48 @@ fn operand_types_are_checked_per_operator() {
 
 #[test]
 fn regexes_must_compile_and_stay_small() {
-    let errors = compile(json!({"attribute": "a", "operator": "matches", "values": ["(unclosed"]})).unwrap_err();
+    let errors = compile(json!({"attribute": "a", "operator": "matches", "values": ["(unclosed"]}))
+        .unwrap_err();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].starts_with("values[0]: invalid regular expression:"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("values[0]: invalid regular expression:"),
+        "{errors:?}"
+    );
     let long = "a".repeat(1025);
-    let errors = compile(json!({"attribute": "a", "operator": "matches", "values": [long]})).unwrap_err();
-    assert_eq!(errors, ["values[0]: pattern of 1025 bytes exceeds the limit of 1024"]);
+    let errors =
+        compile(json!({"attribute": "a", "operator": "matches", "values": [long]})).unwrap_err();
+    assert_eq!(
+        errors,
+        ["values[0]: pattern of 1025 bytes exceeds the limit of 1024"]
+    );
     // Small text, huge automaton: the compiled-size limit rejects it.
-    let errors = compile(json!({"attribute": "a", "operator": "matches", "values": ["(\\w{100}){100}"]})).unwrap_err();
-    assert!(errors[0].starts_with("values[0]: invalid regular expression:"), "{errors:?}");
+    let errors =
+        compile(json!({"attribute": "a", "operator": "matches", "values": ["(\\w{100}){100}"]}))
+            .unwrap_err();
+    assert!(
+        errors[0].starts_with("values[0]: invalid regular expression:"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn segment_match_needs_known_segment_keys() {
-    let errors = compile(json!({"operator": "segmentMatch", "values": ["beta", "gamma", 3]})).unwrap_err();
+    let errors =
+        compile(json!({"operator": "segmentMatch", "values": ["beta", "gamma", 3]})).unwrap_err();
     assert_eq!(
         errors,
-        ["values[1]: unknown segment \"gamma\"", "values[2]: operator \"segmentMatch\" needs a segment key, got 3"]
+        [
+            "values[1]: unknown segment \"gamma\"",
+            "values[2]: operator \"segmentMatch\" needs a segment key, got 3"
+        ]
     );
 }
 
 #[test]
 fn clauses_with_too_many_values_are_rejected() {
     let values: Vec<Value> = (0..10_001).map(|i| json!(i)).collect();
-    let errors = compile(json!({"attribute": "a", "operator": "in", "values": values})).unwrap_err();
+    let errors =
+        compile(json!({"attribute": "a", "operator": "in", "values": values})).unwrap_err();
     assert_eq!(errors, ["values: 10001 values exceed the limit of 10000"]);
 }
 
@@ -220,7 +296,9 @@ fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
     let mut diag = Diagnostics::default();
     let mut compile = |c: Value| {
         let clause: Clause = serde_json::from_value(c).unwrap();
-        compiler.compile(&clause, &mut attrs, &mut diag, &Path::ROOT).unwrap()
+        compiler
+            .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
+            .unwrap()
     };
     let is_us = compile(json!({"attribute": "country", "operator": "in", "values": ["US"]}));
     let not_ca = compile(json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}));
@@ -241,9 +319,13 @@ fn attributes_beyond_the_cache_slots_are_still_read() {
     let mut diag = Diagnostics::default();
     let clauses: Vec<CompiledClause> = (0..CACHE_SLOTS + 4)
         .map(|i| {
-            let clause: Clause =
-                serde_json::from_value(json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]})).unwrap();
-            compiler.compile(&clause, &mut attrs, &mut diag, &Path::ROOT).unwrap()
+            let clause: Clause = serde_json::from_value(
+                json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]}),
+            )
+            .unwrap();
+            compiler
+                .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
+                .unwrap()
         })
         .collect();
     let mut object = serde_json::Map::new();

@@ -6,13 +6,20 @@ use crate::reason::{ErrorCode, Reason};
 use serde_json::json;
 
 fn load(document: Value) -> (CompiledSnapshot, Vec<String>) {
-    let (snapshot, warnings) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
+    let (snapshot, warnings) =
+        CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
     (snapshot, warnings.iter().map(ToString::to_string).collect())
 }
 
 #[test]
 fn bytes_that_are_not_a_snapshot_are_a_parse_error() {
-    for bad in [&b"not json"[..], b"[]", b"{}", b"{\"environment\": \"e\"}", b"{\"environment\": 1, \"version\": 1}"] {
+    for bad in [
+        &b"not json"[..],
+        b"[]",
+        b"{}",
+        b"{\"environment\": \"e\"}",
+        b"{\"environment\": 1, \"version\": 1}",
+    ] {
         let err = CompiledSnapshot::from_json(bad).unwrap_err();
         assert!(matches!(err, Error::Parse { .. }), "{err}");
         assert!(err.to_string().starts_with("not a snapshot: "));
@@ -26,7 +33,10 @@ fn accessors_report_the_snapshot_header_and_flags() {
         "flags": [{"flagKey": "b", "enabled": true}, {"flagKey": "a", "enabled": true}]
     }));
     assert!(warnings.is_empty());
-    assert_eq!((s.environment(), s.version(), s.generated_at()), ("production", 42, "2026-11-24T10:00:00Z"));
+    assert_eq!(
+        (s.environment(), s.version(), s.generated_at()),
+        ("production", 42, "2026-11-24T10:00:00Z")
+    );
     assert_eq!((s.len(), s.is_empty()), (2, false));
     assert_eq!(s.flag_keys().collect::<Vec<_>>(), ["b", "a"]);
     assert!(s.contains_flag("a") && !s.contains_flag("c"));
@@ -42,13 +52,24 @@ fn a_flag_with_the_wrong_shape_degrades_alone() {
         "not an object"
     ]}));
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings[0].starts_with("flags[1]: invalid type: string \"lots\""), "{}", warnings[0]);
-    assert!(warnings[1].starts_with("flags[2]: missing field `flagKey`"), "{}", warnings[1]);
+    assert!(
+        warnings[0].starts_with("flags[1]: invalid type: string \"lots\""),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].starts_with("flags[2]: missing field `flagKey`"),
+        "{}",
+        warnings[1]
+    );
     assert_eq!(s.len(), 2);
     let ctx = EvaluationContext::with_targeting_key("u");
     assert_eq!(s.evaluate("good", &ctx, 0).reason, Reason::Static);
     let bad = s.evaluate("bad", &ctx, 0);
-    assert_eq!((bad.reason, bad.error_code, bad.value), (Reason::Error, Some(ErrorCode::ParseError), &json!(true)));
+    assert_eq!(
+        (bad.reason, bad.error_code, bad.value),
+        (Reason::Error, Some(ErrorCode::ParseError), &json!(true))
+    );
 }
 
 #[test]
@@ -58,7 +79,10 @@ fn of_duplicate_flag_keys_the_first_wins() {
     ]}));
     assert_eq!(warnings.len(), 1);
     assert_eq!(s.len(), 1);
-    assert_eq!(s.evaluate("f", &EvaluationContext::default(), 0).reason, Reason::Static);
+    assert_eq!(
+        s.evaluate("f", &EvaluationContext::default(), 0).reason,
+        Reason::Static
+    );
 }
 
 #[test]
@@ -71,20 +95,26 @@ fn flags_on_a_prerequisite_cycle_are_errors_and_their_dependents_fail_the_prereq
     assert_eq!(warnings.len(), 2);
     let ctx = EvaluationContext::with_targeting_key("u");
     let a = s.evaluate("a", &ctx, 0);
-    assert_eq!((a.reason, a.error_code), (Reason::Error, Some(ErrorCode::ParseError)));
-    assert_eq!(a.error_message.as_deref(), Some("invalid flag configuration: prerequisite cycle: a -> b -> a"));
+    assert_eq!(
+        (a.reason, a.error_code),
+        (Reason::Error, Some(ErrorCode::ParseError))
+    );
+    assert_eq!(
+        a.error_message.as_deref(),
+        Some("invalid flag configuration: prerequisite cycle: a -> b -> a")
+    );
     assert_eq!(s.evaluate("c", &ctx, 0).detail, "prerequisite-failed");
 }
 
 #[test]
 fn flags_using_an_invalid_segment_are_errors() {
     let (s, warnings) = load(json!({"environment": "e", "version": 1,
-        "flags": [{"flagKey": "f", "enabled": true, "defaultValue": false,
-                   "targetingRules": {"rules": [{"clauses": [{"operator": "segmentMatch", "values": ["outer"]}], "variation": "on"}]}}],
-        "segments": [
-            {"segmentKey": "outer", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["inner"]}]}]},
-            {"segmentKey": "inner", "rules": [{"clauses": [{"attribute": "n", "operator": "lt", "values": ["x"]}]}]}
-        ]}));
+    "flags": [{"flagKey": "f", "enabled": true, "defaultValue": false,
+               "targetingRules": {"rules": [{"clauses": [{"operator": "segmentMatch", "values": ["outer"]}], "variation": "on"}]}}],
+    "segments": [
+        {"segmentKey": "outer", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["inner"]}]}]},
+        {"segmentKey": "inner", "rules": [{"clauses": [{"attribute": "n", "operator": "lt", "values": ["x"]}]}]}
+    ]}));
     assert_eq!(
         warnings,
         [
@@ -102,7 +132,10 @@ fn client_keys_are_matched_by_hash_in_either_case() {
     let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let (s, warnings) = load(json!({"environment": "e", "version": 1,
         "clientKeys": [{"name": "web", "sha256": hash}, {"name": "broken", "sha256": "xyz"}]}));
-    assert_eq!(warnings, ["clientKeys[1].sha256: expected 64 hexadecimal characters (a SHA-256)"]);
+    assert_eq!(
+        warnings,
+        ["clientKeys[1].sha256: expected 64 hexadecimal characters (a SHA-256)"]
+    );
     assert!(s.has_client_keys());
     assert!(s.client_key_hash_allowed(hash));
     assert!(s.client_key_hash_allowed(&hash.to_uppercase()));
@@ -120,6 +153,9 @@ fn compiling_a_model_snapshot_equals_loading_its_json() {
     let (from_json, _) = load(document);
     for i in 0..100 {
         let ctx = EvaluationContext::with_targeting_key(format!("u{i}"));
-        assert_eq!(from_model.evaluate("f", &ctx, 0), from_json.evaluate("f", &ctx, 0));
+        assert_eq!(
+            from_model.evaluate("f", &ctx, 0),
+            from_json.evaluate("f", &ctx, 0)
+        );
     }
 }

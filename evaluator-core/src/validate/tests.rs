@@ -6,16 +6,25 @@ use alloc::vec;
 use serde_json::{json, Value};
 
 fn snapshot(flags: Value, segments: Value) -> Snapshot {
-    serde_json::from_value(json!({"environment": "e", "version": 1, "flags": flags, "segments": segments})).unwrap()
+    serde_json::from_value(
+        json!({"environment": "e", "version": 1, "flags": flags, "segments": segments}),
+    )
+    .unwrap()
 }
 
 fn errors_of(flags: Value, segments: Value) -> Vec<String> {
-    validate_snapshot(&snapshot(flags, segments)).iter().map(ToString::to_string).collect()
+    validate_snapshot(&snapshot(flags, segments))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn flag_errors(flag: Value) -> Vec<String> {
     let flag: Flag = serde_json::from_value(flag).unwrap();
-    validate_flag(&flag, &[], &[]).iter().map(ToString::to_string).collect()
+    validate_flag(&flag, &[], &[])
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -54,13 +63,19 @@ fn paths_name_the_field_from_the_snapshot_root() {
 #[test]
 fn keys_must_be_1_to_255_letters_digits_dashes_or_underscores() {
     assert!(validate_flag_key("new_checkout-flow-2").is_ok());
-    assert_eq!(validate_flag_key("").unwrap_err().to_string(), "flagKey: must not be empty");
+    assert_eq!(
+        validate_flag_key("").unwrap_err().to_string(),
+        "flagKey: must not be empty"
+    );
     assert_eq!(
         validate_flag_key("a b").unwrap_err().to_string(),
         "flagKey: invalid character ' ' in \"a b\": use letters, digits, '-' and '_'"
     );
     assert!(validate_flag_key(&"k".repeat(255)).is_ok());
-    assert_eq!(validate_flag_key(&"k".repeat(256)).unwrap_err().message, "256 characters exceed the limit of 255");
+    assert_eq!(
+        validate_flag_key(&"k".repeat(256)).unwrap_err().message,
+        "256 characters exceed the limit of 255"
+    );
     assert!(validate_flag_key("caf\u{e9}").is_err());
 }
 
@@ -103,7 +118,9 @@ fn variation_references_must_exist() {
 #[test]
 fn variations_are_1_to_100_of_one_type_with_unique_keys() {
     assert_eq!(
-        flag_errors(json!({"flagKey": "f", "enabled": true, "variations": [], "targetingRules": {"rules": []}}))[0],
+        flag_errors(
+            json!({"flagKey": "f", "enabled": true, "variations": [], "targetingRules": {"rules": []}})
+        )[0],
         "variations: a flag needs 1 to 100 variations, got 0"
     );
     let errors = flag_errors(json!({
@@ -118,26 +135,43 @@ fn variations_are_1_to_100_of_one_type_with_unique_keys() {
             "variations[2].value: null is not a flag value"
         ]
     );
-    let many: Vec<Value> = (0..101).map(|i| json!({"key": format!("v{i}"), "value": i})).collect();
-    let errors = flag_errors(json!({"flagKey": "f", "enabled": true, "variations": many, "defaultVariation": "v0", "onVariation": "v1"}));
-    assert_eq!(errors, ["variations: a flag needs 1 to 100 variations, got 101"]);
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"key": format!("v{i}"), "value": i}))
+        .collect();
+    let errors = flag_errors(
+        json!({"flagKey": "f", "enabled": true, "variations": many, "defaultVariation": "v0", "onVariation": "v1"}),
+    );
+    assert_eq!(
+        errors,
+        ["variations: a flag needs 1 to 100 variations, got 101"]
+    );
 }
 
 #[test]
 fn the_default_value_must_select_exactly_one_variation() {
-    let variations = json!([{"key": "a", "value": "x"}, {"key": "b", "value": "y"}, {"key": "c", "value": "y"}]);
+    let variations =
+        json!([{"key": "a", "value": "x"}, {"key": "b", "value": "y"}, {"key": "c", "value": "y"}]);
     let flag = |extra: Value| {
-        let mut f = json!({"flagKey": "f", "enabled": true, "variations": variations, "onVariation": "a"});
-        f.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let mut f =
+            json!({"flagKey": "f", "enabled": true, "variations": variations, "onVariation": "a"});
+        f.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         flag_errors(f)
     };
     assert_eq!(flag(json!({"defaultValue": "x"})), Vec::<String>::new());
-    assert_eq!(flag(json!({"defaultValue": "z"})), ["defaultValue: equals the value of no variation"]);
+    assert_eq!(
+        flag(json!({"defaultValue": "z"})),
+        ["defaultValue: equals the value of no variation"]
+    );
     assert_eq!(
         flag(json!({"defaultValue": "y"})),
         ["defaultValue: equals the value of several variations; name one with defaultVariation"]
     );
-    assert_eq!(flag(json!({"defaultValue": "y", "defaultVariation": "c"})), Vec::<String>::new());
+    assert_eq!(
+        flag(json!({"defaultValue": "y", "defaultVariation": "c"})),
+        Vec::<String>::new()
+    );
     assert_eq!(
         flag(json!({"defaultValue": "x", "defaultVariation": "c"})),
         ["defaultVariation: variation \"c\" does not hold defaultValue"]
@@ -180,7 +214,12 @@ fn weights_sum_to_exactly_100_with_at_most_3_decimals() {
         flag_errors(json!({"flagKey": "f", "enabled": true,
             "targetingRules": {"rules": [{"clauses": [], "rollout": {"weights": weights}}]}}))
     };
-    assert_eq!(rollout(json!([{"variation": "on", "weight": 0.001}, {"variation": "off", "weight": 99.999}])), Vec::<String>::new());
+    assert_eq!(
+        rollout(
+            json!([{"variation": "on", "weight": 0.001}, {"variation": "off", "weight": 99.999}])
+        ),
+        Vec::<String>::new()
+    );
     assert_eq!(
         rollout(json!([{"variation": "on", "weight": 50}, {"variation": "off", "weight": 49.5}])),
         ["targetingRules.rules[0].rollout.weights: weights sum to 99.5, not 100"]
@@ -196,7 +235,10 @@ fn weights_sum_to_exactly_100_with_at_most_3_decimals() {
         rollout(json!([{"variation": "on", "weight": -10}, {"variation": "off", "weight": 110}]))[0],
         "targetingRules.rules[0].rollout.weights[0].weight: must be a percentage from 0 to 100 with at most 3 decimals, got -10"
     );
-    assert_eq!(rollout(json!([])), ["targetingRules.rules[0].rollout.weights: weights sum to 0, not 100"]);
+    assert_eq!(
+        rollout(json!([])),
+        ["targetingRules.rules[0].rollout.weights: weights sum to 0, not 100"]
+    );
 }
 
 #[test]
@@ -209,13 +251,18 @@ fn the_seed_percentage_has_at_most_3_decimals() {
 
 #[test]
 fn a_rule_serves_a_variation_or_a_rollout() {
-    let errors = flag_errors(json!({"flagKey": "f", "enabled": true, "targetingRules": {"rules": [
-        {"clauses": []},
-        {"clauses": [], "variation": "on", "rollout": {"weights": [{"variation": "on", "weight": 100}]}}
-    ]}}));
+    let errors = flag_errors(
+        json!({"flagKey": "f", "enabled": true, "targetingRules": {"rules": [
+            {"clauses": []},
+            {"clauses": [], "variation": "on", "rollout": {"weights": [{"variation": "on", "weight": 100}]}}
+        ]}}),
+    );
     assert_eq!(
         errors,
-        ["targetingRules.rules[0]: needs variation or rollout", "targetingRules.rules[1]: give variation or rollout, not both"]
+        [
+            "targetingRules.rules[0]: needs variation or rollout",
+            "targetingRules.rules[1]: give variation or rollout, not both"
+        ]
     );
 }
 
@@ -229,8 +276,12 @@ fn references_to_missing_segments_and_flags_are_reported() {
     }))
     .unwrap();
     let segments: Vec<Segment> = serde_json::from_value(json!([{"segmentKey": "known"}])).unwrap();
-    let others: Vec<Flag> = serde_json::from_value(json!([{"flagKey": "other", "enabled": true}])).unwrap();
-    let errors: Vec<String> = validate_flag(&flag, &segments, &others).iter().map(ToString::to_string).collect();
+    let others: Vec<Flag> =
+        serde_json::from_value(json!([{"flagKey": "other", "enabled": true}])).unwrap();
+    let errors: Vec<String> = validate_flag(&flag, &segments, &others)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         errors,
         [
@@ -275,8 +326,14 @@ fn validate_flag_checks_cycles_against_the_other_flags_ignoring_its_old_version(
         {"flagKey": "b", "enabled": true, "prerequisites": [{"flagKey": "a", "variation": "on"}]}
     ))
     .unwrap();
-    let errors: Vec<String> = validate_flag(&new_b, &[], &others).iter().map(ToString::to_string).collect();
-    assert_eq!(errors, ["prerequisites[0].flagKey: prerequisite cycle: b -> a -> b"]);
+    let errors: Vec<String> = validate_flag(&new_b, &[], &others)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["prerequisites[0].flagKey: prerequisite cycle: b -> a -> b"]
+    );
 }
 
 #[test]
@@ -305,8 +362,14 @@ fn segment_cycles_are_reported_at_the_segment_match_value() {
         {"segmentKey": "y", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["x"]}]}]}
     ))
     .unwrap();
-    let errors: Vec<String> = validate_segment(&y, &others).iter().map(ToString::to_string).collect();
-    assert_eq!(errors, ["rules[0].clauses[0].values[0]: segment cycle: y -> x -> y"]);
+    let errors: Vec<String> = validate_segment(&y, &others)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["rules[0].clauses[0].values[0]: segment cycle: y -> x -> y"]
+    );
 }
 
 #[test]
@@ -315,7 +378,10 @@ fn segments_are_validated_with_paths_relative_to_the_segment() {
         "segmentKey": "bad key", "rules": [{"clauses": [{"attribute": "v", "operator": "semverGt", "values": ["x"]}]}]
     }))
     .unwrap();
-    let errors: Vec<String> = validate_segment(&segment, &[]).iter().map(ToString::to_string).collect();
+    let errors: Vec<String> = validate_segment(&segment, &[])
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         errors,
         [
@@ -349,19 +415,28 @@ fn overrides_are_checked() {
         "flagKey": "f", "enabled": true, "variations": [{"key": "a", "value": 1}], "defaultVariation": "a", "onVariation": "a",
         "overrides": [{"userId": "u", "enabled": true}]
     }));
-    assert_eq!(errors, ["overrides[0].enabled: only boolean flags take enabled overrides; use variation"]);
+    assert_eq!(
+        errors,
+        ["overrides[0].enabled: only boolean flags take enabled overrides; use variation"]
+    );
 }
 
 #[test]
 fn size_limits_are_enforced() {
-    let rules: Vec<Value> = (0..1001).map(|_| json!({"clauses": [], "variation": "on"})).collect();
+    let rules: Vec<Value> = (0..1001)
+        .map(|_| json!({"clauses": [], "variation": "on"}))
+        .collect();
     assert_eq!(
         flag_errors(json!({"flagKey": "f", "enabled": true, "targetingRules": {"rules": rules}})),
         ["targetingRules.rules: 1001 rules exceed the limit of 1000"]
     );
-    let clauses: Vec<Value> = (0..101).map(|_| json!({"attribute": "a", "operator": "exists"})).collect();
+    let clauses: Vec<Value> = (0..101)
+        .map(|_| json!({"attribute": "a", "operator": "exists"}))
+        .collect();
     assert_eq!(
-        flag_errors(json!({"flagKey": "f", "enabled": true, "targetingRules": {"rules": [{"clauses": clauses, "variation": "on"}]}})),
+        flag_errors(
+            json!({"flagKey": "f", "enabled": true, "targetingRules": {"rules": [{"clauses": clauses, "variation": "on"}]}})
+        ),
         ["targetingRules.rules[0].clauses: 101 clauses exceed the limit of 100"]
     );
     let users: Vec<String> = (0..100_001).map(|i| format!("u{i}")).collect();
@@ -373,9 +448,11 @@ fn size_limits_are_enforced() {
 
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
-    let errors = flag_errors(json!({"flagKey": "", "enabled": true, "targetingRules": {"percentage": 101, "rules": [
-        {"clauses": [{"attribute": "a", "operator": "lt", "values": ["x"]}, {"attribute": "b", "operator": "nope"}], "variation": "on"}
-    ]}}));
+    let errors = flag_errors(
+        json!({"flagKey": "", "enabled": true, "targetingRules": {"percentage": 101, "rules": [
+            {"clauses": [{"attribute": "a", "operator": "lt", "values": ["x"]}, {"attribute": "b", "operator": "nope"}], "variation": "on"}
+        ]}}),
+    );
     assert_eq!(errors.len(), 4, "{errors:?}");
 }
 

@@ -1,0 +1,183 @@
+// End to end: the whole system as `scripts/dev` brings it up (PostgreSQL, origin, edge worker
+// under wrangler dev with local KV, demo data), driven through the public interfaces only.
+// A flag is created at the origin and evaluated at the edge, changed, rolled back; the time from
+// each admin write to its visibility at the edge is measured and written to
+// target/e2e-propagation.json (reported, never asserted: machines here are shared and noisy).
+//
+// Run it through scripts/test (which installs the toolchain first), or alone:
+//   source scripts/lib/toolchain.sh && node --test tests/e2e/
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const STARTUP_LIMIT_MS = 15 * 60 * 1000; // a cold build of origin + worker on 2 cores
+const VISIBLE_LIMIT_MS = 30_000; // a change not visible at the edge by then is a failure
+const SAMPLES = 20;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const database = `edgeflags_e2e_${process.pid}`;
+const devDir = mkdtempSync(join(tmpdir(), 'edgeflags-e2e-'));
+let dev; // the scripts/dev process
+let devOutput = '';
+
+function psql(sql) {
+  execFileSync('psql', ['postgres://postgres@127.0.0.1:5432/postgres', '-qc', sql], { stdio: 'pipe' });
+}
+
+after(async () => {
+  if (dev && dev.exitCode === null) {
+    dev.kill('SIGTERM');
+    await sleep(2000);
+  }
+  try { psql(`drop database if exists "${database}" with (force)`); } catch { /* best effort */ }
+  rmSync(devDir, { recursive: true, force: true });
+});
+
+test('scripts/dev brings the system up; a change at the origin reaches the edge; rollback too', async (t) => {
+  const originPort = await freePort();
+  const edgePort = await freePort();
+  const origin = `http://127.0.0.1:${originPort}`;
+  const edge = `http://127.0.0.1:${edgePort}`;
+
+  dev = spawn(join(ROOT, 'scripts', 'dev'), [], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      EDGEFLAGS_DEV_DIR: devDir,
+      EDGEFLAGS_ORIGIN_PORT: String(originPort),
+      EDGEFLAGS_EDGE_PORT: String(edgePort),
+      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ready = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      devOutput += chunk;
+      if (devOutput.includes('edgeflags is running.')) resolve();
+    };
+    dev.stdout.on('data', onData);
+    dev.stderr.on('data', onData);
+    dev.on('exit', (code) => reject(new Error(`scripts/dev exited with ${code}:\n${devOutput.slice(-4000)}`)));
+    setTimeout(() => reject(new Error(`scripts/dev not ready in time:\n${devOutput.slice(-4000)}`)), STARTUP_LIMIT_MS).unref();
+  });
+  await ready;
+  const token = readFileSync(join(devDir, 'admin-token'), 'utf8').trim();
+  assert.ok(devOutput.includes(token), 'the dev command prints the admin token');
+
+  const admin = async (method, path, body, headers = {}) => {
+    const response = await fetch(`${origin}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
+  };
+  const evaluate = async (base, flagKey, userId) => {
+    const response = await fetch(`${base}/api/v1/flags/${flagKey}?userId=${userId}&environment=production&country=US`);
+    return { status: response.status, body: await response.json() };
+  };
+  // Polls the edge until `predicate` holds; returns the milliseconds it took since `since`.
+  const visibleAtEdge = async (flagKey, predicate, since) => {
+    for (;;) {
+      const { status, body } = await evaluate(edge, flagKey, 'e2e-user');
+      if (predicate(status, body)) return performance.now() - since;
+      if (performance.now() - since > VISIBLE_LIMIT_MS) {
+        assert.fail(`not visible at the edge after ${VISIBLE_LIMIT_MS} ms; last answer ${status} ${JSON.stringify(body)}`);
+      }
+      await sleep(10);
+    }
+  };
+
+  await t.test('the demo flag is served at the edge exactly as the origin serves it', async () => {
+    const since = performance.now();
+    await visibleAtEdge('new-checkout-flow', (status) => status === 200, since);
+    const atEdge = await evaluate(edge, 'new-checkout-flow', 'user123');
+    const atOrigin = await evaluate(origin, 'new-checkout-flow', 'user123');
+    assert.equal(atEdge.status, 200);
+    assert.equal(atEdge.body.enabled, true);
+    assert.equal(atEdge.body.reason, 'user-targeted');
+    assert.deepEqual(atEdge.body, atOrigin.body);
+  });
+
+  const timings = { create: [], change: [], rollback: [] };
+
+  await t.test('create, change and roll back a flag; each is visible at the edge', async () => {
+    const flag = { flagKey: 'e2e-flag', environment: 'production', enabled: true, defaultValue: false, description: 'end-to-end' };
+    let since = performance.now();
+    const created = await admin('POST', '/admin/flags?environment=production', flag);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    timings.create.push(await visibleAtEdge('e2e-flag', (s, b) => s === 200 && b.enabled === true, since));
+
+    since = performance.now();
+    const changed = await admin('PUT', '/admin/flags/e2e-flag?environment=production', { enabled: false }, { 'if-match': '1' });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    timings.change.push(await visibleAtEdge('e2e-flag', (s, b) => s === 200 && b.enabled === false && b.reason === 'flag-disabled', since));
+
+    since = performance.now();
+    const rolledBack = await admin('POST', '/admin/flags/e2e-flag/rollback', { environment: 'production', version: 1 });
+    assert.equal(rolledBack.status, 200, JSON.stringify(rolledBack.body));
+    timings.rollback.push(await visibleAtEdge('e2e-flag', (s, b) => s === 200 && b.enabled === true && b.version === 3, since));
+
+    const history = await admin('GET', '/admin/flags/e2e-flag/history?environment=production');
+    assert.equal(history.status, 200);
+    assert.ok(JSON.stringify(history.body).includes('rollback'), 'history records the rollback');
+  });
+
+  await t.test('admin write to edge visibility, measured over repeated toggles', async () => {
+    let version = 3;
+    for (let i = 0; i < SAMPLES; i += 1) {
+      const enabled = i % 2 === 1;
+      const since = performance.now();
+      const changed = await admin('PUT', '/admin/flags/e2e-flag?environment=production', { enabled }, { 'if-match': String(version) });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      version += 1;
+      timings.change.push(await visibleAtEdge('e2e-flag', (s, b) => s === 200 && b.version === version, since));
+    }
+    const sorted = [...timings.change].sort((a, b) => a - b);
+    const pct = (p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+    const report = {
+      samples: sorted.length,
+      p50Ms: Math.round(pct(50)),
+      p95Ms: Math.round(pct(95)),
+      maxMs: Math.round(sorted[sorted.length - 1]),
+      createMs: Math.round(timings.create[0]),
+      rollbackMs: Math.round(timings.rollback[0]),
+    };
+    mkdirSync(join(ROOT, 'target'), { recursive: true });
+    writeFileSync(join(ROOT, 'target', 'e2e-propagation.json'), `${JSON.stringify(report, null, 2)}\n`);
+    t.diagnostic(`admin write -> visible at edge: ${JSON.stringify(report)}`);
+  });
+
+  await t.test('Ctrl-C stops everything scripts/dev started', async () => {
+    const exited = new Promise((resolve) => dev.on('exit', resolve));
+    dev.kill('SIGINT');
+    await exited;
+    for (const url of [`${origin}/healthz`, `${edge}/healthz`]) {
+      let down = false;
+      for (let i = 0; i < 50 && !down; i += 1) {
+        try { await fetch(url); await sleep(200); } catch { down = true; }
+      }
+      assert.ok(down, `${url} still answers after Ctrl-C`);
+    }
+  });
+});
