@@ -4,7 +4,7 @@
 //! - the evaluation API (seed `/api/v1/flags…`, OFREP `/ofrep/v1/evaluate/flags…`), answered by
 //!   `evaluation_api` exactly as the origin answers it;
 //! - `PUT /internal/snapshots/{environment}`: signed snapshot delivery from the origin
-//!   ([`publish`]);
+//!   (module `publish`);
 //! - `GET /healthz`: liveness, plus the snapshot versions this isolate holds;
 //! - `GET /internal/constant`: a constant answer with the API's headers and no KV or evaluation,
 //!   the baseline the throughput benchmark compares the evaluation route with.

@@ -82,6 +82,7 @@ extern crate alloc;
 mod answer;
 mod auth;
 mod error;
+mod input;
 mod query;
 mod request;
 mod response;

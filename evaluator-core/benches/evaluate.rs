@@ -3,81 +3,92 @@
 //! `baseline/*` measures a plain `HashMap` lookup in the same run, so results from a shared,
 //! noisy machine can be compared as ratios. Run: `cargo bench -p evaluator-core`.
 
-use std::collections::HashMap;
-use std::hint::black_box;
+// criterion does not build for wasm32; wasm timings come from `tests/wasm_timing.rs`
+// (`scripts/bench-core-wasm`).
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use std::collections::HashMap;
+    use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use evaluator_core::{testdata, CompiledSnapshot};
+    use criterion::{criterion_group, Criterion};
+    use evaluator_core::{testdata, CompiledSnapshot};
 
-const NOW: i64 = 1_795_514_400_000;
+    const NOW: i64 = 1_795_514_400_000;
 
-fn evaluation(c: &mut Criterion) {
-    let snapshot = testdata::realistic_snapshot();
-    let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
-    assert!(warnings.is_empty(), "{warnings:?}");
-    let ctx = testdata::context(42);
+    fn evaluation(c: &mut Criterion) {
+        let snapshot = testdata::realistic_snapshot();
+        let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let ctx = testdata::context(42);
 
-    let map: HashMap<String, usize> = compiled
-        .flag_keys()
-        .enumerate()
-        .map(|(i, k)| (k.to_owned(), i))
-        .collect();
-    c.bench_function("baseline/std_hashmap_lookup", |b| {
-        b.iter(|| map.get(black_box("flag-0500")).copied())
-    });
+        let map: HashMap<String, usize> = compiled
+            .flag_keys()
+            .enumerate()
+            .map(|(i, k)| (k.to_owned(), i))
+            .collect();
+        c.bench_function("baseline/std_hashmap_lookup", |b| {
+            b.iter(|| map.get(black_box("flag-0500")).copied())
+        });
 
-    c.bench_function("evaluate/simple_bool", |b| {
-        b.iter(|| {
-            compiled
-                .evaluate(black_box(testdata::SIMPLE_FLAG), black_box(&ctx), NOW)
-                .enabled
-        })
-    });
-    c.bench_function("evaluate/10_rules_x_3_clauses_25pct", |b| {
-        b.iter(|| {
-            compiled
-                .evaluate(black_box(testdata::RULES_FLAG), black_box(&ctx), NOW)
-                .enabled
-        })
-    });
-    c.bench_function("evaluate/10_rules_x_3_clauses_25pct_typical", |b| {
-        b.iter(|| {
-            compiled
-                .evaluate(
-                    black_box(testdata::RULES_TYPICAL_FLAG),
-                    black_box(&ctx),
-                    NOW,
-                )
-                .enabled
-        })
-    });
-    c.bench_function("evaluate_all/1000_flags", |b| {
-        b.iter(|| compiled.evaluate_all(black_box(&ctx), NOW).len())
-    });
+        c.bench_function("evaluate/simple_bool", |b| {
+            b.iter(|| {
+                compiled
+                    .evaluate(black_box(testdata::SIMPLE_FLAG), black_box(&ctx), NOW)
+                    .enabled
+            })
+        });
+        c.bench_function("evaluate/10_rules_x_3_clauses_25pct", |b| {
+            b.iter(|| {
+                compiled
+                    .evaluate(black_box(testdata::RULES_FLAG), black_box(&ctx), NOW)
+                    .enabled
+            })
+        });
+        c.bench_function("evaluate/10_rules_x_3_clauses_25pct_typical", |b| {
+            b.iter(|| {
+                compiled
+                    .evaluate(
+                        black_box(testdata::RULES_TYPICAL_FLAG),
+                        black_box(&ctx),
+                        NOW,
+                    )
+                    .enabled
+            })
+        });
+        c.bench_function("evaluate_all/1000_flags", |b| {
+            b.iter(|| compiled.evaluate_all(black_box(&ctx), NOW).len())
+        });
+    }
+
+    fn loading(c: &mut Criterion) {
+        let json =
+            serde_json::to_vec(&testdata::realistic_snapshot()).expect("the model serialises");
+        println!("snapshot JSON: {} bytes", json.len());
+        // Dropping the result is not part of loading: it happens outside the timed routine.
+        c.bench_function("from_json/1000_flags_200_segments", |b| {
+            b.iter_with_large_drop(|| CompiledSnapshot::from_json(black_box(&json)))
+        });
+        // The two halves of from_json, to see where loading time goes.
+        c.bench_function("from_json_parts/parse_only", |b| {
+            b.iter_with_large_drop(|| {
+                serde_json::from_slice::<evaluator_core::model::Snapshot>(black_box(&json))
+            })
+        });
+        let model = testdata::realistic_snapshot();
+        c.bench_function("from_json_parts/compile_only", |b| {
+            b.iter_batched(
+                || model.clone(),
+                CompiledSnapshot::compile,
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+
+    criterion_group!(benches, evaluation, loading);
 }
 
-fn loading(c: &mut Criterion) {
-    let json = serde_json::to_vec(&testdata::realistic_snapshot()).expect("the model serialises");
-    println!("snapshot JSON: {} bytes", json.len());
-    // Dropping the result is not part of loading: it happens outside the timed routine.
-    c.bench_function("from_json/1000_flags_200_segments", |b| {
-        b.iter_with_large_drop(|| CompiledSnapshot::from_json(black_box(&json)))
-    });
-    // The two halves of from_json, to see where loading time goes.
-    c.bench_function("from_json_parts/parse_only", |b| {
-        b.iter_with_large_drop(|| {
-            serde_json::from_slice::<evaluator_core::model::Snapshot>(black_box(&json))
-        })
-    });
-    let model = testdata::realistic_snapshot();
-    c.bench_function("from_json_parts/compile_only", |b| {
-        b.iter_batched(
-            || model.clone(),
-            CompiledSnapshot::compile,
-            criterion::BatchSize::LargeInput,
-        )
-    });
-}
+#[cfg(not(target_arch = "wasm32"))]
+criterion::criterion_main!(native::benches);
 
-criterion_group!(benches, evaluation, loading);
-criterion_main!(benches);
+#[cfg(target_arch = "wasm32")]
+fn main() {}

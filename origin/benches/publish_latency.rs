@@ -5,6 +5,9 @@
 //!
 //! - edge: the real `EdgeSink` (HMAC-signed HTTP PUT) to a recording axum server on 127.0.0.1;
 //!   the time is taken when the server has read and verified the request.
+//! - admin PUT -> edge: the same edge sink, but each change is a real `PUT /admin/flags/{key}`
+//!   to the origin's admin API (served in-process on 127.0.0.1, JWT auth, validation, audit row,
+//!   snapshot build of 1,000 flags, outbox insert, NOTIFY); the clock starts before the request.
 //! - s3 (with `PUBLISH_BENCH_S3=1`): the real `S3Sink` to a local moto server; the time is taken
 //!   when both PUTs (version + latest) are acknowledged.
 //!
@@ -15,18 +18,22 @@
 #[path = "../tests/publish_support/mod.rs"]
 mod publish_support;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use axum::Router;
+use origin::auth::{Role, TokenKeys};
 use origin::publish::{
     spawn_with_sinks, Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink,
     S3SinkConfig, Signer, SinkError, SnapshotSink, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+use origin::{app, AppState, Settings};
 use publish_support::{commit_snapshot, create_environment, S3Server};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
@@ -40,13 +47,13 @@ type Arrivals = mpsc::UnboundedSender<(u64, Instant)>;
 struct Recorder {
     signer: Signer,
     arrivals: Arrivals,
-    stored: Mutex<u64>,
+    stored: Mutex<HashMap<String, u64>>,
 }
 
 /// The recording edge: verifies the signature, parses the version, records the arrival time.
 async fn receive(
     State(recorder): State<Arc<Recorder>>,
-    Path(_environment): Path<String>,
+    Path(environment): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> StatusCode {
@@ -68,10 +75,11 @@ async fn receive(
     };
     let arrived = Instant::now();
     let mut stored = recorder.stored.lock().unwrap();
-    if version < *stored {
+    let current = stored.entry(environment).or_insert(0);
+    if version < *current {
         return StatusCode::CONFLICT;
     }
-    *stored = version;
+    *current = version;
     let _ = recorder.arrivals.send((version, arrived));
     StatusCode::OK
 }
@@ -153,24 +161,76 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Commits `iterations` snapshots one at a time and measures commit-to-delivery latency.
+/// One change to an environment, as the benchmark makes it.
+enum Change {
+    /// A snapshot row committed directly (the contract's transaction).
+    Row { pool: PgPool, environment: String },
+    /// `PUT /admin/flags/{key}` to the origin's admin API, toggling one flag.
+    Admin {
+        client: reqwest::Client,
+        origin: String,
+        token: String,
+        environment: String,
+        enabled: bool,
+    },
+}
+
+impl Change {
+    /// Makes the change; returns the snapshot version it produced and the snapshot's size.
+    async fn apply(&mut self, flags: usize) -> (u64, usize) {
+        match self {
+            Change::Row { pool, environment } => {
+                let (version, body) = commit_snapshot(pool, environment, flags).await;
+                (version, body.len())
+            }
+            Change::Admin {
+                client,
+                origin,
+                token,
+                environment,
+                enabled,
+            } => {
+                *enabled = !*enabled;
+                let response = client
+                    .put(format!(
+                        "{origin}/admin/flags/flag-0000?environment={environment}"
+                    ))
+                    .bearer_auth(&*token)
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({ "enabled": *enabled }).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "admin PUT failed");
+                let version = response
+                    .headers()
+                    .get("x-edgeflags-snapshot-version")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .expect("x-edgeflags-snapshot-version header");
+                (version, 0)
+            }
+        }
+    }
+}
+
+/// Makes `iterations` changes one at a time and measures change-to-delivery latency: from the end
+/// of the commit (`Change::Row`) or from the start of the request (`Change::Admin`).
 async fn measure(
     label: &str,
-    pool: &PgPool,
-    environment: &str,
+    change: &mut Change,
     flags: usize,
     iterations: usize,
     arrivals: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
 ) {
     let warmup = 5;
+    let from_start = matches!(change, Change::Admin { .. });
     let mut latencies = Vec::with_capacity(iterations);
-    let mut commits = Vec::with_capacity(iterations);
-    let mut body_bytes = 0;
+    let mut changes = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
         let started = Instant::now();
-        let (version, body) = commit_snapshot(pool, environment, flags).await;
-        let committed = Instant::now();
-        body_bytes = body.len();
+        let (version, _) = change.apply(flags).await;
+        let done = Instant::now();
         let arrived = loop {
             let next = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
                 .await
@@ -181,21 +241,111 @@ async fn measure(
             }
         };
         if i >= warmup {
-            latencies.push(arrived.saturating_duration_since(committed));
-            commits.push(committed - started);
+            let from = if from_start { started } else { done };
+            latencies.push(arrived.saturating_duration_since(from));
+            changes.push(done - started);
         }
     }
     latencies.sort();
-    commits.sort();
+    changes.sort();
+    let what = if from_start { "request" } else { "commit" };
     println!(
-        "{label}: {iterations} changes, {flags} flags, body {} KiB: commit->delivery p50 {} p95 {} p99 {} max {} (commit itself p50 {})",
-        body_bytes / 1024,
+        "{label}: {iterations} changes, {flags} flags: {what}->delivery p50 {} p95 {} p99 {} max {} ({what} itself p50 {})",
         ms(percentile(&latencies, 50.0)),
         ms(percentile(&latencies, 95.0)),
         ms(percentile(&latencies, 99.0)),
         ms(*latencies.last().unwrap()),
-        ms(percentile(&commits, 50.0)),
+        ms(percentile(&changes, 50.0)),
     );
+}
+
+/// The recording edge on 127.0.0.1 and an `EdgeSink` pointed at it.
+async fn recording_edge() -> (
+    EdgeSink,
+    mpsc::UnboundedReceiver<(u64, Instant)>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        signer: Signer::new(SECRET.as_bytes()).unwrap(),
+        arrivals: tx,
+        stored: Mutex::new(HashMap::new()),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/internal/snapshots/{environment}", put(receive))
+        .with_state(recorder);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let edge = EdgeSink::new(url.parse().unwrap(), SECRET, Duration::from_secs(10)).unwrap();
+    (edge, rx, server)
+}
+
+/// Serves the origin's own router in-process; returns its URL and an admin token.
+async fn admin_api(pool: &PgPool, environment: &str, flags: usize) -> (String, String) {
+    let jwt_secret = "bench-jwt-secret-bench-jwt-secret-0123";
+    let state = AppState::new(
+        pool.clone(),
+        Settings {
+            jwt_secret: jwt_secret.to_owned(),
+            admin_rate_per_second: 0.0,
+            admin_rate_burst: 1,
+            max_body_bytes: 1024 * 1024,
+            require_client_keys: false,
+        },
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = TokenKeys::new(jwt_secret.as_bytes())
+        .issue("bench", Role::Admin, None, now, 3600)
+        .unwrap();
+    let client = reqwest::Client::new();
+    let post = |path: String, body: serde_json::Value| {
+        let request = client
+            .post(format!("{origin}{path}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            assert!(
+                status.is_success(),
+                "{status}: {}",
+                response.text().await.unwrap()
+            );
+        }
+    };
+    post(
+        "/admin/environments".to_owned(),
+        serde_json::json!({ "key": environment, "name": environment }),
+    )
+    .await;
+    for i in 0..flags {
+        post(
+            format!("/admin/flags?environment={environment}"),
+            serde_json::json!({
+                "flagKey": format!("flag-{i:04}"),
+                "enabled": i % 2 == 0,
+                "defaultValue": false,
+                "targetingRules": {"percentage": 25.5, "userIds": ["u-1", "u-2"]}
+            }),
+        )
+        .await;
+    }
+    (origin, token)
 }
 
 fn main() {
@@ -211,21 +361,16 @@ fn main() {
         // The production default poll (5 s) stays: delivery must come from NOTIFY.
         let settings = PublisherSettings::default();
 
-        // edge
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let recorder = Arc::new(Recorder {
-            signer: Signer::new(SECRET.as_bytes()).unwrap(),
-            arrivals: tx,
-            stored: Mutex::new(0),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = Router::new()
-            .route("/internal/snapshots/{environment}", put(receive))
-            .with_state(recorder);
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let edge = EdgeSink::new(url.parse().unwrap(), SECRET, Duration::from_secs(10)).unwrap();
+        // Seeded before the publisher starts, so seeding is not measured.
+        let seeding = Instant::now();
+        let (origin, token) = admin_api(&pool, "bench-admin", flags).await;
+        println!(
+            "seeded {flags} flags through the admin API in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
         create_environment(&pool, "bench-edge").await;
+
+        let (edge, mut arrivals, server) = recording_edge().await;
         let publisher = spawn_with_sinks(
             pool.clone(),
             vec![Arc::new(edge)],
@@ -234,7 +379,42 @@ fn main() {
             std::future::pending(),
         )
         .unwrap();
-        measure("edge", &pool, "bench-edge", flags, iterations, &mut rx).await;
+        // Let the publisher catch up with the seeding before measuring.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while arrivals.try_recv().is_ok() {}
+
+        let mut row = Change::Row {
+            pool: pool.clone(),
+            environment: "bench-edge".to_owned(),
+        };
+        let body = publish_support::snapshot_body("bench-edge", 1, flags);
+        println!(
+            "snapshot body with {flags} flags: {} KiB",
+            body.len() / 1024
+        );
+        measure(
+            "edge, committed row",
+            &mut row,
+            flags,
+            iterations,
+            &mut arrivals,
+        )
+        .await;
+        let mut admin = Change::Admin {
+            client: reqwest::Client::new(),
+            origin,
+            token,
+            environment: "bench-admin".to_owned(),
+            enabled: true,
+        };
+        measure(
+            "edge, admin PUT",
+            &mut admin,
+            flags,
+            iterations,
+            &mut arrivals,
+        )
+        .await;
         publisher.abort();
         server.abort();
 
@@ -254,12 +434,20 @@ fn main() {
                 .send()
                 .await
                 .unwrap();
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, mut arrivals) = mpsc::unbounded_channel();
             let timed = Timed {
                 inner: Arc::new(s3),
                 arrivals: tx,
             };
             create_environment(&pool, "bench-s3").await;
+            // Only the new environment: the archive would otherwise start with the backlog.
+            sqlx::query(
+                "insert into publish_cursor (sink, environment_key, delivered_version)
+                 select 's3', environment_key, max(version) from snapshot group by environment_key",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
             let publisher = spawn_with_sinks(
                 pool.clone(),
                 vec![Arc::new(timed)],
@@ -268,14 +456,17 @@ fn main() {
                 std::future::pending(),
             )
             .unwrap();
+            let mut row = Change::Row {
+                pool: pool.clone(),
+                environment: "bench-s3".to_owned(),
+            };
             let s3_iterations = iterations.min(100);
             measure(
-                "s3 (moto)",
-                &pool,
-                "bench-s3",
+                "s3 (moto), committed row",
+                &mut row,
                 flags,
                 s3_iterations,
-                &mut rx,
+                &mut arrivals,
             )
             .await;
             publisher.abort();

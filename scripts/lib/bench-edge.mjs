@@ -43,7 +43,17 @@ const size = {
 const RULES_FLAG_QUERY =
   "/api/v1/flags/bench-ten-rules?userId=user-1&environment=production&country=US&plan=pro&email=user1%40example.com&appVersion=2.13.6&age=34";
 
-const WARMUP_REQUESTS = 300;
+const RELOADS = 12;
+// Findings that numbers alone do not show; kept here so --write reproduces them.
+const NOTES = `The first load in a fresh isolate misses the 10 ms target: it
+runs the parse and compile code once, lazily compiled by V8's baseline tier (Liftoff); from the
+4th load on, the same isolate loads the same snapshot in about the time native code takes (natively,
+release: ~4 ms parse, ~3-8 ms compile on this machine). Workers cannot pass V8 flags to compile
+eagerly. Known levers, all outside edge-worker: fewer regex engines in the workspace's
+\`regex-automata\` features (dropping \`hybrid\`, \`nfa-backtrack\`, \`perf-inline\` measured
+-33 KB gzipped and less code to compile), compiling identical regex patterns once per snapshot
+(the generated snapshot repeats one pattern 167 times), and a snapshot that is smaller to parse
+(per-environment JSON without informational fields).`;
 
 /** The worker's `Server-Timing` durations (ms) of a request that loaded a snapshot. */
 function serverTiming(response) {
@@ -61,7 +71,8 @@ async function timed(url) {
 
 const cold = [];
 for (let i = 0; i < COLD_SAMPLES; i++) {
-  const worker = await startWorker({ ttlSeconds: 1 });
+  // TTL 0: every request re-checks the version key, so a new version is loaded at once.
+  const worker = await startWorker({ ttlSeconds: 0 });
   try {
     await worker.kv.put("snapshot:production", snapshotText);
     await worker.kv.put("version:production", String(snapshot.version));
@@ -70,17 +81,20 @@ for (let i = 0; i < COLD_SAMPLES; i++) {
     const second = await timed(worker.base + RULES_FLAG_QUERY);
     if (first.response.status !== 200 || second.response.status !== 200) throw new Error("evaluation failed");
     const load = serverTiming(first.response);
-    // Warm the JIT, then publish the same snapshot as a new version (directly to KV) and let the
-    // isolate reload it: the cost of a snapshot update in a busy isolate.
-    for (let k = 0; k < WARMUP_REQUESTS; k++) await timed(worker.base + RULES_FLAG_QUERY);
-    await worker.kv.put("snapshot:production", JSON.stringify({ ...snapshot, version: snapshot.version + 1 }));
-    await worker.kv.put("version:production", String(snapshot.version + 1));
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const reloaded = await timed(worker.base + RULES_FLAG_QUERY);
-    if (reloaded.response.headers.get("x-edgeflags-snapshot-version") !== String(snapshot.version + 1)) {
-      throw new Error("the isolate did not reload the new version");
+    // Then the same isolate loads RELOADS new versions of the snapshot in a row: V8 tiers the
+    // parse and compile code up after a few, so the last ones show the steady cost of an update.
+    const reloads = [];
+    for (let k = 1; k <= RELOADS; k++) {
+      const version = snapshot.version + k;
+      await worker.kv.put("snapshot:production", JSON.stringify({ ...snapshot, version }));
+      await worker.kv.put("version:production", String(version));
+      const reloaded = await timed(worker.base + RULES_FLAG_QUERY);
+      if (reloaded.response.headers.get("x-edgeflags-snapshot-version") !== String(version)) {
+        throw new Error("the isolate did not load the new version");
+      }
+      reloads.push(serverTiming(reloaded.response));
     }
-    const reload = serverTiming(reloaded.response);
+    const steady = reloads.slice(-3);
     cold.push({
       instantiate: instantiate.ms,
       first: first.ms,
@@ -89,9 +103,9 @@ for (let i = 0; i < COLD_SAMPLES; i++) {
       compile: load.compile,
       load: load.parse + load.compile,
       kv: load.kv,
-      reload: reload.parse + reload.compile,
-      reloadParse: reload.parse,
-      reloadCompile: reload.compile,
+      reload: median(steady.map((r) => r.parse + r.compile)),
+      reloadParse: median(steady.map((r) => r.parse)),
+      reloadCompile: median(steady.map((r) => r.compile)),
     });
   } finally {
     await worker.close();
@@ -146,37 +160,53 @@ const segments = snapshot.segments.length;
 const kb = (bytes) => `${fmt(bytes / 1024, 1)} KB`;
 const section = `## edge-worker
 
-Command: \`scripts/bench-edge\` (builds the worker, generates the snapshot, runs
-\`scripts/lib/bench-edge.mjs\`; loopback only, about ${Math.ceil((COLD_SAMPLES * 4.5 + 7 * WRK_SECONDS) / 10) * 10} s).
-Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GB RAM, Node ${process.version}, load average ${loadAtStart.map((l) => fmt(l, 1)).join(" / ")} at the start (shared with other builds),
-${workerdVersion} under Miniflare ${JSON.parse(readFileSync(path.join(ROOT, "node_modules/miniflare/package.json"), "utf8")).version}, wrk 4.1.0 (1 thread, ${WRK_CONNECTIONS} connections, ${WRK_SECONDS} s per run). Measured ${new Date().toISOString().slice(0, 10)}.
-Snapshot: evaluator-core's generated ${flags} flags / ${segments} segments (${kb(snapshotText.length)} of JSON).
+**What:** the compiled worker (\`edge-worker/build\`, made by \`scripts/build-worker\`) under local
+workerd (Miniflare), with evaluator-core's generated snapshot of ${flags} flags / ${segments} segments
+(${kb(snapshotText.length)} of JSON) in KV:
+- size of the wasm, raw and gzip -9;
+- cold isolate: a fresh Miniflare instance per sample with the snapshot already in KV; the first
+  evaluation loads it, and the worker reports the CPU time of parsing and compiling it in
+  \`Server-Timing\` (local workerd advances \`performance.now()\` during execution; Cloudflare's
+  production runtime does not, so there the header reads 0). The same isolate then loads
+  ${RELOADS} new versions in a row (the last 3 show the cost of an update once V8 tiered up);
+- throughput: \`wrk\` against the evaluation route and the constant route
+  (\`GET /internal/constant\`: same headers, no KV, no evaluation), alternated, same load.
+
+**Command:** \`scripts/bench-edge\` (builds the worker if needed, generates the snapshot with
+\`cargo run -p evaluation-api --example differential -- snapshot 1000 200\`, runs
+\`scripts/lib/bench-edge.mjs\`; loopback only, about ${Math.ceil((COLD_SAMPLES * 4 + 7 * WRK_SECONDS) / 10) * 10} s;
+\`--write\` replaces this section). Knobs: \`EDGEFLAGS_BENCH_COLD_SAMPLES\` (${COLD_SAMPLES}),
+\`EDGEFLAGS_BENCH_SECONDS\` (${WRK_SECONDS} per wrk run), \`EDGEFLAGS_BENCH_CONNECTIONS\` (${WRK_CONNECTIONS}).
+
+**Machine:** ${os.cpus().length} vCPU ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${workerdVersion} under
+Miniflare ${JSON.parse(readFileSync(path.join(ROOT, "node_modules/miniflare/package.json"), "utf8")).version}, wrk 4.1.0 (1 thread, ${WRK_CONNECTIONS} connections); load average ${loadAtStart.map((l) => fmt(l, 1)).join(" / ")}
+at the start (shared with other builds, so times are pessimistic). Measured ${new Date().toISOString().slice(0, 10)}.
+
+**Numbers** (medians of ${COLD_SAMPLES} isolates; throughput = mean of 2 alternated rounds):
 
 | what | result | target |
 |---|---|---|
 | \`index_bg.wasm\` raw / gzip -9 | ${kb(size.wasmRaw)} / **${kb(size.wasmGzip)}** | ≤ 400 KB gz |
 | \`index.js\` (wasm-bindgen glue) raw / gzip -9 | ${kb(size.jsRaw)} / ${kb(size.jsGzip)} | |
-| cold isolate: parse + compile of the ${flags}-flag snapshot, in-worker CPU (\`Server-Timing\`), median of ${COLD_SAMPLES} fresh isolates | **${fmt(coldSummary.load)} ms** (min ${fmt(loadMin)}, max ${fmt(loadMax)}): JSON → model ${fmt(coldSummary.parse)} ms, compile ${fmt(coldSummary.compile)} ms | ≤ 10 ms |
-| warm isolate (after ${WARMUP_REQUESTS} requests): reloading a new version of the same snapshot, in-worker CPU | ${fmt(coldSummary.reload)} ms: JSON → model ${fmt(coldSummary.reloadParse)} ms, compile ${fmt(coldSummary.reloadCompile)} ms | |
-| cold isolate: first evaluation incl. KV read + compile, wall from the client | ${fmt(coldSummary.first)} ms (KV wait ${fmt(coldSummary.kv)} ms) | |
-| warm isolate: second evaluation, wall from the client | ${fmt(coldSummary.second)} ms | |
-| fresh isolate: first request to the constant route (module instantiation), wall | ${fmt(coldSummary.instantiate)} ms | |
-| throughput, constant route \`GET /internal/constant\` | ${fmt(throughput.constant, 0)} req/s | |
+| cold isolate: parse + compile of the snapshot, in-worker CPU | **${fmt(coldSummary.load)} ms** (min ${fmt(loadMin)}, max ${fmt(loadMax)}): JSON → model ${fmt(coldSummary.parse)} ms, compile ${fmt(coldSummary.compile)} ms | ≤ 10 ms |
+| same isolate, versions ${RELOADS - 2}-${RELOADS} of ${RELOADS} consecutive reloads, in-worker CPU | ${fmt(coldSummary.reload)} ms: JSON → model ${fmt(coldSummary.reloadParse)} ms, compile ${fmt(coldSummary.reloadCompile)} ms | |
+| cold isolate: first evaluation incl. KV read + load, wall from the client | ${fmt(coldSummary.first)} ms (KV wait ${fmt(coldSummary.kv)} ms) | |
+| same isolate: second evaluation (re-checks the version key, no load), wall from the client | ${fmt(coldSummary.second)} ms | |
+| fresh isolate: first request (constant route; module instantiation), wall | ${fmt(coldSummary.instantiate)} ms | |
+| throughput, constant route | ${fmt(throughput.constant, 0)} req/s | |
 | throughput, \`GET /api/v1/flags/bench-ten-rules?…\` (10 rules × 3 clauses walked, then a 25 % rollout) | ${fmt(throughput.rules, 0)} req/s, **ratio ${fmt(throughput.rules / throughput.constant)}** | ≥ 0.7 |
 | throughput, \`GET /api/v1/flags/bench-simple-bool?…\` (static flag) | ${fmt(throughput.simple, 0)} req/s, ratio ${fmt(throughput.simple / throughput.constant)} | |
 
-Per round (req/s; p50 / p99 latency): ${rounds
+Per round (req/s, p50 / p99 latency): ${rounds
   .map(
     (r, i) =>
       `round ${i + 1}: constant ${fmt(r.constant.rps, 0)} (${r.constant.p50} / ${r.constant.p99}), rules ${fmt(r.rules.rps, 0)} (${r.rules.p50} / ${r.rules.p99}), simple ${fmt(r.simple.rps, 0)} (${r.simple.p50} / ${r.simple.p99})`,
   )
   .join("; ")}.
 
-Notes: the compile figure is measured inside the worker with \`performance.now()\`, which local
-workerd advances during execution (Cloudflare's production runtime does not, so there the header
-reads 0). The wasm's name section is stripped (\`scripts/build-worker\`); worker-build would keep it
-(+200 KB raw). Throughput on this 2-core machine is bounded by workerd's HTTP handling and by wrk
-sharing the cores, so compare the ratio, not the absolute figures.
+Reading: the wasm's name section is stripped by \`scripts/build-worker\` (worker-build keeps it:
++200 KB raw, ~+100 KB gzipped). Throughput on 2 shared cores is bounded by workerd's HTTP handling
+and wrk itself, so the ratio is the figure to compare. ${NOTES}
 `;
 process.stdout.write(`${section}\n`);
 

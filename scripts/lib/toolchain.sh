@@ -10,6 +10,8 @@
 # Exports: WASM_BINDGEN_BIN, WASM_OPT_BIN, ESBUILD_BIN (worker-build would otherwise download
 # them from GitHub, which is unreachable here), CLOUDFLARE_CF_FETCH_ENABLED=false,
 # WRANGLER_SEND_METRICS=false, XDG_CONFIG_HOME (wrangler writes config and logs there).
+# Creates a gitignored .dev.vars with a random PUBLISH_SECRET when there is none, so a plain
+# `wrangler dev` accepts publishes signed with it (scripts/dev passes its own with --var).
 # shellcheck shell=bash
 [ -n "${ROOT:-}" ] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -89,5 +91,13 @@ edge_toolchain_env() {
   mkdir -p "$XDG_CONFIG_HOME"
 }
 
+edge_dev_vars() {
+  local file="$ROOT/.dev.vars"
+  if [ ! -s "$file" ]; then
+    (umask 077 && printf 'PUBLISH_SECRET=%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$file")
+  fi
+}
+
 edge_toolchain_install
 edge_toolchain_env
+edge_dev_vars

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 
 import { fixtureSnapshot, get, publish, startWorker } from "./harness.mjs";
 
-const TTL_SECONDS = 1;
+const TTL_SECONDS = 2;
 const FLAG = "/api/v1/flags/theme?environment=production&userId=u1&plan=pro";
 
 async function servedVersion(base) {

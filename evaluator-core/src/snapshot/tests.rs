@@ -3,6 +3,8 @@
 use super::*;
 use crate::context::EvaluationContext;
 use crate::reason::{ErrorCode, Reason};
+use alloc::format;
+use alloc::string::String;
 use serde_json::json;
 
 fn load(document: Value) -> (CompiledSnapshot, Vec<String>) {
