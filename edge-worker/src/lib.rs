@@ -116,7 +116,7 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
         body: &body,
     };
     let config = Config {
-        require_client_keys: require_client_keys(env),
+        require_client_keys: settings(env).require_client_keys,
     };
     let api_request = match evaluation_api::parse(&request, &config) {
         Ok(api_request) => api_request,
@@ -124,7 +124,9 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     };
     let now_ms = Date::now().as_millis();
     let (snapshot, timing) = match env.kv(KV_BINDING) {
-        Ok(kv) => store::snapshot(&kv, api_request.environment(), now_ms, ttl_ms(env)).await,
+        Ok(kv) => {
+            store::snapshot(&kv, api_request.environment(), now_ms, settings(env).ttl_ms).await
+        }
         Err(e) => {
             // A missing binding is a deployment mistake; still answer from memory or fallback.
             console_error!("KV binding {KV_BINDING} unavailable: {e}");
@@ -195,6 +197,31 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
         200,
         &serde_json::json!({ "environment": environment, "version": version, "stored": written }),
     )
+}
+
+/// Deployment settings from the worker's vars. Vars cannot change within an isolate, so they are
+/// read once: each read is a call into JavaScript, measurable on the hot path.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    require_client_keys: bool,
+    ttl_ms: u64,
+}
+
+thread_local! {
+    static SETTINGS: std::cell::Cell<Option<Settings>> = const { std::cell::Cell::new(None) };
+}
+
+fn settings(env: &Env) -> Settings {
+    SETTINGS.with(|cell| {
+        cell.get().unwrap_or_else(|| {
+            let settings = Settings {
+                require_client_keys: require_client_keys(env),
+                ttl_ms: ttl_ms(env),
+            };
+            cell.set(Some(settings));
+            settings
+        })
+    })
 }
 
 fn require_client_keys(env: &Env) -> bool {
