@@ -10,7 +10,7 @@ use crate::context::EvaluationContext;
 use crate::model::Segment;
 use crate::operators::{ClauseCompiler, CompiledClause};
 use crate::path::{Diagnostics, Path};
-use crate::sets::{Interner, StrSet};
+use crate::sets::{Interner, StrList, StrSet};
 use crate::validate::{check_key, limits};
 
 /// How deep `segmentMatch` may nest. Validation rejects cycles, so this only bounds a snapshot
@@ -39,15 +39,15 @@ impl CompiledSegment {
 /// A segment's user lists, moved out of an owned snapshot so compiling need not copy them.
 #[derive(Default)]
 pub(crate) struct SegmentLists {
-    pub(crate) included: Vec<String>,
-    pub(crate) excluded: Vec<String>,
+    pub(crate) included: StrList,
+    pub(crate) excluded: StrList,
 }
 
 impl SegmentLists {
     pub(crate) fn take(segment: &mut Segment) -> Self {
         Self {
-            included: core::mem::take(&mut segment.included),
-            excluded: core::mem::take(&mut segment.excluded),
+            included: StrList::of(core::mem::take(&mut segment.included)),
+            excluded: StrList::of(core::mem::take(&mut segment.excluded)),
         }
     }
 }
@@ -63,19 +63,19 @@ pub(crate) fn compile_segment(
 ) -> Option<CompiledSegment> {
     let before = diag.len();
     let lists = lists.unwrap_or_else(|| SegmentLists {
-        included: segment.included.clone(),
-        excluded: segment.excluded.clone(),
+        included: StrList::of(segment.included.clone()),
+        excluded: StrList::of(segment.excluded.clone()),
     });
     if let Err(message) = check_key(&segment.segment_key) {
         diag.report(&path.field("segmentKey"), message);
     }
     for (name, list) in [("included", &lists.included), ("excluded", &lists.excluded)] {
-        if list.len() > limits::USER_IDS {
+        if list.len > limits::USER_IDS {
             diag.report(
                 &path.field(name),
                 format!(
                     "{} user ids exceed the limit of {}",
-                    list.len(),
+                    list.len,
                     limits::USER_IDS
                 ),
             );
@@ -121,8 +121,8 @@ pub(crate) fn compile_segment(
     }
     (diag.len() == before).then(|| CompiledSegment {
         key: segment.segment_key.clone(),
-        included: StrSet::new(lists.included),
-        excluded: StrSet::new(lists.excluded),
+        included: lists.included.set,
+        excluded: lists.excluded.set,
         rules,
     })
 }

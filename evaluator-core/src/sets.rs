@@ -2,45 +2,192 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use hashbrown::{HashMap, HashSet};
+use core::fmt;
+use core::hash::BuildHasher;
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
 
-/// A set of strings (user ids, countries): a short list is faster to scan than to hash.
-#[derive(Debug, Clone)]
-pub(crate) enum StrSet {
-    Small(Vec<String>),
-    Large(HashSet<String>),
+/// A set of strings (user ids, countries), stored as one byte buffer plus spans into it: a
+/// snapshot holds tens of thousands of user ids, and one allocation per id dominated loading
+/// (malloc when parsing, free when dropping). A short list is faster to scan than to hash.
+#[derive(Clone, Default)]
+pub(crate) struct StrSet {
+    /// The distinct members, concatenated.
+    bytes: Vec<u8>,
+    /// `(start, len)` of each distinct member in `bytes`.
+    spans: Vec<(u32, u32)>,
+    /// Positions in `spans` by hash; empty (never allocated) while the set is scanned.
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
 }
 
-impl Default for StrSet {
-    fn default() -> Self {
-        Self::Small(Vec::new())
+impl fmt::Debug for StrSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.spans.iter().map(|&span| member(&self.bytes, span)))
+            .finish()
     }
+}
+
+/// The bytes of one member (empty for a span that does not fit, which `push` never makes).
+#[inline]
+fn member(bytes: &[u8], (start, len): (u32, u32)) -> &[u8] {
+    let start = start as usize;
+    bytes.get(start..start + len as usize).unwrap_or_default()
 }
 
 impl StrSet {
     const SCAN_LIMIT: usize = 8;
 
     pub(crate) fn new(items: Vec<String>) -> Self {
-        if items.len() <= Self::SCAN_LIMIT {
-            Self::Small(items)
-        } else {
-            Self::Large(items.into_iter().collect())
+        let mut list = StrList::default();
+        list.set.bytes.reserve(items.iter().map(String::len).sum());
+        for item in &items {
+            list.push(item);
         }
+        list.set
     }
 
     #[inline]
     pub(crate) fn contains(&self, s: &str) -> bool {
-        match self {
-            Self::Small(items) => items.iter().any(|item| crate::text::eq(item, s)),
-            Self::Large(items) => items.contains(s),
+        let needle = s.as_bytes();
+        if self.table.is_empty() {
+            return self
+                .spans
+                .iter()
+                .any(|&span| crate::text::bytes_eq(member(&self.bytes, span), needle));
+        }
+        let hash = self.hasher.hash_one(needle);
+        self.table
+            .find(hash, |&i| self.is_at(i, needle))
+            .is_some()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn is_at(&self, i: u32, needle: &[u8]) -> bool {
+        self.spans
+            .get(i as usize)
+            .is_some_and(|&span| member(&self.bytes, span) == needle)
+    }
+
+    /// Adds `s` unless present.
+    fn insert(&mut self, s: &str) {
+        let needle = s.as_bytes();
+        if self.table.is_empty() && self.spans.len() < Self::SCAN_LIMIT {
+            if !self
+                .spans
+                .iter()
+                .any(|&span| member(&self.bytes, span) == needle)
+            {
+                self.append(needle);
+            }
+            return;
+        }
+        let Self {
+            bytes,
+            spans,
+            table,
+            hasher,
+        } = self;
+        let hash_of = |i: &u32| {
+            hasher.hash_one(spans.get(*i as usize).map_or(&[][..], |&span| member(bytes, span)))
+        };
+        if table.is_empty() {
+            // Leaving the scanned regime: index what is there so far.
+            table.reserve(spans.len() * 2, hash_of);
+            for i in 0..spans.len() {
+                let i = crate::validate::index_u32(i);
+                table.insert_unique(hash_of(&i), i, hash_of);
+            }
+        }
+        let hash = hasher.hash_one(needle);
+        let found = table
+            .find(hash, |&i| {
+                spans
+                    .get(i as usize)
+                    .is_some_and(|&span| member(bytes, span) == needle)
+            })
+            .is_some();
+        if !found {
+            let i = crate::validate::index_u32(spans.len());
+            table.insert_unique(hash, i, hash_of);
+            self.append(needle);
+        }
+    }
+
+    fn append(&mut self, s: &[u8]) {
+        // Offsets are u32: a snapshot list cannot reach 4 GiB (KV values are at most 25 MiB).
+        let start = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(s);
+        self.spans.push((start, len));
+    }
+}
+
+/// A string list as read from a snapshot: its length as written (duplicates included, which is
+/// what the limits count) and the set it compiles to. Deserializes straight from a JSON array
+/// of strings into the set, without a `String` per element.
+#[derive(Debug, Default)]
+pub(crate) struct StrList {
+    pub(crate) len: usize,
+    pub(crate) set: StrSet,
+}
+
+impl StrList {
+    pub(crate) fn of(items: Vec<String>) -> Self {
+        Self {
+            len: items.len(),
+            set: StrSet::new(items),
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        match self {
-            Self::Small(items) => items.is_empty(),
-            Self::Large(items) => items.is_empty(),
+        self.len == 0
+    }
+
+    fn push(&mut self, s: &str) {
+        self.len += 1;
+        self.set.insert(s);
+    }
+}
+
+impl<'de> Deserialize<'de> for StrList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = StrList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrList, A::Error> {
+                let mut list = StrList::default();
+                while seq.next_element_seed(Item(&mut list))?.is_some() {}
+                Ok(list)
+            }
         }
+        /// One element, added to the list as it is read.
+        struct Item<'l>(&'l mut StrList);
+        impl<'de> DeserializeSeed<'de> for Item<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+                deserializer.deserialize_str(self)
+            }
+        }
+        impl Visitor<'_> for Item<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+                self.0.push(s);
+                Ok(())
+            }
+        }
+        deserializer.deserialize_seq(Items)
     }
 }
 
@@ -134,5 +281,24 @@ mod tests {
         assert!(small.contains("a") && !small.contains("b"));
         let large = StrSet::new((0..100).map(|i| alloc::format!("u{i}")).collect());
         assert!(large.contains("u99") && !large.contains("u100") && !large.is_empty());
+        assert!(StrSet::default().is_empty() && !StrSet::default().contains(""));
+    }
+
+    #[test]
+    fn string_lists_read_from_json_keep_their_length_and_members() {
+        let json = r#"["a", "b\u00e9", "a", "", "c", "d", "e", "f", "g", "h", "i", "a"]"#;
+        let list: StrList = serde_json::from_str(json).unwrap();
+        assert_eq!(list.len, 12);
+        for member in ["a", "b\u{e9}", "", "c", "i"] {
+            assert!(list.set.contains(member), "{member:?}");
+        }
+        assert!(!list.set.contains("b") && !list.set.contains("j"));
+        assert_eq!(list.set.spans.len(), 10, "duplicates are stored once");
+        let empty: StrList = serde_json::from_str("[]").unwrap();
+        assert!(empty.is_empty() && empty.set.is_empty());
+        assert!(serde_json::from_str::<StrList>(r#"["a", 1]"#).is_err());
+        assert!(serde_json::from_str::<StrList>(r#""a""#).is_err());
+        let same = StrList::of(Vec::from([String::from("x"), String::from("x")]));
+        assert_eq!((same.len, same.set.spans.len()), (2, 1));
     }
 }

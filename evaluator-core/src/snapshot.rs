@@ -16,10 +16,12 @@ use crate::validate::ValidationError;
 mod build;
 mod client_keys;
 mod segments;
+mod wire;
 
 pub(crate) use build::compile_snapshot;
 use build::{compile_input, compile_loose, Input, Lists, LooseSnapshot};
 use client_keys::decode_sha256;
+use wire::WireSnapshot;
 
 /// A snapshot compiled for evaluation: flag key → index hash map, user id hash sets, compiled
 /// regexes, parsed versions and timestamps, rollout weights in integer units of 0.001 %.
@@ -83,9 +85,11 @@ impl CompiledSnapshot {
     /// [`Error::Parse`] only when the bytes are not a snapshot at all: not JSON, or not an
     /// object with `environment` and `version`.
     pub fn from_json(bytes: &[u8]) -> Result<(CompiledSnapshot, Vec<ValidationError>)> {
-        // The fast path: a well-formed snapshot parses straight into the model.
-        if let Ok(snapshot) = serde_json::from_slice::<Snapshot>(bytes) {
-            return Ok(Self::compile(snapshot));
+        // The fast path: a well-formed snapshot parses straight into the model, its user lists
+        // straight into their compiled sets.
+        if let Ok(wire) = serde_json::from_slice::<WireSnapshot>(bytes) {
+            let (snapshot, mut lists) = wire.into_model();
+            return Ok(compile_input(&Input::of(&snapshot), Some(&mut lists)));
         }
         let loose: LooseSnapshot = serde_json::from_slice(bytes).map_err(|e| Error::Parse {
             message: e.to_string(),

@@ -2,12 +2,6 @@
 //! (countries, plans, domains); a libc `memcmp` call costs more than the comparison itself, so
 //! strings of up to 16 bytes are compared as (overlapping) machine words.
 
-/// `a == b`.
-#[inline]
-pub(crate) fn eq(a: &str, b: &str) -> bool {
-    bytes_eq(a.as_bytes(), b.as_bytes())
-}
-
 /// `s.ends_with(suffix)`.
 #[inline]
 pub(crate) fn ends_with(s: &str, suffix: &str) -> bool {
@@ -25,8 +19,9 @@ pub(crate) fn starts_with(s: &str, prefix: &str) -> bool {
         .is_some_and(|head| bytes_eq(head, prefix.as_bytes()))
 }
 
+/// `a == b`.
 #[inline]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -60,6 +55,10 @@ fn word8(bytes: &[u8], at: usize) -> Option<u64> {
 mod tests {
     use super::*;
     use alloc::string::String;
+
+    fn eq(a: &str, b: &str) -> bool {
+        bytes_eq(a.as_bytes(), b.as_bytes())
+    }
 
     #[test]
     fn comparisons_agree_with_the_standard_library_for_every_length() {

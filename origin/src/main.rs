@@ -1,4 +1,5 @@
 //! The `origin` binary: parse configuration, set up logging and the database, serve.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -87,7 +87,9 @@ fn declared_admin_routes() -> BTreeSet<(String, String)> {
             let call = &args[..end];
             rest = &args[end..];
             let path = call.trim_start().trim_start_matches('"');
-            let Some((path, handlers)) = path.split_once('"') else { continue };
+            let Some((path, handlers)) = path.split_once('"') else {
+                continue;
+            };
             if !path.starts_with("/admin") {
                 continue;
             }

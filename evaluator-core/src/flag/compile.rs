@@ -14,15 +14,16 @@ use crate::json::{json_eq, Kind};
 use crate::model::Flag;
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
+use crate::sets::StrList;
 use crate::snapshot::Entry;
 use crate::validate::{check_key, index_u32, limits};
 
 /// A flag's user lists, moved out of an owned snapshot so compiling need not copy them.
 #[derive(Default)]
 pub(crate) struct FlagLists {
-    pub(super) user_ids: Vec<String>,
-    pub(super) excluded_user_ids: Vec<String>,
-    pub(super) countries: Vec<String>,
+    pub(crate) user_ids: StrList,
+    pub(crate) excluded_user_ids: StrList,
+    pub(crate) countries: StrList,
 }
 
 impl FlagLists {
@@ -30,9 +31,9 @@ impl FlagLists {
         match &mut flag.targeting_rules {
             None => Self::default(),
             Some(t) => Self {
-                user_ids: core::mem::take(&mut t.user_ids),
-                excluded_user_ids: core::mem::take(&mut t.excluded_user_ids),
-                countries: core::mem::take(&mut t.countries),
+                user_ids: StrList::of(core::mem::take(&mut t.user_ids)),
+                excluded_user_ids: StrList::of(core::mem::take(&mut t.excluded_user_ids)),
+                countries: StrList::of(core::mem::take(&mut t.countries)),
             },
         }
     }
@@ -41,9 +42,9 @@ impl FlagLists {
         match &flag.targeting_rules {
             None => Self::default(),
             Some(t) => Self {
-                user_ids: t.user_ids.clone(),
-                excluded_user_ids: t.excluded_user_ids.clone(),
-                countries: t.countries.clone(),
+                user_ids: StrList::of(t.user_ids.clone()),
+                excluded_user_ids: StrList::of(t.excluded_user_ids.clone()),
+                countries: StrList::of(t.countries.clone()),
             },
         }
     }

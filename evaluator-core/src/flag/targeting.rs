@@ -183,12 +183,12 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             ("excludedUserIds", &lists.excluded_user_ids),
             ("countries", &lists.countries),
         ] {
-            if list.len() > limits::USER_IDS {
+            if list.len > limits::USER_IDS {
                 self.diag.report(
                     &path.field(name),
                     format!(
                         "{} entries exceed the limit of {}",
-                        list.len(),
+                        list.len,
                         limits::USER_IDS
                     ),
                 );
@@ -214,9 +214,9 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             }
         }
         SeedTargeting {
-            excluded: StrSet::new(lists.excluded_user_ids),
-            user_ids: StrSet::new(lists.user_ids),
-            countries: StrSet::new(lists.countries),
+            excluded: lists.excluded_user_ids.set,
+            user_ids: lists.user_ids.set,
+            countries: lists.countries.set,
             segments,
             percentage,
             bucket_by: self.bucket_by(rules.bucket_by.as_deref(), &path.field("bucketBy")),

@@ -161,3 +161,51 @@ fn compiling_a_model_snapshot_equals_loading_its_json() {
         );
     }
 }
+
+#[test]
+fn loading_json_equals_compiling_the_model_on_a_realistic_snapshot() {
+    let mut model = crate::testdata::snapshot(300, 60);
+    // Duplicates, an escaped id and a description in the lists read straight into sets.
+    if let Some(segment) = model.segments.first_mut() {
+        segment.included.extend([String::from("dup"), String::from("dup")]);
+        segment.excluded.push(String::from("caf\u{e9} \"quoted\""));
+        segment.description = Some(String::from("first"));
+    }
+    let json = serde_json::to_vec(&model).unwrap();
+    let (from_json, json_warnings) = CompiledSnapshot::from_json(&json).unwrap();
+    let (from_model, model_warnings) = CompiledSnapshot::compile(model.clone());
+    assert_eq!(json_warnings, model_warnings);
+    // Every listed user, plus generated contexts that mostly match none of the lists.
+    let listed = model.segments.iter().flat_map(|s| s.included.iter().chain(&s.excluded));
+    let targeted = model
+        .flags
+        .iter()
+        .filter_map(|f| f.targeting_rules.as_ref())
+        .flat_map(|t| t.user_ids.iter().chain(&t.excluded_user_ids));
+    let mut contexts: Vec<EvaluationContext> = listed
+        .chain(targeted)
+        .step_by(7)
+        .map(|user| EvaluationContext::with_targeting_key(user.as_str()))
+        .collect();
+    contexts.extend((0..50).map(crate::testdata::context));
+    assert!(contexts.len() > 500, "{}", contexts.len());
+    for ctx in &contexts {
+        assert_eq!(
+            from_json.evaluate_all(ctx, 1_795_514_400_000),
+            from_model.evaluate_all(ctx, 1_795_514_400_000)
+        );
+    }
+}
+
+#[test]
+fn user_lists_and_descriptions_of_the_wrong_shape_degrade_like_the_model() {
+    let (_, warnings) = load(json!({"environment": "e", "version": 1, "flags": [
+        {"flagKey": "ids", "enabled": true, "targetingRules": {"userIds": ["a", 1]}},
+        {"flagKey": "text", "enabled": true, "description": 5},
+        {"flagKey": "ok", "enabled": true}
+    ], "segments": [{"segmentKey": "s", "included": "a"}]}));
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings[0].starts_with("segments[0]: invalid type: string \"a\", expected a sequence"), "{}", warnings[0]);
+    assert!(warnings[1].starts_with("flags[0]: invalid type: integer `1`, expected a string"), "{}", warnings[1]);
+    assert!(warnings[2].starts_with("flags[1]: invalid type: integer `5`, expected a string"), "{}", warnings[2]);
+}
