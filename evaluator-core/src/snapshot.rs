@@ -86,8 +86,12 @@ impl CompiledSnapshot {
     /// object with `environment` and `version`.
     pub fn from_json(bytes: &[u8]) -> Result<(CompiledSnapshot, Vec<ValidationError>)> {
         // The fast path: a well-formed snapshot parses straight into the model, its user lists
-        // straight into their compiled sets.
-        if let Ok(wire) = serde_json::from_slice::<WireSnapshot>(bytes) {
+        // straight into their compiled sets. UTF-8 is checked once for the whole document
+        // (parsing a `&str` skips the check per string, tens of thousands of them).
+        let wire = core::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| serde_json::from_str::<WireSnapshot>(text).ok());
+        if let Some(wire) = wire {
             let (snapshot, mut lists) = wire.into_model();
             return Ok(compile_input(&Input::of(&snapshot), Some(&mut lists)));
         }

@@ -167,7 +167,9 @@ fn loading_json_equals_compiling_the_model_on_a_realistic_snapshot() {
     let mut model = crate::testdata::snapshot(300, 60);
     // Duplicates, an escaped id and a description in the lists read straight into sets.
     if let Some(segment) = model.segments.first_mut() {
-        segment.included.extend([String::from("dup"), String::from("dup")]);
+        segment
+            .included
+            .extend([String::from("dup"), String::from("dup")]);
         segment.excluded.push(String::from("caf\u{e9} \"quoted\""));
         segment.description = Some(String::from("first"));
     }
@@ -176,7 +178,10 @@ fn loading_json_equals_compiling_the_model_on_a_realistic_snapshot() {
     let (from_model, model_warnings) = CompiledSnapshot::compile(model.clone());
     assert_eq!(json_warnings, model_warnings);
     // Every listed user, plus generated contexts that mostly match none of the lists.
-    let listed = model.segments.iter().flat_map(|s| s.included.iter().chain(&s.excluded));
+    let listed = model
+        .segments
+        .iter()
+        .flat_map(|s| s.included.iter().chain(&s.excluded));
     let targeted = model
         .flags
         .iter()
@@ -205,7 +210,19 @@ fn user_lists_and_descriptions_of_the_wrong_shape_degrade_like_the_model() {
         {"flagKey": "ok", "enabled": true}
     ], "segments": [{"segmentKey": "s", "included": "a"}]}));
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings[0].starts_with("segments[0]: invalid type: string \"a\", expected a sequence"), "{}", warnings[0]);
-    assert!(warnings[1].starts_with("flags[0]: invalid type: integer `1`, expected a string"), "{}", warnings[1]);
-    assert!(warnings[2].starts_with("flags[1]: invalid type: integer `5`, expected a string"), "{}", warnings[2]);
+    assert!(
+        warnings[0].starts_with("segments[0]: invalid type: string \"a\", expected a sequence"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].starts_with("flags[0]: invalid type: integer `1`, expected a string"),
+        "{}",
+        warnings[1]
+    );
+    assert!(
+        warnings[2].starts_with("flags[1]: invalid type: integer `5`, expected a string"),
+        "{}",
+        warnings[2]
+    );
 }
