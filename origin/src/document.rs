@@ -115,6 +115,37 @@ pub fn merge_top_level(stored: &mut Map<String, Value>, patch: Map<String, Value
     }
 }
 
+/// Refuses a partial update whose body renames the document: `key_field` (e.g. `flagKey`), when
+/// present, must equal the `key` the path names. Checked before any database work.
+pub fn reject_rename(
+    patch: &Map<String, Value>,
+    key_field: &'static str,
+    key: &str,
+    noun: &str,
+) -> Result<()> {
+    match patch.get(key_field) {
+        Some(Value::String(k)) if k == key => Ok(()),
+        None => Ok(()),
+        Some(_) => Err(Error::invalid(
+            key_field,
+            format!("a {noun} cannot be renamed; the path names {key:?}"),
+        )),
+    }
+}
+
+/// The stored document with a partial update's top-level fields merged in (see
+/// [`merge_top_level`]); shared by the flag and segment `PUT` handlers.
+pub fn patched(stored: Value, patch: Map<String, Value>, noun: &str) -> Result<Map<String, Value>> {
+    let Value::Object(mut merged) = stored else {
+        return Err(Error::invalid(
+            "",
+            format!("stored {noun} is not an object"),
+        ));
+    };
+    merge_top_level(&mut merged, patch);
+    Ok(merged)
+}
+
 #[cfg(test)]
 mod tests {
     use evaluator_core::model::Flag;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::{environment_of, etag, page_limit, snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
-use crate::document::{self, merge_top_level};
+use crate::document;
 use crate::error::{Error, Resource, Result};
 use crate::flags::{self, Action};
 use crate::mutation::Mutation;
@@ -153,25 +153,13 @@ async fn update(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
-    match body.get("flagKey") {
-        Some(Value::String(k)) if *k == key => {}
-        None => {}
-        Some(_) => {
-            return Err(Error::invalid(
-                "flagKey",
-                format!("a flag cannot be renamed; the path names {key:?}"),
-            ))
-        }
-    }
+    document::reject_rename(&body, "flagKey", &key, "flag")?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
     let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, &key))?;
     if_match.check(stored.flag.version)?;
-    let Value::Object(mut merged) = serde_json::to_value(&stored.flag)? else {
-        return Err(Error::invalid("", "stored flag is not an object"));
-    };
-    merge_top_level(&mut merged, body);
+    let merged = document::patched(serde_json::to_value(&stored.flag)?, body, "flag")?;
     let changed: Flag = document::from_value(Value::Object(merged))?;
     let saved = flags::save(&mut m, Some(&stored), changed, Action::Update).await?;
     let snapshot_version = m.commit(&state.live).await?;

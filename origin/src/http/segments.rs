@@ -13,7 +13,7 @@ use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{environment_for_read, EnvironmentQuery};
 use super::{environment_of, etag, page_limit, snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
-use crate::document::{self, merge_top_level};
+use crate::document;
 use crate::error::{Error, Resource, Result};
 use crate::mutation::Mutation;
 use crate::store::audit::EntityType;
@@ -163,26 +163,14 @@ async fn update(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
-    match body.get("segmentKey") {
-        Some(Value::String(k)) if *k == key => {}
-        None => {}
-        Some(_) => {
-            return Err(Error::invalid(
-                "segmentKey",
-                format!("a segment cannot be renamed; the path names {key:?}"),
-            ))
-        }
-    }
+    document::reject_rename(&body, "segmentKey", &key, "segment")?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
     let stored = segment::find(&mut m.tx, m.env.environment_id, &key)
         .await?
         .ok_or_else(|| segment_not_found(&environment, &key))?;
     let current = version_u64(stored.version);
     if_match.check(current)?;
-    let Value::Object(mut merged) = serde_json::to_value(&stored.definition.0)? else {
-        return Err(Error::invalid("", "stored segment is not an object"));
-    };
-    merge_top_level(&mut merged, body);
+    let merged = document::patched(serde_json::to_value(&stored.definition.0)?, body, "segment")?;
     let changed = parse(merged)?;
     validation::segment(&changed, &m.view)?;
     let actor = m.actor.clone();
