@@ -188,8 +188,8 @@ at the start (shared with other builds, so times are pessimistic). Measured ${ne
 |---|---|---|
 | \`index_bg.wasm\` raw / gzip -9 | ${kb(size.wasmRaw)} / **${kb(size.wasmGzip)}** | ≤ 400 KB gz |
 | \`index.js\` (wasm-bindgen glue) raw / gzip -9 | ${kb(size.jsRaw)} / ${kb(size.jsGzip)} | |
-| cold isolate: parse + compile of the snapshot, in-worker CPU | **${fmt(coldSummary.load)} ms** (min ${fmt(loadMin)}, max ${fmt(loadMax)}): JSON → model ${fmt(coldSummary.parse)} ms, compile ${fmt(coldSummary.compile)} ms | ≤ 10 ms |
-| same isolate, versions ${RELOADS - 2}-${RELOADS} of ${RELOADS} consecutive reloads, in-worker CPU | ${fmt(coldSummary.reload)} ms: JSON → model ${fmt(coldSummary.reloadParse)} ms, compile ${fmt(coldSummary.reloadCompile)} ms | |
+| cold isolate: load of the snapshot (\`CompiledSnapshot::from_json\`, one pass), in-worker CPU | **${fmt(coldSummary.load)} ms** (min ${fmt(loadMin)}, max ${fmt(loadMax)}) | ≤ 10 ms |
+| same isolate, versions ${RELOADS - 2}-${RELOADS} of ${RELOADS} consecutive reloads, in-worker CPU | ${fmt(coldSummary.reload)} ms | |
 | cold isolate: first evaluation incl. KV read + load, wall from the client | ${fmt(coldSummary.first)} ms (KV wait ${fmt(coldSummary.kv)} ms) | |
 | same isolate: second evaluation (re-checks the version key, no load), wall from the client | ${fmt(coldSummary.second)} ms | |
 | fresh isolate: first request (constant route; module instantiation), wall | ${fmt(coldSummary.instantiate)} ms | |
