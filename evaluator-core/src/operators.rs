@@ -468,7 +468,25 @@ fn build_regex(pattern: &str) -> Result<Regex, String> {
                 .hybrid_cache_capacity(REGEX_CACHE_LIMIT),
         )
         .build(pattern)
-        .map_err(|e| e.to_string())
+        .map_err(|e| describe_regex_error(&e))
+}
+
+/// What is wrong with a pattern, in one line: regex-automata's own `Display` says only "error
+/// parsing pattern 0", and regex-syntax's spans several lines with a caret drawing.
+fn describe_regex_error(error: &regex_automata::meta::BuildError) -> String {
+    match error.syntax_error() {
+        Some(regex_syntax::Error::Parse(e)) => {
+            format!("{} at byte {}", e.kind(), e.span().start.offset)
+        }
+        Some(regex_syntax::Error::Translate(e)) => {
+            format!("{} at byte {}", e.kind(), e.span().start.offset)
+        }
+        Some(other) => other.to_string(),
+        None => match error.size_limit() {
+            Some(limit) => format!("the compiled pattern exceeds the size limit of {limit} bytes"),
+            None => error.to_string(),
+        },
+    }
 }
 
 /// A short rendering of an offending operand for messages.

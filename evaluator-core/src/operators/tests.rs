@@ -245,10 +245,10 @@ fn operand_types_are_checked_per_operator() {
 fn regexes_must_compile_and_stay_small() {
     let errors = compile(json!({"attribute": "a", "operator": "matches", "values": ["(unclosed"]}))
         .unwrap_err();
-    assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0].starts_with("values[0]: invalid regular expression:"),
-        "{errors:?}"
+    // One line that says what is wrong and where, not regex-automata's "error parsing pattern 0".
+    assert_eq!(
+        errors,
+        ["values[0]: invalid regular expression: unclosed group at byte 0"]
     );
     let long = "a".repeat(1025);
     let errors =
@@ -261,8 +261,11 @@ fn regexes_must_compile_and_stay_small() {
     let errors =
         compile(json!({"attribute": "a", "operator": "matches", "values": ["(\\w{100}){100}"]}))
             .unwrap_err();
+    assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].starts_with("values[0]: invalid regular expression:"),
+        errors[0].starts_with(
+            "values[0]: invalid regular expression: the compiled pattern exceeds the size limit of"
+        ),
         "{errors:?}"
     );
 }
