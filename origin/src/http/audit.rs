@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::Query;
-use super::{page_limit, AppState};
+use super::{next_page_cursor, page_limit, AppState};
 use crate::auth::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, EntityType, Filter};
@@ -99,12 +99,7 @@ async fn list(
         }
     }
     let mut rows = audit::query(&mut *state.pool.acquire().await?, &filter, limit + 1).await?;
-    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        rows.pop();
-        rows.last().map(|r| r.audit_log_id)
-    } else {
-        None
-    };
+    let next_cursor = next_page_cursor(&mut rows, limit, |r| r.audit_log_id);
     let entries: Vec<Value> = rows.iter().map(audit::Row::to_json).collect();
     Ok(Json(
         json!({ "entries": entries, "nextCursor": next_cursor }),

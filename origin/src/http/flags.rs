@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::{environment_of, etag, page_limit, snapshot_version_header, AppState};
+use super::{
+    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
+};
 use crate::auth::{Caller, Role};
 use crate::document;
 use crate::error::{Error, Resource, Result};
@@ -89,12 +91,7 @@ async fn list(
         limit + 1,
     )
     .await?;
-    let next_cursor = if flags.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        flags.pop();
-        flags.last().map(|f| f.flag_key.clone())
-    } else {
-        None
-    };
+    let next_cursor = next_page_cursor(&mut flags, limit, |f| f.flag_key.clone());
     Ok(Json(
         json!({ "environment": environment, "flags": flags, "nextCursor": next_cursor }),
     ))
@@ -210,12 +207,7 @@ async fn history(
     if rows.is_empty() && q.cursor.is_none() {
         return Err(flag_not_found(&environment, &key));
     }
-    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        rows.pop();
-        rows.last().map(|r| r.version.to_string())
-    } else {
-        None
-    };
+    let next_cursor = next_page_cursor(&mut rows, limit, |r| r.version.to_string());
     let versions: Vec<Value> = rows.iter().map(flag::VersionRow::to_json).collect();
     Ok(Json(json!({
         "flagKey": key,

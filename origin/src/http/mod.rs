@@ -213,6 +213,17 @@ fn page_limit(limit: Option<i64>) -> Result<i64> {
     }
 }
 
+/// Keyset pagination: list queries fetch `limit + 1` rows; when the extra row came back, it is
+/// dropped and the last kept row's key is the cursor of the next page.
+fn next_page_cursor<T, K>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
+    if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        rows.pop();
+        rows.last().map(key)
+    } else {
+        None
+    }
+}
+
 /// The environment a request addresses: the query's `environment`, or the body's, which must
 /// agree when both are given.
 fn environment_of(query: Option<&str>, body: Option<&serde_json::Value>) -> Result<String> {
@@ -275,6 +286,16 @@ mod tests {
         assert_eq!(page_limit(Some(1000)).unwrap(), 1000);
         assert!(page_limit(Some(0)).is_err());
         assert!(page_limit(Some(1001)).is_err());
+    }
+
+    #[test]
+    fn next_page_cursor_drops_the_extra_row_and_names_the_last_kept_one() {
+        let mut rows = vec![1, 2, 3];
+        assert_eq!(next_page_cursor(&mut rows, 2, |r| *r), Some(2));
+        assert_eq!(rows, [1, 2]);
+        let mut rows = vec![1, 2];
+        assert_eq!(next_page_cursor(&mut rows, 2, |r| *r), None);
+        assert_eq!(rows, [1, 2]);
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{environment_for_read, EnvironmentQuery};
-use super::{environment_of, etag, page_limit, snapshot_version_header, AppState};
+use super::{
+    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
+};
 use crate::auth::{Caller, Role};
 use crate::document;
 use crate::error::{Error, Resource, Result};
@@ -81,12 +83,7 @@ async fn list(
         limit + 1,
     )
     .await?;
-    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        rows.pop();
-        rows.last().map(|s| s.definition.0.segment_key.clone())
-    } else {
-        None
-    };
+    let next_cursor = next_page_cursor(&mut rows, limit, |s| s.definition.0.segment_key.clone());
     let segments: Vec<Value> = rows.iter().map(|s| s.to_json(&environment)).collect();
     Ok(Json(
         json!({ "environment": environment, "segments": segments, "nextCursor": next_cursor }),
