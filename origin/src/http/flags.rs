@@ -50,6 +50,37 @@ pub(super) fn flag_not_found(environment: &str, key: &str) -> Error {
     Error::not_found(Resource::Flag, format!("{environment}/{key}"))
 }
 
+/// The flag a read addresses (`?environment=` + path key), after the caller's read access to
+/// that environment is checked; 404 when absent.
+pub(super) async fn flag_for_read(
+    state: &AppState,
+    caller: &Caller,
+    environment: Option<&str>,
+    key: &str,
+) -> Result<(String, flag::Stored)> {
+    let environment = environment_of(environment, None)?;
+    let env = environment_for_read(state, caller, &environment).await?;
+    let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, key)
+        .await?
+        .ok_or_else(|| flag_not_found(&environment, key))?;
+    Ok((environment, stored))
+}
+
+/// The flag a mutation changes, read inside its transaction (the environment row is locked):
+/// 404 when absent, 409 when the client's `If-Match` names another version.
+pub(super) async fn flag_for_change(
+    m: &mut Mutation,
+    environment: &str,
+    key: &str,
+    if_match: IfMatch,
+) -> Result<flag::Stored> {
+    let stored = flag::find(&mut m.tx, m.env.environment_id, key)
+        .await?
+        .ok_or_else(|| flag_not_found(environment, key))?;
+    if_match.check(stored.flag.version)?;
+    Ok(stored)
+}
+
 /// Reads need the environment to exist; its row (unlocked).
 pub(super) async fn environment_for_read(
     state: &AppState,
@@ -103,11 +134,7 @@ async fn show(
     Path(key): Path<String>,
     Query(q): Query<EnvironmentQuery>,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
-    let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
+    let (_, stored) = flag_for_read(&state, &caller, q.environment.as_deref(), &key).await?;
     Ok(([etag(stored.flag.version)], Json(stored.flag)).into_response())
 }
 
@@ -152,10 +179,7 @@ async fn update(
     caller.require(Role::Editor, &environment)?;
     document::reject_rename(&body, "flagKey", &key, "flag")?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
-    if_match.check(stored.flag.version)?;
+    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
     let merged = document::patched(serde_json::to_value(&stored.flag)?, body, "flag")?;
     let changed: Flag = document::from_value(Value::Object(merged))?;
     let saved = flags::save(&mut m, Some(&stored), changed, Action::Update).await?;
@@ -173,10 +197,7 @@ async fn remove(
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
-    if_match.check(stored.flag.version)?;
+    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
     let version = flags::delete(&mut m, &stored).await?;
     let snapshot_version = m.commit(&state.live).await?;
     Ok((

@@ -12,14 +12,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::flags::{environment_for_read, flag_not_found, EnvironmentQuery};
+use super::flags::{flag_for_change, flag_for_read, EnvironmentQuery};
 use super::{environment_of, etag, snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
 use crate::error::{Error, Resource, Result};
 use crate::flags::{self, Action};
 use crate::mutation::Mutation;
-use crate::store::flag::{self, parse_expiry};
+use crate::store::flag::parse_expiry;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -48,11 +48,8 @@ async fn list(
     Path(key): Path<String>,
     Query(q): Query<EnvironmentQuery>,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
-    let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
+    let (environment, stored) =
+        flag_for_read(&state, &caller, q.environment.as_deref(), &key).await?;
     let now = Utc::now();
     let overrides: Vec<Value> = stored
         .flag
@@ -101,10 +98,7 @@ async fn set(
         expires_at: body.expires_at,
     };
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
-    if_match.check(stored.flag.version)?;
+    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
     let mut changed = stored.flag.clone();
     let created = match changed.overrides.iter_mut().find(|o| o.user_id == user_id) {
         Some(existing) => {
@@ -187,10 +181,7 @@ async fn remove(
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
     let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, &key))?;
-    if_match.check(stored.flag.version)?;
+    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
     let mut changed = stored.flag.clone();
     let before = changed.overrides.len();
     changed.overrides.retain(|o| o.user_id != user_id);
