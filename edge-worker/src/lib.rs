@@ -174,8 +174,8 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
         &body,
         now_seconds,
     )?;
-    let snapshot = publish::check_snapshot(environment, &body)?;
-    let version = snapshot.version;
+    let compiled = publish::check_snapshot(environment, &body)?;
+    let version = compiled.version();
     let kv = env.kv(KV_BINDING).map_err(|e| Error::Storage {
         message: e.to_string(),
     })?;
@@ -188,7 +188,6 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
                 errors: vec![String::from("body: not UTF-8")],
             })?;
             store::write(&kv, environment, &text, version).await?;
-            let (compiled, _) = evaluator_core::CompiledSnapshot::compile(snapshot);
             store::install(compiled, now_ms);
             true
         }

@@ -8,6 +8,7 @@
 //! race in normal operation, and a stale write loses to the next delivery anyway.
 
 use evaluator_core::model::Snapshot;
+use evaluator_core::CompiledSnapshot;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -79,8 +80,12 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Parses and validates the body as a snapshot of `environment` (the path's).
-pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<Snapshot> {
+/// Parses, validates and compiles the body as a snapshot of `environment` (the path's).
+///
+/// Validation is compilation (`validate_snapshot` compiles and keeps only the warnings), so the
+/// snapshot is compiled once here: any warning refuses it, and the compiled form is what the
+/// receiving isolate installs.
+pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<CompiledSnapshot> {
     if evaluator_core::validate_flag_key(environment).is_err() {
         return Err(Error::InvalidEnvironment {
             environment: environment.to_owned(),
@@ -95,7 +100,7 @@ pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<Snapshot>
             body: snapshot.environment,
         });
     }
-    let problems = evaluator_core::validate_snapshot(&snapshot);
+    let (compiled, problems) = CompiledSnapshot::compile(snapshot);
     if !problems.is_empty() {
         let total = problems.len();
         let mut errors: Vec<String> = problems
@@ -108,7 +113,7 @@ pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<Snapshot>
         }
         return Err(Error::InvalidSnapshot { errors });
     }
-    Ok(snapshot)
+    Ok(compiled)
 }
 
 /// What to do with a valid snapshot of `version` when `stored` is in KV.
@@ -296,7 +301,7 @@ mod tests {
         let body =
             br#"{"environment":"production","version":3,"flags":[{"flagKey":"a","enabled":true}]}"#;
         let snapshot = check_snapshot("production", body).unwrap();
-        assert_eq!(snapshot.version, 3);
+        assert_eq!(snapshot.version(), 3);
     }
 
     #[test]
