@@ -10,8 +10,9 @@
 //!   the baseline the throughput benchmark compares the evaluation route with.
 //!
 //! Bindings (`wrangler.toml`): KV namespace `FLAGS`; vars `SNAPSHOT_TTL_SECONDS` (how often an
-//! isolate re-checks KV, default 5) and `REQUIRE_CLIENT_KEYS` (`"true"`/`"false"`, default
-//! true); secret `PUBLISH_SECRET`.
+//! isolate re-checks KV, default 5), `REQUIRE_CLIENT_KEYS` (`"true"`/`"false"`, default
+//! true) and `SUBSET_CACHE_LIMIT` (flag subsets an isolate compiles per snapshot version before
+//! it compiles the whole snapshot, default 32; see `store`); secret `PUBLISH_SECRET`.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -88,6 +89,7 @@ fn health_body() -> serde_json::Value {
 }
 
 async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Result<Response> {
+    let arrived_ms = store::clock_ms();
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let authorization = header("authorization");
     let client_key = header("x-client-key");
@@ -123,20 +125,33 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
         Err(answer) => return http::api_response(answer),
     };
     let now_ms = Date::now().as_millis();
-    let (snapshot, timing) = match env.kv(KV_BINDING) {
+    let environment = api_request.environment();
+    let mut timing = store::Timing::default();
+    let loaded = match env.kv(KV_BINDING) {
         Ok(kv) => {
-            store::snapshot(&kv, api_request.environment(), now_ms, settings(env).ttl_ms).await
+            let ttl_ms = settings(env).ttl_ms;
+            store::snapshot(&kv, environment, now_ms, ttl_ms, &mut timing).await
         }
         Err(e) => {
             // A missing binding is a deployment mistake; still answer from memory or fallback.
             console_error!("KV binding {KV_BINDING} unavailable: {e}");
-            (store::cached(api_request.environment()), None)
+            store::cached(environment)
         }
     };
+    let keys = api_request.flag_keys();
+    let snapshot = loaded.and_then(|loaded| {
+        loaded
+            .compiled_for(keys.as_deref(), settings(env).subset_limit, &mut timing)
+            .map_err(|message| {
+                console_error!("snapshot {environment} v{}: {message}", loaded.version());
+            })
+            .ok()
+    });
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut answer = evaluation_api::respond(&api_request, snapshot.as_deref(), now);
-    if let Some(timing) = timing {
-        answer.headers.push(("Server-Timing", timing.header()));
+    timing.set_total(store::clock_ms() - arrived_ms);
+    if let Some(header) = timing.header() {
+        answer.headers.push(("Server-Timing", header));
     }
     http::api_response(answer)
 }
@@ -183,12 +198,20 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
     let written = match publish::decide(version, stored)? {
         publish::Decision::AlreadyStored => false,
         publish::Decision::Store => {
-            // Validated bytes are UTF-8 JSON; store them exactly as the origin signed them.
-            let text = String::from_utf8(body).map_err(|_| Error::InvalidSnapshot {
-                errors: vec![String::from("body: not UTF-8")],
-            })?;
-            store::write(&kv, environment, &text, version).await?;
-            store::install(compiled, now_ms);
+            // The JSON inside is exactly what the origin signed.
+            let packed =
+                evaluator_core::packed::pack(&body).map_err(|e| Error::InvalidSnapshot {
+                    errors: vec![format!("body: {e}")],
+                })?;
+            // The directory adds a few percent: a body just under the KV limit may not fit.
+            if packed.len() > limit {
+                return Err(Error::PayloadTooLarge {
+                    length: packed.len(),
+                    limit,
+                });
+            }
+            store::write(&kv, environment, &packed, version).await?;
+            store::install(packed, compiled, now_ms);
             true
         }
     };
@@ -204,6 +227,8 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
 struct Settings {
     require_client_keys: bool,
     ttl_ms: u64,
+    /// Subsets of a snapshot version an isolate compiles before it compiles the whole.
+    subset_limit: usize,
 }
 
 thread_local! {
@@ -216,6 +241,7 @@ fn settings(env: &Env) -> Settings {
             let settings = Settings {
                 require_client_keys: require_client_keys(env),
                 ttl_ms: ttl_ms(env),
+                subset_limit: subset_limit(env),
             };
             cell.set(Some(settings));
             settings
@@ -232,6 +258,19 @@ fn require_client_keys(env: &Env) -> bool {
             true
         }
         Err(_) => true,
+    }
+}
+
+fn subset_limit(env: &Env) -> usize {
+    match env.var("SUBSET_CACHE_LIMIT").map(|v| v.to_string()) {
+        Ok(value) => value.trim().parse::<usize>().unwrap_or_else(|_| {
+            console_warn!(
+                "SUBSET_CACHE_LIMIT={value:?} is not a number; using {}",
+                store::DEFAULT_SUBSET_LIMIT
+            );
+            store::DEFAULT_SUBSET_LIMIT
+        }),
+        Err(_) => store::DEFAULT_SUBSET_LIMIT,
     }
 }
 

@@ -123,6 +123,21 @@ impl ApiRequest {
         }
     }
 
+    /// The flags the answer evaluates: `Some(keys)` for a single flag or a batch naming its
+    /// flags, `None` when it evaluates every flag of the snapshot (a batch without `flagKeys`,
+    /// OFREP bulk). An adapter that loads snapshots lazily compiles just these.
+    #[must_use]
+    pub fn flag_keys(&self) -> Option<Vec<&str>> {
+        match &self.route {
+            Route::SeedFlag { flag_key } => Some(Vec::from([flag_key.as_str()])),
+            Route::OfrepFlag { key } => Some(Vec::from([key.as_str()])),
+            Route::SeedBatch {
+                flag_keys: Some(keys),
+            } => Some(keys.iter().map(String::as_str).collect()),
+            Route::SeedBatch { flag_keys: None } | Route::OfrepBulk => None,
+        }
+    }
+
     /// The evaluation context built from the request.
     #[must_use]
     pub const fn context(&self) -> &EvaluationContext {

@@ -34,6 +34,8 @@ mod flag;
 mod json;
 pub mod model;
 pub mod operators;
+/// The edge's storage form of a snapshot: compile only the flags a request needs.
+pub mod packed;
 mod path;
 pub mod reason;
 mod segment;

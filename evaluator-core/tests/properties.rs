@@ -14,6 +14,8 @@ use evaluator_core::{
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+mod packed_common;
+
 // ---------------------------------------------------------------------------------------------
 // Generators. Names come from small pools so references, duplicates and cycles happen often.
 
@@ -359,6 +361,186 @@ proptest! {
         let document = json!({"environment": "e", "version": 1, "flags": flags, "segments": segments, "clientKeys": keys});
         let (compiled, _) = CompiledSnapshot::from_json(&serde_json::to_vec(&document).unwrap()).unwrap();
         evaluate_everything(&compiled, &ctx, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed snapshots: a subset evaluates its keys like the whole snapshot.
+
+/// A flag or segment as JSON, sometimes with one member replaced by junk so that it no longer
+/// fits the model but keeps its key and (most of) its references.
+fn damaged(
+    item: impl Strategy<Value = Value>,
+    members: &'static [&'static str],
+) -> impl Strategy<Value = Value> {
+    (
+        item,
+        prop::option::weighted(0.3, (pick(members), json_value())),
+    )
+        .prop_map(|(mut item, junk)| {
+            if let (Some((member, junk)), Some(object)) = (junk, item.as_object_mut()) {
+                object.insert(member, junk);
+            }
+            item
+        })
+}
+
+fn damaged_flag() -> impl Strategy<Value = Value> {
+    let flag = flag().prop_map(|f| serde_json::to_value(f).unwrap());
+    damaged(
+        flag,
+        &[
+            "enabled",
+            "variations",
+            "defaultValue",
+            "targetingRules",
+            "overrides",
+            "prerequisites",
+            "flagKey",
+            "version",
+        ],
+    )
+}
+
+fn damaged_segment() -> impl Strategy<Value = Value> {
+    let segment = segment().prop_map(|s| serde_json::to_value(s).unwrap());
+    damaged(segment, &["included", "rules", "segmentKey"])
+}
+
+/// Key `i` of `prefix`; past `n`, a key nothing has.
+fn linked_key(prefix: &str, i: usize, n: usize) -> String {
+    if i < n {
+        format!("{prefix}{i}")
+    } else {
+        String::from("missing")
+    }
+}
+
+/// Indexes to refer to from item `i` of `n`: mostly later items (chains), sometimes any item
+/// (cycles) or a missing one.
+fn links(i: usize, n: usize, max: usize) -> impl Strategy<Value = Vec<usize>> {
+    let later = if i + 1 < n {
+        (i + 1..n).boxed()
+    } else {
+        Just(n).boxed()
+    };
+    let target = prop_oneof![8 => later, 1 => 0..n, 1 => Just(n)];
+    prop::collection::vec(target, 0..max)
+}
+
+const LINKED_FLAGS: usize = 6;
+const LINKED_SEGMENTS: usize = 5;
+
+/// Flag `f{i}`: boolean and valid unless what it refers to is not, leaning on prerequisites,
+/// seed segments and `segmentMatch`.
+fn linked_flag(i: usize) -> impl Strategy<Value = Value> {
+    (
+        prop::bool::weighted(0.8),
+        links(i, LINKED_FLAGS, 3),
+        prop::collection::vec(pick(&["on", "on", "off"]), 3),
+        links(0, LINKED_SEGMENTS, 3),
+        prop::collection::vec((links(0, LINKED_SEGMENTS, 3), any::<bool>()), 0..3),
+    )
+        .prop_map(move |(enabled, prerequisites, variations, segments, rules)| {
+            let prerequisites: Vec<Value> = prerequisites
+                .iter()
+                .zip(&variations)
+                .map(|(&p, v)| json!({"flagKey": linked_key("f", p, LINKED_FLAGS), "variation": v}))
+                .collect();
+            let segment = |s: &usize| linked_key("s", *s, LINKED_SEGMENTS);
+            let rules: Vec<Value> = rules
+                .iter()
+                .map(|(values, negate)| {
+                    let values: Vec<String> = values.iter().map(segment).collect();
+                    json!({"clauses": [{"attribute": "", "operator": "segmentMatch", "values": values, "negate": negate}], "variation": "on"})
+                })
+                .collect();
+            let segments: Vec<String> = segments.iter().map(segment).collect();
+            json!({"flagKey": linked_key("f", i, LINKED_FLAGS), "enabled": enabled,
+                   "prerequisites": prerequisites,
+                   "targetingRules": {"segments": segments, "rules": rules}})
+        })
+}
+
+/// Segment `s{i}`: users, and rules matching other segments.
+fn linked_segment(i: usize) -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec(pick(&["u1", "u2", "u3"]), 0..3),
+        prop::collection::vec(links(i, LINKED_SEGMENTS, 2), 0..3),
+    )
+        .prop_map(move |(included, rules)| {
+            let rules: Vec<Value> = rules
+                .iter()
+                .map(|values| {
+                    let values: Vec<String> = values.iter().map(|&s| linked_key("s", s, LINKED_SEGMENTS)).collect();
+                    json!({"clauses": [{"operator": "segmentMatch", "values": values}]})
+                })
+                .collect();
+            json!({"segmentKey": linked_key("s", i, LINKED_SEGMENTS), "included": included, "rules": rules})
+        })
+}
+
+/// Every linked flag and segment, some damaged, some twice, in any order.
+fn linked_snapshot() -> impl Strategy<Value = Value> {
+    let flags: Vec<_> = (0..LINKED_FLAGS)
+        .map(|i| {
+            damaged(
+                linked_flag(i),
+                &["enabled", "targetingRules", "prerequisites"],
+            )
+            .boxed()
+        })
+        .collect();
+    let segments: Vec<_> = (0..LINKED_SEGMENTS)
+        .map(|i| damaged(linked_segment(i), &["included", "rules"]).boxed())
+        .collect();
+    let extra_flags = prop::collection::vec((0..LINKED_FLAGS).prop_flat_map(linked_flag), 0..2);
+    let extra_segments =
+        prop::collection::vec((0..LINKED_SEGMENTS).prop_flat_map(linked_segment), 0..2);
+    (flags, segments, extra_flags, extra_segments)
+        .prop_flat_map(|(mut flags, mut segments, extra_flags, extra_segments)| {
+            flags.extend(extra_flags);
+            segments.extend(extra_segments);
+            (Just(flags).prop_shuffle(), Just(segments).prop_shuffle())
+        })
+        .prop_map(|(flags, segments)| json!({"environment": "e", "version": 1, "flags": flags, "segments": segments}))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn packed_subsets_of_linked_flags_and_segments_evaluate_their_keys_like_the_whole_snapshot(
+        document in linked_snapshot(),
+        keys in prop::sample::subsequence(&["f0", "f1", "f2", "f3", "f4", "f5", "missing"][..], 1..3),
+        contexts in prop::collection::vec(context(), 1..4),
+    ) {
+        let probes: Vec<_> = contexts.into_iter().map(|ctx| (ctx, 0)).collect();
+        packed_common::assert_subsets_agree(&serde_json::to_vec(&document).unwrap(), &[keys], &probes);
+    }
+
+    #[test]
+    fn packed_subsets_of_generated_snapshots_evaluate_their_keys_like_the_whole_snapshot(
+        snapshot in snapshot(),
+        keys in prop::sample::subsequence(KEYS, 1..=KEYS.len()),
+        contexts in prop::collection::vec(context(), 1..4),
+        now in now(),
+    ) {
+        let json = serde_json::to_vec(&snapshot).unwrap();
+        let probes: Vec<_> = contexts.into_iter().map(|ctx| (ctx, now)).collect();
+        packed_common::assert_subsets_agree(&json, &[keys], &probes);
+    }
+
+    #[test]
+    fn packed_subsets_of_snapshots_with_entries_that_do_not_fit_the_model_evaluate_alike(
+        flags in prop::collection::vec(damaged_flag(), 0..6),
+        segments in prop::collection::vec(damaged_segment(), 0..4),
+        keys in prop::sample::subsequence(KEYS, 1..=KEYS.len()),
+        contexts in prop::collection::vec(context(), 1..4),
+    ) {
+        let document = json!({"environment": "e", "version": 1, "flags": flags, "segments": segments});
+        let probes: Vec<_> = contexts.into_iter().map(|ctx| (ctx, 1_795_514_400_000)).collect();
+        packed_common::assert_subsets_agree(&serde_json::to_vec(&document).unwrap(), &[keys], &probes);
     }
 }
 

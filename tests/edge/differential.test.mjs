@@ -25,14 +25,24 @@ function differential(...args) {
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 
 let worker;
+// A second isolate that never saw the publish: it reads the packed snapshot from its KV and,
+// with no limit on cached subsets, compiles just the flags each single-flag request names.
+let cold;
 let reference;
 before(async () => {
   reference = JSON.parse(differential("cases", String(FLAGS), String(SEGMENTS), String(CONTEXTS)));
   worker = await startWorker();
   const published = await publish(worker.base, reference.snapshot);
   assert.equal(published.status, 200, JSON.stringify(published.body));
+  cold = await startWorker({ ttlSeconds: 3600, vars: { SUBSET_CACHE_LIMIT: "1000000" } });
+  for (const key of ["snapshot:production", "version:production"]) {
+    await cold.kv.put(key, await worker.kv.get(key, "arrayBuffer"));
+  }
 });
-after(() => worker?.close());
+after(async () => {
+  await worker?.close();
+  await cold?.close();
+});
 
 /** Runs `task` over `items` with at most PARALLEL in flight. */
 async function pool(items, task) {
@@ -87,4 +97,46 @@ test("seed GET, OFREP single and OFREP bulk answers equal evaluation-api's nativ
     if (JSON.stringify(actual) !== JSON.stringify(expected)) mismatches.push({ request: `${r.method} ${url}`, actual, expected });
   });
   assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${requests.length} requests differ`);
+});
+
+/** Deterministic pseudo-random picks (a 32-bit LCG), so a failure reproduces. */
+function picker(seed) {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state % n;
+  };
+}
+
+test("an isolate compiling only the requested flags from the packed KV snapshot answers like the whole snapshot", async () => {
+  const keys = JSON.parse(reference.snapshot).flags.map((f) => f.flagKey);
+  const pick = picker(20261124);
+  // Single-flag routes first: until a request needs every flag, the cold isolate serves subsets.
+  const single = reference.cases.flatMap((c) => c.requests).filter((r) => !r.path.endsWith("/flags"));
+  const batches = reference.cases.slice(0, 300).map((c) => {
+    const flagKeys = Array.from({ length: 1 + pick(8) }, () => keys[pick(keys.length)]);
+    if (pick(10) === 0) flagKeys.push("no-such-flag");
+    return JSON.stringify({ ...c.seedBatchRequest, flagKeys });
+  });
+  const mismatches = [];
+  const compare = async (path, init) => {
+    const [a, b] = await Promise.all([fetch(worker.base + path, init), fetch(cold.base + path, init)]);
+    const [whole, subset] = [await a.text(), await b.text()];
+    if (a.status !== b.status || whole !== subset || a.headers.get("etag") !== b.headers.get("etag")) {
+      mismatches.push({ path, init: init?.body, whole: `${a.status} ${whole}`, subset: `${b.status} ${subset}` });
+    }
+    return b;
+  };
+  let compiledSubsets = 0;
+  await pool(single, async (r) => {
+    const init = r.method === "GET" ? undefined : { method: r.method, headers: { "content-type": "application/json" }, body: r.body };
+    const response = await compare(`${r.path}${r.query ? `?${r.query}` : ""}`, init);
+    if (/compile;dur/.test(response.headers.get("server-timing") ?? "")) compiledSubsets++;
+  });
+  await pool(batches, (body) => compare("/api/v1/flags/batch", { method: "POST", headers: { "content-type": "application/json" }, body }));
+  assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} answers differ`);
+  // Proof that the subset path ran: one compile per distinct flag asked for, not one in all.
+  assert.ok(compiledSubsets > 100, `only ${compiledSubsets} requests compiled a subset`);
+  const health = await (await fetch(`${cold.base}/healthz`)).json();
+  assert.deepEqual(health.snapshots, [{ environment: "production", version: JSON.parse(reference.snapshot).version }]);
 });

@@ -18,13 +18,15 @@ export const sha256hex = (data) => createHash("sha256").update(data).digest("hex
 
 /**
  * Starts the built worker on 127.0.0.1 (a free port). `kv: false` declares no KV namespace (to
- * test a broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset.
+ * test a broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds
+ * worker vars.
  */
-export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true } = {}) {
+export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {} } = {}) {
   if (!existsSync(path.join(BUILD, "index.js"))) {
     throw new Error(`no built worker in ${BUILD}: run scripts/build-worker first`);
   }
   const bindings = { SNAPSHOT_TTL_SECONDS: String(ttlSeconds), REQUIRE_CLIENT_KEYS: String(requireClientKeys) };
+  Object.assign(bindings, vars);
   if (publishSecret !== null) bindings.PUBLISH_SECRET = publishSecret;
   const mf = new Miniflare({
     modules: true,
@@ -48,6 +50,21 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     kv: kv ? await mf.getKVNamespace("FLAGS") : null,
     close: () => mf.dispose(),
   };
+}
+
+/**
+ * The stored `snapshot:{environment}` value as evaluator-core's packed layout documents it
+ * (evaluator-core/src/packed.rs): `{ packed, version, json }`, where `packed` says the magic is
+ * there, `version` is the header's, and `json` the snapshot JSON it ends with (null if absent).
+ */
+export async function storedSnapshot(kv, environment) {
+  const stored = await kv.get(`snapshot:${environment}`, "arrayBuffer");
+  if (stored === null) return { packed: false, version: null, json: null };
+  const bytes = Buffer.from(stored);
+  const packed = bytes.length >= 80 && bytes.subarray(0, 4).equals(Buffer.from([0x89, 0x45, 0x46, 0x50]));
+  if (!packed) return { packed, version: null, json: bytes.toString("utf8") };
+  const directory = bytes.readUInt32LE(8);
+  return { packed, version: Number(bytes.readBigUInt64LE(32)), json: bytes.subarray(directory).toString("utf8") };
 }
 
 /** The origin's signature headers for `body` (contract: X-Edgeflags-Timestamp/-Signature). */

@@ -61,10 +61,10 @@ describe("isolate cache over KV", () => {
     await pastTtl();
     const loading = await get(worker.base, FLAG);
     assert.equal(loading.headers.get("x-edgeflags-snapshot-version"), "5");
-    // The request that loaded it reports the KV wait and the parse and compile times.
+    // The request that loaded it reports the KV wait, the parse and compile times, and its total.
     assert.match(
       loading.headers.get("server-timing"),
-      /^kv;dur=\d+\.\d{3}, parse;dur=\d+\.\d{3}, compile;dur=\d+\.\d{3}$/,
+      /^kv;dur=\d+\.\d{3}, parse;dur=\d+\.\d{3}, compile;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/,
     );
     await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(6)));
     await worker.kv.put("version:production", "6");

@@ -1,9 +1,10 @@
 // PUT /internal/snapshots/{environment}: signature, timestamp, validation and version checks
 // (contract in /work/team-contracts.md, "Edge publish endpoint").
 import assert from "node:assert/strict";
+import http from "node:http";
 import { after, before, describe, test } from "node:test";
 
-import { fixtureSnapshot, get, publish, signatureHeaders, startWorker } from "./harness.mjs";
+import { fixtureSnapshot, get, publish, signatureHeaders, startWorker, storedSnapshot } from "./harness.mjs";
 
 async function put(base, environment, body, headers) {
   const response = await fetch(`${base}/internal/snapshots/${environment}`, {
@@ -21,13 +22,16 @@ describe("publishing snapshots", () => {
   });
   after(() => worker.close());
 
-  test("a signed valid snapshot is stored (body and version key) and served at once", async () => {
+  test("a signed valid snapshot is stored (packed, with the JSON verbatim; version key) and served at once", async () => {
     const snapshot = JSON.stringify(fixtureSnapshot(5));
     const response = await publish(worker.base, snapshot);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "application/json");
     assert.deepEqual(response.body, { environment: "production", version: 5, stored: true });
-    assert.equal(await worker.kv.get("snapshot:production"), snapshot);
+    const stored = await storedSnapshot(worker.kv, "production");
+    assert.ok(stored.packed, "stored in the packed layout");
+    assert.equal(stored.version, 5);
+    assert.equal(stored.json, snapshot, "the JSON inside is byte for byte the published one");
     assert.equal(await worker.kv.get("version:production"), "5");
     const evaluated = await get(worker.base, "/api/v1/flags/static-on?environment=production");
     assert.equal(evaluated.headers.get("x-edgeflags-snapshot-version"), "5");
@@ -46,7 +50,7 @@ describe("publishing snapshots", () => {
     assert.equal(response.body.storedVersion, 5);
     assert.equal(typeof response.body.message, "string");
     assert.equal(await worker.kv.get("version:production"), "5");
-    assert.equal(JSON.parse(await worker.kv.get("snapshot:production")).version, 5);
+    assert.equal((await storedSnapshot(worker.kv, "production")).version, 5);
   });
 
   test("a newer version replaces the stored one", async () => {
@@ -141,10 +145,28 @@ describe("publishing snapshots", () => {
   });
 
   test("a snapshot over the KV value limit is 413 before it is read", async () => {
-    const huge = "x".repeat(25 * 1024 * 1024 + 1);
-    const response = await put(worker.base, "production", huge, signatureHeaders(huge));
-    assert.equal(response.status, 413);
-    assert.equal(response.body.code, "PAYLOAD_TOO_LARGE");
+    // Declares the size but sends only the first bytes: the worker must answer from the
+    // Content-Length alone (sending all 25 MiB races the early answer and the connection reset).
+    const length = 25 * 1024 * 1024 + 1;
+    const { status, body } = await new Promise((resolve, reject) => {
+      const request = http.request(`${worker.base}/internal/snapshots/production`, {
+        method: "PUT",
+        headers: { "content-type": "application/json", "content-length": String(length), ...signatureHeaders("{}") },
+      });
+      request.on("response", (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk) => (text += chunk));
+        response.on("end", () => {
+          request.destroy();
+          resolve({ status: response.statusCode, body: JSON.parse(text) });
+        });
+      });
+      request.on("error", reject);
+      request.write("x".repeat(1024));
+    });
+    assert.equal(status, 413);
+    assert.equal(body.code, "PAYLOAD_TOO_LARGE");
   });
 });
 

@@ -574,7 +574,7 @@ fn an_invalid_flag_is_a_parse_error_serving_its_default() {
     assert_eq!(e.error_code, Some(ErrorCode::ParseError));
     assert_eq!(
         e.error_message.as_deref(),
-        Some("invalid flag configuration: flags[0].targetingRules.rules[0].clauses[0].operator: unknown operator \"regexx\"")
+        Some("invalid flag configuration: targetingRules.rules[0].clauses[0].operator: unknown operator \"regexx\"")
     );
     let e = s.evaluate("g", &user("u"), NOW);
     assert_eq!(

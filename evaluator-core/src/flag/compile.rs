@@ -149,9 +149,23 @@ pub(crate) fn compile_flag(
     let body = match targeting {
         Some(targeting) if diag.len() == before => Body::Valid(Box::new(targeting)),
         _ => {
+            // The served message names the field from the flag, not from the snapshot root:
+            // the flag's position in the snapshot means nothing to a client, and a flag must be
+            // served the same message wherever it sits (edge isolates compile subsets).
+            let flag_path = path.render();
             let message = diag.errors.get(before).map_or_else(
                 || String::from("invalid flag"),
-                |e| format!("invalid flag configuration: {e}"),
+                |e| {
+                    let field = e
+                        .path
+                        .strip_prefix(flag_path.as_str())
+                        .map_or(e.path.as_str(), |rest| rest.trim_start_matches('.'));
+                    if field.is_empty() {
+                        format!("invalid flag configuration: {}", e.message)
+                    } else {
+                        format!("invalid flag configuration: {field}: {}", e.message)
+                    }
+                },
             );
             let variation = if flag.enabled {
                 default.or(off)
