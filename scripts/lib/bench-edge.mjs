@@ -60,10 +60,12 @@ row), while the same load takes ~4 ms natively and in a warmed-up isolate. So th
 the snapshot packed (\`evaluator_core::packed\`): its JSON behind a directory of flags, segments and
 their dependencies, read without parsing JSON. A request naming a few flags compiles only those and
 what they depend on (\`SUBSET_CACHE_LIMIT\` subsets per version, then the whole); a bulk request
-compiles the whole snapshot once, which stays above 10 ms in a cold isolate. Compiling the module's
-code on the first request remains (~3-5 ms even for a one-flag subset); running the same code at
-isolate start-up did not carry over to the first request under local workerd, so the worker does not
-try to.`;
+compiles the whole snapshot once, which stays above 10 ms in a cold isolate. Liftoff compiles a
+function whole at its first call, so the build keeps binaryen from inlining big single-caller
+functions (\`-ocimfs 200\` in edge-worker/Cargo.toml): that took the ten-rules row from 12 to 8-9 ms
+of CPU and the module from 399 to 389 KB gzipped. A flag with \`matches\` rules also compiles the
+regex parser and compiler on first use (~5 ms more). Running the same code at isolate start-up did
+not carry over to the first request under local workerd, so the worker does not try to.`;
 
 /** The worker's `Server-Timing` durations (ms); NaN for absent ones. */
 function serverTiming(response) {
