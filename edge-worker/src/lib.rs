@@ -198,9 +198,9 @@ async fn publish_snapshot(mut req: Request, env: &Env, environment: &str) -> Res
     let written = match publish::decide(version, stored)? {
         publish::Decision::AlreadyStored => false,
         publish::Decision::Store => {
-            // The JSON inside is exactly what the origin signed.
+            // The JSON inside is exactly what the origin signed; `check_snapshot` compiled it.
             let packed =
-                evaluator_core::packed::pack(&body).map_err(|e| Error::InvalidSnapshot {
+                evaluator_core::packed::pack_valid(&body).map_err(|e| Error::InvalidSnapshot {
                     errors: vec![format!("body: {e}")],
                 })?;
             // The directory adds a few percent: a body just under the KV limit may not fit.

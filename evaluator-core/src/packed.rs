@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 
 mod pack;
 
-pub use pack::pack;
+pub use pack::{pack, pack_valid};
 
 /// The first four bytes of every packed snapshot.
 pub const MAGIC: [u8; 4] = [0x89, b'E', b'F', b'P'];

@@ -63,6 +63,20 @@ pub fn pack(json: &[u8]) -> Result<Vec<u8>> {
     // Compiling has a fast path and a per-flag fallback that each accept documents the other
     // rejects; asking it is the only way to accept exactly what it accepts.
     CompiledSnapshot::from_json(json)?;
+    pack_valid(json)
+}
+
+/// Packs a snapshot's JSON that the caller has just compiled without errors, skipping
+/// [`pack`]'s own compile: a publish path that validates by compiling would otherwise compile a
+/// 1,000-flag snapshot twice.
+///
+/// Bytes that do not compile may still pack; a reader then fails to compile their subsets
+/// (an error, never a different answer), so only pass bytes that compiled.
+///
+/// # Errors
+/// [`Error::Parse`] when the bytes are not a snapshot document, or when the JSON is 4 GiB or
+/// larger.
+pub fn pack_valid(json: &[u8]) -> Result<Vec<u8>> {
     let document: Document<'_> = serde_json::from_slice(json).map_err(parse_error)?;
     let environment: String =
         serde_json::from_str(document.environment.get()).map_err(parse_error)?;

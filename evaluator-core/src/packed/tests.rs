@@ -268,6 +268,17 @@ fn an_empty_snapshot_packs_and_subsets_to_an_empty_snapshot() {
     );
 }
 
+#[test]
+fn pack_valid_writes_what_pack_writes_without_compiling_again() {
+    assert_eq!(pack_valid(SNAPSHOT.as_bytes()).unwrap(), packed());
+    // It still refuses what is not a snapshot document; only the compile is skipped.
+    assert!(matches!(pack_valid(b"[1, 2]"), Err(Error::Parse { .. })));
+    assert!(matches!(
+        pack_valid(br#"{"version": 1}"#),
+        Err(Error::Parse { .. })
+    ));
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;
