@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use evaluator_core::packed::{self, Packed};
+use evaluator_core::packed::{self, Packed, PackedSnapshot};
 use evaluator_core::CompiledSnapshot;
 use worker::kv::KvStore;
 use worker::{console_error, console_warn};
@@ -60,7 +60,7 @@ pub(crate) struct Loaded {
 enum Form {
     /// Packed bytes, compiled on demand (see [`Loaded::compiled_for`]).
     Packed {
-        bytes: Vec<u8>,
+        snapshot: PackedSnapshot,
         compiled: RefCell<Compiled>,
     },
     /// A plain JSON snapshot, compiled whole when it was loaded.
@@ -78,15 +78,13 @@ struct Compiled {
 impl Loaded {
     /// Packed bytes whose directory has been checked (the JSON inside is compiled later).
     fn packed(bytes: Vec<u8>, whole: Option<CompiledSnapshot>) -> Result<Self, String> {
-        let (environment, version) = {
-            let view = Packed::parse(&bytes).map_err(|e| e.to_string())?;
-            (view.environment().to_owned(), view.version())
-        };
+        let snapshot = PackedSnapshot::new(bytes).map_err(|e| e.to_string())?;
+        let view = snapshot.view();
         Ok(Self {
-            environment,
-            version,
+            environment: view.environment().to_owned(),
+            version: view.version(),
             form: Form::Packed {
-                bytes,
+                snapshot,
                 compiled: RefCell::new(Compiled {
                     whole: whole.map(Rc::new),
                     ..Compiled::default()
@@ -108,9 +106,9 @@ impl Loaded {
         subset_limit: usize,
         timing: &mut Timing,
     ) -> Result<Rc<CompiledSnapshot>, String> {
-        let (bytes, compiled) = match &self.form {
+        let (snapshot, compiled) = match &self.form {
             Form::Whole(whole) => return Ok(Rc::clone(whole)),
-            Form::Packed { bytes, compiled } => (bytes, compiled),
+            Form::Packed { snapshot, compiled } => (snapshot, compiled),
         };
         let mut compiled = compiled.borrow_mut();
         if let Some(whole) = &compiled.whole {
@@ -128,9 +126,8 @@ impl Loaded {
         if let Some(subset) = cache_key.as_ref().and_then(|k| compiled.subsets.get(k)) {
             return Ok(Rc::clone(subset));
         }
-        let started = clock_ms();
-        let view = Packed::parse(bytes).map_err(|e| e.to_string())?;
-        timing.add_parse(clock_ms() - started);
+        // Checked when it was loaded: viewing it again costs nothing.
+        let view = snapshot.view();
         match (subset_keys, cache_key) {
             (Some(keys), Some(cache_key)) if compiled.subsets_compiled < subset_limit => {
                 let subset = compile(&self.environment, &view.subset_json(&keys), timing)?;
@@ -164,7 +161,7 @@ fn version_key(environment: &str) -> String {
 pub(crate) struct Timing {
     /// Milliseconds waiting for KV reads, if KV was consulted.
     kv_ms: Option<f64>,
-    /// Milliseconds reading the packed directory, if the request compiled anything.
+    /// Milliseconds checking a packed directory KV returned, if the request loaded one.
     parse_ms: Option<f64>,
     /// Milliseconds compiling snapshot JSON (a subset or the whole), if any.
     compile_ms: Option<f64>,
@@ -390,7 +387,7 @@ pub(crate) fn install(packed: Vec<u8>, whole: CompiledSnapshot, now_ms: u64) {
     let loaded = match Loaded::packed(packed, Some(whole)) {
         Ok(loaded) => loaded,
         Err(message) => {
-            // Cannot happen for bytes `packed::pack` just made; the KV copy is still good.
+            // Cannot happen for bytes `packed::pack_valid` just made; the KV copy is still good.
             console_error!("a freshly packed snapshot does not read back: {message}");
             return;
         }

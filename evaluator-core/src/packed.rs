@@ -148,8 +148,79 @@ pub struct Packed<'a> {
     flags: &'a [u8],
     segments: &'a [u8],
     dependencies: &'a [u8],
-    keys: &'a str,
+    /// UTF-8, checked whole by [`Packed::parse`]; each key range on character boundaries.
+    keys: &'a [u8],
     json: &'a [u8],
+}
+
+/// Where [`Packed::parse`] found each part of the bytes it checked: enough to view the same
+/// bytes again without checking them again.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    version: u64,
+    members: Members,
+    /// Within `keys`.
+    environment: Span,
+    flags: Span,
+    segments: Span,
+    dependencies: Span,
+    keys: Span,
+    json: Span,
+}
+
+impl Layout {
+    /// The view of `bytes`. Only for the bytes this layout was checked against, where every
+    /// span is in bounds and the environment is UTF-8; the empty defaults are never taken then.
+    fn view<'a>(&self, bytes: &'a [u8]) -> Packed<'a> {
+        let part = |span: Span| span.of(bytes).unwrap_or_default();
+        let keys = part(self.keys);
+        Packed {
+            environment: self
+                .environment
+                .of(keys)
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            version: self.version,
+            members: self.members,
+            flags: part(self.flags),
+            segments: part(self.segments),
+            dependencies: part(self.dependencies),
+            keys,
+            json: part(self.json),
+        }
+    }
+}
+
+/// A packed snapshot that owns its bytes, checked once: [`PackedSnapshot::view`] reads them
+/// without running [`Packed::parse`]'s checks (a pass over the whole directory) again, so a
+/// holder that compiles many subsets pays for the checks once.
+#[derive(Clone)]
+pub struct PackedSnapshot {
+    bytes: Vec<u8>,
+    layout: Layout,
+}
+
+impl PackedSnapshot {
+    /// Checks `bytes` like [`Packed::parse`] and keeps them.
+    ///
+    /// # Errors
+    /// As [`Packed::parse`].
+    pub fn new(bytes: Vec<u8>) -> Result<Self> {
+        let layout = Packed::check(&bytes)?;
+        Ok(Self { bytes, layout })
+    }
+
+    /// The checked bytes, read in place.
+    #[must_use]
+    pub fn view(&self) -> Packed<'_> {
+        self.layout.view(&self.bytes)
+    }
+}
+
+impl fmt::Debug for PackedSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
 }
 
 impl fmt::Debug for Packed<'_> {
@@ -172,6 +243,11 @@ impl<'a> Packed<'a> {
     /// [`Error::Parse`] when the bytes are not a packed snapshot of this format version, or are
     /// damaged.
     pub fn parse(bytes: &'a [u8]) -> Result<Packed<'a>> {
+        Ok(Self::check(bytes)?.view(bytes))
+    }
+
+    /// [`Packed::parse`]'s checks; the layout they establish.
+    fn check<'b>(bytes: &'b [u8]) -> Result<Layout> {
         let header = bytes
             .get(..HEADER_LEN)
             .ok_or_else(|| corrupt("truncated header"))?;
@@ -211,7 +287,7 @@ impl<'a> Packed<'a> {
             return Err(corrupt("truncated, or trailing bytes"));
         }
         // The lengths were checked above; `split` only keeps this free of panics.
-        let split = |bytes: &'a [u8], at: usize| {
+        let split = |bytes: &'b [u8], at: usize| {
             bytes
                 .split_at_checked(at)
                 .ok_or_else(|| corrupt("directory length"))
@@ -221,17 +297,20 @@ impl<'a> Packed<'a> {
         if stored != checksum(covered).to_le_bytes() {
             return Err(corrupt("checksum mismatch"));
         }
+        // The directory's parts follow the header in this order; the split lengths add up to
+        // the directory length checked above.
         let (_, body) = split(covered, HEADER_LEN)?;
         let (flags, body) = split(body, flag_count as usize * ENTRY_LEN)?;
         let (segments, body) = split(body, segment_count as usize * ENTRY_LEN)?;
         let (dependencies, keys) = split(body, dependency_count as usize * 4)?;
-        let keys = core::str::from_utf8(keys).map_err(|_| corrupt("keys are not UTF-8"))?;
+        let keys_text = core::str::from_utf8(keys).map_err(|_| corrupt("keys are not UTF-8"))?;
         let environment = Span {
             start: env_start,
             len: env_len,
+        };
+        if environment.of_str(keys_text).is_none() {
+            return Err(corrupt("environment"));
         }
-        .of_str(keys)
-        .ok_or_else(|| corrupt("environment"))?;
         let span = |start, len| Span { start, len };
         let members = Members {
             environment: span(m0, m1),
@@ -247,35 +326,47 @@ impl<'a> Packed<'a> {
             return Err(corrupt("member range"));
         }
 
-        let packed = Packed {
-            environment,
+        // Sizes fit in u32: each is at most the directory length, itself a u32.
+        let mut at = HEADER_LEN as u32;
+        let mut next_part = |len: usize| {
+            let part = span(at, len as u32);
+            at += len as u32;
+            part
+        };
+        let layout = Layout {
             version,
             members,
-            flags,
-            segments,
-            dependencies,
-            keys,
-            json,
+            environment,
+            flags: next_part(flags.len()),
+            segments: next_part(segments.len()),
+            dependencies: next_part(dependencies.len()),
+            keys: next_part(keys.len()),
+            json: span(directory_len, json_len),
         };
+        let packed = layout.view(bytes);
         let mut next_word = 0u32;
-        packed.check_table(flags, true, &mut next_word)?;
-        packed.check_table(segments, false, &mut next_word)?;
+        packed.check_table(keys_text, flags, true, &mut next_word)?;
+        packed.check_table(keys_text, segments, false, &mut next_word)?;
         if next_word != dependency_count {
             return Err(corrupt("dependency words"));
         }
-        Ok(packed)
+        Ok(layout)
     }
 
     /// Every entry of one table: ranges in bounds, keys in order, dependencies contiguous and
     /// pointing at entries.
-    fn check_table(&self, table: &[u8], is_flags: bool, next_word: &mut u32) -> Result<()> {
+    /// `keys` is the key bytes as text, checked UTF-8 (a key range must not split a character).
+    fn check_table(
+        &self,
+        keys: &str,
+        table: &[u8],
+        is_flags: bool,
+        next_word: &mut u32,
+    ) -> Result<()> {
         let mut previous: Option<(&str, u32)> = None;
         for index in 0..table.len() / ENTRY_LEN {
             let entry = Entry::read(table, index).ok_or_else(|| corrupt("entry"))?;
-            let key = entry
-                .key
-                .of_str(self.keys)
-                .ok_or_else(|| corrupt("key range"))?;
+            let key = entry.key.of_str(keys).ok_or_else(|| corrupt("key range"))?;
             if entry.raw.len == 0 || entry.raw.of(self.json).is_none() {
                 return Err(corrupt("JSON range of an entry"));
             }
@@ -361,7 +452,8 @@ impl<'a> Packed<'a> {
         while low < high {
             let middle = low + (high - low) / 2;
             let entry = Entry::read(self.flags, middle)?;
-            match entry.key.of_str(self.keys)?.cmp(key) {
+            // Byte order is the order of the keys as strings: UTF-8 preserves it.
+            match entry.key.of(self.keys)?.cmp(key.as_bytes()) {
                 Ordering::Less => low = middle + 1,
                 Ordering::Greater => high = middle,
                 Ordering::Equal => return Some(middle),

@@ -47,6 +47,14 @@ fn assert_corrupt(bytes: &[u8], what: &str) {
         ),
         Ok(_) => panic!("damaged bytes parsed; expected an error about {what:?}"),
     }
+    // The owned form runs the same checks.
+    match PackedSnapshot::new(bytes.to_vec()) {
+        Err(Error::Parse { message }) => assert!(
+            message.contains(what),
+            "expected an error about {what:?}, got {message:?}"
+        ),
+        Ok(_) => panic!("damaged bytes were kept; expected an error about {what:?}"),
+    }
 }
 
 #[test]
@@ -94,7 +102,8 @@ fn entries_are_sorted_by_key_with_their_dependencies_as_entry_indexes() {
                 Entry::read(table, i)
                     .unwrap()
                     .key
-                    .of_str(packed.keys)
+                    .of(packed.keys)
+                    .map(|key| core::str::from_utf8(key).unwrap())
                     .unwrap()
             })
             .collect()
@@ -269,6 +278,29 @@ fn an_empty_snapshot_packs_and_subsets_to_an_empty_snapshot() {
 }
 
 #[test]
+fn an_owned_snapshot_views_its_bytes_exactly_as_parse_does() {
+    let bytes = packed();
+    let parsed = Packed::parse(&bytes).unwrap();
+    let owned = PackedSnapshot::new(bytes.clone()).unwrap();
+    let view = owned.view();
+    assert_eq!(view.environment(), "production");
+    assert_eq!(view.environment(), parsed.environment());
+    assert_eq!(view.version(), parsed.version());
+    assert_eq!(view.json(), parsed.json());
+    assert_eq!(view.flag_count(), parsed.flag_count());
+    for key in ["a", "b", "é", "s1", "missing", ""] {
+        assert_eq!(
+            view.contains_flag(key),
+            parsed.contains_flag(key),
+            "{key:?}"
+        );
+    }
+    for keys in [&["a"][..], &["b"], &["é", "a"], &["missing"], &[]] {
+        assert_eq!(view.subset_json(keys), parsed.subset_json(keys), "{keys:?}");
+    }
+}
+
+#[test]
 fn pack_valid_writes_what_pack_writes_without_compiling_again() {
     assert_eq!(pack_valid(SNAPSHOT.as_bytes()).unwrap(), packed());
     // It still refuses what is not a snapshot document; only the compile is skipped.
@@ -298,6 +330,23 @@ mod properties {
         );
     }
 
+    /// Whatever parsing accepts, the owned form keeps and views alike (and nothing else).
+    fn use_all_of_both(bytes: &[u8]) {
+        let parsed = Packed::parse(bytes);
+        let owned = PackedSnapshot::new(bytes.to_vec());
+        assert_eq!(parsed.is_ok(), owned.is_ok());
+        if let (Ok(parsed), Ok(owned)) = (parsed, owned) {
+            let view = owned.view();
+            use_all_of(&parsed);
+            use_all_of(&view);
+            assert_eq!(view.environment(), parsed.environment());
+            assert_eq!(view.json(), parsed.json());
+            assert_eq!(view.flag_count(), parsed.flag_count());
+            let keys = ["a", "b", "é", "zz"];
+            assert_eq!(view.subset_json(&keys), parsed.subset_json(&keys));
+        }
+    }
+
     proptest! {
         #[test]
         fn damaged_directories_never_panic_even_with_a_valid_checksum(
@@ -310,9 +359,7 @@ mod properties {
                 bytes[at] = *value;
             }
             reseal(&mut bytes);
-            if let Ok(packed) = Packed::parse(&bytes) {
-                use_all_of(&packed);
-            }
+            use_all_of_both(&bytes);
         }
 
         #[test]
@@ -348,9 +395,7 @@ mod properties {
             prop_assert_eq!(bytes.len(), d);
             bytes.extend(&json);
             reseal(&mut bytes);
-            if let Ok(packed) = Packed::parse(&bytes) {
-                use_all_of(&packed);
-            }
+            use_all_of_both(&bytes);
         }
 
         #[test]
