@@ -484,43 +484,49 @@ impl<'a> Packed<'a> {
             }
         }
         while let Some(index) = flags.next() {
-            let Some(entry) = Entry::read(self.flags, index as usize) else {
-                continue;
-            };
-            if entry.bits & OPAQUE != 0 {
+            if !self.follow(self.flags, index, &mut flags, &mut segments) {
                 return self.json.to_vec();
-            }
-            let first = entry.first_dependency;
-            let flag_end = first.saturating_add(entry.flag_dependencies);
-            let end = flag_end.saturating_add(entry.segment_dependencies);
-            for word in first..flag_end {
-                if let Some(i) = self.word(word) {
-                    flags.add(i);
-                }
-            }
-            for word in flag_end..end {
-                if let Some(i) = self.word(word) {
-                    segments.add(i);
-                }
             }
         }
         while let Some(index) = segments.next() {
-            let Some(entry) = Entry::read(self.segments, index as usize) else {
-                continue;
-            };
-            if entry.bits & OPAQUE != 0 {
+            if !self.follow(self.segments, index, &mut flags, &mut segments) {
                 return self.json.to_vec();
-            }
-            let first = entry.first_dependency;
-            for word in first..first.saturating_add(entry.segment_dependencies) {
-                if let Some(i) = self.word(word) {
-                    segments.add(i);
-                }
             }
         }
         let flags = self.raw_in_order(self.flags, flags.members());
         let segments = self.raw_in_order(self.segments, segments.members());
         self.write_subset(&flags, &segments)
+    }
+
+    /// Adds the dependencies of entry `index` of `table` to the closures; `false` when packing
+    /// could not read its references (then only the whole snapshot is safe). A segment's entry
+    /// has no flag dependencies (checked by [`Packed::parse`]), so one walk serves both tables.
+    fn follow(
+        &self,
+        table: &[u8],
+        index: u32,
+        flags: &mut Closure,
+        segments: &mut Closure,
+    ) -> bool {
+        let Some(entry) = Entry::read(table, index as usize) else {
+            return true;
+        };
+        if entry.bits & OPAQUE != 0 {
+            return false;
+        }
+        let first = entry.first_dependency;
+        let flag_end = first.saturating_add(entry.flag_dependencies);
+        let end = flag_end.saturating_add(entry.segment_dependencies);
+        for word in first..end {
+            if let Some(i) = self.word(word) {
+                if word < flag_end {
+                    flags.add(i);
+                } else {
+                    segments.add(i);
+                }
+            }
+        }
+        true
     }
 
     /// The raw JSON of the given entries, in document order.
