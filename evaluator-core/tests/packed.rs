@@ -328,21 +328,10 @@ fn packing_fails_exactly_where_compiling_fails() {
         b"{\"environment\": \"\xff\", \"version\": 1}",
         b"\xef\xbb\xbf{\"environment\": \"e\", \"version\": 1}",
     ];
+    // Asserts first that packing and compiling fail alike, then (when both succeed) that the
+    // packed JSON is the document verbatim and its subsets agree.
     for document in documents {
-        let compiled = CompiledSnapshot::from_json(document);
-        let packed = pack(document);
-        assert_eq!(
-            compiled.is_err(),
-            packed.is_err(),
-            "{}: {:?} / {:?}",
-            String::from_utf8_lossy(document),
-            compiled.err(),
-            packed.err()
-        );
-        if let Ok(packed) = packed {
-            assert_subsets_agree(document, &[vec!["a"]], &probes());
-            assert_eq!(Packed::parse(&packed).unwrap().json(), *document);
-        }
+        assert_subsets_agree(document, &[vec!["a"]], &probes());
     }
 }
 
