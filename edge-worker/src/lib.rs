@@ -117,8 +117,9 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
         },
         body: &body,
     };
+    let settings = settings(env);
     let config = Config {
-        require_client_keys: settings(env).require_client_keys,
+        require_client_keys: settings.require_client_keys,
     };
     let api_request = match evaluation_api::parse(&request, &config) {
         Ok(api_request) => api_request,
@@ -128,10 +129,7 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let environment = api_request.environment();
     let mut timing = store::Timing::default();
     let loaded = match env.kv(KV_BINDING) {
-        Ok(kv) => {
-            let ttl_ms = settings(env).ttl_ms;
-            store::snapshot(&kv, environment, now_ms, ttl_ms, &mut timing).await
-        }
+        Ok(kv) => store::snapshot(&kv, environment, now_ms, settings.ttl_ms, &mut timing).await,
         Err(e) => {
             // A missing binding is a deployment mistake; still answer from memory or fallback.
             console_error!("KV binding {KV_BINDING} unavailable: {e}");
@@ -141,7 +139,7 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let keys = api_request.flag_keys();
     let snapshot = loaded.and_then(|loaded| {
         loaded
-            .compiled_for(keys.as_deref(), settings(env).subset_limit, &mut timing)
+            .compiled_for(keys.as_deref(), settings.subset_limit, &mut timing)
             .map_err(|message| {
                 console_error!("snapshot {environment} v{}: {message}", loaded.version());
             })
