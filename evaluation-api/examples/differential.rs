@@ -9,9 +9,9 @@
 //!
 //! `cases` writes the generated snapshot (evaluator-core's deterministic `testdata` generator)
 //! and, per generated context, what a correct worker must answer:
-//! - `seedBatchSha256`: SHA-256 of `{"flags":[...]}` from `CompiledSnapshot::evaluate_all`,
+//! - `restBatchSha256`: SHA-256 of `{"flags":[...]}` from `CompiledSnapshot::evaluate_all`,
 //!   serialised here straight from evaluator-core (independent of evaluation-api);
-//! - `requests`: seed `GET`, OFREP single and (every tenth context) OFREP bulk requests with the
+//! - `requests`: REST API `GET`, OFREP single and (every tenth context) OFREP bulk requests with the
 //!   exact status, body (or its SHA-256 when over 4 KB) and ETag `evaluation_api` gives natively.
 //!
 //! The time is the real clock: generated overrides expire in 2027 and no operator compares with
@@ -51,7 +51,7 @@ fn main() {
             let (compiled, _) = CompiledSnapshot::compile(snapshot);
             println!(
                 "{}",
-                String::from_utf8(seed_batch(&compiled, &context(number(3) as u64), now_ms()))
+                String::from_utf8(rest_batch(&compiled, &context(number(3) as u64), now_ms()))
                     .unwrap()
             );
         }
@@ -100,7 +100,7 @@ fn context_json(context: &EvaluationContext) -> Map<String, Value> {
     object
 }
 
-fn seed_batch(compiled: &CompiledSnapshot, context: &EvaluationContext, now: i64) -> Vec<u8> {
+fn rest_batch(compiled: &CompiledSnapshot, context: &EvaluationContext, now: i64) -> Vec<u8> {
     let evaluations = compiled.evaluate_all(context, now);
     // Written by hand: going through `json!` would sort each result's members.
     let mut body = b"{\"flags\":".to_vec();
@@ -111,7 +111,7 @@ fn seed_batch(compiled: &CompiledSnapshot, context: &EvaluationContext, now: i64
 
 fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
     let context = context(n);
-    let seed_hash = hex(&Sha256::digest(seed_batch(compiled, &context, now)));
+    let rest_batch_hash = hex(&Sha256::digest(rest_batch(compiled, &context, now)));
     let keys: Vec<&str> = compiled.flag_keys().collect();
     let mut requests = Vec::new();
     for k in 0..3u64 {
@@ -120,7 +120,7 @@ fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
             compiled,
             "GET",
             &format!("/api/v1/flags/{flag}"),
-            &seed_query(&context),
+            &rest_query(&context),
             "",
             now,
         ));
@@ -153,14 +153,14 @@ fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
     let user_id = batch.remove("targetingKey");
     json!({
         "n": n,
-        "seedBatchRequest": { "userId": user_id, "environment": "production", "context": batch },
-        "seedBatchSha256": seed_hash,
+        "restBatchRequest": { "userId": user_id, "environment": "production", "context": batch },
+        "restBatchSha256": rest_batch_hash,
         "requests": requests,
     })
 }
 
-/// The seed `GET` query for a context: every attribute as a string parameter (arrays repeat it).
-fn seed_query(context: &EvaluationContext) -> String {
+/// The REST API `GET` query for a context: every attribute as a string parameter (arrays repeat it).
+fn rest_query(context: &EvaluationContext) -> String {
     let mut pairs = vec![(String::from("environment"), String::from("production"))];
     if let Some(key) = &context.targeting_key {
         pairs.push((String::from("userId"), key.clone()));

@@ -3,10 +3,15 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use evaluator_core::{CompiledSnapshot, ErrorCode, Evaluation, EvaluationContext, Reason};
-use serde::Serialize;
+use evaluator_core::{CompiledSnapshot, ErrorCode, EvaluationContext};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+mod ofrep;
+mod rest;
+
+use ofrep::{BulkMetadata, OfrepBulk, OfrepItem};
+use rest::{FallbackBatch, FallbackError, FallbackResult, FlagResults};
 
 use crate::auth;
 use crate::error::Error;
@@ -18,7 +23,7 @@ use crate::Api;
 /// it; `None` when none is available) at `now_ms` (Unix milliseconds).
 ///
 /// Checks the client key against the snapshot, evaluates, and renders the route's JSON. Without a
-/// snapshot it serves the fallback: seed 503 with `reason: "error"` results, OFREP 500 `GENERAL`.
+/// snapshot it serves the fallback: REST API 503 with `reason: "error"` results, OFREP 500 `GENERAL`.
 /// A snapshot of another environment than the request's is treated as no snapshot.
 #[must_use]
 pub fn respond(
@@ -43,8 +48,8 @@ pub fn respond(
         }
     }
     let mut response = match &request.route {
-        Route::SeedFlag { flag_key } => seed_flag(snapshot, flag_key, &request.context, now_ms),
-        Route::SeedBatch { flag_keys } => {
+        Route::RestFlag { flag_key } => rest_flag(snapshot, flag_key, &request.context, now_ms),
+        Route::RestBatch { flag_keys } => {
             let evaluations = match flag_keys {
                 Some(keys) => {
                     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -52,7 +57,7 @@ pub fn respond(
                 }
                 None => snapshot.evaluate_all(&request.context, now_ms),
             };
-            match serde_json::to_vec(&SeedBatch {
+            match serde_json::to_vec(&FlagResults {
                 flags: &evaluations,
             }) {
                 Ok(body) => conditional(request, snapshot, body),
@@ -83,7 +88,7 @@ pub fn respond(
     response
 }
 
-fn seed_flag(
+fn rest_flag(
     snapshot: &CompiledSnapshot,
     key: &str,
     context: &EvaluationContext,
@@ -94,7 +99,7 @@ fn seed_flag(
             key: String::from(key),
             environment: String::from(snapshot.environment()),
         };
-        return error.to_response(Api::Seed, None);
+        return error.to_response(Api::Rest, None);
     }
     ResponseBuilder::new(200).json(&snapshot.evaluate(key, context, now_ms))
 }
@@ -211,18 +216,18 @@ fn unavailable(request: &ApiRequest) -> ApiResponse {
     let message = format!("{error}");
     let mut builder = ResponseBuilder::new(error.status_code(request.api()));
     match &request.route {
-        Route::SeedFlag { flag_key } => {
+        Route::RestFlag { flag_key } => {
             builder.header("Retry-After", "5");
-            builder.json(&Fallback::new(flag_key, &message))
+            builder.json(&FallbackResult::new(flag_key, &message))
         }
-        Route::SeedBatch { flag_keys } => {
+        Route::RestBatch { flag_keys } => {
             builder.header("Retry-After", "5");
-            let flags: Vec<Fallback<'_>> = flag_keys
+            let flags: Vec<FallbackResult<'_>> = flag_keys
                 .iter()
                 .flatten()
-                .map(|key| Fallback::new(key, &message))
+                .map(|key| FallbackResult::new(key, &message))
                 .collect();
-            builder.json(&SeedFallbackBatch {
+            builder.json(&FallbackBatch {
                 flags,
                 error: FallbackError {
                     code: error.code(),
@@ -233,130 +238,4 @@ fn unavailable(request: &ApiRequest) -> ApiResponse {
         Route::OfrepFlag { key } => error.to_response(Api::Ofrep, Some(key)),
         Route::OfrepBulk => error.to_response(Api::Ofrep, None),
     }
-}
-
-#[derive(Serialize)]
-struct SeedBatch<'a> {
-    flags: &'a [Evaluation<'a>],
-}
-
-/// The seed result of a flag that could not be evaluated (same shape as an evaluation).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Fallback<'a> {
-    flag_key: &'a str,
-    enabled: bool,
-    value: Value,
-    reason: &'static str,
-    open_feature_reason: &'static str,
-    error_code: &'static str,
-    error_message: &'a str,
-}
-
-impl<'a> Fallback<'a> {
-    fn new(flag_key: &'a str, message: &'a str) -> Self {
-        Self {
-            flag_key,
-            enabled: false,
-            value: Value::Null,
-            reason: "error",
-            open_feature_reason: Reason::Error.as_str(),
-            error_code: ErrorCode::General.as_str(),
-            error_message: message,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct SeedFallbackBatch<'a> {
-    flags: Vec<Fallback<'a>>,
-    error: FallbackError<'a>,
-}
-
-#[derive(Serialize)]
-struct FallbackError<'a> {
-    code: &'static str,
-    message: &'a str,
-}
-
-/// One OFREP flag answer: `evaluationSuccess` or `evaluationFailure`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum OfrepItem<'a> {
-    Success(OfrepSuccess<'a>),
-    Failure(OfrepFailure<'a>),
-}
-
-#[derive(Serialize)]
-struct OfrepSuccess<'a> {
-    key: &'a str,
-    value: &'a Value,
-    reason: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    variant: Option<&'a str>,
-    metadata: FlagMetadata,
-}
-
-/// OFREP metadata values must be booleans, strings or numbers.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct FlagMetadata {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    flag_version: Option<u64>,
-    /// The seed's reason (`user-in-segment`, `rule-match`, ...), finer than OpenFeature's.
-    reason_detail: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OfrepFailure<'a> {
-    key: &'a str,
-    error_code: &'static str,
-    error_details: String,
-}
-
-impl<'a> OfrepItem<'a> {
-    fn from_evaluation(evaluation: &'a Evaluation<'a>) -> Self {
-        if evaluation.reason == Reason::Error {
-            let code = evaluation.error_code.unwrap_or(ErrorCode::General);
-            let details = match (&evaluation.error_message, code) {
-                (Some(message), _) => message.clone(),
-                (None, ErrorCode::FlagNotFound) => {
-                    format!("flag {:?} was not found", evaluation.flag_key)
-                }
-                (None, code) => format!(
-                    "flag {:?} could not be evaluated: {code}",
-                    evaluation.flag_key
-                ),
-            };
-            return Self::Failure(OfrepFailure {
-                key: evaluation.flag_key,
-                error_code: code.as_str(),
-                error_details: details,
-            });
-        }
-        Self::Success(OfrepSuccess {
-            key: evaluation.flag_key,
-            value: evaluation.value,
-            reason: evaluation.reason.as_str(),
-            variant: evaluation.variant,
-            metadata: FlagMetadata {
-                flag_version: evaluation.version,
-                reason_detail: evaluation.detail,
-            },
-        })
-    }
-}
-
-#[derive(Serialize)]
-struct OfrepBulk<'a> {
-    flags: Vec<OfrepItem<'a>>,
-    metadata: BulkMetadata<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BulkMetadata<'a> {
-    environment: &'a str,
-    snapshot_version: u64,
 }

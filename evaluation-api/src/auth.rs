@@ -1,5 +1,5 @@
 //! Client keys: `efk.<environment>.<32 lowercase hex>`, checked against the SHA-256 hashes a
-//! snapshot publishes (see `/work/team-contracts.md`, "Client keys").
+//! snapshot publishes (see `docs/architecture.md`, section "Client keys").
 
 use alloc::string::String;
 use sha2::{Digest, Sha256};

@@ -1,6 +1,6 @@
 //! The one error type of the crate, and how each API flavour renders it.
 //!
-//! Both flavours share the status codes; only the body differs. The seed API answers
+//! Both flavours share the status codes; only the body differs. The REST API answers
 //! `{"error":{"code","message","field"}}`; OFREP answers its `evaluationFailure` schema
 //! (`{"key","errorCode","errorDetails"}`) and, as its spec says, no body at all for 401/403.
 
@@ -91,7 +91,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// Machine-readable code of the seed API's error body.
+    /// Machine-readable code of the REST API's error body.
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
@@ -124,7 +124,7 @@ impl Error {
             (Self::PayloadTooLarge { .. }, _) => 413,
             (Self::MissingClientKey | Self::InvalidClientKey { .. }, _) => 401,
             (Self::ForbiddenEnvironment { .. }, _) => 403,
-            (Self::SnapshotUnavailable { .. }, Api::Seed) => 503,
+            (Self::SnapshotUnavailable { .. }, Api::Rest) => 503,
             (Self::SnapshotUnavailable { .. }, Api::Ofrep) => 500,
             (
                 Self::InvalidJson { .. }
@@ -152,7 +152,7 @@ impl Error {
         }
     }
 
-    /// The request field at fault, as the seed error body names it.
+    /// The request field at fault, as the REST API's error body names it.
     #[must_use]
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -186,8 +186,8 @@ impl Error {
         }
         let message = format!("{self}");
         match api {
-            Api::Seed => builder.json(&SeedErrorBody {
-                error: SeedError {
+            Api::Rest => builder.json(&RestErrorBody {
+                error: RestError {
                     code: self.code(),
                     message: &message,
                     field: self.field(),
@@ -257,12 +257,12 @@ impl core::error::Error for Error {}
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 #[derive(Serialize)]
-struct SeedErrorBody<'a> {
-    error: SeedError<'a>,
+struct RestErrorBody<'a> {
+    error: RestError<'a>,
 }
 
 #[derive(Serialize)]
-struct SeedError<'a> {
+struct RestError<'a> {
     code: &'static str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,4 @@
-//! Decoding what a request says into an evaluation context: the seed query string, the seed
+//! Decoding what a request says into an evaluation context: the REST API's query string, its
 //! batch body and OFREP's `{"context": ...}`, each error naming the field at fault.
 
 use alloc::string::String;
@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::query;
 
-/// Seed `GET`: `userId` is the targeting key, `environment` selects the snapshot, every other
+/// REST API `GET /api/v1/flags/{flagKey}`: `userId` is the targeting key, `environment` selects the snapshot, every other
 /// parameter is a string attribute (a repeated parameter becomes an array of strings, e.g.
 /// `segments=a&segments=b`).
-pub(crate) fn seed_query_context(
+pub(crate) fn rest_query_context(
     raw_query: &str,
 ) -> Result<(Option<String>, EvaluationContext), Error> {
     let mut environment = None;
@@ -45,9 +45,9 @@ pub(crate) fn seed_query_context(
 
 pub(crate) type BatchParts = (Option<Vec<String>>, Option<String>, EvaluationContext);
 
-/// Seed batch body `{userId?, environment?, flagKeys?, context?}`; unknown members are ignored
+/// REST API batch body (`POST /api/v1/flags/batch`) `{userId?, environment?, flagKeys?, context?}`; unknown members are ignored
 /// for forward compatibility. The top-level `userId` wins over one inside `context`.
-pub(crate) fn seed_batch_body(body: &[u8]) -> Result<BatchParts, Error> {
+pub(crate) fn rest_batch_body(body: &[u8]) -> Result<BatchParts, Error> {
     let mut object = json_object(body)?;
     let flag_keys = match object.remove("flagKeys") {
         None | Some(Value::Null) => None,

@@ -1,5 +1,5 @@
-//! The public evaluation API of edgeflags — the seed's REST routes and OpenFeature's OFREP — as
-//! pure functions from an HTTP request to an HTTP response, so the origin (axum) and the edge
+//! The public evaluation API of edgeflags — the REST API (`/api/v1/flags`) and OpenFeature's
+//! OFREP (`/ofrep/v1/evaluate/flags`) — as pure functions from an HTTP request to an HTTP response, so the origin (axum) and the edge
 //! (Cloudflare Worker) answer byte for byte the same. No I/O, no clock, no framework: the adapter
 //! reads the request, fetches the snapshot its own way, passes `now`, and copies the answer out.
 //!
@@ -11,7 +11,7 @@
 //!   else the request's `environment` field).
 //! - [`respond`]`(&ApiRequest, Option<&CompiledSnapshot>, now_ms) -> ApiResponse`: checks the
 //!   client key against the snapshot, evaluates, renders. `None` = no snapshot available: the
-//!   documented fallback (seed 503 `reason: "error"`, OFREP 500 `GENERAL`), never a panic.
+//!   documented fallback (REST API 503 with `reason: "error"`, OFREP 500 `GENERAL`), never a panic.
 //! - [`is_api_path`]: whether a path belongs here (for adapters with other routes).
 //! - [`payload_too_large`]: the 413 answer, for adapters that refuse a body by its
 //!   `Content-Length` before reading it. [`MAX_BODY_BYTES`] is the limit [`parse`] enforces.
@@ -20,15 +20,15 @@
 //! # Routes
 //! | route | body / query | answer |
 //! |---|---|---|
-//! | `GET /api/v1/flags/{flagKey}` | `?userId=&environment=`, other parameters = string attributes (repeated = array) | 200 seed result `{flagKey, enabled, value, variant, reason, version, openFeatureReason[, errorCode, errorMessage]}`; 404 `FLAG_NOT_FOUND` |
-//! | `POST /api/v1/flags/batch` | `{userId?, environment?, flagKeys?, context?}` | 200 `{"flags":[seed result…]}`, every flag in snapshot order when `flagKeys` is absent; ETag / 304 |
+//! | `GET /api/v1/flags/{flagKey}` | `?userId=&environment=`, other parameters = string attributes (repeated = array) | 200 flag result `{flagKey, enabled, value, variant, reason, version, openFeatureReason[, errorCode, errorMessage]}` (fields: see [`evaluator_core::Evaluation`]); 404 `FLAG_NOT_FOUND` |
+//! | `POST /api/v1/flags/batch` | `{userId?, environment?, flagKeys?, context?}` | 200 `{"flags":[flag result…]}`, every flag in snapshot order when `flagKeys` is absent; ETag / 304 |
 //! | `POST /ofrep/v1/evaluate/flags/{key}` | `{"context":{targetingKey?, …}}` | 200 `{key, value, reason, variant, metadata}`; 404/400/500 `{key, errorCode, errorDetails}` |
 //! | `POST /ofrep/v1/evaluate/flags` | `{"context":{…}}` | 200 `{"flags":[success or failure…], "metadata":{environment, snapshotVersion}}`; ETag / 304 |
 //! | `OPTIONS` on any of them | | 204 CORS preflight |
 //!
 //! Every answer has `Cache-Control: private, no-store` and `Access-Control-Allow-Origin: *`; JSON
 //! bodies have `Content-Type: application/json`; evaluated answers carry
-//! `X-Edgeflags-Snapshot-Version`. Seed errors are `{"error":{"code","message","field"}}` (codes:
+//! `X-Edgeflags-Snapshot-Version`. REST API errors are `{"error":{"code","message","field"}}` (codes:
 //! [`Error::code`]); OFREP errors follow its spec (401/403 without a body). Bulk ETags change
 //! with the snapshot version, the context (canonicalised) and the answer itself.
 //!
@@ -98,8 +98,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Which public API a request used; decides the shape of error bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
-    /// The seed design's `/api/v1/flags` routes.
-    Seed,
+    /// The REST API: `GET /api/v1/flags/{flagKey}` and `POST /api/v1/flags/batch`.
+    Rest,
     /// OpenFeature Remote Evaluation Protocol, `/ofrep/v1/evaluate/flags`.
     Ofrep,
 }
@@ -111,7 +111,7 @@ pub fn payload_too_large(path: &str, length: usize) -> ApiResponse {
     let api = if path.starts_with("/ofrep/") {
         Api::Ofrep
     } else {
-        Api::Seed
+        Api::Rest
     };
     Error::PayloadTooLarge { length }.to_response(api, None)
 }

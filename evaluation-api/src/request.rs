@@ -7,7 +7,7 @@ use evaluator_core::EvaluationContext;
 
 use crate::auth::{self, ClientKey};
 use crate::error::Error;
-use crate::input::{ofrep_body, seed_batch_body, seed_query_context};
+use crate::input::{ofrep_body, rest_batch_body, rest_query_context};
 use crate::query;
 use crate::response::{ApiResponse, ResponseBuilder, CORS_ALLOW_HEADERS};
 use crate::{Api, MAX_BODY_BYTES};
@@ -88,9 +88,9 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
     /// `GET /api/v1/flags/{flagKey}`.
-    SeedFlag { flag_key: String },
+    RestFlag { flag_key: String },
     /// `POST /api/v1/flags/batch`; `None` = every flag.
-    SeedBatch { flag_keys: Option<Vec<String>> },
+    RestBatch { flag_keys: Option<Vec<String>> },
     /// `POST /ofrep/v1/evaluate/flags/{key}`.
     OfrepFlag { key: String },
     /// `POST /ofrep/v1/evaluate/flags`.
@@ -118,7 +118,7 @@ impl ApiRequest {
     #[must_use]
     pub const fn api(&self) -> Api {
         match self.route {
-            Route::SeedFlag { .. } | Route::SeedBatch { .. } => Api::Seed,
+            Route::RestFlag { .. } | Route::RestBatch { .. } => Api::Rest,
             Route::OfrepFlag { .. } | Route::OfrepBulk => Api::Ofrep,
         }
     }
@@ -129,12 +129,12 @@ impl ApiRequest {
     #[must_use]
     pub fn flag_keys(&self) -> Option<Vec<&str>> {
         match &self.route {
-            Route::SeedFlag { flag_key } => Some(Vec::from([flag_key.as_str()])),
+            Route::RestFlag { flag_key } => Some(Vec::from([flag_key.as_str()])),
             Route::OfrepFlag { key } => Some(Vec::from([key.as_str()])),
-            Route::SeedBatch {
+            Route::RestBatch {
                 flag_keys: Some(keys),
             } => Some(keys.iter().map(String::as_str).collect()),
-            Route::SeedBatch { flag_keys: None } | Route::OfrepBulk => None,
+            Route::RestBatch { flag_keys: None } | Route::OfrepBulk => None,
         }
     }
 
@@ -145,8 +145,8 @@ impl ApiRequest {
     }
 }
 
-const SEED_FLAGS_PREFIX: &str = "/api/v1/flags/";
-const SEED_BATCH_PATH: &str = "/api/v1/flags/batch";
+const REST_FLAG_PREFIX: &str = "/api/v1/flags/";
+const REST_BATCH_PATH: &str = "/api/v1/flags/batch";
 const OFREP_BULK_PATH: &str = "/ofrep/v1/evaluate/flags";
 const OFREP_FLAG_PREFIX: &str = "/ofrep/v1/evaluate/flags/";
 
@@ -158,8 +158,8 @@ pub fn is_api_path(path: &str) -> bool {
 
 /// Routes the path to an API flavour, a route shape, and the methods it allows.
 enum Matched<'p> {
-    SeedFlag(&'p str),
-    SeedBatch,
+    RestFlag(&'p str),
+    RestBatch,
     OfrepFlag(&'p str),
     OfrepBulk,
 }
@@ -171,11 +171,11 @@ fn match_path(path: &str) -> Option<Matched<'_>> {
     if let Some(key) = path.strip_prefix(OFREP_FLAG_PREFIX) {
         return (!key.contains('/')).then_some(Matched::OfrepFlag(key));
     }
-    if path == SEED_BATCH_PATH {
-        return Some(Matched::SeedBatch);
+    if path == REST_BATCH_PATH {
+        return Some(Matched::RestBatch);
     }
-    if let Some(key) = path.strip_prefix(SEED_FLAGS_PREFIX) {
-        return (!key.is_empty() && !key.contains('/')).then_some(Matched::SeedFlag(key));
+    if let Some(key) = path.strip_prefix(REST_FLAG_PREFIX) {
+        return (!key.is_empty() && !key.contains('/')).then_some(Matched::RestFlag(key));
     }
     None
 }
@@ -189,7 +189,7 @@ pub fn parse(request: &HttpRequest<'_>, config: &Config) -> Result<ApiRequest, A
     let api = if request.path.starts_with("/ofrep/") {
         Api::Ofrep
     } else {
-        Api::Seed
+        Api::Rest
     };
     let Some(matched) = match_path(request.path) else {
         return Err(Error::RouteNotFound {
@@ -199,17 +199,17 @@ pub fn parse(request: &HttpRequest<'_>, config: &Config) -> Result<ApiRequest, A
     };
     // `GET /api/v1/flags/batch` is the flag named "batch"; only POST is the batch route.
     let (allowed, matched) = match (matched, request.method) {
-        (Matched::SeedBatch, "GET") => ("GET, POST, OPTIONS", Matched::SeedFlag("batch")),
-        (Matched::SeedBatch, _) => ("GET, POST, OPTIONS", Matched::SeedBatch),
-        (m @ Matched::SeedFlag(_), _) => ("GET, OPTIONS", m),
+        (Matched::RestBatch, "GET") => ("GET, POST, OPTIONS", Matched::RestFlag("batch")),
+        (Matched::RestBatch, _) => ("GET, POST, OPTIONS", Matched::RestBatch),
+        (m @ Matched::RestFlag(_), _) => ("GET, OPTIONS", m),
         (m, _) => ("POST, OPTIONS", m),
     };
     let expected = match matched {
-        Matched::SeedFlag(_) => "GET",
+        Matched::RestFlag(_) => "GET",
         _ => "POST",
     };
     let path_key = match matched {
-        Matched::SeedFlag(k) | Matched::OfrepFlag(k) => Some(k),
+        Matched::RestFlag(k) | Matched::OfrepFlag(k) => Some(k),
         _ => None,
     };
     if request.method == "OPTIONS" {
@@ -241,17 +241,17 @@ fn parse_route(
         return Err(Error::MissingClientKey);
     }
     let (route, requested_environment, context) = match matched {
-        Matched::SeedFlag(raw) => {
+        Matched::RestFlag(raw) => {
             let flag_key = decode_flag_key(raw)?;
             if evaluator_core::validate_flag_key(&flag_key).is_err() {
                 return Err(Error::InvalidFlagKey { key: flag_key });
             }
-            let (environment, context) = seed_query_context(request.query)?;
-            (Route::SeedFlag { flag_key }, environment, context)
+            let (environment, context) = rest_query_context(request.query)?;
+            (Route::RestFlag { flag_key }, environment, context)
         }
-        Matched::SeedBatch => {
-            let (flag_keys, environment, context) = seed_batch_body(request.body)?;
-            (Route::SeedBatch { flag_keys }, environment, context)
+        Matched::RestBatch => {
+            let (flag_keys, environment, context) = rest_batch_body(request.body)?;
+            (Route::RestBatch { flag_keys }, environment, context)
         }
         Matched::OfrepFlag(raw) => {
             let key = decode_flag_key(raw)?;

@@ -1,7 +1,8 @@
 # Installs, idempotently, everything the edge worker needs on a fresh machine, then exports the
 # environment worker-build and wrangler need. Source it (scripts/dev, scripts/test,
 # scripts/build-worker do); a second run only checks versions (about a second).
-#   - rustup target wasm32-unknown-unknown
+#   - rustup targets wasm32-unknown-unknown (the edge worker) and thumbv7em-none-eabi (proves that
+#     evaluator-core and evaluation-api build without std)
 #   - worker-build 0.8.7 (matches the `worker` 0.8 crate)
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
 #   - Node >= 20.3 (wrangler 4.86 runs on it; a project-local Node 22 from npm if the machine's
@@ -36,10 +37,13 @@ edge_node_ok() {
 }
 
 edge_toolchain_install() {
-  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    say "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown
-  fi
+  local target
+  for target in wasm32-unknown-unknown thumbv7em-none-eabi; do
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+      say "adding the $target target"
+      rustup target add "$target"
+    fi
+  done
 
   if [ "$(worker-build --version 2>/dev/null)" != "$EDGE_WORKER_BUILD_VERSION" ]; then
     say "installing worker-build $EDGE_WORKER_BUILD_VERSION (about 3 min)"

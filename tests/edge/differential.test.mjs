@@ -56,17 +56,17 @@ async function pool(items, task) {
   await Promise.all(lanes);
 }
 
-test("seed batch answers equal evaluator-core's native evaluate_all byte for byte", async () => {
+test("REST API batch answers equal evaluator-core's native evaluate_all byte for byte", async () => {
   assert.equal(reference.cases.length, CONTEXTS);
   const mismatches = [];
   await pool(reference.cases, async (c) => {
     const response = await fetch(`${worker.base}/api/v1/flags/batch`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(c.seedBatchRequest),
+      body: JSON.stringify(c.restBatchRequest),
     });
     const text = await response.text();
-    if (response.status !== 200 || sha256(text) !== c.seedBatchSha256) mismatches.push({ n: c.n, text });
+    if (response.status !== 200 || sha256(text) !== c.restBatchSha256) mismatches.push({ n: c.n, text });
   });
   if (mismatches.length > 0) {
     // Show the first differing flag of the first mismatching context.
@@ -79,7 +79,7 @@ test("seed batch answers equal evaluator-core's native evaluate_all byte for byt
   }
 });
 
-test("seed GET, OFREP single and OFREP bulk answers equal evaluation-api's native answers", async () => {
+test("REST API GET, OFREP single and OFREP bulk answers equal evaluation-api's native answers", async () => {
   const requests = reference.cases.flatMap((c) => c.requests);
   assert.ok(requests.length >= 3 * CONTEXTS);
   const mismatches = [];
@@ -116,7 +116,7 @@ test("an isolate compiling only the requested flags from the packed KV snapshot 
   const batches = reference.cases.slice(0, 300).map((c) => {
     const flagKeys = Array.from({ length: 1 + pick(8) }, () => keys[pick(keys.length)]);
     if (pick(10) === 0) flagKeys.push("no-such-flag");
-    return JSON.stringify({ ...c.seedBatchRequest, flagKeys });
+    return JSON.stringify({ ...c.restBatchRequest, flagKeys });
   });
   const mismatches = [];
   const compare = async (path, init) => {

@@ -1,5 +1,5 @@
 //! Every route and error of the evaluation API, through `parse` + `respond`: shared fixture and
-//! request helpers here, the routes in `seed` (incl. routing, credentials, limits) and `ofrep`.
+//! request helpers here, the REST API routes in `rest` (incl. routing, credentials and limits) and the OFREP ones in `ofrep`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -135,4 +135,4 @@ pub(super) fn assert_json_headers(response: &ApiResponse) {
 }
 
 mod ofrep;
-mod seed;
+mod rest;

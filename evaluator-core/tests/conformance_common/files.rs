@@ -25,7 +25,7 @@ macro_rules! for_each_conformance_file {
             percentage_rollouts_conform => "13-percentage-rollout.json",
             weighted_rollouts_conform => "14-weighted-rollouts.json",
             multivariate_flags_conform => "15-multivariate.json",
-            seed_new_checkout_flow_conforms => "16-seed-new-checkout-flow.json",
+            a_flag_with_every_basic_targeting_field_conforms => "16-all-basic-targeting-fields.json",
             error_results_conform => "17-errors.json",
             degraded_flags_conform => "18-degraded-flags.json",
             validation_conforms => "19-validation.json",

@@ -1,4 +1,4 @@
-//! The seed API: `GET /api/v1/flags/{flagKey}`, `POST /api/v1/flags/batch`, and the routing,
+//! The REST API: `GET /api/v1/flags/{flagKey}`, `POST /api/v1/flags/batch`, and the routing,
 //! credential and limit rules both APIs share.
 
 use alloc::vec::Vec;
@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 
 use super::*;
 
-// ---- seed: GET /api/v1/flags/{flagKey} ------------------------------------------------------
+// ---- REST API: GET /api/v1/flags/{flagKey} ------------------------------------------------------
 
 #[test]
-fn seed_get_evaluates_the_flag_with_query_parameters_as_attributes() {
+fn rest_get_evaluates_the_flag_with_query_parameters_as_attributes() {
     let response = get(
         "/api/v1/flags/theme",
         "userId=u9&environment=production&plan=pro",
@@ -26,7 +26,7 @@ fn seed_get_evaluates_the_flag_with_query_parameters_as_attributes() {
 }
 
 #[test]
-fn seed_get_serves_the_default_when_nothing_targets_the_user() {
+fn rest_get_serves_the_default_when_nothing_targets_the_user() {
     let response = get("/api/v1/flags/targeted", "userId=u2&environment=production").send();
     assert_eq!(
         body(&response),
@@ -36,7 +36,7 @@ fn seed_get_serves_the_default_when_nothing_targets_the_user() {
 }
 
 #[test]
-fn seed_get_reports_a_rollout_without_user_as_error_with_the_default_value() {
+fn rest_get_reports_a_rollout_without_user_as_error_with_the_default_value() {
     let response = get("/api/v1/flags/rollout", "environment=production").send();
     assert_eq!(response.status, 200);
     let answer = body(&response);
@@ -46,7 +46,7 @@ fn seed_get_reports_a_rollout_without_user_as_error_with_the_default_value() {
 }
 
 #[test]
-fn seed_get_of_an_unknown_flag_is_404_flag_not_found() {
+fn rest_get_of_an_unknown_flag_is_404_flag_not_found() {
     let response = get("/api/v1/flags/nope", "environment=production").send();
     assert_eq!(response.status, 404);
     assert_json_headers(&response);
@@ -59,7 +59,7 @@ fn seed_get_of_an_unknown_flag_is_404_flag_not_found() {
 }
 
 #[test]
-fn seed_get_of_a_syntactically_invalid_flag_key_is_400() {
+fn rest_get_of_a_syntactically_invalid_flag_key_is_400() {
     let response = get("/api/v1/flags/bad%20key", "environment=production").send();
     assert_eq!(response.status, 400);
     assert_eq!(body(&response)["error"]["code"], "INVALID_FLAG_KEY");
@@ -74,7 +74,7 @@ fn get_of_batch_path_is_the_flag_named_batch() {
 }
 
 #[test]
-fn seed_get_without_environment_is_400_naming_the_field() {
+fn rest_get_without_environment_is_400_naming_the_field() {
     let response = get("/api/v1/flags/static-on", "userId=u1").send();
     assert_eq!(response.status, 400);
     assert_eq!(body(&response)["error"]["code"], "MISSING_ENVIRONMENT");
@@ -82,14 +82,14 @@ fn seed_get_without_environment_is_400_naming_the_field() {
 }
 
 #[test]
-fn seed_get_with_an_invalid_environment_is_400() {
+fn rest_get_with_an_invalid_environment_is_400() {
     let response = get("/api/v1/flags/static-on", "environment=prod.uction").send();
     assert_eq!(response.status, 400);
     assert_eq!(body(&response)["error"]["code"], "INVALID_ENVIRONMENT");
 }
 
 #[test]
-fn seed_get_with_a_broken_query_escape_is_400_naming_the_parameter() {
+fn rest_get_with_a_broken_query_escape_is_400_naming_the_parameter() {
     let response = get("/api/v1/flags/static-on", "environment=production&plan=%zz").send();
     assert_eq!(response.status, 400);
     assert_eq!(body(&response)["error"]["code"], "INVALID_QUERY");
@@ -112,7 +112,7 @@ fn repeated_query_parameters_become_an_array_attribute() {
 }
 
 #[test]
-fn seed_get_without_a_client_key_is_401_when_keys_are_required() {
+fn rest_get_without_a_client_key_is_401_when_keys_are_required() {
     let response = get("/api/v1/flags/static-on", "environment=production")
         .config(KEYED)
         .send();
@@ -245,7 +245,7 @@ fn oversized_bodies_are_413() {
 }
 
 #[test]
-fn seed_get_without_snapshot_serves_the_fallback_with_503() {
+fn rest_get_without_snapshot_serves_the_fallback_with_503() {
     let response = get("/api/v1/flags/static-on", "environment=production").send_to(None);
     assert_eq!(response.status, 503);
     assert_json_headers(&response);
@@ -264,7 +264,7 @@ fn a_snapshot_of_another_environment_counts_as_none() {
     assert_eq!(response.status, 503);
 }
 
-// ---- seed: POST /api/v1/flags/batch ---------------------------------------------------------
+// ---- REST API: POST /api/v1/flags/batch ---------------------------------------------------------
 
 #[test]
 fn batch_evaluates_the_requested_flags_in_order() {
