@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 /// Targeting key plus free-form attributes (OpenFeature's evaluation context).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvaluationContext {
-    /// The user id (seed `userId`, OpenFeature `targetingKey`).
+    /// The user id (the REST API's `userId`, OpenFeature's `targetingKey`).
     pub targeting_key: Option<String>,
     /// Other attributes, e.g. `country`, `plan`, `appVersion`.
     pub attributes: Map<String, Value>,
@@ -29,8 +29,8 @@ impl EvaluationContext {
         self
     }
 
-    /// Builds a context from an OpenFeature-style JSON object: `targetingKey` (or the seed's
-    /// `userId`) becomes the targeting key, every other member an attribute.
+    /// Builds a context from an OpenFeature-style JSON object: `targetingKey` (or its alias
+    /// `userId`, the REST API's name for it) becomes the targeting key, every other member an attribute.
     ///
     /// Returns `None` when `value` is not an object or the key is present but not a string.
     #[must_use]

@@ -1,165 +1,26 @@
-//! The evaluation order of `docs/flag-model.md`, and its result.
+//! The evaluation order of `docs/flag-model.md` ("Evaluation order"): which step decides, and
+//! what it serves. The result, [`Evaluation`], and its JSON live in a module of their own and are
+//! re-exported here.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 
 use crate::attribute::{Attr, AttrValue};
 use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
+use crate::evaluation::{enabled, NULL};
 use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
-use crate::json::Kind;
 use crate::reason::{detail, ErrorCode, Reason};
 use crate::segment::Scope;
 use crate::snapshot::CompiledSnapshot;
 
+pub use crate::evaluation::{Evaluation, ValueType};
+
 /// How deep prerequisites may nest. Validation rejects cycles; this bounds what is left (a
 /// deeper chain fails its prerequisite rather than exhausting the stack).
 pub const MAX_PREREQUISITE_DEPTH: u8 = 16;
-
-static NULL: Value = Value::Null;
-
-/// The result of evaluating one flag for one context.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation<'a> {
-    /// The requested key.
-    pub flag_key: &'a str,
-    /// The served value; `Value::Null` for `FLAG_NOT_FOUND`.
-    pub value: &'a Value,
-    /// Key of the served variation, when a variation was served.
-    pub variant: Option<&'a str>,
-    /// "Is this user in the feature?": the value of a boolean flag; for other flags, whether
-    /// the user was actively targeted (see `enabled` in `docs/flag-model.md`).
-    pub enabled: bool,
-    /// OpenFeature reason.
-    pub reason: Reason,
-    /// The seed's reason, e.g. `user-in-segment`; see [`crate::reason::detail`].
-    pub detail: &'static str,
-    /// The flag's version; `None` when not found.
-    pub version: Option<u64>,
-    /// Set when `reason` is `ERROR`.
-    pub error_code: Option<ErrorCode>,
-    /// Human description of the error.
-    pub error_message: Option<String>,
-}
-
-/// The value types of OpenFeature's typed resolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValueType {
-    /// `true` / `false`.
-    Boolean,
-    /// A JSON string.
-    String,
-    /// A JSON number (integer or float).
-    Number,
-    /// A JSON object or array.
-    Object,
-}
-
-impl ValueType {
-    /// Lowercase name, as in messages and OFREP.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Boolean => "boolean",
-            Self::String => "string",
-            Self::Number => "number",
-            Self::Object => "object",
-        }
-    }
-
-    fn accepts(self, value: &Value) -> bool {
-        match self {
-            Self::Boolean => value.is_boolean(),
-            Self::String => value.is_string(),
-            Self::Number => value.is_number(),
-            Self::Object => value.is_object() || value.is_array(),
-        }
-    }
-}
-
-impl Evaluation<'_> {
-    /// OpenFeature typed resolution: if the value is not of `expected`, the result becomes
-    /// reason `ERROR`, `TYPE_MISMATCH` (value unchanged so callers can still report it). An
-    /// evaluation that already failed keeps its own error.
-    #[must_use]
-    pub fn expect_type(mut self, expected: ValueType) -> Self {
-        if self.reason == Reason::Error || expected.accepts(self.value) {
-            return self;
-        }
-        self.reason = Reason::Error;
-        self.detail = detail::ERROR;
-        self.error_code = Some(ErrorCode::TypeMismatch);
-        self.error_message = Some(format!(
-            "flag \"{}\" serves {}, not {}",
-            self.flag_key,
-            Kind::of(self.value).name(),
-            expected.as_str()
-        ));
-        self.enabled = enabled(self.value, self.reason, self.detail);
-        self
-    }
-
-    fn not_found(flag_key: &str) -> Evaluation<'_> {
-        Evaluation {
-            flag_key,
-            value: &NULL,
-            variant: None,
-            enabled: false,
-            reason: Reason::Error,
-            detail: detail::ERROR,
-            version: None,
-            error_code: Some(ErrorCode::FlagNotFound),
-            error_message: Some(format!("flag \"{flag_key}\" not found")),
-        }
-    }
-}
-
-/// `enabled` of the spec: a boolean value answers itself; otherwise active targeting is "in".
-/// An excluded user gets the default variation, so is not in the feature.
-fn enabled(value: &Value, reason: Reason, detail: &str) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        _ => {
-            matches!(
-                reason,
-                Reason::Static | Reason::TargetingMatch | Reason::Split
-            ) && detail != detail::USER_EXCLUDED
-        }
-    }
-}
-
-impl Serialize for Evaluation<'_> {
-    /// The seed's result JSON: `reason` is the seed detail, `openFeatureReason` the OpenFeature
-    /// reason; `variant`, `version`, `errorCode`, `errorMessage` are omitted when absent.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Evaluation", 9)?;
-        s.serialize_field("flagKey", self.flag_key)?;
-        s.serialize_field("enabled", &self.enabled)?;
-        s.serialize_field("value", self.value)?;
-        match self.variant {
-            Some(variant) => s.serialize_field("variant", variant)?,
-            None => s.skip_field("variant")?,
-        }
-        s.serialize_field("reason", self.detail)?;
-        match self.version {
-            Some(version) => s.serialize_field("version", &version)?,
-            None => s.skip_field("version")?,
-        }
-        s.serialize_field("openFeatureReason", &self.reason)?;
-        match self.error_code {
-            Some(code) => s.serialize_field("errorCode", &code)?,
-            None => s.skip_field("errorCode")?,
-        }
-        match &self.error_message {
-            Some(message) => s.serialize_field("errorMessage", message)?,
-            None => s.skip_field("errorMessage")?,
-        }
-        s.end()
-    }
-}
 
 /// What went wrong, resolved to a code and message only for the top-level flag.
 #[derive(Clone, Copy)]
@@ -325,7 +186,7 @@ impl CompiledSnapshot {
                 return serve_on(t, Reason::TargetingMatch, detail::USER_TARGETED);
             }
         }
-        // 6. Seed segments, then rules in order.
+        // 6. `targetingRules.segments`, then rules in order.
         if !t.segments.is_empty() || !t.rules.is_empty() {
             if let Some(outcome) = self.segments_and_rules(flag, t, ctx) {
                 return outcome;
@@ -356,7 +217,7 @@ impl CompiledSnapshot {
 }
 
 impl CompiledSnapshot {
-    /// Step 6: the seed's segments, then the rules in order; `None` when nothing matched.
+    /// Step 6: `targetingRules.segments`, then the rules in order; `None` when nothing matched.
     fn segments_and_rules<'a>(
         &'a self,
         flag: &'a CompiledFlag,

@@ -58,7 +58,7 @@ pub(crate) struct Targeting {
     pub(crate) user_ids: StrSet,
     pub(crate) segments: Vec<u32>,
     pub(crate) rules: Vec<CompiledRule>,
-    /// Seed `percentage` in units of 0.001 %.
+    /// `targetingRules.percentage` in units of 0.001 %.
     pub(crate) percentage: Option<u32>,
     pub(crate) countries: StrSet,
     pub(crate) bucket_by: Attr,
@@ -116,7 +116,7 @@ impl CompiledFlag {
         }
     }
 
-    /// Segments referenced by the flag's targeting (seed `segments` and `segmentMatch`).
+    /// Segments referenced by the flag's targeting (`targetingRules.segments` and `segmentMatch`).
     pub(crate) fn segment_refs(&self) -> impl Iterator<Item = u32> + '_ {
         let targeting = match &self.body {
             Body::Valid(t) => Some(t.as_ref()),

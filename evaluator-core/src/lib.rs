@@ -9,7 +9,7 @@
 //! does all parsing (regexes, versions, timestamps, weights) and indexing up front, so evaluation
 //! neither parses nor, on the common path, allocates.
 #![no_std]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -30,6 +30,7 @@ pub mod context;
 mod cycles;
 pub mod error;
 pub mod evaluate;
+mod evaluation;
 mod flag;
 mod json;
 pub mod model;

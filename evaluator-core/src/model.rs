@@ -1,6 +1,6 @@
 //! Serde wire types of a snapshot: what the origin publishes, KV stores and the evaluator parses.
 //!
-//! Field names follow the seed design (camelCase). See `docs/flag-model.md` for the meaning of
+//! Field names are camelCase, as on the wire. See `docs/flag-model.md` for the meaning of
 //! every field; these types only describe shape, [`crate::validate`] checks the rest.
 
 use alloc::string::String;
@@ -41,40 +41,42 @@ pub struct ClientKey {
     pub sha256: String,
 }
 
-/// A feature flag: the seed's fields plus variations, rules, overrides and prerequisites.
+/// A feature flag: key, kill switch, basic targeting, and optionally variations, rules, overrides
+/// and prerequisites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Flag {
-    /// Seed: 1-255 characters of letters, digits, `-` and `_`.
+    /// 1-255 characters of letters, digits, `-` and `_`.
     pub flag_key: String,
-    /// Seed: free text.
+    /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Seed: `false` is the kill switch.
+    /// `false` is the kill switch.
     #[serde(default)]
     pub enabled: bool,
-    /// Seed: environment the flag belongs to (informational inside a snapshot).
+    /// Environment the flag belongs to (informational inside a snapshot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    /// Seed: value served when nothing targets the user.
+    /// Value served when nothing targets the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_value: Option<Value>,
-    /// Seed: version of this flag's configuration.
+    /// Version of this flag's configuration.
     #[serde(default)]
     pub version: u64,
-    /// Seed: informational.
+    /// When the flag was created (RFC 3339; informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    /// Seed: informational.
+    /// When the flag last changed (RFC 3339; informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    /// Seed: targeting, extended with ordered rules.
+    /// Who is targeted: the basic targeting fields and ordered rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targeting_rules: Option<TargetingRules>,
     /// Values the flag can serve; absent means boolean `on`/`off`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variations: Option<Vec<Variation>>,
-    /// Variation served by the seed targeting fields.
+    /// Variation served by the basic targeting fields (`userIds`, `segments`, `countries`,
+    /// `percentage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_variation: Option<String>,
     /// Variation served when nothing matches (alternative to `defaultValue`).
@@ -94,29 +96,29 @@ pub struct Flag {
     pub salt: Option<String>,
 }
 
-/// The seed's `targetingRules`, plus ordered rules.
+/// `targetingRules`: the basic targeting fields, which serve `onVariation`, plus ordered rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetingRules {
-    /// Seed: percentage of users (0-100, up to 3 decimals) served the on variation.
+    /// Percentage of users (0-100, up to 3 decimals) served the on variation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<f64>,
-    /// Seed: users in any of these segments are served the on variation.
+    /// Users in any of these segments are served the on variation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<String>,
-    /// Seed: these users are served the on variation.
+    /// These users are served the on variation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_ids: Vec<String>,
-    /// Seed: restricts the percentage rollout to these countries (context attribute `country`).
+    /// Restricts the percentage rollout to these countries (context attribute `country`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub countries: Vec<String>,
-    /// Seed: these users are never targeted.
+    /// These users are never targeted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_user_ids: Vec<String>,
     /// Ordered rules; the first match wins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
-    /// Attribute the seed `percentage` buckets by; defaults to the targeting key.
+    /// Attribute `percentage` buckets by; defaults to the targeting key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_by: Option<String>,
 }
@@ -202,7 +204,7 @@ pub struct Override {
     /// Variation served (or use `enabled` for boolean flags).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variation: Option<String>,
-    /// Seed's `flag_overrides.enabled`: `on`/`off` of a boolean flag.
+    /// Instead of `variation`: the `on` (`true`) or `off` (`false`) variation of a boolean flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// RFC 3339; the override is ignored from this instant on.

@@ -1,28 +1,27 @@
-//! Clause operators: compiled once from a [`Clause`], matched against a context many times.
+//! Clause operators: compiled once from a [`Clause`](crate::model::Clause), matched against a
+//! context many times.
 //!
-//! Compilation turns every operand into the form matching needs (hash sets, regexes, versions,
-//! milliseconds), and folds operators whose "any value" semantics reduce to one comparison
-//! (`lt` against any of the values is `lt` against the largest).
+//! The two halves live apart because they run at different times and have different budgets:
+//! `compile` (once per snapshot version; validates every operand, reports problems, builds
+//! hash sets, regexes, versions and milliseconds, and folds operators whose "any value"
+//! semantics reduce to one comparison: `lt` against any of the values is `lt` against the
+//! largest) and `matching` (per evaluation, on the hot path: no parsing, no allocation on the
+//! common path). This file holds what both share: the operator names and the compiled form.
 
 use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use regex_automata::meta::Regex;
-use regex_automata::util::syntax;
-use serde_json::Value;
 
-use crate::attribute::{any_elem, Attr, AttrTable, AttrValue, Elem};
-use crate::json::{number_of, Kind};
-use crate::model::Clause;
-use crate::path::{Diagnostics, Path};
-use crate::segment::Scope;
-use crate::sets::{IdSet, Interner};
-use crate::text;
-use crate::time::parse_rfc3339_millis;
-use crate::validate::limits;
+use crate::attribute::Attr;
+use crate::sets::IdSet;
 use crate::version::SemVer;
+
+mod compile;
+mod matching;
+
+pub(crate) use compile::ClauseCompiler;
 
 /// Every operator name the model accepts, in the order of `docs/flag-model.md`.
 pub const OPERATORS: &[&str] = &[
@@ -46,12 +45,6 @@ pub const OPERATORS: &[&str] = &[
     "segmentMatch",
 ];
 
-/// Compiled size limit of one regular expression's NFA. Patterns are at most 1,024 bytes, but
-/// counted repetitions (`(a{100}){100}`) multiply; this bounds memory and matching work.
-const REGEX_NFA_LIMIT: usize = 1 << 20;
-/// Upper bound of each lazy-DFA cache, so many regexes cannot exhaust an edge isolate's memory.
-const REGEX_CACHE_LIMIT: usize = 1 << 18;
-
 /// Key → index of segments (or flags) while compiling.
 pub(crate) type KeyIndex<'a> = HashMap<&'a str, u32>;
 
@@ -62,26 +55,6 @@ pub(crate) struct ValueSet {
     numbers: Vec<f64>,
     has_true: bool,
     has_false: bool,
-}
-
-impl ValueSet {
-    /// Membership of a string, by its interned id (`None`: equal to no operand in the snapshot).
-    #[inline]
-    fn contains_str(&self, id: Option<u32>) -> bool {
-        id.is_some_and(|id| self.strings.contains(id))
-    }
-
-    /// Membership of one element; `id` is the interned id when the element is a string (`None`
-    /// for strings no operand in the snapshot equals).
-    fn contains(&self, elem: Elem<'_>, id: Option<u32>) -> bool {
-        match elem {
-            Elem::Str(_) => id.is_some_and(|id| self.strings.contains(id)),
-            Elem::Num(n) => self.numbers.contains(&n),
-            Elem::Bool(true) => self.has_true,
-            Elem::Bool(false) => self.has_false,
-            Elem::Other => false,
-        }
-    }
 }
 
 /// A compiled operator with its operands.
@@ -114,390 +87,6 @@ pub(crate) struct CompiledClause {
     attr: Attr,
     negate: bool,
     op: Op,
-}
-
-impl CompiledClause {
-    /// Whether the clause holds for the scope's context (see "Rule and clause" in the spec).
-    ///
-    /// Kept small for the common case, a single string attribute under a string operator;
-    /// everything else goes through [`CompiledClause::general`].
-    pub(crate) fn matches(&self, scope: &Scope<'_>) -> bool {
-        let value = match &self.op {
-            Op::SegmentMatch(segments) => {
-                return segments.iter().any(|&s| scope.in_segment(s)) != self.negate
-            }
-            Op::Exists => {
-                return self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate
-            }
-            // A missing attribute never matches, whatever `negate` says.
-            _ => match self.attr.lookup_cached(scope.ctx, &scope.cache) {
-                Some(value) => value,
-                None => return false,
-            },
-        };
-        let matched = match (&self.op, value.as_single_str()) {
-            (Op::In(set), Some(s)) => {
-                set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
-            (Op::NotIn(set), Some(s)) => {
-                !set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
-            (Op::EndsWith(suffixes), Some(s)) => suffixes.iter().any(|p| text::ends_with(s, p)),
-            (Op::StartsWith(prefixes), Some(s)) => prefixes.iter().any(|p| text::starts_with(s, p)),
-            _ => self.general(value, scope),
-        };
-        matched != self.negate
-    }
-
-    /// Every operator over any attribute value (arrays element by element), before `negate`.
-    #[inline(never)]
-    fn general(&self, value: AttrValue<'_>, scope: &Scope<'_>) -> bool {
-        let id_of = |e: Elem<'_>| match e {
-            Elem::Str(s) => scope.interner.get(s),
-            _ => None,
-        };
-        match &self.op {
-            Op::In(set) => any_elem(value, |e| set.contains(e, id_of(e))),
-            Op::NotIn(set) => any_elem(value, |e| !set.contains(e, id_of(e))),
-            op => op_matches(op, value),
-        }
-    }
-
-    /// The segments this clause refers to (for cycle detection).
-    pub(crate) fn segment_refs(&self) -> &[u32] {
-        match &self.op {
-            Op::SegmentMatch(segments) => segments,
-            _ => &[],
-        }
-    }
-}
-
-fn op_matches(op: &Op, value: AttrValue<'_>) -> bool {
-    match op {
-        Op::Contains(needles) => {
-            str_test(value, |s| needles.iter().any(|n| s.contains(n.as_str())))
-        }
-        Op::StartsWith(prefixes) => {
-            str_test(value, |s| prefixes.iter().any(|p| text::starts_with(s, p)))
-        }
-        Op::EndsWith(suffixes) => {
-            str_test(value, |s| suffixes.iter().any(|p| text::ends_with(s, p)))
-        }
-        Op::Matches(regexes) => str_test(value, |s| regexes.iter().any(|r| r.is_match(s))),
-        Op::Lt(bound) => num_test(value, *bound, |a, b| a < b),
-        Op::Lte(bound) => num_test(value, *bound, |a, b| a <= b),
-        Op::Gt(bound) => num_test(value, *bound, |a, b| a > b),
-        Op::Gte(bound) => num_test(value, *bound, |a, b| a >= b),
-        Op::SemverEq(versions) => semver_test(value, |v| versions.contains(v)),
-        Op::SemverLt(bound) => bound
-            .as_deref()
-            .is_some_and(|b| semver_test(value, |v| v < b)),
-        Op::SemverGt(bound) => bound
-            .as_deref()
-            .is_some_and(|b| semver_test(value, |v| v > b)),
-        Op::Before(bound) => {
-            bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms < b)))
-        }
-        Op::After(bound) => {
-            bound.is_some_and(|b| any_elem(value, |e| e.millis().is_some_and(|ms| ms > b)))
-        }
-        // Handled by `CompiledClause::matches` and `general`.
-        Op::In(_) | Op::NotIn(_) | Op::Exists | Op::SegmentMatch(_) => false,
-    }
-}
-
-#[inline]
-fn str_test(value: AttrValue<'_>, mut test: impl FnMut(&str) -> bool) -> bool {
-    any_elem(value, |e| matches!(e, Elem::Str(s) if test(s)))
-}
-
-fn num_test(value: AttrValue<'_>, bound: Option<f64>, cmp: impl Fn(f64, f64) -> bool) -> bool {
-    bound.is_some_and(|b| any_elem(value, |e| e.number().is_some_and(|n| cmp(n, b))))
-}
-
-fn semver_test(value: AttrValue<'_>, mut test: impl FnMut(&SemVer) -> bool) -> bool {
-    any_elem(
-        value,
-        |e| matches!(e, Elem::Str(s) if SemVer::parse(s).is_some_and(|v| test(&v))),
-    )
-}
-
-/// Compiles clauses for one snapshot (or one validated flag or segment): knows the segment
-/// keys, and compiles each distinct regular expression once (compiled regexes are cheap to
-/// clone and snapshots repeat patterns across flags).
-pub(crate) struct ClauseCompiler<'a> {
-    pub(crate) segments: &'a KeyIndex<'a>,
-    regexes: HashMap<String, Result<Regex, String>>,
-    /// String operands of `in` / `notIn`; the compiled snapshot keeps it.
-    pub(crate) interner: Interner,
-}
-
-impl<'a> ClauseCompiler<'a> {
-    pub(crate) fn new(segments: &'a KeyIndex<'a>) -> Self {
-        Self {
-            segments,
-            regexes: HashMap::new(),
-            interner: Interner::default(),
-        }
-    }
-
-    /// Compiles one clause, reporting every problem under `path`; `None` if there was any.
-    pub(crate) fn compile(
-        &mut self,
-        clause: &Clause,
-        attrs: &mut AttrTable,
-        diag: &mut Diagnostics,
-        path: &Path<'_>,
-    ) -> Option<CompiledClause> {
-        let before = diag.len();
-        let op_name = clause.operator.as_str();
-        let values_path = path.field("values");
-        if clause.values.len() > limits::VALUES_PER_CLAUSE {
-            diag.report(
-                &values_path,
-                format!(
-                    "{} values exceed the limit of {}",
-                    clause.values.len(),
-                    limits::VALUES_PER_CLAUSE
-                ),
-            );
-            return None;
-        }
-        if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name)
-        {
-            diag.report(
-                &path.field("attribute"),
-                format!("required for operator \"{op_name}\""),
-            );
-        }
-        let mut operands = Operands {
-            op_name,
-            values: &clause.values,
-            diag,
-            path: &values_path,
-        };
-        let op = match op_name {
-            "in" | "equals" => Op::In(operands.value_set(&mut self.interner)),
-            "notIn" => Op::NotIn(operands.value_set(&mut self.interner)),
-            "contains" => Op::Contains(operands.strings()),
-            "startsWith" => Op::StartsWith(operands.strings()),
-            "endsWith" => Op::EndsWith(operands.strings()),
-            "matches" => Op::Matches(operands.regexes(&mut self.regexes)),
-            "lt" => Op::Lt(operands.numbers().into_iter().reduce(f64::max)),
-            "lte" => Op::Lte(operands.numbers().into_iter().reduce(f64::max)),
-            "gt" => Op::Gt(operands.numbers().into_iter().reduce(f64::min)),
-            "gte" => Op::Gte(operands.numbers().into_iter().reduce(f64::min)),
-            "semverEq" => Op::SemverEq(operands.versions()),
-            "semverLt" => Op::SemverLt(operands.versions().into_iter().max().map(Box::new)),
-            "semverGt" => Op::SemverGt(operands.versions().into_iter().min().map(Box::new)),
-            "before" => Op::Before(operands.timestamps().into_iter().reduce(f64::max)),
-            "after" => Op::After(operands.timestamps().into_iter().reduce(f64::min)),
-            "exists" => {
-                if !clause.values.is_empty() {
-                    operands
-                        .diag
-                        .report(&values_path, "operator \"exists\" takes no values");
-                }
-                Op::Exists
-            }
-            "segmentMatch" => Op::SegmentMatch(operands.segments(self.segments)),
-            other => {
-                diag.report(
-                    &path.field("operator"),
-                    format!("unknown operator \"{other}\""),
-                );
-                return None;
-            }
-        };
-        (diag.len() == before).then(|| CompiledClause {
-            attr: attrs.attr(&clause.attribute),
-            negate: clause.negate,
-            op,
-        })
-    }
-}
-
-/// The operands of one clause while compiling, with where to report problems.
-struct Operands<'a, 'p> {
-    op_name: &'a str,
-    values: &'a [Value],
-    diag: &'a mut Diagnostics,
-    path: &'a Path<'p>,
-}
-
-impl<'a> Operands<'a, '_> {
-    /// Maps every operand through `parse`, reporting `expected` for the ones it rejects.
-    fn each<T>(&mut self, expected: &str, mut parse: impl FnMut(&'a Value) -> Option<T>) -> Vec<T> {
-        let mut out = Vec::with_capacity(self.values.len());
-        for (i, value) in self.values.iter().enumerate() {
-            match parse(value) {
-                Some(parsed) => out.push(parsed),
-                None => self.diag.report(
-                    &self.path.index(i),
-                    format!(
-                        "operator \"{}\" needs {expected}, got {}",
-                        self.op_name,
-                        describe(value)
-                    ),
-                ),
-            }
-        }
-        out
-    }
-
-    fn value_set(&mut self, interner: &mut Interner) -> ValueSet {
-        let mut set = ValueSet::default();
-        let mut strings = Vec::new();
-        self.each("a string, number or boolean", |v| match v {
-            Value::String(s) => {
-                strings.push(s);
-                Some(())
-            }
-            Value::Number(n) => n.as_f64().map(|n| set.numbers.push(n)),
-            Value::Bool(true) => {
-                set.has_true = true;
-                Some(())
-            }
-            Value::Bool(false) => {
-                set.has_false = true;
-                Some(())
-            }
-            Value::Null | Value::Array(_) | Value::Object(_) => None,
-        });
-        set.strings = IdSet::new(strings.into_iter().map(|s| interner.intern(s)).collect());
-        set
-    }
-
-    fn strings(&mut self) -> Vec<String> {
-        self.each("a string", |v| v.as_str().map(ToString::to_string))
-    }
-
-    fn numbers(&mut self) -> Vec<f64> {
-        self.each("a number", |v| v.as_f64())
-    }
-
-    fn versions(&mut self) -> Vec<SemVer> {
-        self.each("a semantic version such as \"1.2.3\"", |v| {
-            v.as_str().and_then(SemVer::parse)
-        })
-    }
-
-    fn timestamps(&mut self) -> Vec<f64> {
-        self.each("an RFC 3339 timestamp or Unix milliseconds", |v| match v {
-            // Milliseconds since 1970 stay far below 2^53, so the conversion is exact.
-            Value::String(s) => parse_rfc3339_millis(s).map(|ms| ms as f64),
-            Value::Number(_) => number_of(v),
-            _ => None,
-        })
-    }
-
-    fn regexes(&mut self, cache: &mut HashMap<String, Result<Regex, String>>) -> Vec<Regex> {
-        let mut out = Vec::new();
-        for (i, value) in self.values.iter().enumerate() {
-            let path = self.path.index(i);
-            let Some(pattern) = value.as_str() else {
-                self.diag.report(
-                    &path,
-                    format!(
-                        "operator \"matches\" needs a regular expression string, got {}",
-                        describe(value)
-                    ),
-                );
-                continue;
-            };
-            if pattern.len() > limits::REGEX_BYTES {
-                self.diag.report(
-                    &path,
-                    format!(
-                        "pattern of {} bytes exceeds the limit of {}",
-                        pattern.len(),
-                        limits::REGEX_BYTES
-                    ),
-                );
-                continue;
-            }
-            let compiled = match cache.get(pattern) {
-                Some(compiled) => compiled.clone(),
-                None => {
-                    let compiled = build_regex(pattern);
-                    cache.insert(pattern.to_string(), compiled.clone());
-                    compiled
-                }
-            };
-            match compiled {
-                Ok(regex) => out.push(regex),
-                Err(message) => self
-                    .diag
-                    .report(&path, format!("invalid regular expression: {message}")),
-            }
-        }
-        out
-    }
-
-    fn segments(&mut self, index: &KeyIndex<'_>) -> Vec<u32> {
-        let mut out = Vec::new();
-        for (i, value) in self.values.iter().enumerate() {
-            match value.as_str() {
-                Some(key) => match index.get(key) {
-                    Some(&s) => out.push(s),
-                    None => self
-                        .diag
-                        .report(&self.path.index(i), format!("unknown segment \"{key}\"")),
-                },
-                None => self.diag.report(
-                    &self.path.index(i),
-                    format!(
-                        "operator \"segmentMatch\" needs a segment key, got {}",
-                        describe(value)
-                    ),
-                ),
-            }
-        }
-        out
-    }
-}
-
-fn build_regex(pattern: &str) -> Result<Regex, String> {
-    Regex::builder()
-        .syntax(syntax::Config::new())
-        .configure(
-            Regex::config()
-                .nfa_size_limit(Some(REGEX_NFA_LIMIT))
-                .onepass_size_limit(Some(REGEX_NFA_LIMIT))
-                .dfa_size_limit(Some(REGEX_NFA_LIMIT))
-                .hybrid_cache_capacity(REGEX_CACHE_LIMIT),
-        )
-        .build(pattern)
-        .map_err(|e| describe_regex_error(&e))
-}
-
-/// What is wrong with a pattern, in one line: regex-automata's own `Display` says only "error
-/// parsing pattern 0", and regex-syntax's spans several lines with a caret drawing.
-fn describe_regex_error(error: &regex_automata::meta::BuildError) -> String {
-    match error.syntax_error() {
-        Some(regex_syntax::Error::Parse(e)) => {
-            format!("{} at byte {}", e.kind(), e.span().start.offset)
-        }
-        Some(regex_syntax::Error::Translate(e)) => {
-            format!("{} at byte {}", e.kind(), e.span().start.offset)
-        }
-        Some(other) => other.to_string(),
-        None => match error.size_limit() {
-            Some(limit) => format!("the compiled pattern exceeds the size limit of {limit} bytes"),
-            None => error.to_string(),
-        },
-    }
-}
-
-/// A short rendering of an offending operand for messages.
-fn describe(value: &Value) -> String {
-    let kind = Kind::of(value).name();
-    match value {
-        Value::String(s) if s.len() <= 64 => format!("\"{s}\""),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => kind.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,11 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// The seed's reasons (`reason` in the seed result JSON), one per step of the evaluation order.
+/// The reason details: which step of the evaluation order (`docs/flag-model.md`) decided. Each is
+/// the `reason` of the REST API's flag result (`GET /api/v1/flags/{flagKey}`, `POST
+/// /api/v1/flags/batch`) and OFREP's `metadata.reasonDetail`, and [`crate::Evaluation::detail`].
+/// Finer than [`Reason`]: `TARGETING_MATCH` alone does not say whether a list, a segment or a rule
+/// matched. The strings are part of the wire format and never change.
 pub mod detail {
     /// Step 1: the flag is disabled.
     pub const FLAG_DISABLED: &str = "flag-disabled";
@@ -95,7 +99,7 @@ pub mod detail {
     pub const USER_EXCLUDED: &str = "user-excluded";
     /// Step 5: the user is in `userIds`.
     pub const USER_TARGETED: &str = "user-targeted";
-    /// Step 6: the user is in one of the seed `segments`.
+    /// Step 6: the user is in one of the flag's `targetingRules.segments`.
     pub const USER_IN_SEGMENT: &str = "user-in-segment";
     /// Step 6: a rule serving a variation matched.
     pub const RULE_MATCH: &str = "rule-match";

@@ -1,17 +1,19 @@
-//! Segments: compiled membership tests, and the evaluation scope that clauses match in.
+//! Segments: the compiled form, and membership — the scope that clauses match in, and whether
+//! a context's user is in a segment. Compiling a segment from the model is in `compile`; this
+//! file is what evaluation runs.
 
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::{AttrCache, AttrTable};
+use crate::attribute::AttrCache;
 use crate::context::EvaluationContext;
-use crate::model::Segment;
-use crate::operators::{ClauseCompiler, CompiledClause};
-use crate::path::{Diagnostics, Path};
-use crate::sets::{Interner, StrList, StrSet};
-use crate::validate::{check_key, limits};
+use crate::operators::CompiledClause;
+use crate::sets::{Interner, StrSet};
+
+mod compile;
+
+pub(crate) use compile::{compile_segment, SegmentLists};
 
 /// How deep `segmentMatch` may nest. Validation rejects cycles, so this only bounds a snapshot
 /// that skipped validation; a deeper chain does not match.
@@ -34,97 +36,6 @@ impl CompiledSegment {
             .flatten()
             .flat_map(|c| c.segment_refs().iter().copied())
     }
-}
-
-/// A segment's user lists, moved out of an owned snapshot so compiling need not copy them.
-#[derive(Default)]
-pub(crate) struct SegmentLists {
-    pub(crate) included: StrList,
-    pub(crate) excluded: StrList,
-}
-
-impl SegmentLists {
-    pub(crate) fn take(segment: &mut Segment) -> Self {
-        Self {
-            included: StrList::of(core::mem::take(&mut segment.included)),
-            excluded: StrList::of(core::mem::take(&mut segment.excluded)),
-        }
-    }
-}
-
-/// Compiles a segment; problems are reported and make it `None`. `lists` are the segment's
-/// user lists when they were moved out of it (see [`SegmentLists::take`]).
-pub(crate) fn compile_segment(
-    segment: &Segment,
-    lists: Option<SegmentLists>,
-    clauses: &mut ClauseCompiler<'_>,
-    diag: &mut Diagnostics,
-    path: &Path<'_>,
-) -> Option<CompiledSegment> {
-    let before = diag.len();
-    let lists = lists.unwrap_or_else(|| SegmentLists {
-        included: StrList::of(segment.included.clone()),
-        excluded: StrList::of(segment.excluded.clone()),
-    });
-    if let Err(message) = check_key(&segment.segment_key) {
-        diag.report(&path.field("segmentKey"), message);
-    }
-    for (name, list) in [("included", &lists.included), ("excluded", &lists.excluded)] {
-        if list.len > limits::USER_IDS {
-            diag.report(
-                &path.field(name),
-                format!(
-                    "{} user ids exceed the limit of {}",
-                    list.len,
-                    limits::USER_IDS
-                ),
-            );
-        }
-    }
-    let rules_path = path.field("rules");
-    if segment.rules.len() > limits::RULES {
-        diag.report(
-            &rules_path,
-            format!(
-                "{} rules exceed the limit of {}",
-                segment.rules.len(),
-                limits::RULES
-            ),
-        );
-        return None;
-    }
-    let mut attrs = AttrTable::default();
-    let mut rules = Vec::with_capacity(segment.rules.len());
-    for (r, rule) in segment.rules.iter().enumerate() {
-        let rule_path = rules_path.index(r);
-        let clauses_path = rule_path.field("clauses");
-        if rule.clauses.len() > limits::CLAUSES_PER_RULE {
-            diag.report(
-                &clauses_path,
-                format!(
-                    "{} clauses exceed the limit of {}",
-                    rule.clauses.len(),
-                    limits::CLAUSES_PER_RULE
-                ),
-            );
-            continue;
-        }
-        let compiled: Vec<CompiledClause> = rule
-            .clauses
-            .iter()
-            .enumerate()
-            .filter_map(|(c, clause)| {
-                clauses.compile(clause, &mut attrs, diag, &clauses_path.index(c))
-            })
-            .collect();
-        rules.push(compiled);
-    }
-    (diag.len() == before).then(|| CompiledSegment {
-        key: segment.segment_key.clone(),
-        included: lists.included.set,
-        excluded: lists.excluded.set,
-        rules,
-    })
 }
 
 /// What clauses are matched against: the context, plus the segments `segmentMatch` names.
@@ -184,8 +95,8 @@ impl Scope<'_> {
             .any(|clauses| clauses.iter().all(|c| c.matches(&inner)))
     }
 
-    /// The seed's evaluation request names segments directly: `userSegment` (one) or
-    /// `segments` (several).
+    /// Membership the context declares itself: the attribute `userSegment` (one segment key) or
+    /// `segments` (an array of them), for clients that know a user's segments already.
     fn declared_member(&self, key: &str) -> bool {
         let attrs = &self.ctx.attributes;
         if attrs.is_empty() {

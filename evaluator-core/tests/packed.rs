@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 const NOW: i64 = 1_795_514_400_000;
 
 /// Every flag and segment problem `CompiledSnapshot::from_json` tolerates, and every way of
-/// referencing: seed segments, `segmentMatch` in flags and segments, prerequisites, chains,
+/// referencing: `targetingRules.segments`, `segmentMatch` in flags and segments, prerequisites, chains,
 /// cycles, duplicates, unparsable entries, entries without or with non-string keys, escapes,
 /// duplicate members inside an object, client keys.
 const EDGE_CASES: &str = r##"{
@@ -338,7 +338,7 @@ fn packing_fails_exactly_where_compiling_fails() {
 #[test]
 fn a_subset_holds_the_named_flags_and_everything_they_depend_on_in_document_order() {
     let json = EDGE_CASES.as_bytes();
-    // Seed segments, then segments matched by segments.
+    // `targetingRules.segments`, then segments matched by segments.
     let s = subset(json, &["uses-s1"]);
     assert_eq!(listed(&s, "flags", "flagKey"), [json!("uses-s1")]);
     assert_eq!(listed(&s, "segments", "segmentKey"), [json!("s1")]);

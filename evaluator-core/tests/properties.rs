@@ -432,7 +432,7 @@ const LINKED_FLAGS: usize = 6;
 const LINKED_SEGMENTS: usize = 5;
 
 /// Flag `f{i}`: boolean and valid unless what it refers to is not, leaning on prerequisites,
-/// seed segments and `segmentMatch`.
+/// `targetingRules.segments` and `segmentMatch`.
 fn linked_flag(i: usize) -> impl Strategy<Value = Value> {
     (
         prop::bool::weighted(0.8),

@@ -198,7 +198,7 @@ fn steps_needing_a_targeting_key_are_skipped_without_one() {
 
 // Step 6.
 #[test]
-fn users_in_a_seed_segment_get_the_on_variation() {
+fn users_in_a_targeted_segment_get_the_on_variation() {
     let s = compile(
         json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
         json!([{"segmentKey": "beta", "included": ["u1", "u2"], "excluded": ["u2"],
@@ -225,7 +225,7 @@ fn users_in_a_seed_segment_get_the_on_variation() {
 }
 
 #[test]
-fn the_context_may_declare_segments_as_in_the_seed_request() {
+fn the_context_may_declare_its_segments_itself() {
     let s = compile(
         json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
         json!([{"segmentKey": "beta", "excluded": ["banned"]}]),
@@ -309,7 +309,7 @@ fn the_first_matching_rule_wins() {
 }
 
 #[test]
-fn seed_segments_come_before_rules() {
+fn targeted_segments_come_before_rules() {
     let s = compile(
         json!([{"flagKey": "f", "enabled": true, "variations": colours(), "defaultVariation": "red", "onVariation": "green",
                 "targetingRules": {"segments": ["beta"], "rules": [{"clauses": [], "variation": "blue"}]}}]),
@@ -543,7 +543,7 @@ fn an_unknown_flag_is_flag_not_found_with_a_null_value() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn results_serialize_as_the_seed_result_json() {
+fn results_serialize_as_the_rest_api_flag_result_json() {
     let s = compile(
         json!([{"flagKey": "new-checkout-flow", "enabled": true, "version": 3, "targetingRules": {"segments": ["beta-users"]}}]),
         json!([{"segmentKey": "beta-users", "included": ["user123"]}]),

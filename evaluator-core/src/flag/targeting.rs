@@ -1,4 +1,5 @@
-//! Compiling a flag's targeting: prerequisites, overrides, seed targeting, rules, rollouts.
+//! Compiling a flag's targeting: prerequisites, overrides, basic targeting (`userIds`,
+//! `excludedUserIds`, `segments`, `countries`, `percentage`), rules, rollouts.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -27,11 +28,11 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let flag = self.flag;
         let empty = TargetingRules::default();
         let rules_model = flag.targeting_rules.as_ref().unwrap_or(&empty);
-        let uses_seed_targeting = rules_model.percentage.is_some()
+        let uses_basic_targeting = rules_model.percentage.is_some()
             || !rules_model.segments.is_empty()
             || !self.lists.user_ids.is_empty()
             || !self.lists.countries.is_empty();
-        let is_static = !uses_seed_targeting && rules_model.rules.is_empty();
+        let is_static = !uses_basic_targeting && rules_model.rules.is_empty();
 
         let on_path = self.path.field("onVariation");
         let on = match &flag.on_variation {
@@ -43,7 +44,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
                 .map(index_u32),
             None => None,
         };
-        if on.is_none() && flag.on_variation.is_none() && (uses_seed_targeting || is_static) {
+        if on.is_none() && flag.on_variation.is_none() && (uses_basic_targeting || is_static) {
             self.diag.report(
                 &on_path,
                 "required when the flag uses percentage, segments, userIds or countries, or has no targeting",
@@ -52,7 +53,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
 
         let prerequisites = self.prerequisites(scope);
         let overrides = self.overrides(on, off);
-        let targeting = self.seed_targeting(rules_model);
+        let targeting = self.basic_targeting(rules_model);
         let rules = self.rules(rules_model);
         Some(Targeting {
             off: off?,
@@ -175,7 +176,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         })
     }
 
-    fn seed_targeting(&mut self, rules: &TargetingRules) -> SeedTargeting {
+    fn basic_targeting(&mut self, rules: &TargetingRules) -> BasicTargeting {
         let path = self.path.field("targetingRules");
         let lists = core::mem::take(&mut self.lists);
         for (name, list) in [
@@ -213,7 +214,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
                 ),
             }
         }
-        SeedTargeting {
+        BasicTargeting {
             excluded: lists.excluded_user_ids.set,
             user_ids: lists.user_ids.set,
             countries: lists.countries.set,
@@ -346,7 +347,8 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
     }
 }
 
-struct SeedTargeting {
+/// The compiled basic targeting fields of `targetingRules` (all but `rules`).
+struct BasicTargeting {
     excluded: StrSet,
     user_ids: StrSet,
     countries: StrSet,

@@ -1,9 +1,16 @@
 //! Each operator of the "Rule and clause" table, through compile + match.
 
 use super::*;
-use crate::attribute::CACHE_SLOTS;
+use alloc::format;
+use alloc::string::ToString;
+use serde_json::Value;
+
+use crate::attribute::{AttrTable, CACHE_SLOTS};
 use crate::context::EvaluationContext;
-use crate::path::Diagnostics;
+use crate::model::Clause;
+use crate::path::{Diagnostics, Path};
+use crate::segment::Scope;
+use crate::sets::Interner;
 use serde_json::json;
 
 fn ctx(attributes: Value) -> EvaluationContext {

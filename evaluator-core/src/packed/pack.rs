@@ -1,5 +1,6 @@
 //! Packing: reading every flag's and segment's key and references out of the snapshot JSON,
-//! then writing the directory of [`super`].
+//! then writing the directory [`super::format`] describes. Runs once per publish, so it may
+//! parse the whole document; the readers never do.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -10,7 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{checksum, Span, CHECKSUM_LEN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, OPAQUE};
+use super::format::{
+    checksum, Span, CHECKSUM_LEN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, OPAQUE,
+};
 use crate::error::{Error, Result};
 use crate::CompiledSnapshot;
 

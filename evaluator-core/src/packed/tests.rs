@@ -2,6 +2,10 @@
 
 use super::*;
 use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::Error;
 
 const SNAPSHOT: &str = r#"{
   "environment": "prod\u0075ction", "version": 42, "generatedAt": "2026-11-24T10:00:00Z",

@@ -191,7 +191,7 @@ fn a_flag_without_variations_needs_a_boolean_default() {
 }
 
 #[test]
-fn a_multivariate_flag_using_seed_targeting_needs_an_on_variation() {
+fn a_multivariate_flag_using_basic_targeting_needs_an_on_variation() {
     let errors = flag_errors(json!({
         "flagKey": "f", "enabled": true, "variations": [{"key": "a", "value": 1}], "defaultVariation": "a",
         "targetingRules": {"userIds": ["u"]}
@@ -242,7 +242,7 @@ fn weights_sum_to_exactly_100_with_at_most_3_decimals() {
 }
 
 #[test]
-fn the_seed_percentage_has_at_most_3_decimals() {
+fn the_targeting_percentage_has_at_most_3_decimals() {
     assert_eq!(
         flag_errors(json!({"flagKey": "f", "enabled": true, "targetingRules": {"percentage": 12.3456}})),
         ["targetingRules.percentage: must be a percentage from 0 to 100 with at most 3 decimals, got 12.3456"]
