@@ -4,7 +4,9 @@
 //!
 //! Each type here mirrors one of [`crate::model`] field for field (names, defaults, types as
 //! JSON sees them), so it accepts exactly the documents the model accepts; anything it rejects
-//! falls back to the per-flag path, which uses the model itself. A snapshot of 1,000 flags
+//! falls back to the per-flag path, which uses the model itself. This module's tests pin that
+//! agreement: each wire type must accept exactly its model type's field names, and a fully
+//! populated model snapshot must read the same through both. A snapshot of 1,000 flags
 //! holds some 30,000 user ids: one `String` each was half the cost of loading it.
 
 use alloc::string::String;
@@ -228,3 +230,6 @@ impl WireFlag {
         (flag, lists)
     }
 }
+
+#[cfg(test)]
+mod tests;
