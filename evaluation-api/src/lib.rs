@@ -71,7 +71,7 @@
 //! assert_eq!(body["openFeatureReason"], "STATIC");
 //! ```
 #![no_std]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
