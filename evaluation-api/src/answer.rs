@@ -1,4 +1,6 @@
-//! Evaluating a parsed request against a snapshot and rendering the answer.
+//! Evaluating a parsed request against a snapshot and rendering the answer: the checks and
+//! conditional requests (ETag) both APIs share here, each API's body shapes in `rest` and
+//! `ofrep`.
 
 use alloc::format;
 use alloc::string::String;

@@ -7,9 +7,10 @@
 //! [`Packed::parse`] checks that directory without parsing any JSON; [`Packed::subset_json`]
 //! copies the named flags and everything they depend on, verbatim, into a small snapshot for
 //! [`crate::CompiledSnapshot::from_json`]. For every key it was asked for, that small snapshot
-//! evaluates exactly like the whole one (`docs/flag-model.md`, "Packed snapshots").
+//! evaluates exactly like the whole one (`docs/flag-model.md`, "Packed snapshots"; the byte
+//! layout is documented in `packed/format.rs`).
 //!
-//! The module holds three ideas, one file each: [`format`] (the binary layout, its checksum,
+//! The module holds three ideas, one file each: `format` (the binary layout, its checksum,
 //! parsing and checking it), `pack` (reading keys and references out of the JSON and writing the
 //! directory) and `subset` (the dependency walk and the subset JSON).
 
