@@ -142,6 +142,36 @@ pub(crate) fn decide(version: u64, stored: Option<u64>) -> Result<Decision> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use publish_protocol::{Secret, SignatureError};
+
+    #[test]
+    fn signature_errors_are_401_invalid_signature_with_their_reason() {
+        let secret = Secret::new(b"edgeflags-test-secret-of-32-byte").unwrap();
+        let body = br#"{"a":1}"#;
+        let signature = publish_protocol::sign(&secret, 1_790_000_000, body);
+        let verify = |timestamp: &str, body: &[u8], now: i64| {
+            publish_protocol::verify(&secret, Some(timestamp), Some(&signature), body, now)
+                .map_err(Error::from)
+        };
+        assert!(verify("1790000000", body, 1_790_000_000 + 300).is_ok());
+        let err = verify("1790000000", body, 1_790_000_000 + 301).unwrap_err();
+        assert_eq!((err.status_code(), err.code()), (401, "INVALID_SIGNATURE"));
+        assert!(err.to_string().contains("300 seconds"));
+        let err = verify("1790000000", br#"{"a":2}"#, 1_790_000_000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "signature rejected: signature does not match the body and timestamp"
+        );
+        let body =
+            serde_json::to_value(Error::from(SignatureError::MissingTimestamp).body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": "INVALID_SIGNATURE",
+                "message": "signature rejected: missing X-Edgeflags-Timestamp header"
+            })
+        );
+    }
 
     #[test]
     fn snapshot_of_another_environment_is_a_mismatch() {

@@ -56,7 +56,7 @@ async function pool(items, task) {
   await Promise.all(lanes);
 }
 
-test("seed batch answers equal evaluator-core's native evaluate_all byte for byte", async () => {
+test("REST API batch answers equal evaluator-core's native evaluate_all byte for byte", async () => {
   assert.equal(reference.cases.length, CONTEXTS);
   const mismatches = [];
   await pool(reference.cases, async (c) => {
@@ -79,7 +79,7 @@ test("seed batch answers equal evaluator-core's native evaluate_all byte for byt
   }
 });
 
-test("seed GET, OFREP single and OFREP bulk answers equal evaluation-api's native answers", async () => {
+test("REST API GET, OFREP single and OFREP bulk answers equal evaluation-api's native answers", async () => {
   const requests = reference.cases.flatMap((c) => c.requests);
   assert.ok(requests.length >= 3 * CONTEXTS);
   const mismatches = [];
