@@ -1,18 +1,20 @@
 //! The worker's one error type: everything its own routes (publish, health) can answer with,
-//! plus runtime failures. Evaluation errors are `evaluation_api`'s business.
+//! plus runtime failures. Evaluation errors are `evaluation_api`'s business. Codes, statuses and
+//! the answer's JSON shape are the publish protocol's (`publish_protocol::ErrorCode`,
+//! `publish_protocol::ErrorAnswer`).
 
 use core::fmt;
-use serde::Serialize;
+
+use publish_protocol::{ErrorAnswer, ErrorCode, SecretTooShort, SignatureError, MIN_SECRET_BYTES};
+
+use crate::settings::PUBLISH_SECRET;
 
 /// A failed request to one of the worker's own routes, or a runtime failure.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// Missing, malformed, expired or wrong `X-Edgeflags-Signature` / `X-Edgeflags-Timestamp`.
-    InvalidSignature {
-        /// What exactly was wrong (never the expected signature).
-        reason: &'static str,
-    },
+    InvalidSignature(SignatureError),
     /// The body is not a valid snapshot; every problem with its path.
     InvalidSnapshot {
         /// `"<path>: <message>"` per problem.
@@ -46,6 +48,9 @@ pub enum Error {
     },
     /// The secret `PUBLISH_SECRET` is not set, so no publish can be verified.
     PublishNotConfigured,
+    /// The secret `PUBLISH_SECRET` is shorter than the protocol's minimum, so no publish is
+    /// accepted until it is replaced (a deployment mistake, answered like an unset secret).
+    PublishSecretTooShort(SecretTooShort),
     /// Known path, wrong method.
     MethodNotAllowed {
         /// Value of the `Allow` header.
@@ -61,54 +66,51 @@ pub enum Error {
 }
 
 impl Error {
+    /// The protocol's code for this error, which fixes its status.
+    #[must_use]
+    pub const fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
+            Self::InvalidSnapshot { .. } => ErrorCode::InvalidSnapshot,
+            Self::EnvironmentMismatch { .. } => ErrorCode::EnvironmentMismatch,
+            Self::InvalidEnvironment { .. } => ErrorCode::InvalidEnvironment,
+            Self::StaleVersion { .. } => ErrorCode::StaleVersion,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::PublishNotConfigured | Self::PublishSecretTooShort(_) => {
+                ErrorCode::PublishNotConfigured
+            }
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::Storage { .. } => ErrorCode::StorageUnavailable,
+            Self::Runtime(_) => ErrorCode::Internal,
+        }
+    }
+
     /// HTTP status of the answer.
     #[must_use]
     pub const fn status_code(&self) -> u16 {
-        match self {
-            Self::InvalidSignature { .. } => 401,
-            Self::InvalidSnapshot { .. }
-            | Self::EnvironmentMismatch { .. }
-            | Self::InvalidEnvironment { .. } => 400,
-            Self::StaleVersion { .. } => 409,
-            Self::PayloadTooLarge { .. } => 413,
-            Self::MethodNotAllowed { .. } => 405,
-            Self::PublishNotConfigured | Self::Storage { .. } => 503,
-            Self::Runtime(_) => 500,
-        }
+        self.error_code().status()
     }
 
     /// Machine-readable code of the answer.
     #[must_use]
     pub const fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidSignature { .. } => "INVALID_SIGNATURE",
-            Self::InvalidSnapshot { .. } => "INVALID_SNAPSHOT",
-            Self::EnvironmentMismatch { .. } => "ENVIRONMENT_MISMATCH",
-            Self::InvalidEnvironment { .. } => "INVALID_ENVIRONMENT",
-            Self::StaleVersion { .. } => "STALE_VERSION",
-            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            Self::PublishNotConfigured => "PUBLISH_NOT_CONFIGURED",
-            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
-            Self::Storage { .. } => "STORAGE_UNAVAILABLE",
-            Self::Runtime(_) => "INTERNAL",
-        }
+        self.error_code().as_str()
     }
 
-    /// The JSON body: `{"code","message"}` plus `errors` / `storedVersion` where the contract
-    /// (`/work/team-contracts.md`, edge publish endpoint) defines them. Server-side details stay
-    /// in the log.
+    /// The JSON body: `{"code","message"}` plus `errors` / `storedVersion` where the publish
+    /// protocol defines them. Server-side details stay in the log.
     #[must_use]
-    pub fn body(&self) -> ErrorBody<'_> {
+    pub fn body(&self) -> ErrorAnswer {
         let message = match self {
             Self::Storage { .. } => String::from("the snapshot store is unavailable; retry later"),
             Self::Runtime(_) => String::from("internal error"),
             other => other.to_string(),
         };
-        ErrorBody {
-            code: self.code(),
+        ErrorAnswer {
+            code: self.error_code(),
             message,
             errors: match self {
-                Self::InvalidSnapshot { errors } => Some(errors),
+                Self::InvalidSnapshot { errors } => Some(errors.clone()),
                 _ => None,
             },
             stored_version: match self {
@@ -119,22 +121,10 @@ impl Error {
     }
 }
 
-/// JSON shape of an error answer.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody<'a> {
-    code: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stored_version: Option<u64>,
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidSignature { reason } => write!(f, "signature rejected: {reason}"),
+            Self::InvalidSignature(error) => write!(f, "signature rejected: {error}"),
             Self::InvalidSnapshot { errors } => {
                 write!(f, "the snapshot is invalid ({} problem(s))", errors.len())
             }
@@ -153,8 +143,12 @@ impl fmt::Display for Error {
                 write!(f, "the body is {length} bytes; the limit is {limit} bytes")
             }
             Self::PublishNotConfigured => {
-                f.write_str("publishing is disabled: the secret PUBLISH_SECRET is not set")
+                write!(f, "publishing is disabled: the secret {PUBLISH_SECRET} is not set")
             }
+            Self::PublishSecretTooShort(SecretTooShort { length }) => write!(
+                f,
+                "publishing is disabled: the secret {PUBLISH_SECRET} is {length} bytes; it must be at least {MIN_SECRET_BYTES} bytes"
+            ),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::Storage { message } => write!(f, "Workers KV failed: {message}"),
             Self::Runtime(error) => write!(f, "runtime error: {error}"),
@@ -163,6 +157,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<SignatureError> for Error {
+    fn from(error: SignatureError) -> Self {
+        Self::InvalidSignature(error)
+    }
+}
 
 impl From<worker::Error> for Error {
     fn from(error: worker::Error) -> Self {

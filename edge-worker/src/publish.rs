@@ -1,83 +1,89 @@
-//! `PUT /internal/snapshots/{environment}`: the origin's publisher delivers a snapshot here
-//! (contract: `/work/team-contracts.md`, "Edge publish endpoint").
+//! `PUT /internal/snapshots/{environment}`: the origin's publisher delivers a snapshot here. The
+//! protocol (headers, signed string, tolerance, answers, KV keys) is `publish_protocol`'s;
+//! `docs/architecture.md`, "Publish protocol", describes it.
 //!
-//! Order of checks: size, signature (over the raw bytes, before anything parses them), snapshot
-//! shape and validation, environment, then the version against the stored one. Workers KV has no
-//! compare-and-swap, so "never overwrite newer" is a read-then-write: the publisher delivers one
-//! environment's versions in order from one claimant, so two publishes of one environment do not
-//! race in normal operation, and a stale write loses to the next delivery anyway.
+//! Order of checks: size (declared, before reading), the secret, size (read), signature (over
+//! the raw bytes, before anything parses them), snapshot shape and validation, environment, then
+//! the version against the stored one. Workers KV has no compare-and-swap, so "never overwrite
+//! newer" is a read-then-write: the publisher delivers one environment's versions in order from
+//! one claimant, so two publishes of one environment do not race in normal operation, and a
+//! stale write loses to the next delivery anyway.
 
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use publish_protocol::{StoredAnswer, MAX_SNAPSHOT_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use worker::{Env, Request, Response};
 
 use crate::error::{Error, Result};
+use crate::timing::{self, Runtime};
+use crate::{cache, http, kv, settings};
 
-/// Largest snapshot accepted: Workers KV's value limit.
-pub(crate) const MAX_SNAPSHOT_BYTES: usize = 25 * 1024 * 1024;
-/// A signature older or newer than this many seconds is refused (limits replays).
-pub(crate) const TIMESTAMP_TOLERANCE_SECONDS: i64 = 300;
 /// Reported validation problems are capped so the answer stays small.
 const MAX_REPORTED_ERRORS: usize = 100;
 
-/// Checks `X-Edgeflags-Timestamp` and `X-Edgeflags-Signature` (`v1=<hex HMAC-SHA256(secret,
-/// "<timestamp>.<body>")>`) at `now_seconds`. The comparison is constant-time.
-pub(crate) fn verify_signature(
-    secret: &[u8],
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-    now_seconds: i64,
-) -> Result<()> {
-    let timestamp = timestamp.map(str::trim).ok_or(Error::InvalidSignature {
-        reason: "missing X-Edgeflags-Timestamp header",
-    })?;
-    let signed_at: i64 = timestamp.parse().map_err(|_| Error::InvalidSignature {
-        reason: "X-Edgeflags-Timestamp is not an integer number of Unix seconds",
-    })?;
-    if now_seconds.abs_diff(signed_at) > TIMESTAMP_TOLERANCE_SECONDS.unsigned_abs() {
-        return Err(Error::InvalidSignature {
-            reason: "X-Edgeflags-Timestamp is more than 300 seconds away from the edge's clock",
+/// Handles a publish of `environment` (the path's last segment, as sent).
+pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let timestamp = header(TIMESTAMP_HEADER);
+    let signature = header(SIGNATURE_HEADER);
+    let declared_length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let limit = MAX_SNAPSHOT_BYTES;
+    if let Some(length) = declared_length.filter(|l| *l > limit) {
+        return Err(Error::PayloadTooLarge { length, limit });
+    }
+    // A missing or too short secret is a deployment mistake; say so instead of rejecting every
+    // signature.
+    let secret = settings::publish_secret(env)?;
+    let body = req.bytes().await?;
+    if body.len() > limit {
+        return Err(Error::PayloadTooLarge {
+            length: body.len(),
+            limit,
         });
     }
-    let signature = signature.map(str::trim).ok_or(Error::InvalidSignature {
-        reason: "missing X-Edgeflags-Signature header",
+    let now_ms = timing::now_ms();
+    let now_seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    publish_protocol::verify(
+        &secret,
+        timestamp.as_deref(),
+        signature.as_deref(),
+        &body,
+        now_seconds,
+    )?;
+    let compiled = check_snapshot(environment, &body)?;
+    let version = compiled.version();
+    let namespace = kv::namespace(env).map_err(|e| Error::Storage {
+        message: e.to_string(),
     })?;
-    let expected =
-        signature
-            .strip_prefix("v1=")
-            .and_then(decode_hex)
-            .ok_or(Error::InvalidSignature {
-                reason: "X-Edgeflags-Signature must be v1=<64 lowercase hex characters>",
-            })?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| Error::PublishNotConfigured)?;
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| Error::InvalidSignature {
-            reason: "signature does not match the body and timestamp",
-        })
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+    let stored = kv::stored_version(&namespace, environment).await?;
+    let written = match decide(version, stored)? {
+        Decision::AlreadyStored => false,
+        Decision::Store => {
+            // The JSON inside is exactly what the origin signed; `check_snapshot` compiled it.
+            let packed =
+                evaluator_core::packed::pack_valid(&body).map_err(|e| Error::InvalidSnapshot {
+                    errors: vec![format!("body: {e}")],
+                })?;
+            // The directory adds a few percent: a body just under the KV limit may not fit.
+            if packed.len() > limit {
+                return Err(Error::PayloadTooLarge {
+                    length: packed.len(),
+                    limit,
+                });
+            }
+            kv::write(&namespace, environment, &packed, version).await?;
+            cache::isolate().install(&Runtime, packed, compiled, now_ms);
+            true
+        }
     };
-    hex.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some((digit(*hi)? << 4) | digit(*lo)?),
-            _ => None,
-        })
-        .collect()
+    http::json(
+        200,
+        &StoredAnswer {
+            environment: environment.to_owned(),
+            stored: written,
+            version,
+        },
+    )
 }
 
 /// Parses, validates and compiles the body as a snapshot of `environment` (the path's).
@@ -136,122 +142,34 @@ pub(crate) fn decide(version: u64, stored: Option<u64>) -> Result<Decision> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SECRET: &[u8] = b"test-secret";
-    const NOW: i64 = 1_790_000_000;
-
-    // Reference computed outside Rust:
-    // printf '%s' '1790000000.{"a":1}' | openssl dgst -sha256 -hmac test-secret
-    const REFERENCE_SIGNATURE: &str =
-        "v1=e3e163d823c523325543883cf24137c2d1c65f9f82a34c639ea861da63349074";
-
-    fn sign(timestamp: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        let bytes = mac.finalize().into_bytes();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("v1={hex}")
-    }
+    use publish_protocol::{Secret, SignatureError};
 
     #[test]
-    fn hmac_matches_openssl_reference() {
-        assert_eq!(sign("1790000000", br#"{"a":1}"#), REFERENCE_SIGNATURE);
-    }
-
-    #[test]
-    fn valid_signature_within_the_window_is_accepted() {
+    fn signature_errors_are_401_invalid_signature_with_their_reason() {
+        let secret = Secret::new(b"edgeflags-test-secret-of-32-byte").unwrap();
         let body = br#"{"a":1}"#;
-        assert!(verify_signature(
-            SECRET,
-            Some("1790000000"),
-            Some(REFERENCE_SIGNATURE),
-            body,
-            NOW + 299
-        )
-        .is_ok());
-        assert!(verify_signature(
-            SECRET,
-            Some("1790000000"),
-            Some(REFERENCE_SIGNATURE),
-            body,
-            NOW - 300
-        )
-        .is_ok());
-    }
-
-    #[test]
-    fn timestamp_more_than_300_seconds_away_is_rejected() {
-        let body = br#"{"a":1}"#;
-        let err = verify_signature(
-            SECRET,
-            Some("1790000000"),
-            Some(REFERENCE_SIGNATURE),
-            body,
-            NOW + 301,
-        )
-        .unwrap_err();
-        assert_eq!(err.code(), "INVALID_SIGNATURE");
+        let signature = publish_protocol::sign(&secret, 1_790_000_000, body);
+        let verify = |timestamp: &str, body: &[u8], now: i64| {
+            publish_protocol::verify(&secret, Some(timestamp), Some(&signature), body, now)
+                .map_err(Error::from)
+        };
+        assert!(verify("1790000000", body, 1_790_000_000 + 300).is_ok());
+        let err = verify("1790000000", body, 1_790_000_000 + 301).unwrap_err();
+        assert_eq!((err.status_code(), err.code()), (401, "INVALID_SIGNATURE"));
         assert!(err.to_string().contains("300 seconds"));
-    }
-
-    #[test]
-    fn tampered_body_or_timestamp_is_rejected() {
-        let err = verify_signature(
-            SECRET,
-            Some("1790000000"),
-            Some(REFERENCE_SIGNATURE),
-            br#"{"a":2}"#,
-            NOW,
-        )
-        .unwrap_err();
+        let err = verify("1790000000", br#"{"a":2}"#, 1_790_000_000).unwrap_err();
         assert_eq!(
             err.to_string(),
             "signature rejected: signature does not match the body and timestamp"
         );
-        let err = verify_signature(
-            SECRET,
-            Some("1790000001"),
-            Some(REFERENCE_SIGNATURE),
-            br#"{"a":1}"#,
-            NOW,
-        )
-        .unwrap_err();
-        assert_eq!(err.code(), "INVALID_SIGNATURE");
-    }
-
-    #[test]
-    fn missing_or_malformed_headers_are_rejected_with_a_reason() {
-        let cases = [
-            (
-                None,
-                Some(REFERENCE_SIGNATURE),
-                "missing X-Edgeflags-Timestamp header",
-            ),
-            (
-                Some("soon"),
-                Some(REFERENCE_SIGNATURE),
-                "X-Edgeflags-Timestamp is not an integer number of Unix seconds",
-            ),
-            (
-                Some("1790000000"),
-                None,
-                "missing X-Edgeflags-Signature header",
-            ),
-            (
-                Some("1790000000"),
-                Some("sha256=abc"),
-                "X-Edgeflags-Signature must be v1=<64 lowercase hex characters>",
-            ),
-        ];
-        for (timestamp, signature, reason) in cases {
-            let err = verify_signature(SECRET, timestamp, signature, b"{}", NOW).unwrap_err();
-            assert_eq!(err.to_string(), format!("signature rejected: {reason}"));
-        }
-        let upper = REFERENCE_SIGNATURE.to_uppercase().replace("V1=", "v1=");
-        assert!(
-            verify_signature(SECRET, Some("1790000000"), Some(&upper), br#"{"a":1}"#, NOW).is_err()
+        let body =
+            serde_json::to_value(Error::from(SignatureError::MissingTimestamp).body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": "INVALID_SIGNATURE",
+                "message": "signature rejected: missing X-Edgeflags-Timestamp header"
+            })
         );
     }
 

@@ -31,21 +31,23 @@ use axum::Router;
 use origin::auth::{Role, TokenKeys};
 use origin::publish::{
     spawn_with_sinks, Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink,
-    S3SinkConfig, Signer, SinkError, SnapshotSink, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    S3SinkConfig, SinkError, SnapshotSink,
 };
 use origin::{app, AppState, Settings};
+use publish_protocol::{Secret, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use publish_support::{commit_snapshot, create_environment, S3Server};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::sync::mpsc;
 
-const SECRET: &str = "bench-secret";
+/// At least 32 bytes: both ends refuse shorter publish secrets.
+const SECRET: &str = "bench-publish-secret-of-32-bytes";
 const DATABASE: &str = "edgeflags_publish_bench";
 
 type Arrivals = mpsc::UnboundedSender<(u64, Instant)>;
 
 struct Recorder {
-    signer: Signer,
+    secret: Secret,
     arrivals: Arrivals,
     stored: Mutex<HashMap<String, u64>>,
 }
@@ -58,12 +60,17 @@ async fn receive(
     body: String,
 ) -> StatusCode {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let verified = match (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER)) {
-        (Some(ts), Some(sig)) => ts
-            .parse()
-            .is_ok_and(|ts| recorder.signer.verify(ts, body.as_bytes(), sig)),
-        _ => false,
-    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let verified = publish_protocol::verify(
+        &recorder.secret,
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body.as_bytes(),
+        i64::try_from(now).unwrap_or(i64::MAX),
+    )
+    .is_ok();
     if !verified {
         return StatusCode::UNAUTHORIZED;
     }
@@ -267,7 +274,7 @@ async fn recording_edge() -> (
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let recorder = Arc::new(Recorder {
-        signer: Signer::new(SECRET.as_bytes()).unwrap(),
+        secret: Secret::new(SECRET.as_bytes()).unwrap(),
         arrivals: tx,
         stored: Mutex::new(HashMap::new()),
     });
@@ -277,7 +284,8 @@ async fn recording_edge() -> (
         .route("/internal/snapshots/{environment}", put(receive))
         .with_state(recorder);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let edge = EdgeSink::new(url.parse().unwrap(), SECRET, Duration::from_secs(10)).unwrap();
+    let secret = Secret::new(SECRET.as_bytes()).unwrap();
+    let edge = EdgeSink::new(url.parse().unwrap(), secret, Duration::from_secs(10)).unwrap();
     (edge, rx, server)
 }
 

@@ -1,6 +1,6 @@
 //! The edge sink against a recording edge: a small axum server on 127.0.0.1 that implements the
-//! contract's publish endpoint (signature check, 401/400/409/200 answers) independently of the
-//! origin's own signing code.
+//! publish protocol's endpoint (signature check, 401/400/409/200 answers) independently of the
+//! `publish_protocol` crate both real ends use (`docs/architecture.md`, "Publish protocol").
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p origin --test publish_edge`
 
@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use origin::publish::{
     spawn, spawn_with_sinks, EdgeSink, PublishConfig, PublishMetrics, SnapshotSink,
 };
+use publish_protocol::Secret;
 use publish_support::*;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -26,7 +27,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-const SECRET: &str = "test-publish-secret";
+/// At least 32 bytes: both ends refuse shorter publish secrets.
+const SECRET: &str = "test-publish-secret-of-32-bytes!";
 
 /// What the recording edge stored, and every request it saw.
 #[derive(Default)]
@@ -38,7 +40,7 @@ struct EdgeState {
     answers: Mutex<Vec<u16>>,
 }
 
-/// The contract's verification: `v1=` + lowercase hex HMAC-SHA256(secret, "<ts>.<body>"), with
+/// The protocol's verification: `v1=` + lowercase hex HMAC-SHA256(secret, "<ts>.<body>"), with
 /// the timestamp at most 300 s away.
 fn signature_ok(headers: &HeaderMap, body: &str) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -189,13 +191,14 @@ impl Edge {
 }
 
 fn edge_sink(url: reqwest::Url, secret: &str) -> Vec<Arc<dyn SnapshotSink>> {
+    let secret = Secret::new(secret.as_bytes()).unwrap();
     vec![Arc::new(
         EdgeSink::new(url, secret, Duration::from_secs(5)).unwrap(),
     )]
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn the_edge_gets_the_newest_snapshot_signed_as_the_contract_says(pool: PgPool) {
+async fn the_edge_gets_the_newest_snapshot_signed_as_the_protocol_says(pool: PgPool) {
     create_environment(&pool, "production").await;
     let mut bodies = Vec::new();
     for _ in 0..5 {
@@ -288,7 +291,7 @@ async fn a_wrong_secret_gets_401_and_is_retried_slowly_never_dropped(pool: PgPoo
     settings.rejected_backoff = Duration::from_secs(60);
     let misconfigured = spawn_with_sinks(
         pool.clone(),
-        edge_sink(edge.url(), "not-the-secret"),
+        edge_sink(edge.url(), "not-the-secret-but-also-32-bytes"),
         settings,
         metrics(),
         std::future::pending(),
@@ -397,4 +400,22 @@ async fn a_redelivery_after_a_lost_commit_is_absorbed_by_the_edge(pool: PgPool) 
     // Stored once; the second delivery was the idempotent `stored: false`.
     assert_eq!(edge.versions("production"), vec![2]);
     assert_eq!(*edge.state.answers.lock().unwrap(), vec![200, 200]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_publish_secret_shorter_than_32_bytes_stops_the_publisher_at_start_up(pool: PgPool) {
+    let config = PublishConfig {
+        edge_url: Some("http://127.0.0.1:9".parse().unwrap()),
+        edge_publish_secret: Some("test-publish-secret".to_owned()),
+        ..PublishConfig::default()
+    };
+    let err = spawn(pool, &config, metrics(), std::future::pending())
+        .err()
+        .expect("a short secret is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("EDGEFLAGS_EDGE_PUBLISH_SECRET") && message.contains("is 19 bytes"),
+        "{message}"
+    );
+    assert!(message.contains("at least 32 bytes"), "{message}");
 }

@@ -35,7 +35,7 @@ describe("evaluation API without client keys", () => {
     assert.deepEqual(response.json, { ok: true });
   });
 
-  test("seed GET evaluates with query parameters as attributes", async () => {
+  test("REST API GET evaluates with query parameters as attributes", async () => {
     const response = await get(worker.base, `/api/v1/flags/theme?userId=u9&${ENV}&plan=pro`);
     assert.equal(response.status, 200);
     assertApiHeaders(response);
@@ -51,7 +51,7 @@ describe("evaluation API without client keys", () => {
     });
   });
 
-  test("seed GET of an unknown flag is 404 FLAG_NOT_FOUND", async () => {
+  test("REST API GET of an unknown flag is 404 FLAG_NOT_FOUND", async () => {
     const response = await get(worker.base, `/api/v1/flags/nope?${ENV}`);
     assert.equal(response.status, 404);
     assertApiHeaders(response);
@@ -64,7 +64,7 @@ describe("evaluation API without client keys", () => {
     });
   });
 
-  test("seed GET errors name the field", async () => {
+  test("REST API GET errors name the field", async () => {
     const cases = [
       [`/api/v1/flags/bad%20key?${ENV}`, 400, "INVALID_FLAG_KEY", "flagKey"],
       ["/api/v1/flags/static-on?userId=u1", 400, "MISSING_ENVIRONMENT", "environment"],
@@ -81,10 +81,10 @@ describe("evaluation API without client keys", () => {
   });
 
   test("an environment that was never published gets the fallback, not a 500", async () => {
-    const seed = await get(worker.base, "/api/v1/flags/static-on?environment=staging");
-    assert.equal(seed.status, 503);
-    assertApiHeaders(seed);
-    assert.deepEqual(seed.json, {
+    const single = await get(worker.base, "/api/v1/flags/static-on?environment=staging");
+    assert.equal(single.status, 503);
+    assertApiHeaders(single);
+    assert.deepEqual(single.json, {
       flagKey: "static-on",
       enabled: false,
       value: null,
@@ -100,7 +100,7 @@ describe("evaluation API without client keys", () => {
     assert.equal(ofrep.json.key, "static-on");
   });
 
-  test("seed batch evaluates the requested flags in order", async () => {
+  test("REST API batch evaluates the requested flags in order", async () => {
     const response = await post(worker.base, "/api/v1/flags/batch", {
       userId: "u1",
       environment: "production",
@@ -119,7 +119,7 @@ describe("evaluation API without client keys", () => {
     );
   });
 
-  test("seed batch without flagKeys evaluates every flag in snapshot order", async () => {
+  test("REST API batch without flagKeys evaluates every flag in snapshot order", async () => {
     const response = await post(worker.base, "/api/v1/flags/batch", { userId: "u1", environment: "production" });
     assert.deepEqual(
       response.json.flags.map((f) => f.flagKey),
@@ -127,7 +127,7 @@ describe("evaluation API without client keys", () => {
     );
   });
 
-  test("seed batch body errors name the field", async () => {
+  test("REST API batch body errors name the field", async () => {
     const cases = [
       ["{nope", "INVALID_JSON", "body"],
       [{ environment: "production", flagKeys: "a" }, "INVALID_FIELD", "flagKeys"],
@@ -287,7 +287,7 @@ describe("evaluation API with client keys required", () => {
   });
   after(() => worker.close());
 
-  test("no key is 401 with a seed error body", async () => {
+  test("no key is 401 with a REST API error body", async () => {
     const response = await get(worker.base, `/api/v1/flags/static-on?${ENV}`);
     assert.equal(response.status, 401);
     assert.equal(response.headers.get("www-authenticate"), "Bearer");

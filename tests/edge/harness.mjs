@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BUILD = process.env.EDGE_WORKER_BUILD ?? path.join(ROOT, "edge-worker/build");
-export const SECRET = "test-publish-secret";
+/** At least 32 bytes: the worker refuses publishes under a shorter PUBLISH_SECRET. */
+export const SECRET = "test-publish-secret-of-32-bytes!";
 export const COMPATIBILITY_DATE = "2026-04-01";
 
 /** `efk.production.<32 hex>`: the fixture's client key, and its published SHA-256. */
@@ -17,9 +18,10 @@ export const CLIENT_KEY = "efk.production.0123456789abcdef0123456789abcdef";
 export const sha256hex = (data) => createHash("sha256").update(data).digest("hex");
 
 /**
- * Starts the built worker on 127.0.0.1 (a free port). `kv: false` declares no KV namespace (to
- * test a broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds
- * worker vars.
+ * Starts the built worker on 127.0.0.1 (a free port). `ttlSeconds` is SNAPSHOT_TTL_SECONDS
+ * (fractions to the millisecond, e.g. 0.25); `kv: false` declares no KV namespace (to test a
+ * broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds worker vars.
+ * `logs()` is what the worker wrote to its console so far (also passed through to this process).
  */
 export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {} } = {}) {
   if (!existsSync(path.join(BUILD, "index.js"))) {
@@ -28,6 +30,12 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
   const bindings = { SNAPSHOT_TTL_SECONDS: String(ttlSeconds), REQUIRE_CLIENT_KEYS: String(requireClientKeys) };
   Object.assign(bindings, vars);
   if (publishSecret !== null) bindings.PUBLISH_SECRET = publishSecret;
+  let output = "";
+  const capture = (stream, sink) =>
+    stream.on("data", (chunk) => {
+      output += chunk;
+      sink.write(chunk);
+    });
   const mf = new Miniflare({
     modules: true,
     modulesRoot: BUILD,
@@ -41,6 +49,10 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     bindings,
     host: "127.0.0.1",
     port: 0,
+    handleRuntimeStdio: (stdout, stderr) => {
+      capture(stdout, process.stdout);
+      capture(stderr, process.stderr);
+    },
   });
   const url = await mf.ready;
   const base = url.href.replace(/\/$/, "");
@@ -48,6 +60,7 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     mf,
     base,
     kv: kv ? await mf.getKVNamespace("FLAGS") : null,
+    logs: () => output,
     close: () => mf.dispose(),
   };
 }
@@ -67,7 +80,11 @@ export async function storedSnapshot(kv, environment) {
   return { packed, version: Number(bytes.readBigUInt64LE(32)), json: bytes.subarray(directory).toString("utf8") };
 }
 
-/** The origin's signature headers for `body` (contract: X-Edgeflags-Timestamp/-Signature). */
+/**
+ * The origin's signature headers for `body`: X-Edgeflags-Timestamp, and X-Edgeflags-Signature
+ * `v1=` + hex HMAC-SHA256(secret, "<timestamp>.<body>") (the publish protocol, written here
+ * independently of the publish-protocol crate; docs/architecture.md, "Publish protocol").
+ */
 export function signatureHeaders(body, { secret = SECRET, timestamp = Math.floor(Date.now() / 1000) } = {}) {
   const mac = createHmac("sha256", secret).update(`${timestamp}.`).update(body).digest("hex");
   return { "X-Edgeflags-Timestamp": String(timestamp), "X-Edgeflags-Signature": `v1=${mac}` };

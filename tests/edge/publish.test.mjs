@@ -1,8 +1,10 @@
 // PUT /internal/snapshots/{environment}: signature, timestamp, validation and version checks
-// (contract in /work/team-contracts.md, "Edge publish endpoint").
+// (the publish protocol: docs/architecture.md, "Publish protocol"; crate publish-protocol).
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
+
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { fixtureSnapshot, get, publish, signatureHeaders, startWorker, storedSnapshot } from "./harness.mjs";
 
@@ -182,5 +184,29 @@ describe("publishing without PUBLISH_SECRET", () => {
     assert.equal(response.status, 503);
     assert.equal(response.body.code, "PUBLISH_NOT_CONFIGURED");
     assert.equal(await worker.kv.get("version:production"), null);
+  });
+});
+
+describe("publishing with a PUBLISH_SECRET shorter than 32 bytes", () => {
+  const SHORT = "test-publish-secret"; // 19 bytes
+  let worker;
+  before(async () => {
+    worker = await startWorker({ publishSecret: SHORT });
+  });
+  after(() => worker.close());
+
+  test("is refused with 503 PUBLISH_NOT_CONFIGURED naming the secret and the minimum, and logged", async () => {
+    // Correctly signed with the short secret: the length alone refuses it.
+    const response = await publish(worker.base, fixtureSnapshot(1), { secret: SHORT });
+    assert.equal(response.status, 503);
+    assert.equal(response.body.code, "PUBLISH_NOT_CONFIGURED");
+    assert.equal(
+      response.body.message,
+      "publishing is disabled: the secret PUBLISH_SECRET is 19 bytes; it must be at least 32 bytes",
+    );
+    assert.equal(await worker.kv.get("version:production"), null);
+    const logged = /PUBLISH_SECRET is 19 bytes; it must be at least 32 bytes/;
+    for (let i = 0; i < 50 && !logged.test(worker.logs()); i++) await sleep(100);
+    assert.match(worker.logs(), logged);
   });
 });

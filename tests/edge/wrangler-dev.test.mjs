@@ -97,9 +97,9 @@ test("wrangler dev serves the built worker with wrangler.toml's bindings", async
   assert.equal(health.json.status, "ok");
   const published = await publish(base, fixtureSnapshot(1));
   assert.equal(published.status, 200, JSON.stringify(published.body));
-  const seed = await get(base, "/api/v1/flags/theme?environment=production&userId=u1&plan=pro");
-  assert.equal(seed.status, 200);
-  assert.equal(seed.json.value, "dark");
+  const single = await get(base, "/api/v1/flags/theme?environment=production&userId=u1&plan=pro");
+  assert.equal(single.status, 200);
+  assert.equal(single.json.value, "dark");
   const ofrep = await post(base, "/ofrep/v1/evaluate/flags/static-on", { context: { environment: "production" } });
   assert.equal(ofrep.status, 200);
   assert.equal(ofrep.json.value, true);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use publish_protocol::{Secret, MIN_SECRET_BYTES};
 use reqwest::Url;
 
 use super::edge::EdgeSink;
@@ -17,7 +18,8 @@ pub struct PublishConfig {
     #[arg(long, env = "EDGEFLAGS_EDGE_URL", requires = "edge_publish_secret")]
     pub edge_url: Option<Url>,
 
-    /// Shared secret that signs edge publish requests (the worker's `PUBLISH_SECRET`).
+    /// Shared secret that signs edge publish requests (the worker's `PUBLISH_SECRET`); at least
+    /// 32 bytes, e.g. `openssl rand -hex 32`.
     #[arg(long, env = "EDGEFLAGS_EDGE_PUBLISH_SECRET", hide_env_values = true)]
     pub edge_publish_secret: Option<String>,
 
@@ -151,14 +153,29 @@ impl PublishConfig {
         Duration::from_secs(self.publish_timeout_seconds.max(1))
     }
 
+    /// The edge publish secret, refused at start-up (naming the variable) when shorter than the
+    /// publish protocol's minimum: the worker refuses every publish signed with it anyway.
+    fn edge_secret(&self) -> Result<Secret, SinkError> {
+        let secret = self.edge_publish_secret.as_deref().unwrap_or_default();
+        Secret::new(secret.as_bytes()).map_err(|short| {
+            SinkError::Setup(
+                format!(
+                    "EDGEFLAGS_EDGE_PUBLISH_SECRET (--edge-publish-secret) is {} bytes; it must be \
+                     at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)",
+                    short.length
+                )
+                .into(),
+            )
+        })
+    }
+
     /// The enabled sinks (none when nothing is configured).
     pub fn sinks(&self) -> Result<Vec<Arc<dyn SnapshotSink>>, SinkError> {
         let mut sinks: Vec<Arc<dyn SnapshotSink>> = Vec::new();
         if let Some(url) = &self.edge_url {
-            let secret = self.edge_publish_secret.as_deref().unwrap_or_default();
             sinks.push(Arc::new(EdgeSink::new(
                 url.clone(),
-                secret,
+                self.edge_secret()?,
                 self.delivery_timeout(),
             )?));
         }
@@ -240,6 +257,38 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn an_edge_publish_secret_shorter_than_32_bytes_is_refused_naming_the_variable() {
+        let cli = Cli::try_parse_from([
+            "origin",
+            "--edge-url",
+            "http://127.0.0.1:8787",
+            "--edge-publish-secret",
+            "0123456789abcdef0123456789abcde",
+        ])
+        .unwrap();
+        let err = cli.publish.sinks().err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "sink setup failed: EDGEFLAGS_EDGE_PUBLISH_SECRET (--edge-publish-secret) is 31 bytes; \
+             it must be at least 32 bytes (e.g. `openssl rand -hex 32`)"
+        );
+        assert!(err.is_permanent());
+        let empty = PublishConfig {
+            edge_url: Some("http://127.0.0.1:8787".parse().unwrap()),
+            edge_publish_secret: Some(String::new()),
+            ..PublishConfig::default()
+        };
+        assert!(empty
+            .sinks()
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("is 0 bytes"));
+    }
+
     #[test]
     fn s3_bucket_without_credentials_is_refused() {
         let err = Cli::try_parse_from(["origin", "--s3-bucket", "b"])
@@ -255,7 +304,7 @@ mod tests {
             "--edge-url",
             "http://127.0.0.1:8787",
             "--edge-publish-secret",
-            "s",
+            SECRET,
             "--s3-endpoint",
             "http://127.0.0.1:9000",
             "--s3-bucket",

@@ -25,7 +25,7 @@ mod sink;
 mod worker;
 
 pub use config::{PublishConfig, PublisherSettings};
-pub use edge::{EdgeSink, Signer, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub use edge::EdgeSink;
 pub use metrics::PublishMetrics;
 pub use s3::{S3Sink, S3SinkConfig};
 pub use sink::{Delivery, DeliveryMode, SinkError, SnapshotSink};

@@ -1,0 +1,400 @@
+//! What an isolate keeps of the snapshots in memory, and when it asks KV again.
+//!
+//! Pure Rust on purpose: KV ([`Store`]), the clock and the console ([`Host`]) and the time of
+//! the request (`now_ms`) come in from outside, so the whole policy is unit-tested natively with
+//! a fake store and a fake clock (`cargo test -p edge-worker`), not only through Miniflare.
+//!
+//! The policy, per environment:
+//! - **Freshness.** KV is consulted at most once per TTL (var `SNAPSHOT_TTL_SECONDS`): first the
+//!   version key (a few bytes), and only when it differs from the version held, the snapshot.
+//!   The request that finds the TTL over claims the check at once, so requests interleaving with
+//!   its KV reads keep using the cached copy.
+//! - **Never back.** The version key is only a hint; the stored snapshot's own version is the
+//!   truth, and a snapshot older than (or as old as) the one held is never adopted.
+//! - **Last good.** Any failure on the way (KV error, missing, corrupt or another environment's
+//!   snapshot) keeps the snapshot held; an isolate that never loaded one has none, and the
+//!   evaluation API answers its fallback.
+//! - **Subsets.** A packed snapshot is compiled on demand: a request naming at most
+//!   [`MAX_SUBSET_KEYS`] flags compiles only those flags and what they depend on, and the subset
+//!   is kept for the next request naming the same flags. After `SUBSET_CACHE_LIMIT` distinct
+//!   subsets of one version ([`DEFAULT_SUBSET_LIMIT`]), or for any request for more flags or all
+//!   of them, the whole snapshot is compiled once and from then on serves everything.
+//!
+//! Why packed and subsets: a fresh isolate's first request must fit the free plan's 10 ms of
+//! CPU, and compiling a whole 1,000-flag snapshot there costs several times that (V8 runs it in
+//! baseline code).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use evaluator_core::packed::{self, PackedSnapshot};
+use evaluator_core::CompiledSnapshot;
+use publish_protocol::{snapshot_key, version_key};
+
+use crate::timing::Timing;
+
+/// Most flags a request may name and still be served from a compiled subset; more compile the
+/// whole snapshot (a subset that large costs about as much, and is not reused as often).
+pub(crate) const MAX_SUBSET_KEYS: usize = 8;
+
+/// Subsets an isolate compiles per snapshot version before it compiles the whole snapshot
+/// instead (var `SUBSET_CACHE_LIMIT`): bounds the memory of cached subsets and the CPU of
+/// compiling shared segments again. 0 always compiles the whole snapshot.
+pub(crate) const DEFAULT_SUBSET_LIMIT: usize = 32;
+
+/// Reads of the two KV keys of an environment (`kv` implements it over Workers KV). An `Err` is
+/// KV failing, with its message.
+pub(crate) trait Store {
+    /// The text of the version key, `None` when it is absent.
+    async fn version(&self, environment: &str) -> Result<Option<String>, String>;
+    /// The stored snapshot's bytes, `None` when it is absent.
+    async fn snapshot(&self, environment: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// What the cache needs of its runtime besides KV.
+pub(crate) trait Host {
+    /// Milliseconds on a monotonic clock, for the durations reported in `Server-Timing`.
+    fn clock_ms(&self) -> f64;
+    /// Logs a problem that still leaves the request an answer.
+    fn warn(&self, message: &str);
+    /// Logs a failure (the last good snapshot stays in service).
+    fn error(&self, message: &str);
+}
+
+/// Environment → loaded snapshot. Workers run one request at a time per isolate thread,
+/// interleaved only at `await`s, so a `RefCell` borrowed between awaits is enough.
+#[derive(Default)]
+pub(crate) struct Cache {
+    entries: RefCell<HashMap<String, Entry>>,
+}
+
+struct Entry {
+    snapshot: Option<Rc<Loaded>>,
+    /// When KV was last consulted (Unix ms), whatever the outcome.
+    checked_at_ms: u64,
+}
+
+thread_local! {
+    static ISOLATE: Rc<Cache> = Rc::default();
+}
+
+/// This isolate's cache (one per isolate thread, for its lifetime).
+pub(crate) fn isolate() -> Rc<Cache> {
+    ISOLATE.with(Rc::clone)
+}
+
+impl Cache {
+    /// The snapshot to evaluate `environment` with at `now_ms` (Unix ms), consulting `store` at
+    /// most every `ttl_ms`; `None` only when this cache never loaded one.
+    pub(crate) async fn snapshot(
+        &self,
+        store: &impl Store,
+        host: &impl Host,
+        environment: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+        timing: &mut Timing,
+    ) -> Option<Rc<Loaded>> {
+        let (cached, due) = {
+            let mut entries = self.entries.borrow_mut();
+            match entries.get_mut(environment) {
+                Some(entry) if now_ms.saturating_sub(entry.checked_at_ms) < ttl_ms => {
+                    (entry.snapshot.clone(), false)
+                }
+                Some(entry) => {
+                    // Claim the refresh: requests interleaving with it keep using the cached copy.
+                    entry.checked_at_ms = now_ms;
+                    (entry.snapshot.clone(), true)
+                }
+                None => (None, true),
+            }
+        };
+        if !due {
+            return cached;
+        }
+        let refreshed = refresh(store, host, environment, cached.as_deref(), timing).await;
+        let current = match refreshed {
+            Some(fresh) => Some(Rc::new(fresh)),
+            None => cached,
+        };
+        let mut entries = self.entries.borrow_mut();
+        let entry = entries.entry(environment.to_owned()).or_insert(Entry {
+            snapshot: None,
+            checked_at_ms: now_ms,
+        });
+        // An interleaved request (or a publish) may have installed a newer one meanwhile.
+        let newer_installed = matches!(
+            (&entry.snapshot, &current),
+            (Some(installed), Some(ours)) if installed.version > ours.version
+        );
+        if !newer_installed {
+            entry.snapshot.clone_from(&current);
+        }
+        entry.checked_at_ms = entry.checked_at_ms.max(now_ms);
+        entry.snapshot.clone()
+    }
+
+    /// The snapshot held for `environment`, without consulting KV.
+    pub(crate) fn cached(&self, environment: &str) -> Option<Rc<Loaded>> {
+        self.entries
+            .borrow()
+            .get(environment)
+            .and_then(|entry| entry.snapshot.clone())
+    }
+
+    /// Makes a just-published snapshot (its packed bytes, and the compiled form validation made)
+    /// the current one for its environment at `now_ms`, unless a newer one is already held.
+    pub(crate) fn install(
+        &self,
+        host: &impl Host,
+        packed: Vec<u8>,
+        whole: CompiledSnapshot,
+        now_ms: u64,
+    ) {
+        let loaded = match Loaded::packed(packed, Some(whole)) {
+            Ok(loaded) => loaded,
+            Err(message) => {
+                // Cannot happen for bytes `packed::pack_valid` just made; the KV copy is still good.
+                host.error(&format!(
+                    "a freshly packed snapshot does not read back: {message}"
+                ));
+                return;
+            }
+        };
+        let mut entries = self.entries.borrow_mut();
+        let entry = entries.entry(loaded.environment.clone()).or_insert(Entry {
+            snapshot: None,
+            checked_at_ms: now_ms,
+        });
+        if entry
+            .snapshot
+            .as_ref()
+            .is_none_or(|current| current.version < loaded.version)
+        {
+            entry.snapshot = Some(Rc::new(loaded));
+            entry.checked_at_ms = now_ms;
+        }
+    }
+
+    /// `(environment, version)` of every snapshot held, sorted (for `/healthz`).
+    pub(crate) fn versions(&self) -> Vec<(String, u64)> {
+        let mut versions: Vec<(String, u64)> = self
+            .entries
+            .borrow()
+            .iter()
+            .filter_map(|(environment, entry)| {
+                Some((environment.clone(), entry.snapshot.as_ref()?.version))
+            })
+            .collect();
+        versions.sort();
+        versions
+    }
+}
+
+/// A newer snapshot than `cached` from the store, or `None` to keep `cached`.
+async fn refresh(
+    store: &impl Store,
+    host: &impl Host,
+    environment: &str,
+    cached: Option<&Loaded>,
+    timing: &mut Timing,
+) -> Option<Loaded> {
+    if let Some(current) = cached {
+        let started = host.clock_ms();
+        let version = store.version(environment).await;
+        timing.add_kv(host.clock_ms() - started);
+        match version {
+            Ok(Some(text)) if text.trim().parse::<u64>().ok() == Some(current.version) => {
+                return None
+            }
+            // Missing or unreadable version key: the snapshot itself decides below.
+            Ok(_) => {}
+            Err(e) => {
+                host.error(&format!(
+                    "KV read of {} failed, keeping version {}: {e}",
+                    version_key(environment),
+                    current.version
+                ));
+                return None;
+            }
+        }
+    }
+    let started = host.clock_ms();
+    let stored = store.snapshot(environment).await;
+    timing.add_kv(host.clock_ms() - started);
+    let bytes = match stored {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(e) => {
+            host.error(&format!(
+                "KV read of {} failed: {e}",
+                snapshot_key(environment)
+            ));
+            return None;
+        }
+    };
+    match load(host, environment, bytes, timing) {
+        Ok(fresh) if cached.is_none_or(|current| fresh.version > current.version) => Some(fresh),
+        Ok(_) => None,
+        Err(message) => {
+            host.error(&format!(
+                "{}: {message}; keeping the last good snapshot",
+                snapshot_key(environment)
+            ));
+            None
+        }
+    }
+}
+
+/// Reads a stored snapshot of `environment`: packed (directory checked, nothing compiled yet)
+/// or plain JSON (compiled whole). Anything else, or another environment's, is refused.
+fn load(
+    host: &impl Host,
+    environment: &str,
+    bytes: Vec<u8>,
+    timing: &mut Timing,
+) -> Result<Loaded, String> {
+    let loaded = if packed::is_packed(&bytes) {
+        let started = host.clock_ms();
+        let loaded = Loaded::packed(bytes, None)?;
+        timing.add_parse(host.clock_ms() - started);
+        loaded
+    } else {
+        let whole = compile(host, environment, &bytes, timing)?;
+        Loaded {
+            environment: whole.environment().to_owned(),
+            version: whole.version(),
+            form: Form::Whole(Rc::new(whole)),
+        }
+    };
+    if loaded.environment != environment {
+        return Err(format!("holds environment {:?}", loaded.environment));
+    }
+    Ok(loaded)
+}
+
+/// Compiles snapshot JSON (whole or a subset); invalid flags degrade (logged), a body that is
+/// not a snapshot of `environment` at all is refused.
+fn compile(
+    host: &impl Host,
+    environment: &str,
+    json: &[u8],
+    timing: &mut Timing,
+) -> Result<CompiledSnapshot, String> {
+    let started = host.clock_ms();
+    let compiled = CompiledSnapshot::from_json(json).map_err(|e| e.to_string());
+    timing.add_compile(host.clock_ms() - started);
+    let (snapshot, warnings) = compiled?;
+    if snapshot.environment() != environment {
+        return Err(format!("holds environment {:?}", snapshot.environment()));
+    }
+    if let Some(first) = warnings.first() {
+        host.warn(&format!(
+            "snapshot {environment} v{} has {} invalid part(s), served as errors; first: {first}",
+            snapshot.version(),
+            warnings.len()
+        ));
+    }
+    Ok(snapshot)
+}
+
+/// One environment's snapshot as this isolate holds it.
+pub(crate) struct Loaded {
+    environment: String,
+    version: u64,
+    form: Form,
+}
+
+enum Form {
+    /// Packed bytes, compiled on demand (see [`Loaded::compiled_for`]).
+    Packed {
+        snapshot: PackedSnapshot,
+        compiled: RefCell<Compiled>,
+    },
+    /// A plain JSON snapshot, compiled whole when it was loaded.
+    Whole(Rc<CompiledSnapshot>),
+}
+
+#[derive(Default)]
+struct Compiled {
+    whole: Option<Rc<CompiledSnapshot>>,
+    /// Compiled subsets by their sorted, deduplicated flag keys joined with `\n`.
+    subsets: HashMap<String, Rc<CompiledSnapshot>>,
+    subsets_compiled: usize,
+}
+
+impl Loaded {
+    /// Packed bytes whose directory has been checked (the JSON inside is compiled later).
+    fn packed(bytes: Vec<u8>, whole: Option<CompiledSnapshot>) -> Result<Self, String> {
+        let snapshot = PackedSnapshot::new(bytes).map_err(|e| e.to_string())?;
+        let view = snapshot.view();
+        Ok(Self {
+            environment: view.environment().to_owned(),
+            version: view.version(),
+            form: Form::Packed {
+                snapshot,
+                compiled: RefCell::new(Compiled {
+                    whole: whole.map(Rc::new),
+                    ..Compiled::default()
+                }),
+            },
+        })
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// A compiled snapshot that answers a request evaluating `keys` (`None`: every flag)
+    /// exactly as the whole snapshot would: the whole one if compiled or needed, else the
+    /// subset of those flags and everything they depend on.
+    pub(crate) fn compiled_for(
+        &self,
+        host: &impl Host,
+        keys: Option<&[&str]>,
+        subset_limit: usize,
+        timing: &mut Timing,
+    ) -> Result<Rc<CompiledSnapshot>, String> {
+        let (snapshot, compiled) = match &self.form {
+            Form::Whole(whole) => return Ok(Rc::clone(whole)),
+            Form::Packed { snapshot, compiled } => (snapshot, compiled),
+        };
+        let mut compiled = compiled.borrow_mut();
+        if let Some(whole) = &compiled.whole {
+            return Ok(Rc::clone(whole));
+        }
+        let subset_keys = keys
+            .filter(|keys| keys.len() <= MAX_SUBSET_KEYS)
+            .map(|keys| {
+                let mut sorted: Vec<&str> = keys.to_vec();
+                sorted.sort_unstable();
+                sorted.dedup();
+                sorted
+            });
+        let cache_key = subset_keys.as_ref().map(|keys| keys.join("\n"));
+        if let Some(subset) = cache_key.as_ref().and_then(|k| compiled.subsets.get(k)) {
+            return Ok(Rc::clone(subset));
+        }
+        // Checked when it was loaded: viewing it again costs nothing.
+        let view = snapshot.view();
+        match (subset_keys, cache_key) {
+            (Some(keys), Some(cache_key)) if compiled.subsets_compiled < subset_limit => {
+                let subset = compile(host, &self.environment, &view.subset_json(&keys), timing)?;
+                let subset = Rc::new(subset);
+                compiled.subsets_compiled += 1;
+                compiled.subsets.insert(cache_key, Rc::clone(&subset));
+                Ok(subset)
+            }
+            _ => {
+                let whole = Rc::new(compile(host, &self.environment, view.json(), timing)?);
+                compiled.subsets.clear();
+                compiled.whole = Some(Rc::clone(&whole));
+                Ok(whole)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

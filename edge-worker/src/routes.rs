@@ -1,0 +1,144 @@
+//! Which request goes where, and the evaluation route's glue: it reads the request into
+//! `evaluation_api`'s terms, gets the snapshot from the isolate's cache (over KV) and copies the
+//! answer out. The publish route is `publish`'s.
+
+use evaluation_api::{Config, HttpRequest, RequestHeaders};
+use publish_protocol::PUBLISH_PATH_PREFIX;
+use worker::{console_error, Env, Method, Request, Response};
+
+use crate::cache;
+use crate::error::{Error, Result};
+use crate::http;
+use crate::kv::{self, Kv};
+use crate::publish;
+use crate::settings::Settings;
+use crate::timing::{self, Runtime, Timing};
+
+/// Answers `req`: the worker's own routes by path, everything else by the evaluation API (which
+/// answers unknown paths itself).
+pub(crate) async fn route(req: Request, env: &Env) -> Result<Response> {
+    let url = req.inner().url();
+    let (path, query) = http::split_url(&url);
+    let method = req.method();
+    match path {
+        "/healthz" => {
+            only(&method, Method::Get, "GET")?;
+            http::json(200, &health_body())
+        }
+        "/internal/constant" => {
+            only(&method, Method::Get, "GET")?;
+            // Same header set and conversion path as an evaluation answer, minus the work.
+            http::api_response(evaluation_api::ApiResponse::json(
+                200,
+                br#"{"ok":true}"#.to_vec(),
+            ))
+        }
+        path if path.starts_with(PUBLISH_PATH_PREFIX) => {
+            only(&method, Method::Put, "PUT")?;
+            let environment = path.trim_start_matches(PUBLISH_PATH_PREFIX).to_owned();
+            publish::handle(req, env, &environment).await
+        }
+        _ => evaluate(req, env, path, query).await,
+    }
+}
+
+fn only(method: &Method, expected: Method, allow: &'static str) -> Result<()> {
+    if *method == expected {
+        Ok(())
+    } else {
+        Err(Error::MethodNotAllowed { allow })
+    }
+}
+
+fn health_body() -> serde_json::Value {
+    let snapshots: Vec<serde_json::Value> = cache::isolate()
+        .versions()
+        .into_iter()
+        .map(|(environment, version)| serde_json::json!({ "environment": environment, "version": version }))
+        .collect();
+    serde_json::json!({ "status": "ok", "snapshots": snapshots })
+}
+
+async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Result<Response> {
+    let arrived_ms = timing::clock_ms();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let authorization = header("authorization");
+    let client_key = header("x-client-key");
+    let api_key = header("x-api-key");
+    let if_none_match = header("if-none-match");
+    let declared_length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(length) = declared_length.filter(|l| *l > evaluation_api::MAX_BODY_BYTES) {
+        // Refuse before buffering the body.
+        return http::api_response(evaluation_api::payload_too_large(path, length));
+    }
+    let method = req.method();
+    let body = match method {
+        Method::Post | Method::Put | Method::Patch => req.bytes().await?,
+        _ => Vec::new(),
+    };
+    let request = HttpRequest {
+        method: method.as_ref(),
+        path,
+        query,
+        headers: RequestHeaders {
+            authorization: authorization.as_deref(),
+            client_key: client_key.as_deref(),
+            api_key: api_key.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+        },
+        body: &body,
+    };
+    let settings = Settings::of(env);
+    let config = Config {
+        require_client_keys: settings.require_client_keys,
+    };
+    let api_request = match evaluation_api::parse(&request, &config) {
+        Ok(api_request) => api_request,
+        Err(answer) => return http::api_response(answer),
+    };
+    let now_ms = timing::now_ms();
+    let environment = api_request.environment();
+    let mut timing = Timing::default();
+    let cache = cache::isolate();
+    let loaded = match kv::namespace(env) {
+        Ok(namespace) => {
+            let store = Kv(&namespace);
+            cache
+                .snapshot(
+                    &store,
+                    &Runtime,
+                    environment,
+                    now_ms,
+                    settings.ttl_ms,
+                    &mut timing,
+                )
+                .await
+        }
+        Err(e) => {
+            // A missing binding is a deployment mistake; still answer from memory or fallback.
+            console_error!("KV binding {} unavailable: {e}", kv::BINDING);
+            cache.cached(environment)
+        }
+    };
+    let keys = api_request.flag_keys();
+    let snapshot = loaded.and_then(|loaded| {
+        loaded
+            .compiled_for(
+                &Runtime,
+                keys.as_deref(),
+                settings.subset_limit,
+                &mut timing,
+            )
+            .map_err(|message| {
+                console_error!("snapshot {environment} v{}: {message}", loaded.version());
+            })
+            .ok()
+    });
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let mut answer = evaluation_api::respond(&api_request, snapshot.as_deref(), now);
+    timing.set_total(timing::clock_ms() - arrived_ms);
+    if let Some(header) = timing.header() {
+        answer.headers.push(("Server-Timing", header));
+    }
+    http::api_response(answer)
+}

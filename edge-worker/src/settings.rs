@@ -1,0 +1,266 @@
+//! The worker's deployment settings, read from its vars and secret (`wrangler.toml`).
+//!
+//! Vars cannot change within an isolate (a new value is a new deployment), so they are read once
+//! per isolate and looked up once per request: each read is a call into JavaScript, measurable
+//! on the hot path. The secret `PUBLISH_SECRET` is read by each publish request (rare), so it is
+//! never kept in memory longer than the request.
+//!
+//! Parsing is separate from reading ([`Settings::from_vars`], [`publish_secret_from`]) so it is
+//! unit-tested natively.
+
+use std::cell::Cell;
+
+use publish_protocol::Secret;
+use worker::{console_warn, Env};
+
+use crate::cache::DEFAULT_SUBSET_LIMIT;
+use crate::error::{Error, Result};
+
+/// Var: how often an isolate re-checks KV for a newer snapshot, in seconds.
+const TTL_VAR: &str = "SNAPSHOT_TTL_SECONDS";
+/// Var: whether evaluation requests must present a client key (`"true"`/`"false"`).
+const CLIENT_KEYS_VAR: &str = "REQUIRE_CLIENT_KEYS";
+/// Var: subsets compiled per snapshot version before the whole (see `cache`).
+const SUBSET_LIMIT_VAR: &str = "SUBSET_CACHE_LIMIT";
+/// Secret: the publish secret shared with the origin.
+pub(crate) const PUBLISH_SECRET: &str = "PUBLISH_SECRET";
+
+const DEFAULT_TTL_MS: u64 = 5_000;
+
+/// The settings an evaluation request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// Evaluation requests must present a client key (default true).
+    pub(crate) require_client_keys: bool,
+    /// Milliseconds between an isolate's KV checks of an environment (default 5 s).
+    pub(crate) ttl_ms: u64,
+    /// Subsets of a snapshot version an isolate compiles before it compiles the whole
+    /// (default [`DEFAULT_SUBSET_LIMIT`]).
+    pub(crate) subset_limit: usize,
+}
+
+thread_local! {
+    static ISOLATE: Cell<Option<Settings>> = const { Cell::new(None) };
+}
+
+impl Settings {
+    /// This isolate's settings (read from `env` by its first request).
+    pub(crate) fn of(env: &Env) -> Self {
+        ISOLATE.with(|cell| {
+            cell.get().unwrap_or_else(|| {
+                let settings = Self::from_vars(
+                    |name| env.var(name).ok().map(|value| value.to_string()),
+                    |warning| console_warn!("{warning}"),
+                );
+                cell.set(Some(settings));
+                settings
+            })
+        })
+    }
+
+    /// Settings from var values (`var(name)`, `None` when unset); a value that does not parse
+    /// falls back to the default and is reported to `warn`.
+    pub(crate) fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        mut warn: impl FnMut(String),
+    ) -> Self {
+        let require_client_keys = match var(CLIENT_KEYS_VAR) {
+            Some(value) if value.eq_ignore_ascii_case("false") => false,
+            Some(value) if value.eq_ignore_ascii_case("true") => true,
+            Some(value) => {
+                warn(format!(
+                    "{CLIENT_KEYS_VAR}={value:?} is not true/false; requiring client keys"
+                ));
+                true
+            }
+            None => true,
+        };
+        let ttl_ms = match var(TTL_VAR) {
+            Some(value) => parse_seconds_as_ms(&value).unwrap_or_else(|| {
+                warn(format!(
+                    "{TTL_VAR}={value:?} is not a number of seconds; using {}",
+                    DEFAULT_TTL_MS / 1000
+                ));
+                DEFAULT_TTL_MS
+            }),
+            None => DEFAULT_TTL_MS,
+        };
+        let subset_limit = match var(SUBSET_LIMIT_VAR) {
+            Some(value) => value.trim().parse::<usize>().unwrap_or_else(|_| {
+                warn(format!(
+                    "{SUBSET_LIMIT_VAR}={value:?} is not a number; using {DEFAULT_SUBSET_LIMIT}"
+                ));
+                DEFAULT_SUBSET_LIMIT
+            }),
+            None => DEFAULT_SUBSET_LIMIT,
+        };
+        Self {
+            require_client_keys,
+            ttl_ms,
+            subset_limit,
+        }
+    }
+}
+
+/// Non-negative decimal seconds with at most three decimals (`"5"`, `"0.25"`) as milliseconds.
+///
+/// Fractions exist for tests (a fault test re-checks KV after a quarter second instead of
+/// seconds); in production whole seconds are the sensible unit. Parsed by hand rather than as a
+/// float, which would pull float parsing into the wasm for one var.
+fn parse_seconds_as_ms(value: &str) -> Option<u64> {
+    // A leading `+` is accepted, as it was when the var was parsed as an integer.
+    let value = value.trim();
+    let value = value.strip_prefix('+').unwrap_or(value);
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(fraction.is_empty() || digits(fraction) && fraction.len() <= 3) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let fraction_ms = if fraction.is_empty() {
+        0
+    } else {
+        // "25" is 250 ms: pad to three digits.
+        format!("{fraction:0<3}").parse::<u64>().ok()?
+    };
+    whole.checked_mul(1000)?.checked_add(fraction_ms)
+}
+
+/// The publish secret of this deployment, read from `env` for one publish request.
+pub(crate) fn publish_secret(env: &Env) -> Result<Secret> {
+    publish_secret_from(env.secret(PUBLISH_SECRET).ok().map(|s| s.to_string()))
+}
+
+/// The publish secret from the secret's value (`None` when unset). Unset or empty is
+/// [`Error::PublishNotConfigured`], shorter than the protocol's minimum
+/// [`Error::PublishSecretTooShort`]: both are deployment mistakes to say, not signatures to
+/// reject.
+pub(crate) fn publish_secret_from(value: Option<String>) -> Result<Secret> {
+    let value = value.unwrap_or_default();
+    if value.is_empty() {
+        return Err(Error::PublishNotConfigured);
+    }
+    Secret::new(value.as_bytes()).map_err(Error::PublishSecretTooShort)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> (Settings, Vec<String>) {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut warnings = Vec::new();
+        let settings = Settings::from_vars(|name| vars.get(name).cloned(), |w| warnings.push(w));
+        (settings, warnings)
+    }
+
+    #[test]
+    fn unset_vars_are_the_defaults() {
+        let (settings, warnings) = settings(&[]);
+        assert_eq!(
+            settings,
+            Settings {
+                require_client_keys: true,
+                ttl_ms: 5_000,
+                subset_limit: 32
+            }
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn vars_are_read() {
+        let (settings, warnings) = settings(&[
+            ("REQUIRE_CLIENT_KEYS", "FALSE"),
+            ("SNAPSHOT_TTL_SECONDS", " 2 "),
+            ("SUBSET_CACHE_LIMIT", "0"),
+        ]);
+        assert_eq!(
+            settings,
+            Settings {
+                require_client_keys: false,
+                ttl_ms: 2_000,
+                subset_limit: 0
+            }
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn the_ttl_takes_fractions_of_a_second_to_the_millisecond() {
+        for (value, ms) in [
+            ("0", 0),
+            ("5", 5_000),
+            ("0.25", 250),
+            ("0.2", 200),
+            ("1.005", 1_005),
+            ("10.", 10_000),
+            ("+1", 1_000),
+        ] {
+            assert_eq!(parse_seconds_as_ms(value), Some(ms), "{value}");
+        }
+        for value in [
+            "",
+            ".5",
+            "-1",
+            "0.0001",
+            "1e3",
+            "five",
+            "1.2.3",
+            "++1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_seconds_as_ms(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn values_that_do_not_parse_are_the_defaults_with_a_warning() {
+        let (settings, warnings) = settings(&[
+            ("REQUIRE_CLIENT_KEYS", "yes"),
+            ("SNAPSHOT_TTL_SECONDS", "soon"),
+            ("SUBSET_CACHE_LIMIT", "many"),
+        ]);
+        assert_eq!(
+            settings,
+            Settings {
+                require_client_keys: true,
+                ttl_ms: 5_000,
+                subset_limit: 32
+            }
+        );
+        assert_eq!(
+            warnings,
+            [
+                r#"REQUIRE_CLIENT_KEYS="yes" is not true/false; requiring client keys"#,
+                r#"SNAPSHOT_TTL_SECONDS="soon" is not a number of seconds; using 5"#,
+                r#"SUBSET_CACHE_LIMIT="many" is not a number; using 32"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unset_or_empty_publish_secret_is_not_configured() {
+        for value in [None, Some(String::new())] {
+            let err = publish_secret_from(value).unwrap_err();
+            assert_eq!(err.code(), "PUBLISH_NOT_CONFIGURED");
+            assert_eq!(err.status_code(), 503);
+        }
+    }
+
+    #[test]
+    fn a_publish_secret_shorter_than_32_bytes_is_refused_naming_the_secret_and_the_minimum() {
+        let err = publish_secret_from(Some("test-publish-secret".to_owned())).unwrap_err();
+        assert_eq!(err.code(), "PUBLISH_NOT_CONFIGURED");
+        assert_eq!(err.status_code(), 503);
+        assert_eq!(
+            err.to_string(),
+            "publishing is disabled: the secret PUBLISH_SECRET is 19 bytes; it must be at least 32 bytes"
+        );
+        assert!(publish_secret_from(Some("x".repeat(32))).is_ok());
+    }
+}
