@@ -13,7 +13,8 @@
 //!
 //! Run: `cargo bench -p origin --bench publish_latency` (PostgreSQL on 127.0.0.1:5432; creates and
 //! drops the database `edgeflags_publish_bench`). Knobs: `PUBLISH_BENCH_ITERATIONS` (default 200),
-//! `PUBLISH_BENCH_FLAGS` (default 1000), `PUBLISH_BENCH_S3=1`.
+//! `PUBLISH_BENCH_FLAGS` (default 1000), `PUBLISH_BENCH_S3=1`, `PUBLISH_BENCH_DATABASE` (the scratch
+//! database's name, so that two runs on one server do not drop each other's database).
 
 #[path = "../tests/publish_support/mod.rs"]
 mod publish_support;
@@ -40,7 +41,10 @@ use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::sync::mpsc;
 
 const SECRET: &str = "bench-secret";
-const DATABASE: &str = "edgeflags_publish_bench";
+/// The scratch database, unless `PUBLISH_BENCH_DATABASE` names another.
+fn database() -> String {
+    std::env::var("PUBLISH_BENCH_DATABASE").unwrap_or_else(|_| "edgeflags_publish_bench".to_owned())
+}
 
 type Arrivals = mpsc::UnboundedSender<(u64, Instant)>;
 
@@ -115,18 +119,19 @@ async fn fresh_database() -> PgPool {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
         .parse()
         .unwrap();
+    let database = database();
     let mut admin = base.clone().database("postgres").connect().await.unwrap();
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists \"{database}\" with (force)").as_str())
         .await
         .unwrap();
     admin
-        .execute(format!("create database {DATABASE}").as_str())
+        .execute(format!("create database \"{database}\"").as_str())
         .await
         .unwrap();
     let pool = PgPoolOptions::new()
         .max_connections(10)
-        .connect_with(base.database(DATABASE))
+        .connect_with(base.database(&database))
         .await
         .unwrap();
     sqlx::migrate!("../migrations").run(&pool).await.unwrap();
@@ -140,7 +145,7 @@ async fn drop_database() {
         .unwrap();
     let mut admin = base.database("postgres").connect().await.unwrap();
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists \"{}\" with (force)", database()).as_str())
         .await
         .unwrap();
 }
