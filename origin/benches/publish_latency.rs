@@ -1,5 +1,6 @@
-//! Publish latency: time from a committed snapshot row (committed exactly like an admin mutation:
-//! environment row lock, version bump, snapshot insert, `pg_notify`) to its delivery at a sink,
+//! Publish latency: time from a committed snapshot row (committed like an admin mutation:
+//! environment row lock and version bump, then the real `outbox::append`, which inserts the row and
+//! notifies) to its delivery at a sink, through the replica's outbox listener and the publisher,
 //! with 1,000 flags in the environment. Reports p50/p95/p99/max over a bounded number of
 //! iterations, one change at a time (each waits for the previous delivery).
 //!
@@ -31,11 +32,11 @@ use axum::routing::put;
 use axum::Router;
 use origin::auth::{Role, TokenKeys};
 use origin::publish::{
-    spawn_with_sinks, Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink,
-    S3SinkConfig, Signer, SinkError, SnapshotSink, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink, S3SinkConfig,
+    Signer, SinkError, SnapshotSink, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use origin::{app, AppState, Settings};
-use publish_support::{commit_snapshot, create_environment, S3Server};
+use publish_support::{commit_snapshot, create_environment, Publisher, S3Server};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::sync::mpsc;
@@ -168,7 +169,8 @@ fn ms(d: Duration) -> String {
 
 /// One change to an environment, as the benchmark makes it.
 enum Change {
-    /// A snapshot row committed directly (the contract's transaction).
+    /// A snapshot row committed through `outbox::append` alone, without the admin API's work
+    /// (docs/architecture.md, section "Outbox").
     Row { pool: PgPool, environment: String },
     /// `PUT /admin/flags/{key}` to the origin's admin API, toggling one flag.
     Admin {
@@ -376,14 +378,12 @@ fn main() {
         create_environment(&pool, "bench-edge").await;
 
         let (edge, mut arrivals, server) = recording_edge().await;
-        let publisher = spawn_with_sinks(
-            pool.clone(),
+        let publisher = Publisher::start(
+            &pool,
             vec![Arc::new(edge)],
             settings.clone(),
             PublishMetrics::unregistered().unwrap(),
-            std::future::pending(),
-        )
-        .unwrap();
+        );
         // Let the publisher catch up with the seeding before measuring.
         tokio::time::sleep(Duration::from_secs(1)).await;
         while arrivals.try_recv().is_ok() {}
@@ -453,14 +453,12 @@ fn main() {
             .execute(&pool)
             .await
             .unwrap();
-            let publisher = spawn_with_sinks(
-                pool.clone(),
+            let publisher = Publisher::start(
+                &pool,
                 vec![Arc::new(timed)],
                 settings,
                 PublishMetrics::unregistered().unwrap(),
-                std::future::pending(),
-            )
-            .unwrap();
+            );
             let mut row = Change::Row {
                 pool: pool.clone(),
                 environment: "bench-s3".to_owned(),
