@@ -5,8 +5,10 @@
 //! [`spawn_follower`], which follows the replica's outbox listener ([`crate::outbox`]). The
 //! listener only announces versions; a body is read from the outbox only for a version newer than
 //! the one held, so an idle poll reads no body, and the announcement of this replica's own commit
-//! (which the commit path installs itself) reads nothing at all. A snapshot only ever replaces an
-//! older version, so the order in which these paths race does not matter.
+//! reads nothing at all: the commit path marks its version ([`LiveSnapshots::installing`]) before
+//! `COMMIT` and installs the snapshot itself, and the follower waits for that instead of reading.
+//! A snapshot only ever replaces an older version, so the order in which these paths race does not
+//! matter.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,8 +91,10 @@ impl LiveSnapshots {
     /// Compiles and installs a snapshot this process just committed. Compiling thousands of
     /// flags takes milliseconds of CPU, so it runs on the blocking pool, not on a request thread.
     ///
-    /// The version is marked as being installed before anything is awaited, so the listener's
-    /// announcement of this same commit finds it here instead of reading it back from the outbox.
+    /// Until it is installed the version is marked as [`LiveSnapshots::installing`], so the
+    /// listener's announcement of this same commit waits for it here instead of reading it back
+    /// from the outbox. Mark it before committing to close the gap between the commit and this
+    /// call.
     pub async fn install_snapshot(self: &Arc<Self>, snapshot: Snapshot) {
         if self
             .version(&snapshot.environment)
@@ -98,7 +102,7 @@ impl LiveSnapshots {
         {
             return;
         }
-        let _installing = Installing::mark(self, &snapshot.environment, snapshot.version);
+        let _installing = self.installing(&snapshot);
         let live = Arc::clone(self);
         let compiled = tokio::task::spawn_blocking(move || {
             let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
@@ -185,6 +189,16 @@ impl LiveSnapshots {
         Ok(())
     }
 
+    /// Marks `snapshot` as about to be installed by this replica until the returned guard is
+    /// dropped: the follower waits for the mark to go instead of reading that version (or an older
+    /// one) from the outbox. A commit takes it before `COMMIT`, because PostgreSQL may deliver
+    /// the commit's notification, and the listener announce it, before the committing task
+    /// resumes. If the commit fails, dropping the guard lets the follower read whatever was
+    /// really committed.
+    pub fn installing(self: &Arc<Self>, snapshot: &Snapshot) -> Installing {
+        Installing::mark(self, &snapshot.environment, snapshot.version)
+    }
+
     fn holds(&self, environment: &str, version: u64) -> bool {
         self.version(environment).is_some_and(|v| v >= version)
     }
@@ -216,28 +230,30 @@ impl LiveSnapshots {
     }
 }
 
-/// Marks one version of an environment as being installed by a local commit, until dropped (also
-/// when the commit's request is cancelled half-way).
-struct Installing<'a> {
-    live: &'a LiveSnapshots,
+/// A version this replica is committing or installing itself ([`LiveSnapshots::installing`]).
+#[derive(Debug)]
+#[must_use = "the mark lasts as long as the guard"]
+pub struct Installing {
+    live: Arc<LiveSnapshots>,
     environment: String,
     version: u64,
 }
 
-impl<'a> Installing<'a> {
-    fn mark(live: &'a LiveSnapshots, environment: &str, version: u64) -> Self {
+impl Installing {
+    fn mark(live: &Arc<LiveSnapshots>, environment: &str, version: u64) -> Self {
         let mut installing = live.installing.lock().unwrap_or_else(|p| p.into_inner());
         let entry = installing.entry(environment.to_owned()).or_insert(version);
         *entry = (*entry).max(version);
+        drop(installing);
         Self {
-            live,
+            live: Arc::clone(live),
             environment: environment.to_owned(),
             version,
         }
     }
 }
 
-impl Drop for Installing<'_> {
+impl Drop for Installing {
     fn drop(&mut self) {
         let mut installing = self
             .live

@@ -146,6 +146,7 @@ impl Mutation {
         if self.delete_environment {
             environment::delete(&mut self.tx, self.env.environment_id).await?;
         }
+        let _installing = live.installing(&snapshot);
         self.tx.commit().await?;
         live.install_snapshot(snapshot).await;
         Ok(version)

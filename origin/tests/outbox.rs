@@ -298,3 +298,33 @@ async fn a_notification_lost_in_transit_is_caught_by_the_poll(pool: PgPool) {
     );
     replica.stop().await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_local_mark_whose_commit_failed_does_not_hide_another_replicas_commit(pool: PgPool) {
+    let live = TestApp::new(pool.clone()).state.live;
+    create_environment(&pool, "production").await;
+    // This replica marks version 1, then its COMMIT fails; meanwhile another replica commits
+    // version 1 of its own.
+    let mark = live.installing(&snapshot("production", 1, 5));
+    let (version, _) = commit_snapshot(&pool, "production", 2).await;
+    let shutdown = CancellationToken::new();
+    let (_listener, mut announcements) =
+        outbox::spawn_listener(pool.clone(), NEVER, shutdown.clone());
+    let announced = announcements
+        .wait_for(|a| a.version("production") == Some(version))
+        .await
+        .unwrap();
+    shutdown.cancel();
+    // The follower waits on the mark; dropping it (the failed commit's cleanup) lets it read.
+    tokio::join!(
+        async { live.follow(&pool, &announced).await.unwrap() },
+        async {
+            tokio::task::yield_now().await;
+            drop(mark);
+        }
+    );
+    assert_eq!(live.body_reads(), 1);
+    let served = live.get("production").unwrap();
+    assert_eq!(served.version(), version);
+    assert_eq!(served.len(), 2, "the other replica's snapshot (2 flags)");
+}

@@ -232,7 +232,7 @@ impl Drainer {
                 if stop.is_cancelled() {
                     return;
                 }
-                match self.step().await {
+                match self.step(&stop).await {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
@@ -254,8 +254,9 @@ impl Drainer {
         }
     }
 
-    /// Claims one due cursor and delivers one version. `Ok(false)` when nothing is due.
-    async fn step(&self) -> anyhow::Result<bool> {
+    /// Claims one due cursor and delivers one version. `Ok(false)` when nothing is due or `stop`
+    /// was cancelled.
+    async fn step(&self, stop: &CancellationToken) -> anyhow::Result<bool> {
         let sink = self.sink.name();
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
         let Some(claim) = cursor::claim(&mut tx, sink)
@@ -264,6 +265,12 @@ impl Drainer {
         else {
             return Ok(false);
         };
+        // Checked again after the claim: a claim sent before shutdown began can return after it
+        // (with the cursor another worker just committed), and shutdown finishes the deliveries
+        // in hand without starting new ones. Dropping `tx` rolls the claim back.
+        if stop.is_cancelled() {
+            return Ok(false);
+        }
         let environment = claim.environment_key.as_str();
         let Some(pending) = cursor::next_version(
             &mut tx,
