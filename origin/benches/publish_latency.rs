@@ -1,5 +1,6 @@
-//! Publish latency: time from a committed snapshot row (committed exactly like an admin mutation:
-//! environment row lock, version bump, snapshot insert, `pg_notify`) to its delivery at a sink,
+//! Publish latency: time from a committed snapshot row (committed like an admin mutation:
+//! environment row lock and version bump, then the real `outbox::append`, which inserts the row and
+//! notifies) to its delivery at a sink, through the replica's outbox listener and the publisher,
 //! with 1,000 flags in the environment. Reports p50/p95/p99/max over a bounded number of
 //! iterations, one change at a time (each waits for the previous delivery).
 //!
@@ -13,7 +14,8 @@
 //!
 //! Run: `cargo bench -p origin --bench publish_latency` (PostgreSQL on 127.0.0.1:5432; creates and
 //! drops the database `edgeflags_publish_bench`). Knobs: `PUBLISH_BENCH_ITERATIONS` (default 200),
-//! `PUBLISH_BENCH_FLAGS` (default 1000), `PUBLISH_BENCH_S3=1`.
+//! `PUBLISH_BENCH_FLAGS` (default 1000), `PUBLISH_BENCH_S3=1`, `PUBLISH_BENCH_DATABASE` (the scratch
+//! database's name, so that two runs on one server do not drop each other's database).
 
 #[path = "../tests/publish_support/mod.rs"]
 mod publish_support;
@@ -30,19 +32,22 @@ use axum::routing::put;
 use axum::Router;
 use origin::auth::{Role, TokenKeys};
 use origin::publish::{
-    spawn_with_sinks, Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink,
-    S3SinkConfig, SinkError, SnapshotSink,
+    Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink, S3SinkConfig,
+    SinkError, SnapshotSink,
 };
 use origin::{app, AppState, Settings};
 use publish_protocol::{Secret, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use publish_support::{commit_snapshot, create_environment, S3Server};
+use publish_support::{commit_snapshot, create_environment, Publisher, S3Server};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::sync::mpsc;
 
 /// At least 32 bytes: both ends refuse shorter publish secrets.
 const SECRET: &str = "bench-publish-secret-of-32-bytes";
-const DATABASE: &str = "edgeflags_publish_bench";
+/// The scratch database, unless `PUBLISH_BENCH_DATABASE` names another.
+fn database() -> String {
+    std::env::var("PUBLISH_BENCH_DATABASE").unwrap_or_else(|_| "edgeflags_publish_bench".to_owned())
+}
 
 type Arrivals = mpsc::UnboundedSender<(u64, Instant)>;
 
@@ -122,18 +127,19 @@ async fn fresh_database() -> PgPool {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
         .parse()
         .unwrap();
+    let database = database();
     let mut admin = base.clone().database("postgres").connect().await.unwrap();
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists \"{database}\" with (force)").as_str())
         .await
         .unwrap();
     admin
-        .execute(format!("create database {DATABASE}").as_str())
+        .execute(format!("create database \"{database}\"").as_str())
         .await
         .unwrap();
     let pool = PgPoolOptions::new()
         .max_connections(10)
-        .connect_with(base.database(DATABASE))
+        .connect_with(base.database(&database))
         .await
         .unwrap();
     sqlx::migrate!("../migrations").run(&pool).await.unwrap();
@@ -147,7 +153,7 @@ async fn drop_database() {
         .unwrap();
     let mut admin = base.database("postgres").connect().await.unwrap();
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists \"{}\" with (force)", database()).as_str())
         .await
         .unwrap();
 }
@@ -170,7 +176,8 @@ fn ms(d: Duration) -> String {
 
 /// One change to an environment, as the benchmark makes it.
 enum Change {
-    /// A snapshot row committed directly (the contract's transaction).
+    /// A snapshot row committed through `outbox::append` alone, without the admin API's work
+    /// (docs/architecture.md, section "Outbox").
     Row { pool: PgPool, environment: String },
     /// `PUT /admin/flags/{key}` to the origin's admin API, toggling one flag.
     Admin {
@@ -379,14 +386,12 @@ fn main() {
         create_environment(&pool, "bench-edge").await;
 
         let (edge, mut arrivals, server) = recording_edge().await;
-        let publisher = spawn_with_sinks(
-            pool.clone(),
+        let publisher = Publisher::start(
+            &pool,
             vec![Arc::new(edge)],
             settings.clone(),
             PublishMetrics::unregistered().unwrap(),
-            std::future::pending(),
-        )
-        .unwrap();
+        );
         // Let the publisher catch up with the seeding before measuring.
         tokio::time::sleep(Duration::from_secs(1)).await;
         while arrivals.try_recv().is_ok() {}
@@ -456,14 +461,12 @@ fn main() {
             .execute(&pool)
             .await
             .unwrap();
-            let publisher = spawn_with_sinks(
-                pool.clone(),
+            let publisher = Publisher::start(
+                &pool,
                 vec![Arc::new(timed)],
                 settings,
                 PublishMetrics::unregistered().unwrap(),
-                std::future::pending(),
-            )
-            .unwrap();
+            );
             let mut row = Change::Row {
                 pool: pool.clone(),
                 environment: "bench-s3".to_owned(),

@@ -3,7 +3,7 @@
 //! For each size it seeds an environment from evaluator-core's deterministic generator (the same
 //! realistic mix the edge benchmarks use: user lists, segments, rules, rollouts, overrides,
 //! prerequisites) and times, per iteration:
-//! - `build`: `snapshot::build` — loading flags, overrides, segments and client keys from
+//! - `build`: `outbox::build` — loading flags, overrides, segments and client keys from
 //!   PostgreSQL and assembling the snapshot (what every mutation does under its lock);
 //! - `serialize`: rendering it as the outbox text;
 //! - `compile`: evaluator-core's `CompiledSnapshot::compile` (what the evaluation cache does);
@@ -21,7 +21,7 @@ use axum::http::Request;
 use evaluator_core::{testdata, CompiledSnapshot};
 use origin::auth::Role;
 use origin::store::{environment, flag, segment, version_i64};
-use origin::{app, snapshot, AppState, Settings};
+use origin::{app, outbox, AppState, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tower::ServiceExt;
@@ -115,8 +115,8 @@ async fn seed(pool: &PgPool, key: &str, flags: usize) {
         .await
         .unwrap();
     }
-    let built = snapshot::build(&mut tx, key, 1).await.unwrap();
-    snapshot::append(&mut tx, &built).await.unwrap();
+    let built = outbox::build(&mut tx, key, 1).await.unwrap();
+    outbox::append(&mut tx, &built).await.unwrap();
     environment::set_snapshot_version(&mut tx, env.environment_id, version_i64(1))
         .await
         .unwrap();
@@ -183,7 +183,7 @@ fn main() {
             for i in 0..iterations {
                 let mut conn = pool.acquire().await.unwrap();
                 let t = Instant::now();
-                let built = snapshot::build(&mut conn, &key, 1).await.unwrap();
+                let built = outbox::build(&mut conn, &key, 1).await.unwrap();
                 build.0.push(t.elapsed());
                 let t = Instant::now();
                 let text = serde_json::to_string(&built).unwrap();

@@ -93,8 +93,9 @@ pub struct Config {
     )]
     pub require_client_keys: bool,
 
-    /// Seconds between reloads of the newest snapshots into the evaluation cache, in case a
-    /// NOTIFY from another replica was missed.
+    /// Seconds between polls of the newest snapshot versions (no bodies) into the evaluation
+    /// cache, in case a NOTIFY from another replica was missed. The replica's one outbox listener
+    /// polls at the shorter of this and the publisher's poll.
     #[arg(long, env = "EDGEFLAGS_SNAPSHOT_POLL_SECONDS", default_value_t = 10)]
     pub snapshot_poll_seconds: u64,
 

@@ -14,9 +14,9 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod mutation;
+pub mod outbox;
 pub mod publish;
 pub mod ratelimit;
-pub mod snapshot;
 pub mod store;
 pub mod validation;
 

@@ -1,29 +1,44 @@
 //! The compiled snapshots the origin's evaluation API answers from.
 //!
-//! Loaded from the outbox at start-up, replaced after every local commit, and refreshed when
-//! another replica announces a snapshot on `edgeflags_snapshot`. A periodic reload covers
-//! notifications lost while the listener was reconnecting. A snapshot only ever replaces an older
-//! version, so the order in which these paths race does not matter.
+//! Loaded from the outbox at start-up ([`LiveSnapshots::load`]), replaced by every local commit
+//! ([`LiveSnapshots::install_snapshot`]), and kept current with other replicas' commits by
+//! [`spawn_follower`], which follows the replica's outbox listener ([`crate::outbox`]). The
+//! listener only announces versions; a body is read from the outbox only for a version newer than
+//! the one held, so an idle poll reads no body, and the announcement of this replica's own commit
+//! reads nothing at all: the commit path marks its version ([`LiveSnapshots::installing`]) before
+//! `COMMIT` and installs the snapshot itself, and the follower waits for that instead of reading.
+//! A snapshot only ever replaces an older version, so the order in which these paths race does not
+//! matter.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::snapshot;
+use crate::outbox::{self, Announcement, Subscription};
+
+/// Pause before the follower retries after failing to read the outbox.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// environment key -> newest compiled snapshot.
 #[derive(Debug)]
 pub struct LiveSnapshots {
     map: RwLock<HashMap<String, Arc<CompiledSnapshot>>>,
+    /// Versions a local commit is compiling right now (environment -> version): the follower
+    /// waits for these instead of reading them from the outbox.
+    installing: Mutex<HashMap<String, u64>>,
+    /// Woken whenever an entry leaves `installing`.
+    installed: Notify,
+    /// Snapshot bodies read from the outbox so far.
+    body_reads: AtomicU64,
     metrics: Metrics,
 }
 
@@ -32,6 +47,9 @@ impl LiveSnapshots {
     pub fn new(metrics: Metrics) -> Self {
         Self {
             map: RwLock::new(HashMap::new()),
+            installing: Mutex::new(HashMap::new()),
+            installed: Notify::new(),
+            body_reads: AtomicU64::new(0),
             metrics,
         }
     }
@@ -72,6 +90,11 @@ impl LiveSnapshots {
 
     /// Compiles and installs a snapshot this process just committed. Compiling thousands of
     /// flags takes milliseconds of CPU, so it runs on the blocking pool, not on a request thread.
+    ///
+    /// Until it is installed the version is marked as [`LiveSnapshots::installing`], so the
+    /// listener's announcement of this same commit waits for it here instead of reading it back
+    /// from the outbox. Mark it before committing to close the gap between the commit and this
+    /// call.
     pub async fn install_snapshot(self: &Arc<Self>, snapshot: Snapshot) {
         if self
             .version(&snapshot.environment)
@@ -79,6 +102,7 @@ impl LiveSnapshots {
         {
             return;
         }
+        let _installing = self.installing(&snapshot);
         let live = Arc::clone(self);
         let compiled = tokio::task::spawn_blocking(move || {
             let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
@@ -115,21 +139,133 @@ impl LiveSnapshots {
         }
     }
 
-    /// Loads the newest snapshot of every environment.
-    pub async fn reload_all(self: &Arc<Self>, pool: &PgPool) -> Result<()> {
-        for (environment, version, body) in snapshot::latest_all(pool).await? {
-            self.install_text(environment, version, body).await;
+    /// Loads the newest snapshot of every environment (start-up, before serving).
+    pub async fn load(self: &Arc<Self>, pool: &PgPool) -> Result<()> {
+        for (environment, version) in outbox::latest_versions(pool).await? {
+            self.catch_up(pool, &environment, version).await?;
         }
         Ok(())
     }
 
-    /// Loads the newest snapshot of one environment.
-    pub async fn reload(self: &Arc<Self>, pool: &PgPool, environment: &str) -> Result<()> {
-        if let Some((version, body)) = snapshot::latest(pool, environment).await? {
-            self.install_text(environment.to_owned(), version, body)
-                .await;
+    /// Brings every environment of `announcement` up to its announced version.
+    pub async fn follow(
+        self: &Arc<Self>,
+        pool: &PgPool,
+        announcement: &Announcement,
+    ) -> Result<()> {
+        for (environment, &version) in announcement.versions() {
+            self.catch_up(pool, environment, version).await?;
         }
         Ok(())
+    }
+
+    /// Makes sure version `version` (or a newer one) of `environment` is installed, reading its
+    /// body from the outbox only when neither this cache nor a local commit in progress has it.
+    async fn catch_up(
+        self: &Arc<Self>,
+        pool: &PgPool,
+        environment: &str,
+        version: u64,
+    ) -> Result<()> {
+        if self.holds(environment, version) {
+            return Ok(());
+        }
+        self.wait_for_local_install(environment, version).await;
+        if self.holds(environment, version) {
+            return Ok(());
+        }
+        self.body_reads.fetch_add(1, Ordering::Relaxed);
+        match outbox::body(pool, environment, version).await? {
+            Some(body) => {
+                self.install_text(environment.to_owned(), version, body)
+                    .await;
+            }
+            None => tracing::warn!(
+                environment,
+                version,
+                "announced snapshot is not in the outbox"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Marks `snapshot` as about to be installed by this replica until the returned guard is
+    /// dropped: the follower waits for the mark to go instead of reading that version (or an older
+    /// one) from the outbox. A commit takes it before `COMMIT`, because PostgreSQL may deliver
+    /// the commit's notification, and the listener announce it, before the committing task
+    /// resumes. If the commit fails, dropping the guard lets the follower read whatever was
+    /// really committed.
+    pub fn installing(self: &Arc<Self>, snapshot: &Snapshot) -> Installing {
+        Installing::mark(self, &snapshot.environment, snapshot.version)
+    }
+
+    fn holds(&self, environment: &str, version: u64) -> bool {
+        self.version(environment).is_some_and(|v| v >= version)
+    }
+
+    /// Waits while a local commit is compiling `version` (or a newer one) of `environment`.
+    async fn wait_for_local_install(&self, environment: &str, version: u64) {
+        loop {
+            // registered before the check, so an install finishing in between still wakes us
+            let installed = self.installed.notified();
+            let mut installed = std::pin::pin!(installed);
+            installed.as_mut().enable();
+            let pending = self
+                .installing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(environment)
+                .is_some_and(|&v| v >= version);
+            if !pending {
+                return;
+            }
+            installed.await;
+        }
+    }
+
+    /// How many snapshot bodies this cache has read from the outbox (start-up, other replicas'
+    /// commits). Stays put while versions are unchanged and for this replica's own commits.
+    pub fn body_reads(&self) -> u64 {
+        self.body_reads.load(Ordering::Relaxed)
+    }
+}
+
+/// A version this replica is committing or installing itself ([`LiveSnapshots::installing`]).
+#[derive(Debug)]
+#[must_use = "the mark lasts as long as the guard"]
+pub struct Installing {
+    live: Arc<LiveSnapshots>,
+    environment: String,
+    version: u64,
+}
+
+impl Installing {
+    fn mark(live: &Arc<LiveSnapshots>, environment: &str, version: u64) -> Self {
+        let mut installing = live.installing.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = installing.entry(environment.to_owned()).or_insert(version);
+        *entry = (*entry).max(version);
+        drop(installing);
+        Self {
+            live: Arc::clone(live),
+            environment: environment.to_owned(),
+            version,
+        }
+    }
+}
+
+impl Drop for Installing {
+    fn drop(&mut self) {
+        let mut installing = self
+            .live
+            .installing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // a newer local commit of the same environment keeps its own mark
+        if installing.get(&self.environment) == Some(&self.version) {
+            installing.remove(&self.environment);
+        }
+        drop(installing);
+        self.live.installed.notify_waiters();
     }
 }
 
@@ -144,47 +280,30 @@ fn log_warnings(compiled: &CompiledSnapshot, warnings: &[evaluator_core::Validat
     }
 }
 
-/// Keeps `live` current with other replicas' commits until `shutdown` fires: LISTEN on
-/// [`snapshot::CHANNEL`], plus a full reload every `poll` (and after every reconnect).
-pub fn spawn_refresher(
+/// Keeps `live` current with the versions the outbox listener announces, until `shutdown` is
+/// cancelled or the listener stops. A failed read is retried (after [`RETRY_DELAY`]) without
+/// waiting for the next announcement, so a version is never skipped.
+pub fn spawn_follower(
     pool: PgPool,
     live: Arc<LiveSnapshots>,
-    poll: Duration,
+    mut announcements: Subscription,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = listen(&pool, &live, poll, &shutdown).await {
-                tracing::warn!(error = %e, "snapshot listener failed; reconnecting");
-            }
+            let announcement = announcements.latest();
+            let wait_for_news = match live.follow(&pool, &announcement).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "loading an announced snapshot failed; retrying");
+                    false
+                }
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                changed = announcements.changed(), if wait_for_news => if !changed { return },
+                () = tokio::time::sleep(RETRY_DELAY), if !wait_for_news => {}
             }
         }
     })
-}
-
-async fn listen(
-    pool: &PgPool,
-    live: &Arc<LiveSnapshots>,
-    poll: Duration,
-    shutdown: &CancellationToken,
-) -> Result<()> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(snapshot::CHANNEL).await?;
-    // anything committed while we were not listening
-    live.reload_all(pool).await?;
-    let mut ticker = tokio::time::interval(poll.max(Duration::from_millis(100)));
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            notification = listener.recv() => {
-                let notification = notification?;
-                live.reload(pool, notification.payload()).await?;
-            }
-            _ = ticker.tick() => live.reload_all(pool).await?,
-        }
-    }
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 use origin::auth::{Role, TokenKeys};
 use origin::config::{Cli, Command, Config, TokenArgs, MIN_JWT_SECRET_BYTES};
 use origin::publish::{self, PublishMetrics};
-use origin::{app, live, AppState, Settings};
+use origin::{app, live, outbox, AppState, Settings};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -63,26 +63,37 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("applying migrations")?;
 
     let state = AppState::new(pool.clone(), Settings::from(&config)).context("metrics registry")?;
-    state
-        .live
-        .reload_all(&pool)
-        .await
-        .context("loading snapshots")?;
+    // Serve nothing before every environment's snapshot is loaded.
+    state.live.load(&pool).await.context("loading snapshots")?;
 
+    // One shutdown for everything: the HTTP server, the outbox listener and its two consumers.
     let shutdown = CancellationToken::new();
-    let refresher = live::spawn_refresher(
+    // One listener per replica feeds the evaluation cache and the publisher. It polls as often
+    // as the more impatient of the two asks for.
+    let poll = Duration::from_secs(
+        config
+            .snapshot_poll_seconds
+            .min(config.publish.publish_poll_seconds)
+            .max(1),
+    );
+    let (outbox_listener, announcements) =
+        outbox::spawn_listener(pool.clone(), poll, shutdown.clone());
+    let follower = live::spawn_follower(
         pool.clone(),
         state.live.clone(),
-        Duration::from_secs(config.snapshot_poll_seconds),
+        announcements.clone(),
         shutdown.clone(),
     );
 
     let publish_metrics = PublishMetrics::register(&state.metrics.registry)
         .context("registering publisher metrics")?;
-    let publisher = publish::spawn(pool.clone(), &config.publish, publish_metrics, {
-        let shutdown = shutdown.clone();
-        async move { shutdown.cancelled().await }
-    })
+    let publisher = publish::spawn(
+        pool.clone(),
+        &config.publish,
+        publish_metrics,
+        announcements,
+        shutdown.clone(),
+    )
     .context("starting the snapshot publisher")?;
 
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -102,7 +113,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .context("serving")?;
 
     shutdown.cancel();
-    let _ = refresher.await;
+    let _ = outbox_listener.await;
+    let _ = follower.await;
     // in-flight deliveries finish (bounded by the delivery timeout); undelivered versions stay
     // in the outbox for the next start or another replica
     let _ = publisher.await;

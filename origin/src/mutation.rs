@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::error::{Error, Resource, Result};
 use crate::live::LiveSnapshots;
-use crate::snapshot;
+use crate::outbox;
 use crate::store::audit::{self, EntityType};
 use crate::store::{environment, rfc3339, version_i64, version_u64, view::View};
 
@@ -142,10 +142,11 @@ impl Mutation {
         let snapshot =
             self.view
                 .into_snapshot(&self.env.environment_key, version, rfc3339(self.now));
-        snapshot::append(&mut self.tx, &snapshot).await?;
+        outbox::append(&mut self.tx, &snapshot).await?;
         if self.delete_environment {
             environment::delete(&mut self.tx, self.env.environment_id).await?;
         }
+        let _installing = live.installing(&snapshot);
         self.tx.commit().await?;
         live.install_snapshot(snapshot).await;
         Ok(version)

@@ -293,7 +293,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
         "plaintext key leaked into the audit log"
     );
 
-    let (_, body) = origin::snapshot::latest(&pool, "production")
+    let (_, body) = origin::outbox::latest(&pool, "production")
         .await
         .unwrap()
         .unwrap();
@@ -320,7 +320,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
     )
     .await
     .assert_status(StatusCode::NO_CONTENT);
-    let (_, body) = origin::snapshot::latest(&pool, "production")
+    let (_, body) = origin::outbox::latest(&pool, "production")
         .await
         .unwrap()
         .unwrap();

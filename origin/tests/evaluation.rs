@@ -51,7 +51,7 @@ async fn rich_environment(pool: PgPool) -> TestApp {
 #[sqlx::test(migrations = "../migrations")]
 async fn origin_answers_match_evaluator_core_on_the_outbox_snapshot(pool: PgPool) {
     let app = rich_environment(pool.clone()).await;
-    let (_, body) = origin::snapshot::latest(&pool, "production")
+    let (_, body) = origin::outbox::latest(&pool, "production")
         .await
         .unwrap()
         .unwrap();
@@ -179,10 +179,12 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
     let reader = TestApp::new(pool.clone());
     let shutdown = CancellationToken::new();
     // a long poll interval: only NOTIFY can make this fast
-    let refresher = origin::live::spawn_refresher(
+    let (listener, announcements) =
+        origin::outbox::spawn_listener(pool.clone(), Duration::from_secs(3600), shutdown.clone());
+    let refresher = origin::live::spawn_follower(
         pool.clone(),
         reader.state.live.clone(),
-        Duration::from_secs(3600),
+        announcements,
         shutdown.clone(),
     );
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -213,6 +215,10 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
     );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), refresher)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), listener)
         .await
         .unwrap()
         .unwrap();

@@ -16,9 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
-use origin::publish::{
-    spawn, spawn_with_sinks, EdgeSink, PublishConfig, PublishMetrics, SnapshotSink,
-};
+use origin::publish::{EdgeSink, PublishConfig, PublishMetrics, SnapshotSink};
 use publish_protocol::Secret;
 use publish_support::*;
 use serde_json::{json, Value};
@@ -212,7 +210,7 @@ async fn the_edge_gets_the_newest_snapshot_signed_as_the_protocol_says(pool: PgP
         publish_poll_seconds: 1,
         ..PublishConfig::default()
     };
-    let publisher = spawn(pool.clone(), &config, metrics(), std::future::pending()).unwrap();
+    let publisher = Publisher::from_config(&pool, &config, metrics());
 
     wait_delivered(&pool, "edge", "production", 5).await;
     // A backlog is skipped to its newest version: the edge keeps only the latest.
@@ -236,14 +234,7 @@ async fn versions_committed_while_the_edge_is_unreachable_are_delivered_when_it_
     create_environment(&pool, "production").await;
     let edge = Edge::start("127.0.0.1:0".parse().unwrap(), Arc::default()).await;
     let url = edge.url();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        edge_sink(url, SECRET),
-        fast_settings(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, edge_sink(url, SECRET), fast_settings(), metrics());
     commit_snapshot(&pool, "production", 2).await;
     wait_delivered(&pool, "edge", "production", 1).await;
 
@@ -289,14 +280,12 @@ async fn a_wrong_secret_gets_401_and_is_retried_slowly_never_dropped(pool: PgPoo
     let edge = Edge::start("127.0.0.1:0".parse().unwrap(), Arc::default()).await;
     let mut settings = fast_settings();
     settings.rejected_backoff = Duration::from_secs(60);
-    let misconfigured = spawn_with_sinks(
-        pool.clone(),
+    let misconfigured = Publisher::start(
+        &pool,
         edge_sink(edge.url(), "not-the-secret-but-also-32-bytes"),
         settings,
         metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    );
     wait_for(Duration::from_secs(10), "the 401", || async {
         cursor(&pool, "edge", "production")
             .await
@@ -322,14 +311,12 @@ async fn a_wrong_secret_gets_401_and_is_retried_slowly_never_dropped(pool: PgPoo
         .execute(&pool)
         .await
         .unwrap();
-    let fixed = spawn_with_sinks(
-        pool.clone(),
+    let fixed = Publisher::start(
+        &pool,
         edge_sink(edge.url(), SECRET),
         fast_settings(),
         metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    );
     wait_delivered(&pool, "edge", "production", 1).await;
     fixed.abort();
     assert_eq!(edge.versions("production"), vec![1]);
@@ -344,14 +331,12 @@ async fn a_stale_version_answered_409_counts_as_delivered(pool: PgPool) {
     state.stored.lock().unwrap().insert("production".into(), 40);
     let edge = Edge::start("127.0.0.1:0".parse().unwrap(), state).await;
     let metrics = PublishMetrics::unregistered().unwrap();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
+    let publisher = Publisher::start(
+        &pool,
         edge_sink(edge.url(), SECRET),
         fast_settings(),
         metrics.clone(),
-        std::future::pending(),
-    )
-    .unwrap();
+    );
     wait_delivered(&pool, "edge", "production", 1).await;
     publisher.abort();
     let row = cursor(&pool, "edge", "production").await.unwrap();
@@ -373,14 +358,12 @@ async fn a_redelivery_after_a_lost_commit_is_absorbed_by_the_edge(pool: PgPool) 
     commit_snapshot(&pool, "production", 1).await;
     let edge = Edge::start("127.0.0.1:0".parse().unwrap(), Arc::default()).await;
     let metrics = PublishMetrics::unregistered().unwrap();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
+    let publisher = Publisher::start(
+        &pool,
         edge_sink(edge.url(), SECRET),
         fast_settings(),
         metrics.clone(),
-        std::future::pending(),
-    )
-    .unwrap();
+    );
     wait_delivered(&pool, "edge", "production", 2).await;
     // As if the process died after the edge's 200 but before the cursor commit.
     sqlx::query("update publish_cursor set delivered_version = 0")
@@ -402,16 +385,15 @@ async fn a_redelivery_after_a_lost_commit_is_absorbed_by_the_edge(pool: PgPool) 
     assert_eq!(*edge.state.answers.lock().unwrap(), vec![200, 200]);
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn a_publish_secret_shorter_than_32_bytes_stops_the_publisher_at_start_up(pool: PgPool) {
+#[test]
+fn a_publish_secret_shorter_than_32_bytes_stops_the_publisher_at_start_up() {
     let config = PublishConfig {
         edge_url: Some("http://127.0.0.1:9".parse().unwrap()),
         edge_publish_secret: Some("test-publish-secret".to_owned()),
         ..PublishConfig::default()
     };
-    let err = spawn(pool, &config, metrics(), std::future::pending())
-        .err()
-        .expect("a short secret is refused");
+    // `origin serve` builds the sinks from its configuration before it starts anything.
+    let err = config.sinks().err().expect("a short secret is refused");
     let message = err.to_string();
     assert!(
         message.contains("EDGEFLAGS_EDGE_PUBLISH_SECRET") && message.contains("is 19 bytes"),

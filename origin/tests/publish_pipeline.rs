@@ -1,6 +1,8 @@
-//! The publisher's cursor semantics against a real PostgreSQL, through `spawn_with_sinks` with an
-//! in-process recording sink: order, no gaps, no loss while a sink is down, crash/restart, several
-//! replicas, rejections, NOTIFY wake-up, graceful shutdown, metrics.
+//! The publisher's cursor semantics against a real PostgreSQL, through `spawn_with_sinks` (fed by
+//! the replica's outbox listener, as in `main`) with an in-process recording sink: order, no gaps,
+//! no loss while a sink is down, crash/restart, several replicas, rejections, NOTIFY wake-up,
+//! graceful shutdown, metrics. Crashes and shutdowns happen while the sink holds a chosen version
+//! (`RecordingSink::hold_at`), not after a guessed amount of time.
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p origin --test publish_pipeline`
 
@@ -10,10 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use origin::outbox;
 use origin::publish::{spawn_with_sinks, DeliveryMode, PublishMetrics, SnapshotSink};
 use publish_support::*;
 use sqlx::PgPool;
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 fn sinks(sink: &Arc<RecordingSink>) -> Vec<Arc<dyn SnapshotSink>> {
     vec![Arc::clone(sink) as Arc<dyn SnapshotSink>]
@@ -38,17 +41,7 @@ async fn every_committed_version_is_delivered_once_in_order(pool: PgPool) {
         committed.push(commit_snapshot(&pool, "production", 3).await);
     }
     let sink = RecordingSink::new("archive");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        async move {
-            let _ = stopped.await;
-        },
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
 
     wait_delivered(&pool, "archive", "production", 15).await;
     // Commits made while the publisher runs arrive too.
@@ -56,8 +49,7 @@ async fn every_committed_version_is_delivered_once_in_order(pool: PgPool) {
         committed.push(commit_snapshot(&pool, "production", 3).await);
     }
     wait_delivered(&pool, "archive", "production", 20).await;
-    let _ = stop.send(());
-    publisher.await.unwrap();
+    publisher.stop().await;
 
     let accepted = sink.accepted();
     let expected: Vec<(String, u64, String)> = committed
@@ -74,14 +66,7 @@ async fn versions_committed_while_the_sink_is_down_all_arrive_in_order_once_it_r
     create_environment(&pool, "production").await;
     let sink = RecordingSink::new("archive");
     sink.set(Behaviour::Unavailable);
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
     for _ in 0..12 {
         commit_snapshot(&pool, "production", 2).await;
     }
@@ -114,14 +99,7 @@ async fn a_latest_only_sink_jumps_to_the_newest_version_after_an_outage(pool: Pg
     create_environment(&pool, "production").await;
     let sink = RecordingSink::with("edge-like", DeliveryMode::LatestOnly, Duration::ZERO);
     sink.set(Behaviour::Unavailable);
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
     for _ in 0..8 {
         commit_snapshot(&pool, "production", 1).await;
     }
@@ -147,44 +125,26 @@ async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps
     for _ in 0..30 {
         commit_snapshot(&pool, "production", 2).await;
     }
-    // Slow deliveries so the abort lands in the middle of the backlog, often mid-delivery.
-    let sink = RecordingSink::with(
-        "archive",
-        DeliveryMode::EveryVersion,
-        Duration::from_millis(25),
-    );
+    // The sink stores version 9 and then does not answer: the kill lands in the middle of the
+    // backlog, between the sink's acknowledgement of 9 and the commit of the cursor.
+    let sink = RecordingSink::new("archive");
+    let held = sink.hold_at(9);
     let settings = fast_settings();
-    let first = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        settings.clone(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
-    wait_for(Duration::from_secs(20), "some deliveries", || async {
-        sink.versions("production").len() >= 8
-    })
-    .await;
-    first.abort();
-    let _ = first.await;
+    let first = Publisher::start(&pool, sinks(&sink), settings.clone(), metrics());
+    held.reached().await;
+    first.kill().await;
     let at_kill = sink.versions("production");
+    assert_eq!(at_kill, (1..=9).collect::<Vec<_>>());
     assert!(
         at_kill.len() < 30,
         "the kill came too late to test anything"
     );
-    // The cursor never claims more than the sink acknowledged.
+    // The cursor never claims more than the sink acknowledged, and 9 was never committed.
     let committed = cursor(&pool, "archive", "production").await.unwrap();
     assert!(committed.delivered_version <= i64::try_from(*at_kill.last().unwrap()).unwrap());
+    assert_eq!(committed.delivered_version, 8);
 
-    let second = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        settings,
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let second = Publisher::start(&pool, sinks(&sink), settings, metrics());
     wait_delivered(&pool, "archive", "production", 30).await;
     second.abort();
 
@@ -195,6 +155,40 @@ async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps
         versions.len() <= 31,
         "more than one redelivery: {versions:?}"
     );
+    // ... and that one is: the restart resumes at the cursor, not after the sink's last answer.
+    assert_eq!(versions.iter().filter(|&&v| v == 9).count(), 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_replica_that_takes_over_a_crashed_replicas_cursor_resumes_where_it_was_committed(
+    pool: PgPool,
+) {
+    create_environment(&pool, "production").await;
+    for _ in 0..5 {
+        commit_snapshot(&pool, "production", 1).await;
+    }
+    // Replica A's sink holds version 3; replica B runs meanwhile, but A holds the cursor's lock.
+    let sink = RecordingSink::new("archive");
+    let held = sink.hold_at(3);
+    let a = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
+    held.reached().await;
+    let other_pool = replica_pool(&pool).await;
+    let b = Publisher::start(&other_pool, sinks(&sink), fast_settings(), metrics());
+    b.listening().await;
+    // B's drainers poll every 200 ms: several claims skip the locked cursor while A holds it.
+    let skipped_claims = sink.attempts();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sink.attempts(),
+        skipped_claims,
+        "B delivered a locked cursor"
+    );
+    assert_eq!(sink.versions("production"), vec![1, 2, 3]);
+
+    a.kill().await;
+    wait_delivered(&pool, "archive", "production", 5).await;
+    b.abort();
+    assert_eq!(sink.versions("production"), vec![1, 2, 3, 3, 4, 5]);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -209,23 +203,9 @@ async fn two_replicas_deliver_each_version_exactly_once_per_sink(pool: PgPool) {
         DeliveryMode::EveryVersion,
         Duration::from_millis(2),
     );
-    let replica_a = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let replica_a = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
     let other_pool = replica_pool(&pool).await;
-    let replica_b = spawn_with_sinks(
-        other_pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let replica_b = Publisher::start(&other_pool, sinks(&sink), fast_settings(), metrics());
 
     // Commit concurrently with the deliveries, from both "replicas".
     let mut writers = Vec::new();
@@ -271,14 +251,7 @@ async fn a_rejected_snapshot_is_kept_and_retried_slowly_until_the_sink_accepts_i
     sink.set(Behaviour::Reject);
     let mut settings = fast_settings();
     settings.rejected_backoff = Duration::from_secs(60);
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        settings,
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), settings, metrics());
     wait_for(Duration::from_secs(10), "the rejection", || async {
         cursor(&pool, "archive", "production")
             .await
@@ -312,18 +285,13 @@ async fn a_notification_wakes_the_publisher_without_waiting_for_the_poll(pool: P
     let sink = RecordingSink::new("archive");
     let mut settings = fast_settings();
     settings.poll_interval = Duration::from_secs(3600);
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        settings,
-        metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), settings, metrics());
     // Let the first poll (at start-up) pass, so only NOTIFY can announce the next commits.
+    publisher.listening().await;
     wait_for(Duration::from_secs(10), "the listener", || async {
         sqlx::query_scalar::<_, i64>(
-            "select count(*) from pg_stat_activity where query ilike 'listen%edgeflags_snapshot%'",
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen%edgeflags_snapshot%'",
         )
         .fetch_one(&pool)
         .await
@@ -346,33 +314,14 @@ async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
     for _ in 0..3 {
         commit_snapshot(&pool, "production", 1).await;
     }
-    let sink = RecordingSink::with(
-        "archive",
-        DeliveryMode::EveryVersion,
-        Duration::from_millis(400),
-    );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics(),
-        async move {
-            let _ = stopped.await;
-        },
-    )
-    .unwrap();
-    wait_for(
-        Duration::from_secs(10),
-        "the first delivery to start",
-        || async { sink.attempts() >= 1 },
-    )
-    .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), publisher)
-        .await
-        .expect("the publisher stops")
-        .unwrap();
+    let sink = RecordingSink::new("archive");
+    let held = sink.hold_at(1);
+    let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
+    held.reached().await;
+    // Shutdown is requested while version 1 is in the sink's hands; then the sink answers.
+    publisher.shutdown.cancel();
+    held.release();
+    publisher.stop().await;
 
     let delivered = sink.versions("production");
     assert_eq!(
@@ -393,14 +342,7 @@ async fn metrics_report_depth_lag_and_errors_per_sink(pool: PgPool) {
     let sink = RecordingSink::new("archive");
     sink.set(Behaviour::Unavailable);
     let metrics = PublishMetrics::unregistered().unwrap();
-    let publisher = spawn_with_sinks(
-        pool.clone(),
-        sinks(&sink),
-        fast_settings(),
-        metrics.clone(),
-        std::future::pending(),
-    )
-    .unwrap();
+    let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics.clone());
     for _ in 0..4 {
         commit_snapshot(&pool, "production", 1).await;
     }
@@ -443,12 +385,18 @@ fn sinks_with_the_same_name_are_refused() {
             .unwrap();
         let a = RecordingSink::new("archive");
         let b = RecordingSink::new("archive");
+        // Shut down before it starts: the listener never connects either.
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let (_listener, announcements) =
+            outbox::spawn_listener(pool.clone(), Duration::from_secs(1), shutdown.clone());
         let result = spawn_with_sinks(
             pool,
             vec![a as Arc<dyn SnapshotSink>, b as Arc<dyn SnapshotSink>],
             fast_settings(),
             metrics(),
-            std::future::pending(),
+            announcements,
+            shutdown,
         );
         assert!(result.is_err());
     });

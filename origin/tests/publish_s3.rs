@@ -9,7 +9,7 @@ mod publish_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use origin::publish::{spawn, PublishConfig, S3Sink, S3SinkConfig, SnapshotSink};
+use origin::publish::{PublishConfig, S3Sink, S3SinkConfig, SnapshotSink};
 use publish_support::*;
 use sqlx::PgPool;
 
@@ -70,7 +70,7 @@ async fn every_version_is_archived_and_latest_matches_the_newest_row_byte_for_by
         publish_poll_seconds: 1,
         ..PublishConfig::default()
     };
-    let publisher = spawn(pool.clone(), &config, metrics(), std::future::pending()).unwrap();
+    let publisher = Publisher::from_config(&pool, &config, metrics());
     wait_delivered(&pool, "s3", "production", 6).await;
     wait_delivered(&pool, "s3", "staging", 1).await;
     for _ in 0..2 {
@@ -119,14 +119,12 @@ async fn versions_committed_while_the_bucket_is_missing_are_archived_once_it_exi
     for _ in 0..4 {
         commit_snapshot(&pool, "production", 2).await;
     }
-    let publisher = origin::publish::spawn_with_sinks(
-        pool.clone(),
+    let publisher = Publisher::start(
+        &pool,
         vec![Arc::clone(&sink) as Arc<dyn SnapshotSink>],
         fast_settings(),
         metrics(),
-        std::future::pending(),
-    )
-    .unwrap();
+    );
     // NoSuchBucket is a 404: a permanent failure, recorded and retried slowly, never dropped.
     wait_for(
         Duration::from_secs(20),

@@ -51,7 +51,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
         .unwrap();
     assert_eq!(notification.payload(), "production");
 
-    let (version, body) = origin::snapshot::latest(&pool, "production")
+    let (version, body) = origin::outbox::latest(&pool, "production")
         .await
         .unwrap()
         .unwrap();
@@ -89,12 +89,12 @@ async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: P
     .await
     .assert_status(StatusCode::OK);
 
-    let (version, body) = origin::snapshot::latest(&pool, "production")
+    let (version, body) = origin::outbox::latest(&pool, "production")
         .await
         .unwrap()
         .unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let mut built = origin::snapshot::build(&mut conn, "production", version)
+    let mut built = origin::outbox::build(&mut conn, "production", version)
         .await
         .unwrap();
     let mut stored: evaluator_core::model::Snapshot = serde_json::from_str(&body).unwrap();

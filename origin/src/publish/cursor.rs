@@ -21,47 +21,24 @@ pub(crate) struct Pending {
     pub(crate) body: String,
 }
 
-/// Creates the missing cursors of `sinks` for every environment that has snapshots.
-///
-/// The recursive query walks the distinct `environment_key`s through the snapshot primary key
-/// (one index probe per environment) instead of scanning every version ever published.
-pub(crate) async fn ensure_all(pool: &PgPool, sinks: &[String]) -> sqlx::Result<u64> {
+/// Creates the missing cursors of `sinks` for `environments` (announced by the outbox listener).
+/// Returns how many were created.
+pub(crate) async fn ensure(
+    pool: &PgPool,
+    sinks: &[String],
+    environments: &[String],
+) -> sqlx::Result<u64> {
     let created = sqlx::query(
-        "with recursive env(key) as (
-             (select environment_key from snapshot order by environment_key limit 1)
-             union all
-             select (select s.environment_key from snapshot s
-                     where s.environment_key > env.key
-                     order by s.environment_key limit 1)
-             from env where env.key is not null
-         )
-         insert into publish_cursor (sink, environment_key)
-         select sink, env.key from env cross join unnest($1::text[]) as sink
-         where env.key is not null
+        "insert into publish_cursor (sink, environment_key)
+         select sink, environment_key
+         from unnest($1::text[]) as sink cross join unnest($2::text[]) as environment_key
          on conflict do nothing",
     )
     .bind(sinks)
+    .bind(environments)
     .execute(pool)
     .await?;
     Ok(created.rows_affected())
-}
-
-/// Creates the missing cursors of `sinks` for one environment (the payload of a NOTIFY).
-pub(crate) async fn ensure_for(
-    pool: &PgPool,
-    sinks: &[String],
-    environment_key: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into publish_cursor (sink, environment_key)
-         select sink, $2 from unnest($1::text[]) as sink
-         on conflict do nothing",
-    )
-    .bind(sinks)
-    .bind(environment_key)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Locks one due cursor of `sink` that has undelivered versions, oldest deadline first; cursors

@@ -13,8 +13,9 @@
 //!   `for update skip locked`, so one worker at a time delivers a (sink, environment), versions in
 //!   ascending order. A crash between a sink's acknowledgement and the commit redelivers that same
 //!   version, which sinks absorb: the edge answers `200 stored:false`, S3 rewrites identical bytes.
-//! - **Prompt.** `LISTEN edgeflags_snapshot` wakes the workers; a poll every few seconds covers
-//!   lost notifications and listener reconnects.
+//! - **Prompt.** The replica's outbox listener ([`crate::outbox::spawn_listener`], `LISTEN
+//!   edgeflags_snapshot` plus a version-only poll) wakes the workers; their own poll every few
+//!   seconds keeps them delivering while the listener is down.
 
 mod config;
 mod cursor;
@@ -29,4 +30,4 @@ pub use edge::EdgeSink;
 pub use metrics::PublishMetrics;
 pub use s3::{S3Sink, S3SinkConfig};
 pub use sink::{Delivery, DeliveryMode, SinkError, SnapshotSink};
-pub use worker::{spawn, spawn_with_sinks, NOTIFY_CHANNEL};
+pub use worker::{spawn, spawn_with_sinks};

@@ -1,41 +1,48 @@
-//! The publisher task: drains the outbox into every sink, wakes on NOTIFY, polls as a fallback.
+//! The publisher task: drains the outbox into every sink, woken by the replica's outbox listener
+//! ([`crate::outbox::spawn_listener`]), with its own poll as a fallback.
 //!
 //! Task layout (all inside one `JoinSet`, so aborting the returned handle stops everything):
-//! - one coordinator: LISTENs on `edgeflags_snapshot`, creates missing cursors, refreshes the outbox
-//!   depth gauge every poll, and bumps a `watch` counter to wake the drainers;
+//! - one coordinator: follows the listener's announcements, creates the cursors of environments it
+//!   has not seen yet, refreshes the outbox depth gauge every poll, and bumps a `watch` counter to
+//!   wake the drainers;
 //! - `concurrency` drainers per sink: each repeatedly claims one due cursor (`for update skip
 //!   locked`), delivers one version and advances or backs off the cursor in the same transaction.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::config::{PublishConfig, PublisherSettings};
 use super::cursor;
 use super::metrics::PublishMetrics;
 use super::sink::{Delivery, SinkError, SnapshotSink};
+use crate::outbox::Subscription;
 
-/// The channel admin mutations notify with the environment key as payload (team contract).
-pub const NOTIFY_CHANNEL: &str = "edgeflags_snapshot";
-
-/// Starts publishing to the sinks `config` enables. The task ends after `shutdown` resolves and
-/// in-flight deliveries finish (each bounded by the delivery timeout); with no sink configured it
-/// ends at once.
+/// Starts publishing to the sinks `config` enables, woken by `announcements` (the replica's outbox
+/// listener). The task ends after `shutdown` is cancelled and in-flight deliveries finish (each
+/// bounded by the delivery timeout); with no sink configured it ends at once.
 pub fn spawn(
     pool: PgPool,
     config: &PublishConfig,
     metrics: PublishMetrics,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    announcements: Subscription,
+    shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, SinkError> {
-    spawn_with_sinks(pool, config.sinks()?, config.settings(), metrics, shutdown)
+    spawn_with_sinks(
+        pool,
+        config.sinks()?,
+        config.settings(),
+        metrics,
+        announcements,
+        shutdown,
+    )
 }
 
 /// Starts publishing to `sinks` (the seam tests and embedders use to bring their own sinks).
@@ -44,7 +51,8 @@ pub fn spawn_with_sinks(
     sinks: Vec<Arc<dyn SnapshotSink>>,
     settings: PublisherSettings,
     metrics: PublishMetrics,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    announcements: Subscription,
+    shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, SinkError> {
     let mut names = HashSet::new();
     for sink in &sinks {
@@ -55,7 +63,14 @@ pub fn spawn_with_sinks(
             ));
         }
     }
-    Ok(tokio::spawn(run(pool, sinks, settings, metrics, shutdown)))
+    Ok(tokio::spawn(run(
+        pool,
+        sinks,
+        settings,
+        metrics,
+        announcements,
+        shutdown,
+    )))
 }
 
 async fn run(
@@ -63,7 +78,8 @@ async fn run(
     sinks: Vec<Arc<dyn SnapshotSink>>,
     settings: PublisherSettings,
     metrics: PublishMetrics,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    announcements: Subscription,
+    shutdown: CancellationToken,
 ) {
     if sinks.is_empty() {
         info!("snapshot publishing disabled: no sink configured");
@@ -72,7 +88,8 @@ async fn run(
     let names: Arc<[String]> = sinks.iter().map(|s| s.name().to_owned()).collect();
     info!(sinks = ?names, "snapshot publisher started");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // A child token: a failed task stops this publisher without shutting the process down.
+    let stop = shutdown.child_token();
     let (wake_tx, wake_rx) = watch::channel(0_u64);
     let mut tasks = JoinSet::new();
     tasks.spawn(coordinate(
@@ -80,8 +97,9 @@ async fn run(
         Arc::clone(&names),
         settings.poll_interval,
         metrics.clone(),
+        announcements,
         wake_tx,
-        stop_rx.clone(),
+        stop.clone(),
     ));
     for sink in sinks {
         let drainer = Arc::new(Drainer {
@@ -91,13 +109,12 @@ async fn run(
             metrics: metrics.clone(),
         });
         for _ in 0..settings.concurrency {
-            tasks.spawn(Arc::clone(&drainer).run(wake_rx.clone(), stop_rx.clone()));
+            tasks.spawn(Arc::clone(&drainer).run(wake_rx.clone(), stop.clone()));
         }
     }
 
-    let shutdown = std::pin::pin!(shutdown);
     tokio::select! {
-        () = shutdown => info!("snapshot publisher stopping"),
+        () = stop.cancelled() => info!("snapshot publisher stopping"),
         Some(ended) = tasks.join_next() => {
             // Tasks only return on stop, so this is a panic (a bug in a sink): stop the rest
             // rather than keep publishing with some sinks silently gone.
@@ -105,7 +122,7 @@ async fn run(
         }
     }
     // Drainers finish the delivery in hand (bounded by the delivery timeout) and commit it.
-    let _ = stop_tx.send(true);
+    stop.cancel();
     while let Some(ended) = tasks.join_next().await {
         if let Err(e) = ended {
             error!(error = %e, "snapshot publisher task failed");
@@ -114,73 +131,80 @@ async fn run(
     info!("snapshot publisher stopped");
 }
 
-/// LISTEN/NOTIFY, cursor creation, depth gauge, and the poll that makes NOTIFY optional.
+/// Cursor creation, depth gauge, and waking the drainers: on every announcement of the outbox
+/// listener, and every poll (which is what keeps the publisher going if the listener is down).
 async fn coordinate(
     pool: PgPool,
     sinks: Arc<[String]>,
     poll_interval: Duration,
     metrics: PublishMetrics,
+    mut announcements: Subscription,
     wake: watch::Sender<u64>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    let mut listener: Option<PgListener> = None;
+    // Environments whose cursors exist for every sink.
+    let mut known: HashSet<String> = HashSet::new();
+    let mut listening = true;
     let mut tick = tokio::time::interval(poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
             _ = tick.tick() => {
-                if let Err(e) = refresh(&pool, &sinks, &metrics).await {
+                ensure_cursors(&pool, &sinks, &mut announcements, &mut known).await;
+                if let Err(e) = refresh_depth(&pool, &sinks, &metrics).await {
                     warn!(error = format!("{e:#}"), "snapshot publisher poll failed");
                 }
                 wake.send_modify(|n| *n = n.wrapping_add(1));
             }
-            notified = next_notification(&mut listener, &pool) => match notified {
-                Ok(Some(environment)) => {
-                    debug!(%environment, "snapshot notification");
-                    if let Err(e) = cursor::ensure_for(&pool, &sinks, &environment).await {
-                        warn!(error = %e, %environment, "creating publish cursors failed");
-                    }
-                    wake.send_modify(|n| *n = n.wrapping_add(1));
+            changed = announcements.changed(), if listening => {
+                if changed {
+                    debug!("snapshot announcement");
+                    ensure_cursors(&pool, &sinks, &mut announcements, &mut known).await;
+                } else {
+                    // The listener stopped (shutdown in progress): the poll carries on alone.
+                    listening = false;
                 }
-                // (Re)connected: notifications sent while disconnected are lost, so look now.
-                Ok(None) => wake.send_modify(|n| *n = n.wrapping_add(1)),
-                Err(e) => {
-                    warn!(error = %e, "snapshot LISTEN connection failed; relying on polling");
-                    listener = None;
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            },
+                wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
         }
     }
 }
 
-/// Connects the listener when there is none (answering `None`), else waits for a notification.
-async fn next_notification(
-    listener: &mut Option<PgListener>,
+/// Creates the cursors of every announced environment not in `known` (for all sinks).
+async fn ensure_cursors(
     pool: &PgPool,
-) -> sqlx::Result<Option<String>> {
-    match listener {
-        Some(listener) => Ok(Some(listener.recv().await?.payload().to_owned())),
-        None => {
-            let mut fresh = PgListener::connect_with(pool).await?;
-            fresh.listen(NOTIFY_CHANNEL).await?;
-            *listener = Some(fresh);
-            Ok(None)
+    sinks: &[String],
+    announcements: &mut Subscription,
+    known: &mut HashSet<String>,
+) {
+    let announcement = announcements.latest();
+    let new: Vec<String> = announcement
+        .versions()
+        .keys()
+        .filter(|environment| !known.contains(*environment))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return;
+    }
+    match cursor::ensure(pool, sinks, &new).await {
+        Ok(created) => {
+            if created > 0 {
+                debug!(created, "publish cursors created");
+            }
+            known.extend(new);
         }
+        // retried at the next announcement or poll: `known` only records successes
+        Err(e) => warn!(error = %e, "creating publish cursors failed"),
     }
 }
 
-async fn refresh(pool: &PgPool, sinks: &[String], metrics: &PublishMetrics) -> anyhow::Result<()> {
-    let created = cursor::ensure_all(pool, sinks)
-        .await
-        .context("creating publish cursors")?;
-    if created > 0 {
-        debug!(created, "publish cursors created");
-    }
+async fn refresh_depth(
+    pool: &PgPool,
+    sinks: &[String],
+    metrics: &PublishMetrics,
+) -> anyhow::Result<()> {
     for sink in sinks {
         let depth = cursor::depth(pool, sink)
             .await
@@ -199,16 +223,16 @@ struct Drainer {
 }
 
 impl Drainer {
-    async fn run(self: Arc<Self>, mut wake: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+    async fn run(self: Arc<Self>, mut wake: watch::Receiver<u64>, stop: CancellationToken) {
         loop {
             // Mark the wake-ups seen *before* draining: one that arrives while draining makes the
             // `changed()` below return at once, so no notification falls between the two.
             wake.borrow_and_update();
             loop {
-                if *stop.borrow() {
+                if stop.is_cancelled() {
                     return;
                 }
-                match self.step().await {
+                match self.step(&stop).await {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
@@ -225,13 +249,14 @@ impl Drainer {
             tokio::select! {
                 changed = wake.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => return,
+                () = stop.cancelled() => return,
             }
         }
     }
 
-    /// Claims one due cursor and delivers one version. `Ok(false)` when nothing is due.
-    async fn step(&self) -> anyhow::Result<bool> {
+    /// Claims one due cursor and delivers one version. `Ok(false)` when nothing is due or `stop`
+    /// was cancelled.
+    async fn step(&self, stop: &CancellationToken) -> anyhow::Result<bool> {
         let sink = self.sink.name();
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
         let Some(claim) = cursor::claim(&mut tx, sink)
@@ -240,6 +265,12 @@ impl Drainer {
         else {
             return Ok(false);
         };
+        // Checked again after the claim: a claim sent before shutdown began can return after it
+        // (with the cursor another worker just committed), and shutdown finishes the deliveries
+        // in hand without starting new ones. Dropping `tx` rolls the claim back.
+        if stop.is_cancelled() {
+            return Ok(false);
+        }
         let environment = claim.environment_key.as_str();
         let Some(pending) = cursor::next_version(
             &mut tx,

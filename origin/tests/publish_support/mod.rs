@@ -1,5 +1,7 @@
-//! Helpers shared by the publisher tests (`tests/publish*.rs`): committing snapshots the way the
-//! admin API does, an in-process recording sink, waiting on cursor state, a local S3 server.
+//! Helpers shared by the publisher tests (`tests/publish*.rs`, `tests/outbox.rs`) and the publish
+//! latency bench: committing snapshots through the real outbox, a publisher started the way `main`
+//! starts it, an in-process recording sink that can hold a delivery at a chosen version, waiting
+//! on cursor state, a local S3 server.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 use std::collections::VecDeque;
@@ -10,11 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use evaluator_core::model::Snapshot;
+use origin::outbox::{self, Subscription};
 use origin::publish::{
-    Delivery, DeliveryMode, PublishMetrics, PublisherSettings, SinkError, SnapshotSink,
+    self, Delivery, DeliveryMode, PublishConfig, PublishMetrics, PublisherSettings, SinkError,
+    SnapshotSink,
 };
 use serde_json::json;
 use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Settings fast enough for tests: short poll and backoffs.
 pub fn fast_settings() -> PublisherSettings {
@@ -41,8 +49,8 @@ pub async fn create_environment(pool: &PgPool, key: &str) {
         .unwrap();
 }
 
-/// A snapshot body as the origin writes it (evaluator-core's wire shape) with `flags` flags.
-pub fn snapshot_body(environment: &str, version: u64, flags: usize) -> String {
+/// A snapshot of `environment` at `version` with `flags` flags, in evaluator-core's model.
+pub fn snapshot(environment: &str, version: u64, flags: usize) -> Snapshot {
     let flags: Vec<_> = (0..flags)
         .map(|i| {
             json!({
@@ -54,7 +62,7 @@ pub fn snapshot_body(environment: &str, version: u64, flags: usize) -> String {
             })
         })
         .collect();
-    serde_json::to_string(&json!({
+    serde_json::from_value(json!({
         "environment": environment,
         "version": version,
         "generatedAt": "2026-01-01T00:00:00Z",
@@ -64,9 +72,14 @@ pub fn snapshot_body(environment: &str, version: u64, flags: usize) -> String {
     .unwrap()
 }
 
-/// Commits one new snapshot of `environment` exactly as the contract's admin mutation does: lock
-/// the environment row, bump `snapshot_version`, insert the snapshot row, `pg_notify`, commit.
-/// Returns the new version and its body.
+/// The exact text the outbox stores for [`snapshot`]`(environment, version, flags)`.
+pub fn snapshot_body(environment: &str, version: u64, flags: usize) -> String {
+    serde_json::to_string(&snapshot(environment, version, flags)).unwrap()
+}
+
+/// Commits one new snapshot of `environment` the way an admin mutation does: lock the
+/// environment row while bumping `snapshot_version`, then [`outbox::append`] (the real insert and
+/// `pg_notify`), commit. Returns the new version and its stored body.
 pub async fn commit_snapshot(pool: &PgPool, environment: &str, flags: usize) -> (u64, String) {
     let mut tx = pool.begin().await.unwrap();
     let version: i64 = sqlx::query_scalar(
@@ -78,21 +91,116 @@ pub async fn commit_snapshot(pool: &PgPool, environment: &str, flags: usize) -> 
     .await
     .unwrap();
     let version = u64::try_from(version).unwrap();
-    let body = snapshot_body(environment, version, flags);
-    sqlx::query("insert into snapshot (environment_key, version, body) values ($1, $2, $3)")
-        .bind(environment)
-        .bind(i64::try_from(version).unwrap())
-        .bind(&body)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("select pg_notify('edgeflags_snapshot', $1)")
-        .bind(environment)
-        .execute(&mut *tx)
+    let body = outbox::append(&mut tx, &snapshot(environment, version, flags))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     (version, body)
+}
+
+/// One replica's publisher as `main` runs it: the replica's outbox listener, the publisher fed by
+/// it, one shutdown token for both. Dropping it aborts both.
+pub struct Publisher {
+    pub shutdown: CancellationToken,
+    pub announcements: Subscription,
+    listener: JoinHandle<()>,
+    publisher: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Publishes to `sinks`; the listener polls at the publisher's poll interval, as in `main`.
+    pub fn start(
+        pool: &PgPool,
+        sinks: Vec<Arc<dyn SnapshotSink>>,
+        settings: PublisherSettings,
+        metrics: PublishMetrics,
+    ) -> Self {
+        let shutdown = CancellationToken::new();
+        let (listener, announcements) =
+            outbox::spawn_listener(pool.clone(), settings.poll_interval, shutdown.clone());
+        let publisher = publish::spawn_with_sinks(
+            pool.clone(),
+            sinks,
+            settings,
+            metrics,
+            announcements.clone(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            shutdown,
+            announcements,
+            listener,
+            publisher: Some(publisher),
+        }
+    }
+
+    /// Publishes to the sinks `config` enables (`publish::spawn`).
+    pub fn from_config(pool: &PgPool, config: &PublishConfig, metrics: PublishMetrics) -> Self {
+        let shutdown = CancellationToken::new();
+        let settings = config.settings();
+        let (listener, announcements) =
+            outbox::spawn_listener(pool.clone(), settings.poll_interval, shutdown.clone());
+        let publisher = publish::spawn(
+            pool.clone(),
+            config,
+            metrics,
+            announcements.clone(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            shutdown,
+            announcements,
+            listener,
+            publisher: Some(publisher),
+        }
+    }
+
+    /// Waits until the listener has LISTENed and polled once: from then on every commit is
+    /// announced through NOTIFY, without waiting for a poll.
+    pub async fn listening(&self) {
+        let mut announcements = self.announcements.clone();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            announcements.wait_for(|a| a.sessions() >= 1),
+        )
+        .await
+        .expect("the outbox listener did not connect within 30 s")
+        .expect("the outbox listener stopped");
+    }
+
+    /// Kills the replica, as a crash does: nothing in flight finishes or commits.
+    pub fn abort(&self) {
+        self.listener.abort();
+        if let Some(publisher) = &self.publisher {
+            publisher.abort();
+        }
+    }
+
+    /// Kills the replica and waits until its tasks are gone (their transactions dropped).
+    pub async fn kill(mut self) {
+        self.abort();
+        if let Some(publisher) = self.publisher.take() {
+            let _ = publisher.await;
+        }
+    }
+
+    /// Graceful shutdown through the token; panics if it takes longer than 10 s.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let publisher = self.publisher.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), publisher)
+            .await
+            .expect("the publisher stops")
+            .unwrap();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.abort();
+    }
 }
 
 /// The `snapshot` rows of `environment`, by version.
@@ -191,6 +299,30 @@ pub struct RecordingSink {
     delay: Duration,
     accepted: Mutex<Vec<(String, u64, String)>>,
     attempts: Mutex<u64>,
+    hold: Mutex<Option<Arc<Hold>>>,
+}
+
+/// A delivery the recording sink holds: when it reaches `version` it records the version as
+/// accepted (the sink has stored it), says so, and does not answer until released. Killing the
+/// publisher meanwhile is a crash between the sink's acknowledgement and the cursor commit.
+pub struct Hold {
+    version: u64,
+    reached: Notify,
+    release: Notify,
+}
+
+impl Hold {
+    /// Waits until the sink holds the version (panics after 30 s).
+    pub async fn reached(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.reached.notified())
+            .await
+            .unwrap_or_else(|_| panic!("version {} was not delivered within 30 s", self.version));
+    }
+
+    /// Lets the held delivery answer.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
 }
 
 impl RecordingSink {
@@ -207,7 +339,19 @@ impl RecordingSink {
             delay,
             accepted: Mutex::new(Vec::new()),
             attempts: Mutex::new(0),
+            hold: Mutex::new(None),
         })
+    }
+
+    /// Holds the first delivery of `version` (see [`Hold`]); later deliveries pass.
+    pub fn hold_at(&self, version: u64) -> Arc<Hold> {
+        let hold = Arc::new(Hold {
+            version,
+            reached: Notify::new(),
+            release: Notify::new(),
+        });
+        *self.hold.lock().unwrap() = Some(Arc::clone(&hold));
+        hold
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -265,6 +409,19 @@ impl SnapshotSink for RecordingSink {
                     version,
                     body.to_owned(),
                 ));
+                let hold = {
+                    let mut hold = self.hold.lock().unwrap();
+                    if hold.as_ref().is_some_and(|h| h.version == version) {
+                        hold.take()
+                    } else {
+                        None
+                    }
+                };
+                if let Some(hold) = hold {
+                    // notify_one keeps the signal for a waiter that comes later
+                    hold.reached.notify_one();
+                    hold.release.notified().await;
+                }
                 Ok(Delivery::Stored)
             }
             Behaviour::Unavailable => Err(SinkError::Unavailable {
