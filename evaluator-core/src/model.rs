@@ -43,6 +43,7 @@ pub struct ClientKey {
 
 /// A feature flag: the seed's fields plus variations, rules, overrides and prerequisites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Flag {
     /// Seed: 1-255 characters of letters, digits, `-` and `_`.
@@ -96,6 +97,7 @@ pub struct Flag {
 
 /// The seed's `targetingRules`, plus ordered rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetingRules {
     /// Seed: percentage of users (0-100, up to 3 decimals) served the on variation.
@@ -123,6 +125,7 @@ pub struct TargetingRules {
 
 /// One value a flag can serve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Variation {
     /// Unique key, reported as the OpenFeature `variant`.
@@ -136,6 +139,7 @@ pub struct Variation {
 
 /// A targeting rule: all clauses must match; serves a variation or a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// Optional identifier, for people and audit diffs.
@@ -157,6 +161,7 @@ pub struct Rule {
 
 /// One condition on a context attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Clause {
     /// Context attribute; `userId`, `key` and `targetingKey` mean the targeting key.
@@ -174,6 +179,7 @@ pub struct Clause {
 
 /// A weighted split across variations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
     /// Attribute to bucket by; defaults to the targeting key.
@@ -185,6 +191,7 @@ pub struct Rollout {
 
 /// One share of a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WeightedVariation {
     /// Variation key.
@@ -195,6 +202,7 @@ pub struct WeightedVariation {
 
 /// A per-user override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
     /// The targeting key it applies to.
@@ -212,6 +220,7 @@ pub struct Override {
 
 /// A flag that must serve `variation` for this flag to be targeted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Prerequisite {
     /// The prerequisite flag.
@@ -222,6 +231,7 @@ pub struct Prerequisite {
 
 /// A reusable set of users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Segment {
     /// 1-255 characters of letters, digits, `-` and `_`.
@@ -242,6 +252,7 @@ pub struct Segment {
 
 /// A segment rule: all clauses must match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRule {
     /// Conditions, all of which must hold.
