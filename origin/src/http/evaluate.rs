@@ -123,7 +123,8 @@ async fn rest_batch(state: State<AppState>, req: Request) -> Response {
     operation_id = "ofrepEvaluateFlag",
     summary = "OFREP: evaluate one flag",
     description = "OpenFeature Remote Evaluation Protocol. Without a client key the context \
-        attribute `environment` names the environment. 401 and 403 have no body.",
+        attribute `environment` names the environment (with one, the key's environment is used). \
+        401 has no body.",
     params(("key" = String, Path, description = "Flag key")),
     request_body(content = OfrepRequest, description = "The evaluation context"),
     responses(
@@ -134,7 +135,6 @@ async fn rest_batch(state: State<AppState>, req: Request) -> Response {
             `TARGETING_KEY_MISSING` or `TYPE_MISMATCH`", body = OfrepFailure),
         (status = 401, description = "No client key, or an unknown one (no body)",
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The key belongs to another environment (no body)"),
         (status = 404, description = "`FLAG_NOT_FOUND`", body = OfrepFailure),
         (status = 413, description = "`GENERAL`: the body is over 64 KiB", body = OfrepFailure),
         (status = 500, description = "`GENERAL`: no snapshot of the environment is available", body = OfrepFailure),
@@ -152,8 +152,8 @@ async fn ofrep_flag(state: State<AppState>, req: Request) -> Response {
     operation_id = "ofrepEvaluateFlags",
     summary = "OFREP: evaluate every flag",
     description = "OFREP bulk evaluation, for polling providers: the `ETag` changes with the \
-        snapshot, the context and the answer; a matching `If-None-Match` gives 304. 401 and 403 \
-        have no body.",
+        snapshot, the context and the answer; a matching `If-None-Match` gives 304. 401 has no \
+        body.",
     params(("If-None-Match" = Option<String>, Header, description = "`ETag` of an earlier answer")),
     request_body(content = OfrepRequest, description = "The evaluation context"),
     responses(
@@ -167,7 +167,6 @@ async fn ofrep_flag(state: State<AppState>, req: Request) -> Response {
         (status = 400, description = "`PARSE_ERROR` or `INVALID_CONTEXT`", body = OfrepFailure),
         (status = 401, description = "No client key, or an unknown one (no body)",
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The key belongs to another environment (no body)"),
         (status = 413, description = "`GENERAL`: the body is over 64 KiB", body = OfrepFailure),
         (status = 500, description = "`GENERAL`: no snapshot of the environment is available", body = OfrepFailure),
     ),

@@ -139,7 +139,7 @@ pub struct OfrepSuccess {
     pub key: String,
     /// The served value.
     pub value: Value,
-    /// The OpenFeature reason (never `ERROR`: that is an [`OfrepFailure`]).
+    /// The OpenFeature reason (never `ERROR`: that is an `evaluationFailure`).
     pub reason: Reason,
     /// Key of the served variation.
     #[serde(skip_serializing_if = "Option::is_none")]
