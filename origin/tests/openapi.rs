@@ -56,7 +56,10 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
     for (method, path) in [
         ("GET", "/admin/flags/{flagKey}"),
         ("PUT", "/admin/flags/{flagKey}/overrides/{userId}"),
-        ("DELETE", "/admin/environments/{environment}/client-keys/{name}"),
+        (
+            "DELETE",
+            "/admin/environments/{environment}/client-keys/{name}",
+        ),
         ("GET", "/api/v1/flags/{flagKey}"),
         ("POST", "/api/v1/flags/batch"),
         ("POST", "/ofrep/v1/evaluate/flags/{key}"),
@@ -114,8 +117,10 @@ fn operations(doc: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            if ["get", "put", "post", "delete", "patch", "head", "options", "trace"]
-                .contains(&method.as_str())
+            if [
+                "get", "put", "post", "delete", "patch", "head", "options", "trace",
+            ]
+            .contains(&method.as_str())
             {
                 out.push((method.clone(), path.clone()));
             }
@@ -174,13 +179,19 @@ async fn every_documented_operation_is_routed(pool: PgPool) {
         let body = [Method::POST, Method::PUT]
             .contains(&method)
             .then(|| Body::from("{}"));
-        let token = path.starts_with("/admin").then(|| app.admin_token().to_owned());
+        let token = path
+            .starts_with("/admin")
+            .then(|| app.admin_token().to_owned());
         let response = app
             .send(method.clone(), &uri, token.as_deref(), body, &[])
             .await;
         // the handlers may refuse the placeholders, but not the router: neither the origin's
         // fallbacks nor the evaluation API's own "no such route"
-        assert_ne!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_ne!(
+            response.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
         let code = response.code();
         assert!(
             !["ROUTE_NOT_FOUND", "METHOD_NOT_ALLOWED", "NOT_FOUND"].contains(&code),
@@ -193,7 +204,10 @@ async fn every_documented_operation_is_routed(pool: PgPool) {
     let routed = routed(&metrics);
     for (method, path) in operations(&doc) {
         let key = (method.to_uppercase(), shape(&path));
-        assert!(routed.contains(&key), "{key:?} not routed; routed: {routed:?}");
+        assert!(
+            routed.contains(&key),
+            "{key:?} not routed; routed: {routed:?}"
+        );
     }
 }
 
@@ -231,7 +245,10 @@ impl Spec {
     #[track_caller]
     fn check(&mut self, method: &str, template: &str, response: &TestResponse) {
         let operation = &self.doc["paths"][template][method.to_lowercase()];
-        assert!(operation.is_object(), "{method} {template} is not documented");
+        assert!(
+            operation.is_object(),
+            "{method} {template} is not documented"
+        );
         let status = response.status.as_u16();
         let mut documented = &operation["responses"][status.to_string()];
         assert!(
@@ -243,7 +260,12 @@ impl Spec {
             let name = reference.trim_start_matches("#/components/responses/");
             documented = &self.doc["components"]["responses"][name];
         }
-        for name in documented["headers"].as_object().into_iter().flatten().map(|h| h.0) {
+        for name in documented["headers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|h| h.0)
+        {
             assert!(
                 response.header(name).is_some(),
                 "{method} {template} {status} lacks the documented header {name}"
@@ -323,7 +345,9 @@ fn strict(value: &mut Value, open: bool) {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
                 match (key.as_str(), child) {
-                    ("allOf", Value::Array(parts)) => parts.iter_mut().for_each(|p| strict(p, true)),
+                    ("allOf", Value::Array(parts)) => {
+                        parts.iter_mut().for_each(|p| strict(p, true))
+                    }
                     (_, child) => strict(child, false),
                 }
             }
@@ -362,7 +386,10 @@ fn strict_validation_rejects_an_undocumented_member() {
     let mut extra = segment;
     extra["colour"] = json!("blue");
     let result = std::panic::catch_unwind(|| spec.validate(&stored, &extra, "GET", "test", 200));
-    assert!(result.is_err(), "an undocumented member passed through allOf");
+    assert!(
+        result.is_err(),
+        "an undocumented member passed through allOf"
+    );
 }
 
 /// A flag using every part of the model, so its schema is exercised as a whole.
@@ -420,13 +447,23 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     let env = "environment=production";
 
     // flags
-    let r = call(Method::POST, format!("/admin/flags?{env}"), Some(rich_flag())).await;
+    let r = call(
+        Method::POST,
+        format!("/admin/flags?{env}"),
+        Some(rich_flag()),
+    )
+    .await;
     r.assert_status(StatusCode::CREATED);
     spec.check("POST", "/admin/flags", &r);
     let r = call(Method::GET, format!("/admin/flags?{env}&limit=1"), None).await;
     assert!(r.body["nextCursor"].is_string());
     spec.check("GET", "/admin/flags", &r);
-    let r = call(Method::GET, format!("/admin/flags/checkout-theme?{env}"), None).await;
+    let r = call(
+        Method::GET,
+        format!("/admin/flags/checkout-theme?{env}"),
+        None,
+    )
+    .await;
     spec.check("GET", "/admin/flags/{flagKey}", &r);
     let r = call(
         Method::PUT,
@@ -462,7 +499,12 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     .await;
     r.assert_status(StatusCode::OK);
     spec.check("PUT", "/admin/flags/{flagKey}/overrides/{userId}", &r);
-    let r = call(Method::GET, format!("/admin/flags/checkout-theme/overrides?{env}"), None).await;
+    let r = call(
+        Method::GET,
+        format!("/admin/flags/checkout-theme/overrides?{env}"),
+        None,
+    )
+    .await;
     assert_eq!(r.body["overrides"][0]["expired"], false);
     spec.check("GET", "/admin/flags/{flagKey}/overrides", &r);
     let r = call(
@@ -547,7 +589,11 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     )
     .await;
     r.assert_status(StatusCode::NO_CONTENT);
-    spec.check("DELETE", "/admin/environments/{environment}/client-keys/{name}", &r);
+    spec.check(
+        "DELETE",
+        "/admin/environments/{environment}/client-keys/{name}",
+        &r,
+    );
     let r = call(Method::DELETE, "/admin/environments/staging".into(), None).await;
     r.assert_status(StatusCode::CONFLICT);
     spec.check("DELETE", "/admin/environments/{environment}", &r);
@@ -565,7 +611,12 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     // segments
     let r = call(Method::GET, format!("/admin/segments?{env}"), None).await;
     spec.check("GET", "/admin/segments", &r);
-    let r = call(Method::GET, format!("/admin/segments/beta-users?{env}"), None).await;
+    let r = call(
+        Method::GET,
+        format!("/admin/segments/beta-users?{env}"),
+        None,
+    )
+    .await;
     spec.check("GET", "/admin/segments/{segmentKey}", &r);
     let r = call(
         Method::POST,
@@ -589,7 +640,12 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     .await;
     r.assert_status(StatusCode::OK);
     spec.check("PUT", "/admin/segments/{segmentKey}", &r);
-    let r = call(Method::DELETE, format!("/admin/segments/beta-users?{env}"), None).await;
+    let r = call(
+        Method::DELETE,
+        format!("/admin/segments/beta-users?{env}"),
+        None,
+    )
+    .await;
     r.assert_status(StatusCode::UNPROCESSABLE_ENTITY); // still referenced
     spec.check("DELETE", "/admin/segments/{segmentKey}", &r);
     let r = call(Method::DELETE, format!("/admin/segments/staff?{env}"), None).await;
@@ -597,31 +653,62 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     spec.check("DELETE", "/admin/segments/{segmentKey}", &r);
 
     // deletion, history (with the deletion's `definition: null`), audit
-    let r = call(Method::DELETE, format!("/admin/flags/checkout-theme?{env}"), None).await;
+    let r = call(
+        Method::DELETE,
+        format!("/admin/flags/checkout-theme?{env}"),
+        None,
+    )
+    .await;
     r.assert_status(StatusCode::NO_CONTENT);
     spec.check("DELETE", "/admin/flags/{flagKey}", &r);
-    let r = call(Method::GET, format!("/admin/flags/checkout-theme/history?{env}"), None).await;
+    let r = call(
+        Method::GET,
+        format!("/admin/flags/checkout-theme/history?{env}"),
+        None,
+    )
+    .await;
     assert!(r.body["versions"][0]["definition"].is_null());
     assert!(r.body["versions"][1]["rollbackOf"].is_number());
     spec.check("GET", "/admin/flags/{flagKey}/history", &r);
     let r = call(Method::GET, "/admin/audit?limit=5".into(), None).await;
     spec.check("GET", "/admin/audit", &r);
-    let r = call(Method::GET, "/admin/audit?flagKey=checkout-theme".into(), None).await;
+    let r = call(
+        Method::GET,
+        "/admin/audit?flagKey=checkout-theme".into(),
+        None,
+    )
+    .await;
     spec.check("GET", "/admin/audit", &r);
 
     // errors: 400 (with `field`), 401, 403, 404, 409 (with `currentVersion`), 413, 422
-    let r = call(Method::GET, "/admin/flags?environment=production&limit=0".into(), None).await;
+    let r = call(
+        Method::GET,
+        "/admin/flags?environment=production&limit=0".into(),
+        None,
+    )
+    .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "limit");
     spec.check("GET", "/admin/flags", &r);
     let r = app
-        .send(Method::GET, "/admin/flags?environment=production", None, None, &[])
+        .send(
+            Method::GET,
+            "/admin/flags?environment=production",
+            None,
+            None,
+            &[],
+        )
         .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("GET", "/admin/flags", &r);
     let viewer = app.token("vera", origin::auth::Role::Viewer, None);
     let r = app
-        .call(Method::DELETE, "/admin/flags/new-checkout-flow?environment=production", &viewer, None)
+        .call(
+            Method::DELETE,
+            "/admin/flags/new-checkout-flow?environment=production",
+            &viewer,
+            None,
+        )
         .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("DELETE", "/admin/flags/{flagKey}", &r);
@@ -644,7 +731,12 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     let r = call(Method::POST, format!("/admin/flags?{env}"), Some(big)).await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", "/admin/flags", &r);
-    let r = call(Method::POST, format!("/admin/flags?{env}"), Some(json!({"flagKey": "bad key!"}))).await;
+    let r = call(
+        Method::POST,
+        format!("/admin/flags?{env}"),
+        Some(json!({"flagKey": "bad key!"})),
+    )
+    .await;
     r.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     spec.check("POST", "/admin/flags", &r);
     let r = app
@@ -757,20 +849,41 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         r.assert_status(StatusCode::OK);
         spec.check("GET", flag, &r);
     }
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/nope?environment=production", None, &[]).await;
+    let r = evaluate(
+        &app,
+        Method::GET,
+        "/api/v1/flags/nope?environment=production",
+        None,
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("GET", flag, &r);
     let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("GET", flag, &r);
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme?environment=ghost", None, &[]).await;
+    let r = evaluate(
+        &app,
+        Method::GET,
+        "/api/v1/flags/theme?environment=ghost",
+        None,
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("GET", flag, &r);
 
     // REST: batch
     let body = json!({"userId": "u1", "environment": "production", "flagKeys": ["theme", "nope"],
                       "context": {"country": "US"}});
-    let r = evaluate(&app, Method::POST, "/api/v1/flags/batch", Some(body.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/api/v1/flags/batch",
+        Some(body.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", batch, &r);
     let etag = r.header("etag").unwrap().to_owned();
@@ -815,32 +928,75 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", batch, &r);
     let big = json!({"environment": "production", "context": {"x": "y".repeat(70 * 1024)}});
-    let r = evaluate(&app, Method::POST, "/api/v1/flags/batch", Some(big.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/api/v1/flags/batch",
+        Some(big.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", batch, &r);
 
     // OFREP
-    let context = json!({"context": {"targetingKey": "u1", "environment": "production", "plan": "pro"}});
+    let context =
+        json!({"context": {"targetingKey": "u1", "environment": "production", "plan": "pro"}});
     for key in ["theme", "new-checkout-flow"] {
         let uri = format!("/ofrep/v1/evaluate/flags/{key}");
         let r = evaluate(&app, Method::POST, &uri, Some(context.clone()), &[]).await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", ofrep_flag, &r);
     }
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags/nope", Some(context.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/nope",
+        Some(context.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags/theme", Some(json!({})), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/theme",
+        Some(json!({})),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_flag, &r);
     let ghost = json!({"context": {"environment": "ghost"}});
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags/theme", Some(ghost.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/theme",
+        Some(ghost.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags/theme", Some(big.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/theme",
+        Some(big.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags", Some(context.clone()), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags",
+        Some(context.clone()),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", ofrep_bulk, &r);
     let etag = r.header("etag").unwrap().to_owned();
@@ -854,13 +1010,34 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
     .await;
     r.assert_status(StatusCode::NOT_MODIFIED);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags", Some(json!({"context": 1})), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags",
+        Some(json!({"context": 1})),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags", Some(ghost), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags",
+        Some(ghost),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags", Some(big), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags",
+        Some(big),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_bulk, &r);
 }
@@ -876,7 +1053,8 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
     );
     app.create_environment("production").await;
     app.create_environment("staging").await;
-    app.create_flag("production", json!({"flagKey": "theme", "enabled": true})).await;
+    app.create_flag("production", json!({"flagKey": "theme", "enabled": true}))
+        .await;
     let created = app
         .admin(
             Method::POST,
@@ -898,7 +1076,14 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
         let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[header]).await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-        let r = evaluate(&app, Method::POST, "/ofrep/v1/evaluate/flags", Some(context.clone()), &[header]).await;
+        let r = evaluate(
+            &app,
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(context.clone()),
+            &[header],
+        )
+        .await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", "/ofrep/v1/evaluate/flags", &r);
     }
@@ -906,18 +1091,36 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
     let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = evaluate(&app, Method::POST, "/api/v1/flags/batch", Some(json!({})), &[]).await;
+    let r = evaluate(
+        &app,
+        Method::POST,
+        "/api/v1/flags/batch",
+        Some(json!({})),
+        &[],
+    )
+    .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("POST", "/api/v1/flags/batch", &r);
     for path in ["/ofrep/v1/evaluate/flags/theme", "/ofrep/v1/evaluate/flags"] {
         let r = evaluate(&app, Method::POST, path, Some(context.clone()), &[]).await;
         r.assert_status(StatusCode::UNAUTHORIZED);
-        let template = if path.ends_with("theme") { "/ofrep/v1/evaluate/flags/{key}" } else { path };
+        let template = if path.ends_with("theme") {
+            "/ofrep/v1/evaluate/flags/{key}"
+        } else {
+            path
+        };
         spec.check("POST", template, &r);
     }
     // 403: the key's environment is not the one asked for
     let auth = [("authorization", bearer.as_str())];
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme?environment=staging", None, &auth).await;
+    let r = evaluate(
+        &app,
+        Method::GET,
+        "/api/v1/flags/theme?environment=staging",
+        None,
+        &auth,
+    )
+    .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
     let r = evaluate(

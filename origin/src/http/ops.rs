@@ -110,6 +110,8 @@ async fn openapi() -> Result<Response> {
         Some(document) => {
             Ok(([(header::CONTENT_TYPE, "application/json")], document).into_response())
         }
-        None => Err(Error::Unavailable("the OpenAPI document could not be rendered")),
+        None => Err(Error::Unavailable(
+            "the OpenAPI document could not be rendered",
+        )),
     }
 }
