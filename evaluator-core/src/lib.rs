@@ -20,6 +20,8 @@
     )
 )]
 
+// `openapi`: utoipa's derives call `format!` unqualified, as in a std crate.
+#[cfg_attr(feature = "openapi", macro_use)]
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;

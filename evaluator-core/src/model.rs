@@ -44,6 +44,7 @@ pub struct ClientKey {
 /// A feature flag: key, kill switch, basic targeting, and optionally variations, rules, overrides
 /// and prerequisites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Flag {
     /// 1-255 characters of letters, digits, `-` and `_`.
@@ -98,6 +99,7 @@ pub struct Flag {
 
 /// `targetingRules`: the basic targeting fields, which serve `onVariation`, plus ordered rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetingRules {
     /// Percentage of users (0-100, up to 3 decimals) served the on variation.
@@ -125,6 +127,7 @@ pub struct TargetingRules {
 
 /// One value a flag can serve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Variation {
     /// Unique key, reported as the OpenFeature `variant`.
@@ -138,6 +141,7 @@ pub struct Variation {
 
 /// A targeting rule: all clauses must match; serves a variation or a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// Optional identifier, for people and audit diffs.
@@ -159,6 +163,7 @@ pub struct Rule {
 
 /// One condition on a context attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Clause {
     /// Context attribute; `userId`, `key` and `targetingKey` mean the targeting key.
@@ -176,6 +181,7 @@ pub struct Clause {
 
 /// A weighted split across variations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
     /// Attribute to bucket by; defaults to the targeting key.
@@ -187,6 +193,7 @@ pub struct Rollout {
 
 /// One share of a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WeightedVariation {
     /// Variation key.
@@ -197,6 +204,7 @@ pub struct WeightedVariation {
 
 /// A per-user override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
     /// The targeting key it applies to.
@@ -214,6 +222,7 @@ pub struct Override {
 
 /// A flag that must serve `variation` for this flag to be targeted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Prerequisite {
     /// The prerequisite flag.
@@ -224,6 +233,7 @@ pub struct Prerequisite {
 
 /// A reusable set of users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Segment {
     /// 1-255 characters of letters, digits, `-` and `_`.
@@ -244,6 +254,7 @@ pub struct Segment {
 
 /// A segment rule: all clauses must match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRule {
     /// Conditions, all of which must hold.

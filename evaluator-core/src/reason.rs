@@ -1,10 +1,13 @@
 //! OpenFeature's vocabulary for why a value was served and what went wrong.
 
+#[cfg(feature = "openapi")] // utoipa's derive names them unqualified, as in a std crate
+use alloc::{string::String, vec::Vec};
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// OpenFeature resolution reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum Reason {
@@ -45,6 +48,7 @@ impl fmt::Display for Reason {
 
 /// OpenFeature error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum ErrorCode {

@@ -27,6 +27,9 @@ pub enum Command {
     Serve,
     /// Print an admin JWT signed with EDGEFLAGS_JWT_SECRET (bootstrapping, scripts, tests).
     Token(TokenArgs),
+    /// Print the OpenAPI document of the HTTP API (the one served at /openapi.json) and exit;
+    /// needs no secret and no database.
+    Openapi,
 }
 
 /// Claims of a token printed by `origin token`.
@@ -66,8 +69,15 @@ pub struct Config {
     #[arg(long, env = "EDGEFLAGS_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// HS256 secret that admin JWTs are signed with (at least 32 bytes).
-    #[arg(long, env = "EDGEFLAGS_JWT_SECRET", hide_env_values = true)]
+    /// HS256 secret that admin JWTs are signed with (at least 32 bytes; `serve` and `token`
+    /// refuse to start without it).
+    #[arg(
+        long,
+        env = "EDGEFLAGS_JWT_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        hide_default_value = true
+    )]
     pub jwt_secret: String,
 
     /// Sustained admin API requests per second allowed per token subject (or client IP when
@@ -140,6 +150,13 @@ mod tests {
         };
         assert_eq!(args.environments.unwrap(), ["dev", "staging"]);
         assert_eq!(args.ttl, 3600);
+    }
+
+    #[test]
+    fn openapi_subcommand_needs_no_secret() {
+        let cli = Cli::try_parse_from(["origin", "openapi"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Openapi)));
+        assert_eq!(cli.config.jwt_secret, "");
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Resource {
 }
 
 /// One problem with a submitted document, located by its field path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path inside the submitted document, e.g. `targetingRules.rules[2].clauses[0].operator`.
     pub field: String,

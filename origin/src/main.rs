@@ -17,13 +17,26 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        return print_openapi();
+    }
     if cli.config.jwt_secret.len() < MIN_JWT_SECRET_BYTES {
         bail!("EDGEFLAGS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes");
     }
     match cli.command {
         Some(Command::Token(args)) => print_token(&cli.config, args),
         Some(Command::Serve) | None => serve(cli.config).await,
+        Some(Command::Openapi) => print_openapi(),
     }
+}
+
+/// The document `/openapi.json` serves, pretty-printed (for client generators and reviews).
+fn print_openapi() -> anyhow::Result<()> {
+    let document = origin::http::document()
+        .to_pretty_json()
+        .context("rendering the OpenAPI document")?;
+    println!("{document}");
+    Ok(())
 }
 
 fn print_token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {

@@ -297,3 +297,57 @@ async fn unknown_evaluation_routes_get_the_shared_api_errors(pool: PgPool) {
     let body: &Value = &response.body;
     assert!(body["error"]["code"].is_string(), "{body}");
 }
+
+/// The documented evaluation routes are specific axum routes now; their other methods must still
+/// reach the evaluation API (its preflight and 405), as at the edge, not the admin API's 405.
+#[sqlx::test(migrations = "../migrations")]
+async fn other_methods_of_evaluation_routes_get_the_shared_api_answers(pool: PgPool) {
+    let app = seeded(pool).await;
+    for (path, allowed) in [
+        ("/api/v1/flags/new-checkout-flow", "GET, OPTIONS"),
+        ("/api/v1/flags/batch", "GET, POST, OPTIONS"),
+        (
+            "/ofrep/v1/evaluate/flags/new-checkout-flow",
+            "POST, OPTIONS",
+        ),
+        ("/ofrep/v1/evaluate/flags", "POST, OPTIONS"),
+    ] {
+        let preflight = app.send(Method::OPTIONS, path, None, None, &[]).await;
+        preflight.assert_status(StatusCode::NO_CONTENT);
+        assert_eq!(
+            preflight.header("access-control-allow-methods"),
+            Some(allowed),
+            "{path}"
+        );
+        let wrong = app.send(Method::DELETE, path, None, None, &[]).await;
+        wrong.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(wrong.header("allow"), Some(allowed), "{path}");
+    }
+    let seed_wrong = app
+        .send(
+            Method::PUT,
+            "/api/v1/flags/new-checkout-flow",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(seed_wrong.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    assert!(
+        seed_wrong.body["error"]["field"].is_null(),
+        "{}",
+        seed_wrong.text
+    );
+    // `GET /api/v1/flags/batch` is the flag named "batch"
+    let batch_flag = app
+        .send(
+            Method::GET,
+            "/api/v1/flags/batch?environment=production",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    batch_flag.assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(batch_flag.body["error"]["code"], "FLAG_NOT_FOUND");
+}

@@ -1,34 +1,51 @@
 //! `GET /admin/audit`: the audit trail, newest first, filtered and paginated.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Query;
+use super::openapi::admin::{AuditPage, ErrorBody};
 use super::{next_page_cursor, page_limit, AppState};
 use crate::auth::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, EntityType, Filter};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/admin/audit", get(list))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct AuditQuery {
+    /// Only this environment.
     environment: Option<String>,
+    /// Only this flag (shorthand for `entityType=flag&entityKey=...`).
     flag_key: Option<String>,
+    /// Only this segment (shorthand for `entityType=segment&entityKey=...`).
     segment_key: Option<String>,
+    /// `flag`, `segment`, `environment` or `clientKey`.
     entity_type: Option<String>,
+    /// Only this entity key.
     entity_key: Option<String>,
+    /// Only changes by this token subject.
     actor: Option<String>,
+    /// At or after (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Before (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page.
     cursor: Option<i64>,
 }
 
@@ -83,6 +100,21 @@ fn filter(q: AuditQuery) -> Result<Filter> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "audit",
+    operation_id = "listAudit",
+    summary = "The audit trail, newest first",
+    description = "Filters combine with `and`. Requires role `viewer` (on `environment` when \
+        given); restricted tokens see only their environments.",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 400, description = "`INVALID_PARAMETER`: a bad filter, timestamp or `limit`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

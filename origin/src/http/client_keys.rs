@@ -4,14 +4,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use evaluator_core::model::ClientKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{JsonObject, Path};
 use super::flags::environment_for_read;
+use super::openapi::admin::{ClientKeyCreated, ClientKeyList, ErrorBody};
 use super::{snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
@@ -21,18 +23,26 @@ use crate::store::audit::EntityType;
 use crate::store::client_key;
 use crate::validation;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/environments/{environment}/client-keys",
-            get(list).post(create),
-        )
-        .route(
-            "/admin/environments/{environment}/client-keys/{name}",
-            delete(remove),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/environments/{environment}/client-keys",
+    tag = "environments",
+    operation_id = "listClientKeys",
+    summary = "List an environment's client keys (hashes only)",
+    description = "Requires role `admin` on the environment.",
+    params(("environment" = String, Path, description = "Environment key")),
+    responses(
+        (status = 200, description = "The client keys", body = ClientKeyList),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -47,11 +57,35 @@ async fn list(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ClientKeyCreate)]
 struct CreateBody {
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/environments/{environment}/client-keys",
+    tag = "environments",
+    operation_id = "createClientKey",
+    summary = "Create a client key",
+    description = "The answer is the only time the key itself is shown; the environment's next \
+        snapshot allows it. Requires role `admin` on the environment.",
+    params(("environment" = String, Path, description = "Environment key")),
+    request_body(content = CreateBody, description = "The key's name"),
+    responses(
+        (status = 201, description = "Created", body = ClientKeyCreated, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`CLIENT_KEY_EXISTS`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: bad name", body = ErrorBody),
+        (status = 503, description = "`UNAVAILABLE`: no randomness for a key", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -99,6 +133,26 @@ async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/environments/{environment}/client-keys/{name}",
+    tag = "environments",
+    operation_id = "revokeClientKey",
+    summary = "Revoke a client key",
+    description = "The environment's next snapshot no longer allows it. Requires role `admin` \
+        on the environment.",
+    params(
+        ("environment" = String, Path, description = "Environment key"),
+        ("name" = String, Path, description = "Client key name"),
+    ),
+    responses(
+        (status = 204, description = "Revoked", headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`CLIENT_KEY_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

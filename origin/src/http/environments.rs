@@ -4,13 +4,15 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{JsonObject, Path};
 use super::flags::environment_for_read;
+use super::openapi::admin::{Environment, EnvironmentList, ErrorBody};
 use super::{snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
@@ -20,15 +22,21 @@ use crate::store::audit::EntityType;
 use crate::store::{environment, version_i64};
 use crate::validation;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/environments", get(list).post(create))
-        .route(
-            "/admin/environments/{environment}",
-            get(show).put(update).delete(remove),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/environments",
+    tag = "environments",
+    operation_id = "listEnvironments",
+    summary = "List environments",
+    description = "Every role; a restricted token sees its own environments only.",
+    responses((status = 200, description = "The environments", body = EnvironmentList)),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -42,6 +50,20 @@ async fn list(
     Ok(Json(json!({ "environments": environments })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/environments/{environment}",
+    tag = "environments",
+    operation_id = "getEnvironment",
+    summary = "Get an environment",
+    description = "Requires role `viewer` on the environment.",
+    params(("environment" = String, Path, description = "Environment key")),
+    responses(
+        (status = 200, description = "The environment", body = Environment),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -52,7 +74,8 @@ async fn show(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EnvironmentCreate)]
 struct CreateBody {
     key: String,
     name: Option<String>,
@@ -68,6 +91,27 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/environments",
+    tag = "environments",
+    operation_id = "createEnvironment",
+    summary = "Create an environment",
+    description = "Publishes its first (empty) snapshot. Requires role `admin` on an \
+        unrestricted token.",
+    request_body(content = CreateBody, description = "Key and display name (default: the key)"),
+    responses(
+        (status = 201, description = "Created", body = Environment, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+            ("Location" = String, description = "The new environment's URL"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an unrestricted admin", body = ErrorBody),
+        (status = 409, description = "`ENVIRONMENT_EXISTS`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: bad key or name", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -104,11 +148,32 @@ async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EnvironmentUpdate)]
 struct UpdateBody {
     name: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/environments/{environment}",
+    tag = "environments",
+    operation_id = "renameEnvironment",
+    summary = "Rename an environment",
+    description = "Requires role `admin` on the environment.",
+    params(("environment" = String, Path, description = "Environment key")),
+    request_body(content = UpdateBody, description = "The new display name"),
+    responses(
+        (status = 200, description = "The renamed environment", body = Environment, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: bad name", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -138,6 +203,24 @@ async fn update(
     Ok(([snapshot_version_header(snapshot_version)], Json(new)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/environments/{environment}",
+    tag = "environments",
+    operation_id = "deleteEnvironment",
+    summary = "Delete an empty environment",
+    description = "Its last snapshot is empty, so edges stop serving it. Requires role `admin` \
+        on the environment.",
+    params(("environment" = String, Path, description = "Environment key")),
+    responses(
+        (status = 204, description = "Deleted", headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of its last (empty) snapshot"),
+        )),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ENVIRONMENT_NOT_EMPTY`: it still has flags or segments", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

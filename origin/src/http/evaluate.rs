@@ -2,25 +2,178 @@
 //! origin. Routing, parsing, credentials, evaluation and rendering all come from the
 //! `evaluation-api` crate, the same code the edge runs, so both answer identically; this module
 //! only adapts axum's request and response types and supplies the snapshot and the clock.
+//!
+//! Each of the four operations has its own documented route (so it is in the OpenAPI document
+//! and has its own `route` label in the metrics), but every handler is the same [`evaluate`]:
+//! the crate re-reads the path itself.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::Router;
 use evaluation_api::{
     parse, payload_too_large, respond, ApiResponse, Config, HttpRequest, RequestHeaders,
 };
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
+use super::openapi::evaluation::{
+    BatchFallback, BatchRequest, BatchResponse, EvaluationErrorBody, EvaluationResult,
+    OfrepBulkResponse, OfrepFailure, OfrepRequest, OfrepSuccess,
+};
 use super::AppState;
 
-pub(super) fn router() -> Router<AppState> {
-    // one catch-all per API: the evaluation-api crate does the routing, so unknown paths and
-    // methods get its 404/405 bodies, exactly as at the edge
-    Router::new()
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(other_methods_too(routes!(rest_flag)))
+        .routes(other_methods_too(routes!(rest_batch)))
+        .routes(other_methods_too(routes!(ofrep_flag)))
+        .routes(other_methods_too(routes!(ofrep_bulk)))
+        // one catch-all per API for everything else: the evaluation-api crate does the routing,
+        // so unknown paths get its 404 bodies, exactly as at the edge (they serve no operation,
+        // so the document has nothing to say about them)
         .route("/api/v1/{*path}", any(evaluate))
         .route("/ofrep/v1/{*path}", any(evaluate))
+}
+
+/// The other methods of a documented route (CORS preflights, a wrong method) go to the
+/// evaluation-api crate too, which answers them as the edge does (204, or its own 405 with
+/// `Allow`) instead of the admin API's 405.
+fn other_methods_too(route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    route.map(|methods| methods.fallback(evaluate))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/{flag_key}",
+    tag = "evaluation",
+    operation_id = "evaluateFlag",
+    summary = "Evaluate one flag",
+    description = "Every query parameter other than `userId` and `environment` is a string \
+        attribute of the context (a repeated one becomes an array, e.g. \
+        `segments=a&segments=b`). Answers carry `Cache-Control: private, no-store` and \
+        `Access-Control-Allow-Origin: *`; `OPTIONS` answers the CORS preflight (204).",
+    params(
+        ("flag_key" = String, Path, description = "Flag key", pattern = "^[A-Za-z0-9_-]{1,255}$"),
+        ("userId" = Option<String>, Query, description = "The targeting key"),
+        ("environment" = Option<String>, Query,
+            description = "The environment, when no client key is sent (it must agree with the key's)"),
+    ),
+    responses(
+        (status = 200, description = "The result", body = EvaluationResult, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of the snapshot evaluated"),
+        )),
+        (status = 400, description = "`INVALID_FLAG_KEY`, `INVALID_QUERY`, `MISSING_ENVIRONMENT` or `INVALID_ENVIRONMENT`", body = EvaluationErrorBody),
+        (status = 401, description = "`MISSING_CLIENT_KEY` or `INVALID_CLIENT_KEY`", body = EvaluationErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`FORBIDDEN_ENVIRONMENT`: the key belongs to another environment", body = EvaluationErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND`", body = EvaluationErrorBody, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of the snapshot searched"),
+        )),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = EvaluationErrorBody),
+        (status = 503, description = "No snapshot of the environment is available: the result \
+            with `reason: \"error\"`, `errorCode: GENERAL`", body = EvaluationResult,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    ),
+    security(("clientKey" = []), ("clientKeyHeader" = []), ("apiKeyHeader" = []), ()),
+)]
+async fn rest_flag(state: State<AppState>, req: Request) -> Response {
+    evaluate(state, req).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/batch",
+    tag = "evaluation",
+    operation_id = "evaluateBatch",
+    summary = "Evaluate several flags",
+    description = "`GET /api/v1/flags/batch` is the flag named `batch`; only `POST` is this \
+        route. The `ETag` changes with the snapshot, the context and the answer; a matching \
+        `If-None-Match` gives 304.",
+    params(("If-None-Match" = Option<String>, Header, description = "`ETag` of an earlier answer")),
+    request_body(content = BatchRequest, description = "Who, where and which flags"),
+    responses(
+        (status = 200, description = "The results", body = BatchResponse, headers(
+            ("ETag" = String, description = "Tag of this answer"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of the snapshot evaluated"),
+        )),
+        (status = 304, description = "Not modified since the `If-None-Match` answer", headers(
+            ("ETag" = String, description = "Tag of this answer"),
+        )),
+        (status = 400, description = "`INVALID_JSON`, `INVALID_FIELD`, `MISSING_ENVIRONMENT` or `INVALID_ENVIRONMENT`", body = EvaluationErrorBody),
+        (status = 401, description = "`MISSING_CLIENT_KEY` or `INVALID_CLIENT_KEY`", body = EvaluationErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`FORBIDDEN_ENVIRONMENT`", body = EvaluationErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 64 KiB", body = EvaluationErrorBody),
+        (status = 503, description = "No snapshot of the environment is available: an error \
+            result per requested flag", body = BatchFallback,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    ),
+    security(("clientKey" = []), ("clientKeyHeader" = []), ("apiKeyHeader" = []), ()),
+)]
+async fn rest_batch(state: State<AppState>, req: Request) -> Response {
+    evaluate(state, req).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/ofrep/v1/evaluate/flags/{key}",
+    tag = "ofrep",
+    operation_id = "ofrepEvaluateFlag",
+    summary = "OFREP: evaluate one flag",
+    description = "OpenFeature Remote Evaluation Protocol. Without a client key the context \
+        attribute `environment` names the environment (with one, the key's environment is used). \
+        401 has no body.",
+    params(("key" = String, Path, description = "Flag key")),
+    request_body(content = OfrepRequest, description = "The evaluation context"),
+    responses(
+        (status = 200, description = "`evaluationSuccess`", body = OfrepSuccess, headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of the snapshot evaluated"),
+        )),
+        (status = 400, description = "`evaluationFailure`: `PARSE_ERROR`, `INVALID_CONTEXT`, \
+            `TARGETING_KEY_MISSING` or `TYPE_MISMATCH`", body = OfrepFailure),
+        (status = 401, description = "No client key, or an unknown one (no body)",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`FLAG_NOT_FOUND`", body = OfrepFailure),
+        (status = 413, description = "`GENERAL`: the body is over 64 KiB", body = OfrepFailure),
+        (status = 500, description = "`GENERAL`: no snapshot of the environment is available", body = OfrepFailure),
+    ),
+    security(("clientKey" = []), ("clientKeyHeader" = []), ("apiKeyHeader" = []), ()),
+)]
+async fn ofrep_flag(state: State<AppState>, req: Request) -> Response {
+    evaluate(state, req).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/ofrep/v1/evaluate/flags",
+    tag = "ofrep",
+    operation_id = "ofrepEvaluateFlags",
+    summary = "OFREP: evaluate every flag",
+    description = "OFREP bulk evaluation, for polling providers: the `ETag` changes with the \
+        snapshot, the context and the answer; a matching `If-None-Match` gives 304. 401 has no \
+        body.",
+    params(("If-None-Match" = Option<String>, Header, description = "`ETag` of an earlier answer")),
+    request_body(content = OfrepRequest, description = "The evaluation context"),
+    responses(
+        (status = 200, description = "Every flag of the environment", body = OfrepBulkResponse, headers(
+            ("ETag" = String, description = "Tag of this answer"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of the snapshot evaluated"),
+        )),
+        (status = 304, description = "Not modified since the `If-None-Match` answer", headers(
+            ("ETag" = String, description = "Tag of this answer"),
+        )),
+        (status = 400, description = "`PARSE_ERROR` or `INVALID_CONTEXT`", body = OfrepFailure),
+        (status = 401, description = "No client key, or an unknown one (no body)",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 413, description = "`GENERAL`: the body is over 64 KiB", body = OfrepFailure),
+        (status = 500, description = "`GENERAL`: no snapshot of the environment is available", body = OfrepFailure),
+    ),
+    security(("clientKey" = []), ("clientKeyHeader" = []), ("apiKeyHeader" = []), ()),
+)]
+async fn ofrep_bulk(state: State<AppState>, req: Request) -> Response {
+    evaluate(state, req).await
 }
 
 async fn evaluate(State(state): State<AppState>, req: Request) -> Response {

@@ -4,13 +4,16 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use evaluator_core::model::Flag;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
+use super::openapi::admin::{ErrorBody, FlagHistory, FlagPage};
 use super::{
     environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
 };
@@ -21,16 +24,13 @@ use crate::flags::{self, Action};
 use crate::mutation::Mutation;
 use crate::store::{environment, flag};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/flags", get(list).post(create))
-        .route(
-            "/admin/flags/{flag_key}",
-            get(show).put(update).delete(remove),
-        )
-        .route("/admin/flags/{flag_key}/history", get(history))
-        .route("/admin/flags/{flag_key}/rollback", post(rollback))
-        .route("/admin/flags/{flag_key}/copy", post(copy))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(history))
+        .routes(routes!(rollback))
+        .routes(routes!(copy))
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,10 +38,16 @@ pub(super) struct EnvironmentQuery {
     pub(super) environment: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Environment key.
+    #[param(required = true)]
     environment: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -106,6 +112,21 @@ pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) ->
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/flags",
+    tag = "flags",
+    operation_id = "listFlags",
+    summary = "List the flags of an environment",
+    description = "A page of flags, by key. Requires role `viewer` on the environment.",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of flags", body = FlagPage),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -128,6 +149,25 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/flags/{flag_key}",
+    tag = "flags",
+    operation_id = "getFlag",
+    summary = "Get a flag",
+    description = "Requires role `viewer` on the environment.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("environment" = String, Query, description = "Environment key"),
+    ),
+    responses(
+        (status = 200, description = "The flag", body = Flag,
+            headers(("ETag" = String, description = "The flag version, quoted (`\"3\"`)"))),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -138,6 +178,31 @@ async fn show(
     Ok(([etag(stored.flag.version)], Json(stored.flag)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/flags",
+    tag = "flags",
+    operation_id = "createFlag",
+    summary = "Create a flag",
+    description = "Validated as a whole against the environment (segments, prerequisites); \
+        `version`, `createdAt` and `updatedAt` are set by the server. Requires role `editor`.",
+    params(("environment" = Option<String>, Query,
+        description = "Environment key; or the body's `environment` (they must agree)")),
+    request_body(content = Flag, description = "The flag (docs/flag-model.md)"),
+    responses(
+        (status = 201, description = "Created", body = Flag, headers(
+            ("ETag" = String, description = "The flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+            ("Location" = String, description = "The new flag's URL"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER`: no environment", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`FLAG_EXISTS`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: nothing was stored; `details` name each field", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -167,6 +232,37 @@ async fn create(
     Ok(response)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/flags/{flag_key}",
+    tag = "flags",
+    operation_id = "updateFlag",
+    summary = "Update a flag (partial)",
+    description = "Every member of the body replaces the stored member of the same name (nested \
+        objects are replaced whole); `null` removes a member. The result is validated as a whole. \
+        Requires role `editor`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("environment" = Option<String>, Query,
+            description = "Environment key; or the body's `environment` (they must agree)"),
+        ("If-Match" = Option<String>, Header, description = "The flag version the change is based \
+            on (`3`, `\"3\"` or `W/\"3\"`); a stale one gives 409 `VERSION_CONFLICT`"),
+    ),
+    request_body(content = ref("#/components/schemas/FlagPatch"), content_type = "application/json",
+        description = "The members to change"),
+    responses(
+        (status = 200, description = "The updated flag", body = Flag, headers(
+            ("ETag" = String, description = "The flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`: `currentVersion` names the stored version", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED` (including a changed `flagKey`)", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -187,6 +283,31 @@ async fn update(
     Ok(written(StatusCode::OK, &saved, snapshot_version))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/flags/{flag_key}",
+    tag = "flags",
+    operation_id = "deleteFlag",
+    summary = "Delete a flag",
+    description = "Refused with 422 while another flag names it as a prerequisite. Its history \
+        stays (a rollback restores it). Requires role `editor`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("environment" = String, Query, description = "Environment key"),
+        ("If-Match" = Option<String>, Header, description = "The flag version the deletion is based on"),
+    ),
+    responses(
+        (status = 204, description = "Deleted", headers(
+            ("ETag" = String, description = "The version of the deletion, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: another flag still depends on it", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -207,13 +328,34 @@ async fn remove(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Environment key.
+    #[param(required = true)]
     environment: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page (a version).
     cursor: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/flags/{flag_key}/history",
+    tag = "flags",
+    operation_id = "getFlagHistory",
+    summary = "A flag's versions, newest first",
+    description = "Every change (deletions included) with its definition. Requires role `viewer`.",
+    params(("flag_key" = String, Path, description = "Flag key"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of versions", body = FlagHistory),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` (no history) or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -251,7 +393,7 @@ async fn current_version(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RollbackBody {
     #[allow(dead_code)]
@@ -259,6 +401,36 @@ struct RollbackBody {
     version: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/flags/{flag_key}/rollback",
+    tag = "flags",
+    operation_id = "rollbackFlag",
+    summary = "Roll a flag back to an earlier version",
+    description = "Writes a new version whose definition equals `version`'s (overrides \
+        included); restores a deleted flag. Requires role `editor`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("environment" = Option<String>, Query,
+            description = "Environment key; or the body's `environment` (they must agree)"),
+        ("If-Match" = Option<String>, Header,
+            description = "The current version (of the flag, or of its deletion)"),
+    ),
+    request_body(content = RollbackBody, description = "The version to roll back to"),
+    responses(
+        (status = 200, description = "The flag as rolled back", body = Flag, headers(
+            ("ETag" = String, description = "The new flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_VERSION_NOT_FOUND`, `FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: the version is a deletion, or the old \
+            definition is no longer valid in the environment", body = ErrorBody),
+    ),
+)]
 async fn rollback(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -305,12 +477,45 @@ async fn rollback(
     Ok(written(StatusCode::OK, &saved, snapshot_version))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct CopyBody {
     from: String,
     to: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/flags/{flag_key}/copy",
+    tag = "flags",
+    operation_id = "copyFlag",
+    summary = "Copy a flag to another environment",
+    description = "Promotes the definition (dev → staging → production); the target keeps its \
+        own overrides. `If-Match` applies to the target. Requires role `viewer` on `from` and \
+        `editor` on `to`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("If-Match" = Option<String>, Header,
+            description = "The target's current version (`*`: the target must exist)"),
+    ),
+    request_body(content = CopyBody, description = "Source and target environment"),
+    responses(
+        (status = 200, description = "The target flag, replaced", body = Flag, headers(
+            ("ETag" = String, description = "The target flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version of the target"),
+        )),
+        (status = 201, description = "The target flag, created", body = Flag, headers(
+            ("ETag" = String, description = "The target flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version of the target"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (`If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: same environment twice, or the \
+            definition is not valid in the target", body = ErrorBody),
+    ),
+)]
 async fn copy(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -7,6 +7,7 @@ mod environments;
 mod evaluate;
 pub mod extract;
 mod flags;
+pub mod openapi;
 mod ops;
 mod overrides;
 mod segments;
@@ -24,6 +25,7 @@ use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Caller, TokenKeys};
 use crate::config::Config;
@@ -32,7 +34,6 @@ use crate::live::LiveSnapshots;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use extract::BodyLimit;
-pub use ops::OPENAPI;
 
 /// Settings the HTTP layer needs (a subset of [`Config`], so tests can build one directly).
 #[derive(Debug, Clone)]
@@ -96,22 +97,53 @@ impl AppState {
     }
 }
 
-/// The whole application; `main` serves it and tests call it through `oneshot`.
-pub fn app(state: AppState) -> Router {
-    let admin = Router::new()
+/// Every route with its documentation: the admin routes (which [`app`] puts behind
+/// `admin_guard`), the public ones, and the OpenAPI document describing both.
+struct Routes {
+    admin: Router<AppState>,
+    public: Router<AppState>,
+    document: utoipa::openapi::OpenApi,
+}
+
+fn routes() -> Routes {
+    let (admin, admin_document) = OpenApiRouter::new()
         .merge(flags::router())
         .merge(overrides::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(client_keys::router())
         .merge(audit::router())
+        .split_for_parts();
+    let (public, public_document) = OpenApiRouter::new()
+        .merge(evaluate::router())
+        .merge(ops::router())
+        .split_for_parts();
+    let mut document = openapi::base();
+    document.merge(openapi::guarded(admin_document));
+    document.merge(public_document);
+    Routes {
+        admin,
+        public,
+        document: openapi::finish(document),
+    }
+}
+
+/// The OpenAPI 3.1 document of [`app`]'s routes (served at `/openapi.json`, printed by
+/// `origin openapi`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    routes().document
+}
+
+/// The whole application; `main` serves it and tests call it through `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let Routes { admin, public, .. } = routes();
+    let admin = admin
         // route_layer: unknown paths fall through to the 404 fallback instead of asking for a token
         .route_layer(middleware::from_fn_with_state(state.clone(), admin_guard))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     Router::new()
         .merge(admin)
-        .merge(evaluate::router())
-        .merge(ops::router())
+        .merge(public)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -4,15 +4,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
 use evaluator_core::model::Override;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{flag_for_change, flag_for_read, EnvironmentQuery};
+use super::openapi::admin::{ErrorBody, OverrideList, OverrideWritten};
 use super::{environment_of, etag, snapshot_version_header, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
@@ -21,13 +23,10 @@ use crate::flags::{self, Action};
 use crate::mutation::Mutation;
 use crate::store::flag::parse_expiry;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/flags/{flag_key}/overrides", get(list))
-        .route(
-            "/admin/flags/{flag_key}/overrides/{user_id}",
-            put(set).delete(remove),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(set, remove))
 }
 
 fn to_json(o: &Override, now: chrono::DateTime<Utc>) -> Value {
@@ -42,6 +41,25 @@ fn to_json(o: &Override, now: chrono::DateTime<Utc>) -> Value {
     value
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/flags/{flag_key}/overrides",
+    tag = "flags",
+    operation_id = "listOverrides",
+    summary = "List a flag's per-user overrides",
+    description = "Requires role `viewer` on the environment.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("environment" = String, Query, description = "Environment key"),
+    ),
+    responses(
+        (status = 200, description = "The overrides", body = OverrideList,
+            headers(("ETag" = String, description = "The flag version, quoted"))),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -69,7 +87,7 @@ async fn list(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OverrideBody {
     #[allow(dead_code)]
@@ -79,6 +97,40 @@ struct OverrideBody {
     expires_at: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/flags/{flag_key}/overrides/{user_id}",
+    tag = "flags",
+    operation_id = "setOverride",
+    summary = "Set a user's override",
+    description = "Serves `variation` (or, for a boolean flag, `enabled`) to this user until \
+        `expiresAt`. Each change is a new version of the flag; `If-Match` names the flag version. \
+        Requires role `editor`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("user_id" = String, Path, description = "Targeting key of the user (percent-encoded)"),
+        ("environment" = Option<String>, Query,
+            description = "Environment key; or the body's `environment` (they must agree)"),
+        ("If-Match" = Option<String>, Header, description = "The flag version the change is based on"),
+    ),
+    request_body(content = OverrideBody, description = "Exactly one of `variation` and `enabled`"),
+    responses(
+        (status = 200, description = "Replaced", body = OverrideWritten, headers(
+            ("ETag" = String, description = "The new flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 201, description = "Created", body = OverrideWritten, headers(
+            ("ETag" = String, description = "The new flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: fields named as in the body (`variation`, `expiresAt`)", body = ErrorBody),
+    ),
+)]
 async fn set(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -171,6 +223,31 @@ fn relative_to_override(error: Error, index: usize) -> Error {
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/flags/{flag_key}/overrides/{user_id}",
+    tag = "flags",
+    operation_id = "deleteOverride",
+    summary = "Remove a user's override",
+    description = "A new version of the flag. Requires role `editor`.",
+    params(
+        ("flag_key" = String, Path, description = "Flag key"),
+        ("user_id" = String, Path, description = "Targeting key of the user (percent-encoded)"),
+        ("environment" = String, Query, description = "Environment key"),
+        ("If-Match" = Option<String>, Header, description = "The flag version the change is based on"),
+    ),
+    responses(
+        (status = 204, description = "Removed", headers(
+            ("ETag" = String, description = "The new flag version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`OVERRIDE_NOT_FOUND`, `FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: the flag without the override is invalid", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

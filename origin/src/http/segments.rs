@@ -3,14 +3,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use evaluator_core::model::Segment;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{environment_for_read, EnvironmentQuery};
+use super::openapi::admin::{ErrorBody, SegmentPage, StoredSegment};
 use super::{
     environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
 };
@@ -22,13 +25,10 @@ use crate::store::audit::EntityType;
 use crate::store::{segment, version_u64};
 use crate::validation;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/segments", get(list).post(create))
-        .route(
-            "/admin/segments/{segment_key}",
-            get(show).put(update).delete(remove),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
 }
 
 fn segment_not_found(environment: &str, key: &str) -> Error {
@@ -60,13 +60,34 @@ fn written(
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Environment key.
+    #[param(required = true)]
     environment: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/segments",
+    tag = "segments",
+    operation_id = "listSegments",
+    summary = "List the segments of an environment",
+    description = "A page of segments, by key. Requires role `viewer` on the environment.",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of segments", body = SegmentPage),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -90,6 +111,25 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/segments/{segment_key}",
+    tag = "segments",
+    operation_id = "getSegment",
+    summary = "Get a segment",
+    description = "Requires role `viewer` on the environment.",
+    params(
+        ("segment_key" = String, Path, description = "Segment key"),
+        ("environment" = String, Query, description = "Environment key"),
+    ),
+    responses(
+        (status = 200, description = "The segment", body = StoredSegment,
+            headers(("ETag" = String, description = "The segment version, quoted"))),
+        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
+        (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -108,6 +148,31 @@ async fn show(
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/segments",
+    tag = "segments",
+    operation_id = "createSegment",
+    summary = "Create a segment",
+    description = "The body may carry `environment` (instead of the query) and the metadata \
+        members the API returns (`version`, `createdAt`, `updatedAt`), which are ignored. \
+        Requires role `editor`.",
+    params(("environment" = Option<String>, Query,
+        description = "Environment key; or the body's `environment` (they must agree)")),
+    request_body(content = Segment, description = "The segment (docs/flag-model.md)"),
+    responses(
+        (status = 201, description = "Created", body = StoredSegment, headers(
+            ("ETag" = String, description = "The segment version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER`: no environment", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SEGMENT_EXISTS`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: nothing was stored", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -150,6 +215,35 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/segments/{segment_key}",
+    tag = "segments",
+    operation_id = "updateSegment",
+    summary = "Update a segment (partial)",
+    description = "Members replace the stored ones; `null` removes a member. Every flag and \
+        segment of the environment must stay valid. Requires role `editor`.",
+    params(
+        ("segment_key" = String, Path, description = "Segment key"),
+        ("environment" = Option<String>, Query,
+            description = "Environment key; or the body's `environment` (they must agree)"),
+        ("If-Match" = Option<String>, Header, description = "The segment version the change is based on"),
+    ),
+    request_body(content = ref("#/components/schemas/SegmentPatch"), content_type = "application/json",
+        description = "The members to change"),
+    responses(
+        (status = 200, description = "The updated segment", body = StoredSegment, headers(
+            ("ETag" = String, description = "The segment version, quoted"),
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED` (including a changed `segmentKey`)", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -192,6 +286,30 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/segments/{segment_key}",
+    tag = "segments",
+    operation_id = "deleteSegment",
+    summary = "Delete a segment",
+    description = "Refused with 422 while a flag or another segment references it; the details \
+        name each reference. Requires role `editor`.",
+    params(
+        ("segment_key" = String, Path, description = "Segment key"),
+        ("environment" = String, Query, description = "Environment key"),
+        ("If-Match" = Option<String>, Header, description = "The segment version the deletion is based on"),
+    ),
+    responses(
+        (status = 204, description = "Deleted", headers(
+            ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
+        )),
+        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
+        (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
+        (status = 422, description = "`VALIDATION_FAILED`: still referenced", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

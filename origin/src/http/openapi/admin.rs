@@ -1,0 +1,297 @@
+//! Schemas of the admin API's answers that the handlers build as JSON values (lists, pages,
+//! entities with server-side metadata) and of the error body every origin error has.
+//!
+//! The handlers never construct these types: they describe the bytes that `serde_json::json!`
+//! and the stores' `to_json` produce (`Serialize` is derived only so the schema follows serde's
+//! `rename`, `flatten` and `skip_serializing_if`). `origin/tests/openapi.rs` validates real answers against them, so
+//! a member added, renamed or retyped on one side only fails a test.
+
+use evaluator_core::model::{Flag, Override, Segment};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{ToResponse, ToSchema};
+
+use crate::error::FieldError;
+
+/// Every error of the origin: `{"error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error itself: a machine-readable code, a message naming what was wrong, and the members
+/// some codes add.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    /// `UNAUTHORIZED`, `FORBIDDEN`, `<RESOURCE>_NOT_FOUND`, `<RESOURCE>_EXISTS` (resource
+    /// `FLAG`, `FLAG_VERSION`, `SEGMENT`, `ENVIRONMENT`, `OVERRIDE`, `CLIENT_KEY`),
+    /// `MALFORMED_JSON`, `INVALID_PARAMETER`, `VALIDATION_FAILED`, `VERSION_CONFLICT`,
+    /// `ENVIRONMENT_NOT_EMPTY`, `PAYLOAD_TOO_LARGE`, `RATE_LIMITED`, `ROUTE_NOT_FOUND`,
+    /// `METHOD_NOT_ALLOWED`, `UNAVAILABLE` or `INTERNAL`.
+    #[schema(examples("VALIDATION_FAILED"))]
+    pub code: String,
+    /// Human-readable; server errors (500) say only "internal server error".
+    pub message: String,
+    /// `VALIDATION_FAILED`: every problem, located by its field path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldError>>,
+    /// `INVALID_PARAMETER`: the parameter at fault (`limit`, `environment`, `If-Match`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `VERSION_CONFLICT`: the version stored now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+    /// `RATE_LIMITED`: seconds until a request is admitted again (also `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// No usable token: missing, malformed, badly signed or expired.
+#[derive(Debug, ToResponse)]
+#[response(headers((
+    "WWW-Authenticate" = String,
+    description = "`Bearer realm=\"edgeflags-admin\"`, with `error=\"invalid_token\"` when a token was sent"
+)))]
+pub struct Unauthorized(pub ErrorBody);
+
+/// The caller's rate limit is exhausted (`RATE_LIMITED`).
+#[derive(Debug, ToResponse)]
+#[response(headers(("Retry-After" = u64, description = "Seconds until a request is admitted again")))]
+pub struct RateLimited(pub ErrorBody);
+
+/// A server-side failure (`INTERNAL`); the cause is logged, not returned.
+#[derive(Debug, ToResponse)]
+pub struct Internal(pub ErrorBody);
+
+/// A page of flags, by key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagPage {
+    /// The environment listed.
+    pub environment: String,
+    /// Up to `limit` flags.
+    pub flags: Vec<Flag>,
+    /// `cursor` of the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a flag's versions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagHistory {
+    /// The flag.
+    pub flag_key: String,
+    /// Its environment.
+    pub environment: String,
+    /// Up to `limit` versions.
+    pub versions: Vec<FlagVersion>,
+    /// `cursor` of the next page (a version number, as a string); `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One version in a flag's history.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagVersion {
+    /// The flag version this change produced.
+    pub version: u64,
+    /// `create`, `update`, `delete`, `rollback`, `copy`, `override.set` or `override.delete`.
+    pub action: String,
+    /// Token subject that made the change.
+    pub actor: String,
+    /// When (RFC 3339).
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The flag as of this version; `null` for a deletion.
+    pub definition: Option<Flag>,
+    /// For a rollback: the version rolled back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+}
+
+/// A per-user override as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverrideState {
+    /// The override.
+    #[serde(flatten)]
+    pub definition: Override,
+    /// Whether `expiresAt` has passed (evaluation then ignores the override).
+    pub expired: bool,
+}
+
+/// A flag's per-user overrides.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideList {
+    /// The flag.
+    pub flag_key: String,
+    /// Its environment.
+    pub environment: String,
+    /// The flag version (also the `ETag`).
+    pub version: u64,
+    /// Its overrides, by user id.
+    pub overrides: Vec<OverrideState>,
+}
+
+/// The override a `PUT` wrote.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideWritten {
+    /// The flag.
+    pub flag_key: String,
+    /// Its environment.
+    pub environment: String,
+    /// The flag version the change produced (also the `ETag`).
+    pub version: u64,
+    /// The override as stored.
+    #[serde(rename = "override")]
+    pub written: OverrideState,
+}
+
+/// A segment with the metadata the server keeps.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredSegment {
+    /// The segment.
+    #[serde(flatten)]
+    pub definition: Segment,
+    /// Its environment.
+    pub environment: String,
+    /// Increases by one on every change (also the `ETag`).
+    pub version: u64,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// A page of segments, by key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentPage {
+    /// The environment listed.
+    pub environment: String,
+    /// Up to `limit` segments.
+    pub segments: Vec<StoredSegment>,
+    /// `cursor` of the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An environment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    /// Its key (`production`).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Version of its newest snapshot.
+    pub snapshot_version: u64,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// The environments the token may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentList {
+    /// By key.
+    pub environments: Vec<Environment>,
+}
+
+/// A client key as listed: its hash, never the key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientKeyInfo {
+    /// The environment it evaluates.
+    pub environment: String,
+    /// Unique per environment.
+    pub name: String,
+    /// SHA-256 of the key string, lowercase hex (what snapshots publish).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: String,
+    /// Token subject that created it.
+    pub created_by: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A new client key: the only answer that contains the key itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeyCreated {
+    /// The stored part.
+    #[serde(flatten)]
+    pub info: ClientKeyInfo,
+    /// `efk.<environment>.<32 hex>`; store it now, it cannot be shown again.
+    #[schema(pattern = "^efk\\.[A-Za-z0-9_-]{1,255}\\.[0-9a-f]{32}$")]
+    pub key: String,
+}
+
+/// An environment's client keys.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientKeyList {
+    /// The environment.
+    pub environment: String,
+    /// By name.
+    pub client_keys: Vec<ClientKeyInfo>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Increasing; the pagination cursor.
+    pub id: i64,
+    /// The environment changed.
+    pub environment: String,
+    /// `flag`, `segment`, `environment` or `clientKey`.
+    pub entity_type: String,
+    /// Key of the entity.
+    pub entity_key: String,
+    /// For flags: the flag key (same as `entityKey`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag_key: Option<String>,
+    /// What happened (`create`, `update`, `delete`, `rollback`, ...).
+    pub action: String,
+    /// Token subject that made the change.
+    pub actor: String,
+    /// The entity before the change; `null` for a creation.
+    pub old_value: Option<Value>,
+    /// The entity after the change; `null` for a deletion.
+    pub new_value: Option<Value>,
+    /// The entity version the change produced, where the entity has versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The snapshot version the change produced.
+    pub snapshot_version: u64,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    /// Up to `limit` entries.
+    pub entries: Vec<AuditEntry>,
+    /// `cursor` of the next page; `null` on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(examples("ok"))]
+    pub status: String,
+}
