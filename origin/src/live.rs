@@ -281,7 +281,7 @@ fn log_warnings(compiled: &CompiledSnapshot, warnings: &[evaluator_core::Validat
 }
 
 /// Keeps `live` current with the versions the outbox listener announces, until `shutdown` is
-/// cancelled or the listener stops. A failed read is retried (after [`RETRY_DELAY`]) without
+/// cancelled or the listener stops. A failed read is retried (after a second) without
 /// waiting for the next announcement, so a version is never skipped.
 pub fn spawn_follower(
     pool: PgPool,

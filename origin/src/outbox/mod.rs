@@ -7,8 +7,9 @@
 //! - the evaluation cache ([`crate::live`]), which holds each environment's newest snapshot;
 //! - the publisher ([`crate::publish`]), which delivers every version to the edge and the archive.
 //!
-//! Both learn about new versions from one [`listener`] per replica, which announces "environment E
-//! is at version V" (never a body); each consumer reads a body only for a version it needs.
+//! Both learn about new versions from one listener per replica ([`spawn_listener`]), which
+//! announces "environment E is at version V" (never a body); each consumer reads a body only for a
+//! version it needs.
 
 mod listener;
 

@@ -64,9 +64,9 @@ pub(crate) async fn claim(conn: &mut PgConnection, sink: &str) -> sqlx::Result<O
 /// The version to deliver after `delivered`: the next one for an archive, the newest for a sink
 /// that only keeps the latest.
 ///
-/// "Next one" relies on the contract that versions of an environment commit in order: every
-/// mutation locks the environment row before bumping `snapshot_version`, so version N+1 cannot be
-/// visible while N is not.
+/// "Next one" relies on the outbox's invariant (docs/architecture.md, section "Outbox") that the
+/// versions of an environment commit in order: every mutation locks the environment row before
+/// bumping `snapshot_version`, so version N+1 cannot be visible while N is not.
 pub(crate) async fn next_version(
     conn: &mut PgConnection,
     environment_key: &str,
