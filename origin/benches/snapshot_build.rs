@@ -1,6 +1,6 @@
 //! Snapshot build cost at the origin, against the real database, for 1,000 and 10,000 flags.
 //!
-//! For each size it seeds an environment from evaluator-core's deterministic generator (the same
+//! For each size it creates an environment from evaluator-core's deterministic generator (the same
 //! realistic mix the edge benchmarks use: user lists, segments, rules, rollouts, overrides,
 //! prerequisites) and times, per iteration:
 //! - `build`: `outbox::build` — loading flags, overrides, segments and client keys from
@@ -11,8 +11,9 @@
 //!   lock, load, validate, write, history, audit, snapshot append, NOTIFY, commit, cache install.
 //!
 //! Run: `cargo bench -p origin --bench snapshot_build` (PostgreSQL on 127.0.0.1:5432; creates and
-//! drops the database `edgeflags_origin_bench`). Knobs: `ORIGIN_BENCH_SIZES` (default
-//! `1000,10000`), `ORIGIN_BENCH_ITERATIONS` (default 15).
+//! drops the database `edgeflags_origin_bench`, or `ORIGIN_BENCH_DATABASE`, so that two runs on one
+//! server need not share it). Knobs: `ORIGIN_BENCH_SIZES` (default `1000,10000`),
+//! `ORIGIN_BENCH_ITERATIONS` (default 15).
 
 use std::time::{Duration, Instant};
 
@@ -20,13 +21,16 @@ use axum::body::Body;
 use axum::http::Request;
 use evaluator_core::{testdata, CompiledSnapshot};
 use origin::auth::Role;
-use origin::store::{environment, flag, segment, version_i64};
+use origin::domain::environments::{self, Contents};
+use origin::domain::Writer;
 use origin::{app, outbox, AppState, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tower::ServiceExt;
 
-const DATABASE: &str = "edgeflags_origin_bench";
+fn database() -> String {
+    std::env::var("ORIGIN_BENCH_DATABASE").unwrap_or_else(|_| "edgeflags_origin_bench".to_owned())
+}
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -49,16 +53,16 @@ async fn fresh_database() -> PgPool {
         .await
         .expect("connect");
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists {} with (force)", database()).as_str())
         .await
         .unwrap();
     admin
-        .execute(format!("create database {DATABASE}").as_str())
+        .execute(format!("create database {}", database()).as_str())
         .await
         .unwrap();
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(base_options().database(DATABASE))
+        .connect_with(base_options().database(&database()))
         .await
         .unwrap();
     sqlx::migrate!("../migrations").run(&pool).await.unwrap();
@@ -73,54 +77,23 @@ async fn drop_database(pool: PgPool) {
         .await
         .expect("connect");
     admin
-        .execute(format!("drop database if exists {DATABASE} with (force)").as_str())
+        .execute(format!("drop database if exists {} with (force)", database()).as_str())
         .await
         .unwrap();
 }
 
-/// Stores the generated environment with the origin's own store functions, in one transaction,
-/// and publishes its first snapshot.
-async fn seed(pool: &PgPool, key: &str, flags: usize) {
+/// Creates the generated environment through the origin's own write path, in one mutation
+/// (validated as a whole, one history and audit row per flag and segment, snapshot version 1).
+async fn populate(state: &AppState, key: &str, flags: usize) {
     let generated = testdata::snapshot(flags, (flags / 5).clamp(20, 200));
-    let mut tx = pool.begin().await.unwrap();
-    let env = environment::insert(&mut tx, key, key)
-        .await
-        .unwrap()
-        .unwrap();
-    for s in &generated.segments {
-        segment::insert(&mut tx, env.environment_id, s, "bench")
-            .await
-            .unwrap();
-    }
-    for f in &generated.flags {
-        let mut f = f.clone();
-        f.version = 1;
-        f.environment = Some(key.to_owned());
-        let id = flag::insert(&mut tx, env.environment_id, &f, "bench")
-            .await
-            .unwrap();
-        flag::replace_overrides(&mut tx, id, &f.overrides)
-            .await
-            .unwrap();
-        flag::record_version(
-            &mut tx,
-            env.environment_id,
-            &f.flag_key,
-            1,
-            "create",
-            "bench",
-            Some(&f),
-            None,
-        )
+    let writer = Writer::new(&state.pool, &state.live, "bench");
+    let contents = Contents {
+        flags: generated.flags,
+        segments: generated.segments,
+    };
+    environments::create_with_contents(&writer, key, None, contents)
         .await
         .unwrap();
-    }
-    let built = outbox::build(&mut tx, key, 1).await.unwrap();
-    outbox::append(&mut tx, &built).await.unwrap();
-    environment::set_snapshot_version(&mut tx, env.environment_id, version_i64(1))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
 }
 
 struct Stats(Vec<Duration>);
@@ -171,9 +144,9 @@ fn main() {
         for &size in &sizes {
             let key = format!("bench{size}");
             let started = Instant::now();
-            seed(&pool, &key, size).await;
+            populate(&state, &key, size).await;
             eprintln!(
-                "seeded {size} flags in {:.1} s",
+                "stored {size} flags in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
 

@@ -102,8 +102,8 @@ pub fn json_type(value: &Value) -> &'static str {
 }
 
 /// Applies a partial update: every top-level member of `patch` replaces the stored one, and
-/// `null` removes it (back to its default). Nested objects are replaced whole, as in the seed's
-/// `PUT {"enabled": true, "targetingRules": {...}}`, so a client never has to send `null` to drop
+/// `null` removes it (back to its default). Nested objects are replaced whole, as in the REST
+/// API's `PUT {"enabled": true, "targetingRules": {...}}`, so a client never has to send `null` to drop
 /// a list it left out of a new `targetingRules`.
 pub fn merge_top_level(stored: &mut Map<String, Value>, patch: Map<String, Value>) {
     for (key, value) in patch {

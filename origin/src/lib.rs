@@ -8,12 +8,11 @@
 pub mod auth;
 pub mod config;
 pub mod document;
+pub mod domain;
 pub mod error;
-pub mod flags;
 pub mod http;
 pub mod live;
 pub mod metrics;
-pub mod mutation;
 pub mod outbox;
 pub mod publish;
 pub mod ratelimit;

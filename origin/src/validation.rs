@@ -36,18 +36,24 @@ pub fn key(value: &str, field: &str) -> Result<()> {
 /// the flag (`targetingRules.rules[2].clauses[0].operator`).
 pub fn flag(flag: &Flag, view: &View) -> Result<()> {
     let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
-    // what the database needs beyond the model: one row per user, a timestamp it can store
-    // (evaluator-core checks the rest, e.g. exactly one of variation and enabled)
+    storage_problems(flag, "", &mut details);
+    into_result(details)
+}
+
+/// What the database needs of a flag beyond the model: one override row per user, a timestamp it
+/// can store (evaluator-core checks the rest, e.g. exactly one of variation and enabled). Paths
+/// start with `prefix`.
+fn storage_problems(flag: &Flag, prefix: &str, details: &mut Vec<FieldError>) {
     let mut users = HashSet::new();
     for (i, o) in flag.overrides.iter().enumerate() {
         if !users.insert(o.user_id.as_str()) {
             details.push(FieldError::new(
-                format!("overrides[{i}].userId"),
+                format!("{prefix}overrides[{i}].userId"),
                 format!("duplicate override for user {:?}", o.user_id),
             ));
         }
         if let Some(expiry) = &o.expires_at {
-            let field = format!("overrides[{i}].expiresAt");
+            let field = format!("{prefix}overrides[{i}].expiresAt");
             if let Err(e) = parse_expiry(expiry, field.clone()) {
                 if !details.iter().any(|d| d.field == field) {
                     details.push(e);
@@ -55,7 +61,6 @@ pub fn flag(flag: &Flag, view: &View) -> Result<()> {
             }
         }
     }
-    into_result(details)
 }
 
 /// `segment` in the context of the environment's other segments.
@@ -67,19 +72,32 @@ pub fn segment(segment: &Segment, view: &View) -> Result<()> {
 /// must still be valid (a deleted segment or prerequisite flag may still be referenced). Paths
 /// name the referencing entity by key: `flags[checkout].targetingRules.segments[0]`.
 pub fn remaining(view: &View) -> Result<()> {
+    into_result(environment_problems(view))
+}
+
+/// A whole environment written at once (a new environment with contents): what [`remaining`]
+/// checks, and what the database needs of every flag (see [`flag`]), paths keyed the same way.
+pub fn environment(view: &View) -> Result<()> {
+    let mut details = environment_problems(view);
+    for flag in view.flags() {
+        storage_problems(flag, &format!("flags[{}].", flag.flag_key), &mut details);
+    }
+    into_result(details)
+}
+
+fn environment_problems(view: &View) -> Vec<FieldError> {
     // one pass over the environment: validating flag by flag would be quadratic
     let snapshot = Snapshot {
         flags: view.flags().to_vec(),
         segments: view.segments().to_vec(),
         ..Snapshot::default()
     };
-    let details = validate_snapshot(&snapshot)
+    validate_snapshot(&snapshot)
         .into_iter()
         // only the definitions are under test here, not this ad-hoc snapshot's header
         .filter(|e| e.path.starts_with("flags[") || e.path.starts_with("segments["))
         .map(|e| FieldError::new(keyed_path(&e.path, view), e.message))
-        .collect();
-    into_result(details)
+        .collect()
 }
 
 /// `flags[3].x` -> `flags[<key of flag 3>].x` (and the same for segments): indexes mean nothing

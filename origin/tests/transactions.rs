@@ -303,3 +303,516 @@ async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
     let versions = snapshot_versions(&pool, "production").await;
     assert_eq!(versions, (1..=snapshot_before + 50).collect::<Vec<i64>>());
 }
+
+/// Counts of what a mutation writes besides the entity itself: all audit rows, all flag history
+/// rows, the environment's outbox rows, and its `snapshot_version` (`None` once deleted).
+async fn trace(pool: &PgPool, environment: &str) -> (i64, i64, i64, Option<i64>) {
+    let snapshot_version: Option<i64> =
+        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
+            .bind(environment)
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+    let snapshots: i64 =
+        sqlx::query_scalar("select count(*) from snapshot where environment_key = $1")
+            .bind(environment)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    (
+        common::count(pool, "select count(*) from audit_log").await,
+        common::count(pool, "select count(*) from flag_version").await,
+        snapshots,
+        snapshot_version,
+    )
+}
+
+/// The newest audit row: environment, entity type, key, action, actor, entity version, snapshot
+/// version, and whether it holds an old and a new value.
+type AuditRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    bool,
+    bool,
+);
+
+async fn newest_audit_row(pool: &PgPool) -> AuditRow {
+    sqlx::query_as(
+        "select environment_key, entity_type, entity_key, action, actor, entity_version,
+                snapshot_version, old_value is not null, new_value is not null
+         from audit_log order by audit_log_id desc limit 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// One admin write and what it must leave behind.
+struct Write {
+    method: Method,
+    uri: &'static str,
+    body: Option<Value>,
+    status: StatusCode,
+    environment: &'static str,
+    /// Audit row: entity type, key, action, entity version, has old value, has new value.
+    audit: (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<i64>,
+        bool,
+        bool,
+    ),
+    /// Flag history rows the write adds (`None`: not checked, an environment deletion cascades).
+    history: Option<i64>,
+}
+
+fn write(
+    method: Method,
+    uri: &'static str,
+    body: Option<Value>,
+    status: StatusCode,
+    environment: &'static str,
+    audit: (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<i64>,
+        bool,
+        bool,
+    ),
+) -> Write {
+    let history = Some(i64::from(audit.0 == "flag"));
+    Write {
+        method,
+        uri,
+        body,
+        status,
+        environment,
+        audit,
+        history,
+    }
+}
+
+/// Every kind of admin write — flags (create, update, override set and delete, rollback, copy,
+/// delete), segments (create, update, delete), client keys (create, revoke) and environments
+/// (create, rename, delete) — commits exactly one audit row naming the change and the snapshot
+/// version it produced, its flag history row (flags only), and one outbox snapshot of that
+/// version, which the response names and the environment row records.
+#[sqlx::test(migrations = "../migrations")]
+async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
+    let app = seeded(pool.clone()).await;
+    let writes = [
+        write(
+            M::POST,
+            "/admin/environments",
+            Some(json!({"key": "dev"})),
+            S::CREATED,
+            "dev",
+            ("environment", "dev", "create", None, false, true),
+        ),
+        write(
+            M::PUT,
+            "/admin/environments/dev",
+            Some(json!({"name": "Development"})),
+            S::OK,
+            "dev",
+            ("environment", "dev", "update", None, true, true),
+        ),
+        write(
+            M::POST,
+            "/admin/flags?environment=production",
+            Some(json!({"flagKey": "alpha", "targetingRules": {"segments": ["beta-users"]}})),
+            S::CREATED,
+            "production",
+            ("flag", "alpha", "create", Some(1), false, true),
+        ),
+        write(
+            M::PUT,
+            "/admin/flags/alpha?environment=production",
+            Some(json!({"enabled": true, "targetingRules": null})),
+            S::OK,
+            "production",
+            ("flag", "alpha", "update", Some(2), true, true),
+        ),
+        write(
+            M::PUT,
+            "/admin/flags/alpha/overrides/u1?environment=production",
+            Some(json!({"enabled": false})),
+            S::CREATED,
+            "production",
+            ("flag", "alpha", "override.set", Some(3), true, true),
+        ),
+        write(
+            M::DELETE,
+            "/admin/flags/alpha/overrides/u1?environment=production",
+            None,
+            S::NO_CONTENT,
+            "production",
+            ("flag", "alpha", "override.delete", Some(4), true, true),
+        ),
+        write(
+            M::POST,
+            "/admin/flags/alpha/rollback?environment=production",
+            Some(json!({"version": 2})),
+            S::OK,
+            "production",
+            ("flag", "alpha", "rollback", Some(5), true, true),
+        ),
+        write(
+            M::POST,
+            "/admin/flags/alpha/copy",
+            Some(json!({"from": "production", "to": "dev"})),
+            S::CREATED,
+            "dev",
+            ("flag", "alpha", "copy", Some(1), false, true),
+        ),
+        write(
+            M::DELETE,
+            "/admin/flags/alpha?environment=production",
+            None,
+            S::NO_CONTENT,
+            "production",
+            ("flag", "alpha", "delete", Some(6), true, false),
+        ),
+        write(
+            M::POST,
+            "/admin/segments?environment=production",
+            Some(json!({"segmentKey": "gamma"})),
+            S::CREATED,
+            "production",
+            ("segment", "gamma", "create", Some(1), false, true),
+        ),
+        write(
+            M::PUT,
+            "/admin/segments/gamma?environment=production",
+            Some(json!({"included": ["x"]})),
+            S::OK,
+            "production",
+            ("segment", "gamma", "update", Some(2), true, true),
+        ),
+        write(
+            M::DELETE,
+            "/admin/segments/gamma?environment=production",
+            None,
+            S::NO_CONTENT,
+            "production",
+            ("segment", "gamma", "delete", None, true, false),
+        ),
+        write(
+            M::POST,
+            "/admin/environments/production/client-keys",
+            Some(json!({"name": "web"})),
+            S::CREATED,
+            "production",
+            ("clientKey", "web", "create", None, false, true),
+        ),
+        write(
+            M::DELETE,
+            "/admin/environments/production/client-keys/web",
+            None,
+            S::NO_CONTENT,
+            "production",
+            ("clientKey", "web", "delete", None, true, false),
+        ),
+        write(
+            M::DELETE,
+            "/admin/flags/alpha?environment=dev",
+            None,
+            S::NO_CONTENT,
+            "dev",
+            ("flag", "alpha", "delete", Some(2), true, false),
+        ),
+        Write {
+            history: None,
+            ..write(
+                M::DELETE,
+                "/admin/environments/dev",
+                None,
+                S::NO_CONTENT,
+                "dev",
+                ("environment", "dev", "delete", None, true, false),
+            )
+        },
+    ];
+    for w in writes {
+        let (audit, history, snapshots, version) = trace(&pool, w.environment).await;
+        let response = app.admin(w.method.clone(), w.uri, w.body.clone()).await;
+        response.assert_status(w.status);
+        let published: i64 = response
+            .header("x-edgeflags-snapshot-version")
+            .unwrap_or_else(|| panic!("{} {}: no snapshot version header", w.method, w.uri))
+            .parse()
+            .unwrap();
+        // versions continue where the environment (or a deleted namesake's outbox) left off
+        assert_eq!(published, version.unwrap_or(snapshots) + 1, "{}", w.uri);
+        let after = trace(&pool, w.environment).await;
+        assert_eq!(after.0, audit + 1, "{} {}: audit rows", w.method, w.uri);
+        if let Some(added) = w.history {
+            assert_eq!(after.1, history + added, "{} {}: history", w.method, w.uri);
+        }
+        assert_eq!(
+            after.2,
+            snapshots + 1,
+            "{} {}: outbox rows",
+            w.method,
+            w.uri
+        );
+        let deleted = w.uri == "/admin/environments/dev" && w.method == M::DELETE;
+        assert_eq!(after.3, (!deleted).then_some(published), "{}", w.uri);
+        let (entity, key, action, entity_version, old, new) = w.audit;
+        assert_eq!(
+            newest_audit_row(&pool).await,
+            (
+                w.environment.to_owned(),
+                entity.to_owned(),
+                key.to_owned(),
+                action.to_owned(),
+                "root".to_owned(),
+                entity_version,
+                published,
+                old,
+                new
+            ),
+            "{} {}",
+            w.method,
+            w.uri
+        );
+        let newest: i64 =
+            sqlx::query_scalar("select max(version) from snapshot where environment_key = $1")
+                .bind(w.environment)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(newest, published, "{} {}: outbox", w.method, w.uri);
+        if entity == "flag" {
+            let row: (i64, String) = sqlx::query_as(
+                "select v.version, v.action from flag_version v join environment e
+                     using (environment_id)
+                 where e.environment_key = $1 and v.flag_key = $2
+                 order by v.version desc limit 1",
+            )
+            .bind(w.environment)
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(
+                row,
+                (entity_version.unwrap(), action.to_owned()),
+                "{}",
+                w.uri
+            );
+        }
+    }
+}
+
+/// Everything stored, entity rows included: a refused write must leave all of it as it was.
+async fn everything(pool: &PgPool) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for sql in [
+        "select count(*) from audit_log",
+        "select count(*) from flag_version",
+        "select count(*) from snapshot",
+        "select coalesce(sum(snapshot_version), 0)::bigint from environment",
+        "select count(*) from environment",
+        "select count(*) from feature_flag",
+        "select coalesce(sum(version), 0)::bigint from feature_flag",
+        "select count(*) from flag_override",
+        "select count(*) from segment",
+        "select coalesce(sum(version), 0)::bigint from segment",
+        "select count(*) from client_key",
+    ] {
+        counts.push(common::count(pool, sql).await);
+    }
+    counts
+}
+
+/// A write of any kind that is refused — because the environment it would leave is invalid, or
+/// its target is missing or in the way — leaves no trace: no entity change, no history, no audit
+/// row, no snapshot version, no outbox row.
+#[sqlx::test(migrations = "../migrations")]
+async fn every_kind_of_refused_write_leaves_no_trace(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
+    let app = seeded(pool.clone()).await;
+    app.create_environment("dev").await;
+    app.create_flag(
+        "production",
+        json!({"flagKey": "parent", "overrides": [{"userId": "u1", "enabled": true}]}),
+    )
+    .await;
+    app.create_flag(
+        "production",
+        json!({"flagKey": "child", "prerequisites": [{"flagKey": "parent", "variation": "on"}]}),
+    )
+    .await;
+    // version 1 of `uses-gamma` names segment `gamma`, which is deleted afterwards
+    app.create_segment("production", json!({"segmentKey": "gamma"}))
+        .await;
+    app.create_flag(
+        "production",
+        json!({"flagKey": "uses-gamma", "targetingRules": {"segments": ["gamma"]}}),
+    )
+    .await;
+    app.admin(
+        M::PUT,
+        "/admin/flags/uses-gamma?environment=production",
+        Some(json!({"targetingRules": null})),
+    )
+    .await
+    .assert_status(S::OK);
+    app.admin(
+        M::DELETE,
+        "/admin/segments/gamma?environment=production",
+        None,
+    )
+    .await
+    .assert_status(S::NO_CONTENT);
+    app.admin(
+        M::POST,
+        "/admin/environments/production/client-keys",
+        Some(json!({"name": "web"})),
+    )
+    .await
+    .assert_status(S::CREATED);
+    let bad_clause = json!({"rules": [{"clauses": [{"attribute": "a", "operator": "nope"}]}]});
+    let refused = [
+        // flags
+        (
+            M::POST,
+            "/admin/flags?environment=production",
+            Some(json!({"flagKey": "x", "targetingRules": bad_clause.clone()})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::PUT,
+            "/admin/flags/parent?environment=production",
+            Some(json!({"targetingRules": bad_clause.clone()})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::PUT,
+            "/admin/flags/parent?environment=production",
+            Some(json!({"prerequisites": [{"flagKey": "child", "variation": "on"}]})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::DELETE,
+            "/admin/flags/parent?environment=production",
+            None,
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::POST,
+            "/admin/flags/uses-gamma/rollback?environment=production",
+            Some(json!({"version": 1})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::POST,
+            "/admin/flags/new-checkout-flow/copy",
+            Some(json!({"from": "production", "to": "dev"})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        // overrides
+        (
+            M::PUT,
+            "/admin/flags/parent/overrides/u2?environment=production",
+            Some(json!({"enabled": true, "variation": "on"})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::PUT,
+            "/admin/flags/parent/overrides/u2?environment=production",
+            Some(json!({"enabled": true, "expiresAt": "tomorrow"})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::DELETE,
+            "/admin/flags/parent/overrides/nobody?environment=production",
+            None,
+            S::NOT_FOUND,
+        ),
+        // segments
+        (
+            M::POST,
+            "/admin/segments?environment=production",
+            Some(json!({"segmentKey": "s", "rules": bad_clause.clone()["rules"]})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::PUT,
+            "/admin/segments/premium-users?environment=production",
+            Some(json!({"rules": bad_clause.clone()["rules"]})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::DELETE,
+            "/admin/segments/beta-users?environment=production",
+            None,
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        // client keys
+        (
+            M::POST,
+            "/admin/environments/production/client-keys",
+            Some(json!({"name": "web"})),
+            S::CONFLICT,
+        ),
+        (
+            M::POST,
+            "/admin/environments/production/client-keys",
+            Some(json!({"name": "bad name"})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::DELETE,
+            "/admin/environments/production/client-keys/nobody",
+            None,
+            S::NOT_FOUND,
+        ),
+        // environments
+        (
+            M::POST,
+            "/admin/environments",
+            Some(json!({"key": "bad key"})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::POST,
+            "/admin/environments",
+            Some(json!({"key": "dev"})),
+            S::CONFLICT,
+        ),
+        (
+            M::PUT,
+            "/admin/environments/dev",
+            Some(json!({"name": "  "})),
+            S::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            M::DELETE,
+            "/admin/environments/production",
+            None,
+            S::CONFLICT,
+        ),
+    ];
+    let before = everything(&pool).await;
+    for (method, uri, body, status) in refused {
+        let response = app.admin(method.clone(), uri, body).await;
+        response.assert_status(status);
+        assert_eq!(
+            everything(&pool).await,
+            before,
+            "{method} {uri} left a trace"
+        );
+    }
+}

@@ -1,11 +1,11 @@
-//! `/admin/environments/{env}/client-keys`: evaluation credentials (contract "Client keys").
-//! The plaintext key is returned once, at creation; only its SHA-256 is stored and published.
+//! `/admin/environments/{env}/client-keys`: evaluation credentials (`docs/architecture.md`,
+//! "Client keys"). The plaintext key is returned once, at creation; only its SHA-256 is stored
+//! and published. Creating and revoking are operations of [`crate::domain::client_keys`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use evaluator_core::model::ClientKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,14 +14,12 @@ use utoipa_axum::routes;
 use super::extract::{JsonObject, Path};
 use super::flags::environment_for_read;
 use super::openapi::admin::{ClientKeyCreated, ClientKeyList, ErrorBody};
-use super::{snapshot_version_header, AppState};
+use super::{snapshot_version_header, writer, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
-use crate::error::{Error, Resource, Result};
-use crate::mutation::Mutation;
-use crate::store::audit::EntityType;
+use crate::domain::client_keys;
+use crate::error::Result;
 use crate::store::client_key;
-use crate::validation;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,40 +92,12 @@ async fn create(
 ) -> Result<Response> {
     caller.require(Role::Admin, &environment)?;
     let body: CreateBody = document::from_value(Value::Object(body))?;
-    validation::key(&body.name, "name")?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let key = client_key::generate(&environment).map_err(|e| {
-        tracing::error!(error = %e, "no randomness for a client key");
-        Error::Unavailable("no randomness available")
-    })?;
-    let sha256 = client_key::hash(&key);
-    let actor = m.actor.clone();
-    let row = client_key::insert(&mut m.tx, m.env.environment_id, &body.name, &sha256, &actor)
-        .await?
-        .ok_or_else(|| Error::AlreadyExists {
-            resource: Resource::ClientKey,
-            key: format!("{environment}/{}", body.name),
-        })?;
-    let public = row.to_json(&environment);
-    m.audit(
-        EntityType::ClientKey,
-        &body.name,
-        "create",
-        None,
-        Some(public.clone()),
-        None,
-    )
-    .await?;
-    m.view.put_client_key(ClientKey {
-        name: row.name.clone(),
-        sha256,
-    });
-    let snapshot_version = m.commit(&state.live).await?;
-    let mut value = public;
-    value["key"] = json!(key);
+    let created = client_keys::create(&writer(&state, &caller), &environment, &body.name).await?;
+    let mut value = created.value.row.to_json(&environment);
+    value["key"] = json!(created.value.key);
     Ok((
         StatusCode::CREATED,
-        [snapshot_version_header(snapshot_version)],
+        [snapshot_version_header(created.snapshot_version)],
         Json(value),
     )
         .into_response())
@@ -159,24 +129,10 @@ async fn remove(
     Path((environment, name)): Path<(String, String)>,
 ) -> Result<Response> {
     caller.require(Role::Admin, &environment)?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let row = client_key::delete(&mut m.tx, m.env.environment_id, &name)
-        .await?
-        .ok_or_else(|| Error::not_found(Resource::ClientKey, format!("{environment}/{name}")))?;
-    m.audit(
-        EntityType::ClientKey,
-        &name,
-        "delete",
-        Some(row.to_json(&environment)),
-        None,
-        None,
-    )
-    .await?;
-    m.view.remove_client_key(&name);
-    let snapshot_version = m.commit(&state.live).await?;
+    let revoked = client_keys::revoke(&writer(&state, &caller), &environment, &name).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [snapshot_version_header(snapshot_version)],
+        [snapshot_version_header(revoked.snapshot_version)],
     )
         .into_response())
 }

@@ -1,5 +1,6 @@
 //! `/admin/environments`: the environments (dev, staging, production...). Reading is open to
-//! every role (restricted tokens see their own environments); writing needs `admin`.
+//! every role (restricted tokens see their own environments); writing needs `admin` and is one
+//! operation of [`crate::domain::environments`].
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,14 +14,12 @@ use utoipa_axum::routes;
 use super::extract::{JsonObject, Path};
 use super::flags::environment_for_read;
 use super::openapi::admin::{Environment, EnvironmentList, ErrorBody};
-use super::{snapshot_version_header, AppState};
+use super::{snapshot_version_header, writer, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
-use crate::error::{Error, Result};
-use crate::mutation::Mutation;
-use crate::store::audit::EntityType;
-use crate::store::{environment, version_i64};
-use crate::validation;
+use crate::domain::environments;
+use crate::error::Result;
+use crate::store::environment;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -81,16 +80,6 @@ struct CreateBody {
     name: Option<String>,
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(Error::invalid(
-            "name",
-            "must be 1-255 characters and not blank",
-        ));
-    }
-    Ok(())
-}
-
 #[utoipa::path(
     post,
     path = "/admin/environments",
@@ -119,27 +108,12 @@ async fn create(
 ) -> Result<Response> {
     caller.require_unrestricted(Role::Admin)?;
     let body: CreateBody = document::from_value(Value::Object(body))?;
-    validation::key(&body.key, "key")?;
-    let name = body.name.unwrap_or_else(|| body.key.clone());
-    check_name(&name)?;
-    let mut m = Mutation::create_environment(&state.pool, &body.key, &name, &caller.sub).await?;
-    let created = m.env.clone();
-    let mut value = created.to_json();
-    value["snapshotVersion"] = json!(m.snapshot_version());
-    m.audit(
-        EntityType::Environment,
-        &body.key,
-        "create",
-        None,
-        Some(value.clone()),
-        None,
-    )
-    .await?;
-    let snapshot_version = m.commit(&state.live).await?;
+    let created =
+        environments::create(&writer(&state, &caller), &body.key, body.name.as_deref()).await?;
     let mut response = (
         StatusCode::CREATED,
-        [snapshot_version_header(snapshot_version)],
-        Json(value),
+        [snapshot_version_header(created.snapshot_version)],
+        Json(created.value.to_json()),
     )
         .into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/admin/environments/{}", body.key)) {
@@ -182,25 +156,12 @@ async fn update(
 ) -> Result<Response> {
     caller.require(Role::Admin, &key)?;
     let body: UpdateBody = document::from_value(Value::Object(body))?;
-    check_name(&body.name)?;
-    let mut m = Mutation::begin(&state.pool, &key, &caller.sub).await?;
-    let old = m.env.to_json();
-    let id = m.env.environment_id;
-    let mut renamed = environment::rename(m.conn(), id, &body.name).await?;
-    // the row shows the version this mutation is about to publish
-    renamed.snapshot_version = version_i64(m.snapshot_version());
-    let new = renamed.to_json();
-    m.audit(
-        EntityType::Environment,
-        &key,
-        "update",
-        Some(old),
-        Some(new.clone()),
-        None,
+    let renamed = environments::update(&writer(&state, &caller), &key, &body.name).await?;
+    Ok((
+        [snapshot_version_header(renamed.snapshot_version)],
+        Json(renamed.value.to_json()),
     )
-    .await?;
-    let snapshot_version = m.commit(&state.live).await?;
-    Ok(([snapshot_version_header(snapshot_version)], Json(new)).into_response())
+        .into_response())
 }
 
 #[utoipa::path(
@@ -227,31 +188,10 @@ async fn remove(
     Path(key): Path<String>,
 ) -> Result<Response> {
     caller.require(Role::Admin, &key)?;
-    let mut m = Mutation::begin(&state.pool, &key, &caller.sub).await?;
-    let (flags, segments) = environment::contents(&mut m.tx, m.env.environment_id).await?;
-    if flags > 0 || segments > 0 {
-        return Err(Error::EnvironmentNotEmpty {
-            key,
-            flags,
-            segments,
-        });
-    }
-    let old = m.env.to_json();
-    m.audit(
-        EntityType::Environment,
-        &key,
-        "delete",
-        Some(old),
-        None,
-        None,
-    )
-    .await?;
-    // its last snapshot is empty (no flags, no client keys), so edges stop serving it
-    m.delete_environment_on_commit();
-    let snapshot_version = m.commit(&state.live).await?;
+    let deleted = environments::delete(&writer(&state, &caller), &key).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [snapshot_version_header(snapshot_version)],
+        [snapshot_version_header(deleted.snapshot_version)],
     )
         .into_response())
 }

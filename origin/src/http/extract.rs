@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::document;
+use crate::domain::Precondition;
 use crate::error::{Error, Result};
 
 /// A JSON object body. Not JSON → 400 `MALFORMED_JSON`; not an object → 422; over the body
@@ -112,11 +113,16 @@ impl IfMatch {
     /// Checks the precondition against the current version (`None` = the entity is absent,
     /// which the caller has answered with 404 where that applies).
     pub fn check(self, current: u64) -> Result<()> {
-        match self {
-            Self::Version(expected) if expected != current => {
-                Err(Error::VersionConflict { expected, current })
-            }
-            _ => Ok(()),
+        Precondition::from(self).check(current)
+    }
+}
+
+impl From<IfMatch> for Precondition {
+    fn from(if_match: IfMatch) -> Self {
+        match if_match {
+            IfMatch::Absent => Self::Absent,
+            IfMatch::Any => Self::Any,
+            IfMatch::Version(v) => Self::Version(v),
         }
     }
 }

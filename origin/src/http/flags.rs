@@ -1,5 +1,5 @@
-//! `/admin/flags`: the seed's flag CRUD and history, plus rollback and copy between
-//! environments.
+//! `/admin/flags`: flag CRUD and history, plus rollback and copy between environments. Every
+//! change is one operation of [`crate::domain::flags`].
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -15,13 +15,12 @@ use utoipa_axum::routes;
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::openapi::admin::{ErrorBody, FlagHistory, FlagPage};
 use super::{
-    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
+    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, writer, AppState,
 };
 use crate::auth::{Caller, Role};
 use crate::document;
+use crate::domain::flags;
 use crate::error::{Error, Resource, Result};
-use crate::flags::{self, Action};
-use crate::mutation::Mutation;
 use crate::store::{environment, flag};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -53,7 +52,7 @@ struct PageQuery {
 
 /// 404 for flag `key` of `environment`.
 pub(super) fn flag_not_found(environment: &str, key: &str) -> Error {
-    Error::not_found(Resource::Flag, format!("{environment}/{key}"))
+    flags::not_found(environment, key)
 }
 
 /// The flag a read addresses (`?environment=` + path key), after the caller's read access to
@@ -70,21 +69,6 @@ pub(super) async fn flag_for_read(
         .await?
         .ok_or_else(|| flag_not_found(&environment, key))?;
     Ok((environment, stored))
-}
-
-/// The flag a mutation changes, read inside its transaction (the environment row is locked):
-/// 404 when absent, 409 when the client's `If-Match` names another version.
-pub(super) async fn flag_for_change(
-    m: &mut Mutation,
-    environment: &str,
-    key: &str,
-    if_match: IfMatch,
-) -> Result<flag::Stored> {
-    let stored = flag::find(&mut m.tx, m.env.environment_id, key)
-        .await?
-        .ok_or_else(|| flag_not_found(environment, key))?;
-    if_match.check(stored.flag.version)?;
-    Ok(stored)
 }
 
 /// Reads need the environment to exist; its row (unlocked).
@@ -212,20 +196,12 @@ async fn create(
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
     let new: Flag = document::from_value(Value::Object(body))?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    if flag::find(&mut m.tx, m.env.environment_id, &new.flag_key)
-        .await?
-        .is_some()
-    {
-        return Err(Error::AlreadyExists {
-            resource: Resource::Flag,
-            key: format!("{environment}/{}", new.flag_key),
-        });
-    }
-    let stored = flags::save(&mut m, None, new, Action::Create).await?;
-    let snapshot_version = m.commit(&state.live).await?;
-    let mut response = written(StatusCode::CREATED, &stored, snapshot_version);
-    let location = format!("/admin/flags/{}?environment={environment}", stored.flag_key);
+    let saved = flags::create(&writer(&state, &caller), &environment, new).await?;
+    let mut response = written(StatusCode::CREATED, &saved.value, saved.snapshot_version);
+    let location = format!(
+        "/admin/flags/{}?environment={environment}",
+        saved.value.flag_key
+    );
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -273,14 +249,19 @@ async fn update(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
-    document::reject_rename(&body, "flagKey", &key, "flag")?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
-    let merged = document::patched(serde_json::to_value(&stored.flag)?, body, "flag")?;
-    let changed: Flag = document::from_value(Value::Object(merged))?;
-    let saved = flags::save(&mut m, Some(&stored), changed, Action::Update).await?;
-    let snapshot_version = m.commit(&state.live).await?;
-    Ok(written(StatusCode::OK, &saved, snapshot_version))
+    let saved = flags::update(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        if_match.into(),
+        body,
+    )
+    .await?;
+    Ok(written(
+        StatusCode::OK,
+        &saved.value,
+        saved.snapshot_version,
+    ))
 }
 
 #[utoipa::path(
@@ -317,13 +298,19 @@ async fn remove(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
-    let version = flags::delete(&mut m, &stored).await?;
-    let snapshot_version = m.commit(&state.live).await?;
+    let deleted = flags::delete(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        if_match.into(),
+    )
+    .await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [etag(version), snapshot_version_header(snapshot_version)],
+        [
+            etag(deleted.value),
+            snapshot_version_header(deleted.snapshot_version),
+        ],
     )
         .into_response())
 }
@@ -380,19 +367,6 @@ async fn history(
     })))
 }
 
-/// The version a change to flag `key` must match with `If-Match`: the stored flag's, or for a
-/// deleted flag the version of its deletion.
-async fn current_version(
-    m: &mut Mutation,
-    key: &str,
-    stored: Option<&flag::Stored>,
-) -> Result<u64> {
-    match stored {
-        Some(s) => Ok(s.flag.version),
-        None => Ok(flag::next_version(&mut m.tx, m.env.environment_id, key).await? - 1),
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RollbackBody {
@@ -443,38 +417,19 @@ async fn rollback(
     caller.require(Role::Editor, &environment)?;
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: RollbackBody = document::from_value(Value::Object(body))?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let target = flag::version(&mut m.tx, m.env.environment_id, &key, body.version)
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                Resource::FlagVersion,
-                format!("{environment}/{key}@{}", body.version),
-            )
-        })?;
-    let Some(definition) = target.definition else {
-        return Err(Error::invalid(
-            "version",
-            format!(
-                "version {} is the flag's deletion; roll back to a version with a definition",
-                body.version
-            ),
-        ));
-    };
-    let stored = flag::find(&mut m.tx, m.env.environment_id, &key).await?;
-    if stored.is_none() && if_match == IfMatch::Any {
-        return Err(flag_not_found(&environment, &key));
-    }
-    if_match.check(current_version(&mut m, &key, stored.as_ref()).await?)?;
-    let saved = flags::save(
-        &mut m,
-        stored.as_ref(),
-        definition.0,
-        Action::Rollback(body.version),
+    let saved = flags::rollback(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        if_match.into(),
+        body.version,
     )
     .await?;
-    let snapshot_version = m.commit(&state.live).await?;
-    Ok(written(StatusCode::OK, &saved, snapshot_version))
+    Ok(written(
+        StatusCode::OK,
+        &saved.value,
+        saved.snapshot_version,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -532,32 +487,18 @@ async fn copy(
     }
     caller.require(Role::Viewer, &body.from)?;
     caller.require(Role::Editor, &body.to)?;
-    let mut m = Mutation::begin(&state.pool, &body.to, &caller.sub).await?;
-    let source_env = environment::find(m.conn(), &body.from)
-        .await?
-        .ok_or_else(|| Error::not_found(Resource::Environment, &body.from))?;
-    let source = flag::find(m.conn(), source_env.environment_id, &key)
-        .await?
-        .ok_or_else(|| flag_not_found(&body.from, &key))?;
-    let target = flag::find(&mut m.tx, m.env.environment_id, &key).await?;
-    if target.is_none() && if_match == IfMatch::Any {
-        return Err(flag_not_found(&body.to, &key));
-    }
-    if_match.check(current_version(&mut m, &key, target.as_ref()).await?)?;
-    // overrides are per-user exceptions of one environment: the target keeps its own
-    let copied = Flag {
-        overrides: target
-            .as_ref()
-            .map(|t| t.flag.overrides.clone())
-            .unwrap_or_default(),
-        ..source.flag
-    };
-    let status = if target.is_some() {
-        StatusCode::OK
-    } else {
+    let copied = flags::copy(
+        &writer(&state, &caller),
+        &key,
+        &body.from,
+        &body.to,
+        if_match.into(),
+    )
+    .await?;
+    let status = if copied.value.created {
         StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let saved = flags::save(&mut m, target.as_ref(), copied, Action::Copy).await?;
-    let snapshot_version = m.commit(&state.live).await?;
-    Ok(written(status, &saved, snapshot_version))
+    Ok(written(status, &copied.value.flag, copied.snapshot_version))
 }

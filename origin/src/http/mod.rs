@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Caller, TokenKeys};
 use crate::config::Config;
+use crate::domain::Writer;
 use crate::error::{Error, Result};
 use crate::live::LiveSnapshots;
 use crate::metrics::Metrics;
@@ -231,6 +232,11 @@ fn snapshot_version_header(version: u64) -> (header::HeaderName, HeaderValue) {
         header::HeaderName::from_static(SNAPSHOT_VERSION),
         HeaderValue::from(version),
     )
+}
+
+/// The domain writer acting as `caller`: every admin write goes through it.
+fn writer<'a>(state: &'a AppState, caller: &'a Caller) -> Writer<'a> {
+    Writer::new(&state.pool, &state.live, &caller.sub)
 }
 
 /// Page size: `limit` (1..=1000, default 100).

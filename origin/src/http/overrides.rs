@@ -1,5 +1,5 @@
-//! `/admin/flags/{flagKey}/overrides`: per-user overrides (the seed's `flag_overrides`), each
-//! change a new version of the flag.
+//! `/admin/flags/{flagKey}/overrides`: per-user overrides of a flag (`flag_override` rows), each
+//! change a new version of the flag ([`crate::domain::overrides`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,14 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::flags::{flag_for_change, flag_for_read, EnvironmentQuery};
+use super::flags::{flag_for_read, EnvironmentQuery};
 use super::openapi::admin::{ErrorBody, OverrideList, OverrideWritten};
-use super::{environment_of, etag, snapshot_version_header, AppState};
+use super::{environment_of, etag, snapshot_version_header, writer, AppState};
 use crate::auth::{Caller, Role};
 use crate::document;
-use crate::error::{Error, Resource, Result};
-use crate::flags::{self, Action};
-use crate::mutation::Mutation;
+use crate::domain::overrides;
+use crate::error::Result;
 use crate::store::flag::parse_expiry;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -144,31 +143,20 @@ async fn set(
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: OverrideBody = document::from_value(Value::Object(body))?;
     let new = Override {
-        user_id: user_id.clone(),
+        user_id,
         variation: body.variation,
         enabled: body.enabled,
         expires_at: body.expires_at,
     };
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
-    let mut changed = stored.flag.clone();
-    let created = match changed.overrides.iter_mut().find(|o| o.user_id == user_id) {
-        Some(existing) => {
-            *existing = new.clone();
-            false
-        }
-        None => {
-            changed.overrides.push(new.clone());
-            changed.overrides.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-            true
-        }
-    };
-    let index = saved_index(&stored.flag.overrides, &user_id, created);
-    let saved = flags::save(&mut m, Some(&stored), changed, Action::OverrideSet)
-        .await
-        .map_err(|e| relative_to_override(e, index))?;
-    let snapshot_version = m.commit(&state.live).await?;
-    let status = if created {
+    let put = overrides::put(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        new.clone(),
+        if_match.into(),
+    )
+    .await?;
+    let status = if put.value.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -176,51 +164,17 @@ async fn set(
     Ok((
         status,
         [
-            etag(saved.version),
-            snapshot_version_header(snapshot_version),
+            etag(put.value.version),
+            snapshot_version_header(put.snapshot_version),
         ],
         Json(json!({
             "flagKey": key,
             "environment": environment,
-            "version": saved.version,
+            "version": put.value.version,
             "override": to_json(&new, Utc::now()),
         })),
     )
         .into_response())
-}
-
-/// Where the override for `user_id` sits in the flag's (sorted) override list after the change.
-fn saved_index(before: &[Override], user_id: &str, created: bool) -> usize {
-    let mut ids: Vec<&str> = before.iter().map(|o| o.user_id.as_str()).collect();
-    if created {
-        ids.push(user_id);
-        ids.sort_unstable();
-    }
-    ids.iter().position(|id| *id == user_id).unwrap_or(0)
-}
-
-/// The body of `PUT .../overrides/{userId}` is one override: report its fields as the client
-/// wrote them (`variation`), not as the flag stores them (`overrides[3].variation`). Problems
-/// elsewhere in the flag keep their flag paths.
-fn relative_to_override(error: Error, index: usize) -> Error {
-    let prefix = format!("overrides[{index}]");
-    match error {
-        Error::Validation(details) => Error::Validation(
-            details
-                .into_iter()
-                .map(|mut d| {
-                    match d.field.strip_prefix(&prefix) {
-                        // the override as a whole (e.g. both variation and enabled given)
-                        Some("") => d.field = "variation".to_owned(),
-                        Some(rest) if rest.starts_with('.') => d.field = rest[1..].to_owned(),
-                        _ => {}
-                    }
-                    d
-                })
-                .collect(),
-        ),
-        other => other,
-    }
 }
 
 #[utoipa::path(
@@ -257,24 +211,19 @@ async fn remove(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = flag_for_change(&mut m, &environment, &key, if_match).await?;
-    let mut changed = stored.flag.clone();
-    let before = changed.overrides.len();
-    changed.overrides.retain(|o| o.user_id != user_id);
-    if changed.overrides.len() == before {
-        return Err(Error::not_found(
-            Resource::Override,
-            format!("{environment}/{key}/{user_id}"),
-        ));
-    }
-    let saved = flags::save(&mut m, Some(&stored), changed, Action::OverrideDelete).await?;
-    let snapshot_version = m.commit(&state.live).await?;
+    let deleted = overrides::delete(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        &user_id,
+        if_match.into(),
+    )
+    .await?;
     Ok((
         StatusCode::NO_CONTENT,
         [
-            etag(saved.version),
-            snapshot_version_header(snapshot_version),
+            etag(deleted.value),
+            snapshot_version_header(deleted.snapshot_version),
         ],
     )
         .into_response())

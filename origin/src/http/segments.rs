@@ -1,4 +1,5 @@
-//! `/admin/segments`: reusable user segments of an environment.
+//! `/admin/segments`: reusable user segments of an environment; every change is one operation of
+//! [`crate::domain::segments`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use evaluator_core::model::Segment;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,32 +16,17 @@ use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{environment_for_read, EnvironmentQuery};
 use super::openapi::admin::{ErrorBody, SegmentPage, StoredSegment};
 use super::{
-    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, AppState,
+    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, writer, AppState,
 };
 use crate::auth::{Caller, Role};
-use crate::document;
-use crate::error::{Error, Resource, Result};
-use crate::mutation::Mutation;
-use crate::store::audit::EntityType;
+use crate::domain::segments;
+use crate::error::Result;
 use crate::store::{segment, version_u64};
-use crate::validation;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update, remove))
-}
-
-fn segment_not_found(environment: &str, key: &str) -> Error {
-    Error::not_found(Resource::Segment, format!("{environment}/{key}"))
-}
-
-/// A segment from a body, ignoring the metadata members the API adds to the segments it returns.
-fn parse(mut body: Map<String, Value>) -> Result<Segment> {
-    for name in segment::METADATA {
-        body.remove(name);
-    }
-    document::from_value(Value::Object(body))
 }
 
 fn written(
@@ -140,7 +126,7 @@ async fn show(
     let env = environment_for_read(&state, &caller, &environment).await?;
     let stored = segment::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
         .await?
-        .ok_or_else(|| segment_not_found(&environment, &key))?;
+        .ok_or_else(|| segments::not_found(&environment, &key))?;
     Ok((
         [etag(version_u64(stored.version))],
         Json(stored.to_json(&environment)),
@@ -181,37 +167,13 @@ async fn create(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
-    let new = parse(body)?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    if segment::find(&mut m.tx, m.env.environment_id, &new.segment_key)
-        .await?
-        .is_some()
-    {
-        return Err(Error::AlreadyExists {
-            resource: Resource::Segment,
-            key: format!("{environment}/{}", new.segment_key),
-        });
-    }
-    validation::segment(&new, &m.view)?;
-    let actor = m.actor.clone();
-    let stored = segment::insert(&mut m.tx, m.env.environment_id, &new, &actor).await?;
-    let new_value = stored.to_json(&environment);
-    m.audit(
-        EntityType::Segment,
-        &new.segment_key,
-        "create",
-        None,
-        Some(new_value),
-        Some(1),
-    )
-    .await?;
-    m.view.put_segment(new);
-    let snapshot_version = m.commit(&state.live).await?;
+    let new = segments::parse(body)?;
+    let created = segments::create(&writer(&state, &caller), &environment, new).await?;
     Ok(written(
         StatusCode::CREATED,
-        &stored,
+        &created.value,
         &environment,
-        snapshot_version,
+        created.snapshot_version,
     ))
 }
 
@@ -254,35 +216,19 @@ async fn update(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
     caller.require(Role::Editor, &environment)?;
-    document::reject_rename(&body, "segmentKey", &key, "segment")?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = segment::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| segment_not_found(&environment, &key))?;
-    let current = version_u64(stored.version);
-    if_match.check(current)?;
-    let merged = document::patched(serde_json::to_value(&stored.definition.0)?, body, "segment")?;
-    let changed = parse(merged)?;
-    validation::segment(&changed, &m.view)?;
-    let actor = m.actor.clone();
-    let saved = segment::update(m.conn(), stored.segment_id, &changed, current + 1, &actor).await?;
-    let (old, new) = (stored.to_json(&environment), saved.to_json(&environment));
-    m.audit(
-        EntityType::Segment,
+    let saved = segments::update(
+        &writer(&state, &caller),
+        &environment,
         &key,
-        "update",
-        Some(old),
-        Some(new),
-        Some(current + 1),
+        if_match.into(),
+        body,
     )
     .await?;
-    m.view.put_segment(changed);
-    let snapshot_version = m.commit(&state.live).await?;
     Ok(written(
         StatusCode::OK,
-        &saved,
+        &saved.value,
         &environment,
-        snapshot_version,
+        saved.snapshot_version,
     ))
 }
 
@@ -319,22 +265,16 @@ async fn remove(
 ) -> Result<Response> {
     let environment = environment_of(q.environment.as_deref(), None)?;
     caller.require(Role::Editor, &environment)?;
-    let mut m = Mutation::begin(&state.pool, &environment, &caller.sub).await?;
-    let stored = segment::find(&mut m.tx, m.env.environment_id, &key)
-        .await?
-        .ok_or_else(|| segment_not_found(&environment, &key))?;
-    if_match.check(version_u64(stored.version))?;
-    // refused while a flag or another segment still references it
-    m.view.remove_segment(&key);
-    validation::remaining(&m.view)?;
-    segment::delete(m.conn(), stored.segment_id).await?;
-    let old = stored.to_json(&environment);
-    m.audit(EntityType::Segment, &key, "delete", Some(old), None, None)
-        .await?;
-    let snapshot_version = m.commit(&state.live).await?;
+    let deleted = segments::delete(
+        &writer(&state, &caller),
+        &environment,
+        &key,
+        if_match.into(),
+    )
+    .await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [snapshot_version_header(snapshot_version)],
+        [snapshot_version_header(deleted.snapshot_version)],
     )
         .into_response())
 }

@@ -1,11 +1,12 @@
-//! `audit_log` rows: written inside each mutation's transaction, queried by the audit API.
+//! `audit_log` rows, queried by the audit API (each mutation writes its own, see
+//! [`crate::domain`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::{rfc3339, version_i64, version_u64};
+use super::{rfc3339, version_u64};
 use crate::error::Result;
 
 /// What an audit row is about.
@@ -45,50 +46,6 @@ impl EntityType {
     }
 }
 
-/// One change to record.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Environment changed.
-    pub environment_key: String,
-    /// Kind of entity.
-    pub entity_type: EntityType,
-    /// Its key.
-    pub entity_key: String,
-    /// What happened (`create`, `update`, `delete`, `rollback`, `copy`, `override.set`...).
-    pub action: &'static str,
-    /// Who did it (JWT `sub`).
-    pub actor: String,
-    /// The entity before; `None` when created.
-    pub old_value: Option<Value>,
-    /// The entity after; `None` when deleted.
-    pub new_value: Option<Value>,
-    /// The entity's version after the change, where it has versions.
-    pub entity_version: Option<u64>,
-    /// The environment's snapshot version the change produced.
-    pub snapshot_version: u64,
-}
-
-/// Writes an audit row.
-pub async fn insert(conn: &mut PgConnection, entry: &Entry) -> Result<()> {
-    sqlx::query(
-        "insert into audit_log (environment_key, entity_type, entity_key, action, actor,
-                                old_value, new_value, entity_version, snapshot_version)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&entry.environment_key)
-    .bind(entry.entity_type.as_str())
-    .bind(&entry.entity_key)
-    .bind(entry.action)
-    .bind(&entry.actor)
-    .bind(entry.old_value.as_ref().map(Json))
-    .bind(entry.new_value.as_ref().map(Json))
-    .bind(entry.entity_version.map(version_i64))
-    .bind(version_i64(entry.snapshot_version))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// A stored audit row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {
@@ -117,7 +74,7 @@ pub struct Row {
 }
 
 impl Row {
-    /// The API's JSON; flag entries also carry the seed's `flagKey`.
+    /// The API's JSON; flag entries also carry `flagKey`, as the REST API's flag audit log has it.
     pub fn to_json(&self) -> Value {
         let mut entry = json!({
             "id": self.audit_log_id,

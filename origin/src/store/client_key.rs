@@ -1,4 +1,5 @@
-//! `client_key` rows and key generation (contract "Client keys").
+//! `client_key` rows and key generation (`docs/architecture.md`, "Client keys"); the writes are
+//! [`crate::domain::client_keys`]'s.
 
 use chrono::{DateTime, Utc};
 use evaluator_core::model::ClientKey;
@@ -57,7 +58,8 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-const COLUMNS: &str = "name, sha256, created_by, created_at";
+/// The columns of a [`Row`], in its order.
+pub(crate) const COLUMNS: &str = "name, sha256, created_by, created_at";
 
 /// The environment's keys, by name.
 pub async fn list(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Row>> {
@@ -80,49 +82,12 @@ pub async fn for_snapshot(conn: &mut PgConnection, environment_id: i64) -> Resul
         .collect())
 }
 
-/// Stores a key's hash; `None` if the name is taken in this environment.
-pub async fn insert(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    name: &str,
-    sha256: &str,
-    actor: &str,
-) -> Result<Option<Row>> {
-    let sql = format!(
-        "insert into client_key (environment_id, name, sha256, created_by) values ($1, $2, $3, $4)
-         on conflict (environment_id, name) do nothing returning {COLUMNS}"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(environment_id)
-        .bind(name)
-        .bind(sha256)
-        .bind(actor)
-        .fetch_optional(conn)
-        .await?)
-}
-
-/// Deletes (revokes) a key; the deleted row, if there was one.
-pub async fn delete(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    name: &str,
-) -> Result<Option<Row>> {
-    let sql = format!(
-        "delete from client_key where environment_id = $1 and name = $2 returning {COLUMNS}"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(environment_id)
-        .bind(name)
-        .fetch_optional(conn)
-        .await?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn generated_keys_follow_the_contract_format() {
+    fn generated_keys_have_the_documented_format() {
         let key = generate("production").unwrap();
         let secret = key.strip_prefix("efk.production.").unwrap();
         assert_eq!(secret.len(), 32);

@@ -1,4 +1,5 @@
-//! `feature_flag`, `flag_override` and `flag_version` rows.
+//! `feature_flag`, `flag_override` and `flag_version` rows (reads; the writes are
+//! [`crate::domain`]'s).
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use super::{rfc3339, version_i64, version_u64};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{FieldError, Result};
 
 /// A stored flag with its overrides joined back in.
 #[derive(Debug, Clone)]
@@ -145,111 +146,11 @@ fn join(rows: Vec<FlagRow>, overrides: Vec<OverrideRow>) -> Vec<Stored> {
         .collect()
 }
 
-/// The definition column's content: the flag without its overrides.
-fn definition(flag: &Flag) -> Flag {
-    Flag {
-        overrides: Vec::new(),
-        ..flag.clone()
-    }
-}
-
-/// Inserts a new flag (overrides are written by [`replace_overrides`]).
-pub async fn insert(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    flag: &Flag,
-    actor: &str,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "insert into feature_flag
-             (environment_id, flag_key, enabled, version, definition, created_by, updated_by)
-         values ($1, $2, $3, $4, $5, $6, $6)
-         returning feature_flag_id",
-    )
-    .bind(environment_id)
-    .bind(&flag.flag_key)
-    .bind(flag.enabled)
-    .bind(version_i64(flag.version))
-    .bind(Json(definition(flag)))
-    .bind(actor)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Replaces a flag's definition.
-pub async fn update(conn: &mut PgConnection, id: i64, flag: &Flag, actor: &str) -> Result<()> {
-    sqlx::query(
-        "update feature_flag set enabled = $2, version = $3, definition = $4, updated_by = $5
-         where feature_flag_id = $1",
-    )
-    .bind(id)
-    .bind(flag.enabled)
-    .bind(version_i64(flag.version))
-    .bind(Json(definition(flag)))
-    .bind(actor)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Deletes a flag and, by cascade, its overrides (its history stays).
-pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("delete from feature_flag where feature_flag_id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Parses an override's `expiresAt`; `field` names it in the error.
 pub fn parse_expiry(value: &str, field: String) -> Result<DateTime<Utc>, FieldError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| FieldError::new(field, format!("not an RFC 3339 timestamp: {e}")))
-}
-
-/// Makes the flag's stored overrides exactly `overrides`.
-pub async fn replace_overrides(
-    conn: &mut PgConnection,
-    id: i64,
-    overrides: &[Override],
-) -> Result<()> {
-    sqlx::query("delete from flag_override where feature_flag_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    if overrides.is_empty() {
-        return Ok(());
-    }
-    let mut users = Vec::with_capacity(overrides.len());
-    let mut variations = Vec::with_capacity(overrides.len());
-    let mut enabled = Vec::with_capacity(overrides.len());
-    let mut expiries = Vec::with_capacity(overrides.len());
-    for (i, o) in overrides.iter().enumerate() {
-        users.push(o.user_id.clone());
-        variations.push(o.variation.clone());
-        enabled.push(o.enabled);
-        let expiry = match &o.expires_at {
-            Some(s) => Some(
-                parse_expiry(s, format!("overrides[{i}].expiresAt"))
-                    .map_err(|e| Error::Validation(vec![e]))?,
-            ),
-            None => None,
-        };
-        expiries.push(expiry);
-    }
-    sqlx::query(
-        "insert into flag_override (feature_flag_id, user_id, variation, enabled, expires_at)
-         select $1, * from unnest($2::text[], $3::text[], $4::boolean[], $5::timestamptz[])",
-    )
-    .bind(id)
-    .bind(users)
-    .bind(variations)
-    .bind(enabled)
-    .bind(expiries)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The version a new change of flag `key` gets: one past the newest in its history, so that a
@@ -297,35 +198,6 @@ impl VersionRow {
         }
         entry
     }
-}
-
-/// Appends a version to the flag's history.
-#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
-pub async fn record_version(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    key: &str,
-    version: u64,
-    action: &str,
-    actor: &str,
-    definition: Option<&Flag>,
-    rollback_of: Option<u64>,
-) -> Result<()> {
-    sqlx::query(
-        "insert into flag_version
-             (environment_id, flag_key, version, action, actor, definition, rollback_of)
-         values ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(environment_id)
-    .bind(key)
-    .bind(version_i64(version))
-    .bind(action)
-    .bind(actor)
-    .bind(definition.map(Json))
-    .bind(rollback_of.map(version_i64))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 const VERSION_COLUMNS: &str = "version, action, actor, definition, rollback_of, created_at";

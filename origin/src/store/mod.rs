@@ -1,7 +1,8 @@
-//! SQL access: one module per table family. All statements are parameterised (`query` + `bind`).
+//! SQL reads: one module per table family. All statements are parameterised (`query` + `bind`).
+//! The statements that write are private to [`crate::domain`], so that every write is a mutation.
 //!
 //! Flags are stored as their JSON definition (JSONB) without `overrides`, which live in
-//! `flag_override` as the seed's schema has them; [`flag::Stored`] and the environment view join
+//! `flag_override`, one row per user; [`flag::Stored`] and the environment view join
 //! them back into the flag of `docs/flag-model.md`.
 
 pub mod audit;

@@ -1,4 +1,4 @@
-//! `segment` rows.
+//! `segment` rows (reads; the writes are [`crate::domain::segments`]'s).
 
 use chrono::{DateTime, Utc};
 use evaluator_core::model::Segment;
@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use super::{rfc3339, version_i64, version_u64};
+use super::{rfc3339, version_u64};
 use crate::error::Result;
 
 /// A stored segment and its metadata.
@@ -42,7 +42,8 @@ impl Stored {
     }
 }
 
-const COLUMNS: &str = "segment_id, version, definition, created_at, updated_at";
+/// The columns of a [`Stored`], in its order.
+pub(crate) const COLUMNS: &str = "segment_id, version, definition, created_at, updated_at";
 
 /// The segment `key` of the environment.
 pub async fn find(
@@ -88,54 +89,4 @@ pub async fn all(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Seg
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|j| j.0).collect())
-}
-
-/// Inserts a segment at version 1.
-pub async fn insert(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    segment: &Segment,
-    actor: &str,
-) -> Result<Stored> {
-    let sql = format!(
-        "insert into segment (environment_id, segment_key, version, definition, created_by, updated_by)
-         values ($1, $2, 1, $3, $4, $4) returning {COLUMNS}"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(environment_id)
-        .bind(&segment.segment_key)
-        .bind(Json(segment))
-        .bind(actor)
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Replaces a segment's definition at `version`.
-pub async fn update(
-    conn: &mut PgConnection,
-    id: i64,
-    segment: &Segment,
-    version: u64,
-    actor: &str,
-) -> Result<Stored> {
-    let sql = format!(
-        "update segment set definition = $2, version = $3, updated_by = $4
-         where segment_id = $1 returning {COLUMNS}"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(id)
-        .bind(Json(segment))
-        .bind(version_i64(version))
-        .bind(actor)
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Deletes a segment.
-pub async fn delete(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("delete from segment where segment_id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! A mutation loads the view once under the environment lock, validates its change against it,
 //! writes the change to the tables and applies it to the view, and finally turns the view into
-//! the new snapshot, so the environment is read once per mutation. [`crate::snapshot::build`]
+//! the new snapshot, so the environment is read once per mutation. [`crate::outbox::build`]
 //! produces the same snapshot by loading a fresh view; a test pins that the two agree.
 
 use evaluator_core::model::{ClientKey, Flag, Segment, Snapshot};

@@ -1,0 +1,109 @@
+//! The write side of the origin: every change to an environment (its flags and their overrides,
+//! segments, client keys, the environment itself) goes through this module
+//! (`docs/architecture.md`, "Write path").
+//!
+//! An operation such as [`flags::update`] opens a mutation of one environment (it locks the
+//! environment row), reads what it changes inside that transaction, refuses with 404/409 before
+//! anything is written, and then applies its change through the mutation, which
+//! 1. validates the environment as the change leaves it, with evaluator-core's rules (the ones the
+//!    edge runs), before any row is written;
+//! 2. writes the rows, including the entity's next version (and, for flags, its history row);
+//! 3. records the change (`entity`, `key`, `action`, old and new value), which becomes its audit
+//!    row;
+//!
+//! and whose commit bumps the environment's `snapshot_version`, writes the audit rows, appends the
+//! new snapshot to the outbox and commits, all in the one transaction. Anything failing before the
+//! commit rolls all of it back: no change, no version, no audit row, no snapshot.
+//!
+//! The SQL that writes is private to this module, and a mutation can only be opened and committed
+//! here, so an HTTP handler cannot write past any of these steps: it parses the request,
+//! authorises the caller, calls one operation and renders the [`Written`] answer. Neither is
+//! reachable from outside:
+//!
+//! ```compile_fail,E0603
+//! use origin::domain::rows::flag::insert; // the statements that write: private
+//! ```
+//!
+//! ```compile_fail,E0603
+//! use origin::domain::mutation::Mutation; // opening a mutation: private
+//! ```
+
+pub mod client_keys;
+pub mod environments;
+pub mod flags;
+mod mutation;
+pub mod overrides;
+mod rows;
+pub mod segments;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+use crate::live::LiveSnapshots;
+use mutation::Mutation;
+
+/// What every write needs: the database, this replica's evaluation cache (updated on commit, so
+/// the replica serves its own writes at once) and the caller to record as the actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    pool: &'a PgPool,
+    live: &'a Arc<LiveSnapshots>,
+    actor: &'a str,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer acting as `actor` (the JWT subject of the caller).
+    pub fn new(pool: &'a PgPool, live: &'a Arc<LiveSnapshots>, actor: &'a str) -> Self {
+        Self { pool, live, actor }
+    }
+
+    /// Opens a mutation of the existing environment `environment`.
+    async fn begin(&self, environment: &str) -> Result<Mutation> {
+        Mutation::begin(self.pool, environment, self.actor).await
+    }
+
+    /// Commits `m` and pairs `value` with the snapshot version it produced.
+    async fn commit<T>(&self, m: Mutation, value: T) -> Result<Written<T>> {
+        let snapshot_version = m.commit(self.live).await?;
+        Ok(Written {
+            value,
+            snapshot_version,
+        })
+    }
+}
+
+/// The result of a committed write and the environment's snapshot version it produced (the
+/// `x-edgeflags-snapshot-version` header).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written<T> {
+    /// What was written, as the API answers with it.
+    pub value: T,
+    /// The snapshot version this write published.
+    pub snapshot_version: u64,
+}
+
+/// Optimistic concurrency precondition of a change (the HTTP `If-Match` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// None given: last write wins.
+    Absent,
+    /// The entity must exist (`If-Match: *`).
+    Any,
+    /// The entity must be at this version.
+    Version(u64),
+}
+
+impl Precondition {
+    /// Checks the precondition against the entity's current version; a mismatch is a 409 that
+    /// names the current version.
+    pub fn check(self, current: u64) -> Result<()> {
+        match self {
+            Self::Version(expected) if expected != current => {
+                Err(Error::VersionConflict { expected, current })
+            }
+            _ => Ok(()),
+        }
+    }
+}
