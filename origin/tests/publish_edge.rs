@@ -410,8 +410,7 @@ async fn a_publish_secret_shorter_than_32_bytes_stops_the_publisher_at_start_up(
         ..PublishConfig::default()
     };
     let err = spawn(pool, &config, metrics(), std::future::pending())
-        .err()
-        .expect("a short secret is refused");
+        .expect_err("a short secret is refused");
     let message = err.to_string();
     assert!(
         message.contains("EDGEFLAGS_EDGE_PUBLISH_SECRET") && message.contains("is 19 bytes"),
