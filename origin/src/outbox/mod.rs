@@ -29,7 +29,7 @@ pub const CHANNEL: &str = "edgeflags_snapshot";
 /// notification when the transaction `conn` belongs to commits, and drops it on rollback).
 /// Returns the stored text.
 ///
-/// Callers hold the environment row lock (see [`crate::mutation`]) and pass the version after the
+/// Callers hold the environment row lock (see [`crate::domain`]) and pass the version after the
 /// environment's `snapshot_version`: that keeps each environment's versions gapless and committed
 /// in order, which the publisher's cursors rely on.
 pub async fn append(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<String> {
