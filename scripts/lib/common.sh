@@ -38,3 +38,31 @@ ensure_postgres() {
     sleep 0.5
   done
 }
+
+# Installs pinned PyPI packages into the project-local venv .tools/NAME-venv (gitignored) once,
+# and prints the path of its executable BIN. Idempotent: a stamp file records what was installed,
+# and a lock keeps two test processes installing at once from fighting over the venv.
+#   python_tool_install NAME BIN REQUIREMENT...
+python_tool_install() {
+  local name=$1 bin_name=$2; shift 2
+  local venv="$ROOT/.tools/$name-venv"
+  local bin="$venv/bin/$bin_name" stamp="$venv/.installed" want="$*"
+  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "$bin"
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed to install $*"
+  say "installing $* into $venv"
+  mkdir -p "$ROOT/.tools"
+  (
+    flock 9
+    if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      exit 0
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2 || exit 1
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2 || exit 1
+    echo "$want" >"$stamp"
+  ) 9>"$ROOT/.tools/$name-venv.lock" || die "installing $* failed"
+  echo "$bin"
+}

@@ -15,32 +15,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Pinned so every machine validates with the same rules.
 OPENAPI_CHECK_REQUIREMENTS=("openapi-spec-validator==0.9.0")
-OPENAPI_CHECK_VENV="$ROOT/.tools/openapi-venv"
 
 openapi_check_install() {
-  local stamp="$OPENAPI_CHECK_VENV/.installed"
-  local want="${OPENAPI_CHECK_REQUIREMENTS[*]}"
-  local bin="$OPENAPI_CHECK_VENV/bin/openapi-spec-validator"
-  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    echo "$bin"
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is needed to install openapi-spec-validator"
-  say "installing openapi-spec-validator into $OPENAPI_CHECK_VENV"
-  mkdir -p "$ROOT/.tools"
-  # A lock so two test runs installing at once do not fight over the venv.
-  (
-    flock 9
-    if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-      exit 0
-    fi
-    rm -rf "$OPENAPI_CHECK_VENV"
-    python3 -m venv "$OPENAPI_CHECK_VENV" >&2 || exit 1
-    "$OPENAPI_CHECK_VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "${OPENAPI_CHECK_REQUIREMENTS[@]}" >&2 || exit 1
-    echo "$want" >"$stamp"
-  ) 9>"$ROOT/.tools/openapi-venv.lock" || die "installing openapi-spec-validator failed"
-  echo "$bin"
+  python_tool_install openapi openapi-spec-validator "${OPENAPI_CHECK_REQUIREMENTS[@]}"
 }
 
 # Validates $1; prints the validator's verdict.

@@ -20,32 +20,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Pinned so every machine runs the same server; flask + flask-cors are moto's server-mode
 # dependencies (the `server` extra would pull in every AWS service's dependencies, ~2x the install).
 S3_SERVER_REQUIREMENTS=("moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5")
-S3_SERVER_VENV="$ROOT/.tools/s3-venv"
 S3_SERVER_STATE="$ROOT/.dev/s3-server"
 
 s3_server_install() {
-  local stamp="$S3_SERVER_VENV/.installed"
-  local want="${S3_SERVER_REQUIREMENTS[*]}"
-  if [ -x "$S3_SERVER_VENV/bin/moto_server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    echo "$S3_SERVER_VENV/bin/moto_server"
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is needed to install the S3 test server (moto)"
-  say "installing moto (S3 test server) into $S3_SERVER_VENV"
-  mkdir -p "$ROOT/.tools"
-  # A lock so two test binaries installing at once do not fight over the venv.
-  (
-    flock 9
-    if [ -x "$S3_SERVER_VENV/bin/moto_server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-      exit 0
-    fi
-    rm -rf "$S3_SERVER_VENV"
-    python3 -m venv "$S3_SERVER_VENV" >&2 || exit 1
-    "$S3_SERVER_VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "${S3_SERVER_REQUIREMENTS[@]}" >&2 || exit 1
-    echo "$want" >"$stamp"
-  ) 9>"$ROOT/.tools/s3-venv.lock" || die "installing moto failed"
-  echo "$S3_SERVER_VENV/bin/moto_server"
+  python_tool_install s3 moto_server "${S3_SERVER_REQUIREMENTS[@]}"
 }
 
 s3_server_url() {
