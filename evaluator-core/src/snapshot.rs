@@ -7,9 +7,9 @@ use hashbrown::{HashMap, HashSet};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::flag::{CompiledFlag, FlagLists};
+use crate::flag::CompiledFlag;
 use crate::model::{Flag, Segment, Snapshot};
-use crate::segment::{CompiledSegment, SegmentLists};
+use crate::segment::CompiledSegment;
 use crate::sets::Interner;
 use crate::validate::ValidationError;
 
@@ -64,15 +64,8 @@ impl CompiledSnapshot {
     /// compiled as errors too.
     #[must_use]
     pub fn compile(mut snapshot: Snapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
-        // The snapshot is ours: move its (possibly huge) user lists instead of copying them.
-        let mut lists = Lists {
-            flags: snapshot.flags.iter_mut().map(FlagLists::take).collect(),
-            segments: snapshot
-                .segments
-                .iter_mut()
-                .map(SegmentLists::take)
-                .collect(),
-        };
+        // The snapshot is ours: move its user lists instead of copying them.
+        let mut lists = Lists::take(&mut snapshot);
         compile_input(&Input::of(&snapshot), Some(&mut lists))
     }
 

@@ -62,6 +62,21 @@ pub(super) struct Lists {
     pub(super) segments: Vec<SegmentLists>,
 }
 
+impl Lists {
+    /// Moves the (possibly huge) user lists out of `snapshot`'s flags and segments instead of
+    /// copying them.
+    pub(super) fn take(snapshot: &mut Snapshot) -> Self {
+        Self {
+            flags: snapshot.flags.iter_mut().map(FlagLists::take).collect(),
+            segments: snapshot
+                .segments
+                .iter_mut()
+                .map(SegmentLists::take)
+                .collect(),
+        }
+    }
+}
+
 /// Compiles a borrowed snapshot (copying what the compiled form keeps): for validation.
 pub(crate) fn compile_snapshot(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<ValidationError>) {
     compile_input(&Input::of(snapshot), None)

@@ -105,14 +105,7 @@ fn full_snapshot() -> Snapshot {
 /// reads (checked to be strings by the wire types, not kept), and the user lists moved out.
 /// The list of ignored fields is the one place that says which fields the wire types drop.
 fn as_the_fast_path_keeps_it(mut snapshot: Snapshot) -> (Snapshot, Lists) {
-    let lists = Lists {
-        flags: snapshot.flags.iter_mut().map(FlagLists::take).collect(),
-        segments: snapshot
-            .segments
-            .iter_mut()
-            .map(SegmentLists::take)
-            .collect(),
-    };
+    let lists = Lists::take(&mut snapshot);
     for flag in &mut snapshot.flags {
         flag.description = None;
         flag.environment = None;
