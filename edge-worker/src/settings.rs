@@ -158,17 +158,17 @@ mod tests {
         (settings, warnings)
     }
 
+    /// The documented defaults (wrangler.toml, README): keys required, 5 s TTL, 32 subsets.
+    const DEFAULTS: Settings = Settings {
+        require_client_keys: true,
+        ttl_ms: 5_000,
+        subset_limit: 32,
+    };
+
     #[test]
     fn unset_vars_are_the_defaults() {
         let (settings, warnings) = settings(&[]);
-        assert_eq!(
-            settings,
-            Settings {
-                require_client_keys: true,
-                ttl_ms: 5_000,
-                subset_limit: 32
-            }
-        );
+        assert_eq!(settings, DEFAULTS);
         assert!(warnings.is_empty());
     }
 
@@ -225,14 +225,7 @@ mod tests {
             ("SNAPSHOT_TTL_SECONDS", "soon"),
             ("SUBSET_CACHE_LIMIT", "many"),
         ]);
-        assert_eq!(
-            settings,
-            Settings {
-                require_client_keys: true,
-                ttl_ms: 5_000,
-                subset_limit: 32
-            }
-        );
+        assert_eq!(settings, DEFAULTS);
         assert_eq!(
             warnings,
             [
