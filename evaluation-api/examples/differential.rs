@@ -100,6 +100,14 @@ fn context_json(context: &EvaluationContext) -> Map<String, Value> {
     object
 }
 
+/// An OFREP request body for `context` (keys are off in the differential run, so the context
+/// names the environment).
+fn ofrep_body(context: &EvaluationContext) -> String {
+    let mut ofrep_context = context_json(context);
+    ofrep_context.insert(String::from("environment"), json!("production"));
+    json!({ "context": ofrep_context }).to_string()
+}
+
 fn rest_batch(compiled: &CompiledSnapshot, context: &EvaluationContext, now: i64) -> Vec<u8> {
     let evaluations = compiled.evaluate_all(context, now);
     // Written by hand: going through `json!` would sort each result's members.
@@ -124,9 +132,7 @@ fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
             "",
             now,
         ));
-        let mut ofrep_context = context_json(&context);
-        ofrep_context.insert(String::from("environment"), json!("production"));
-        let body = json!({ "context": ofrep_context }).to_string();
+        let body = ofrep_body(&context);
         requests.push(native(
             compiled,
             "POST",
@@ -137,9 +143,7 @@ fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
         ));
     }
     if n % 10 == 0 {
-        let mut ofrep_context = context_json(&context);
-        ofrep_context.insert(String::from("environment"), json!("production"));
-        let body = json!({ "context": ofrep_context }).to_string();
+        let body = ofrep_body(&context);
         requests.push(native(
             compiled,
             "POST",
