@@ -15,7 +15,7 @@ use std::process::Command;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{seeded, settings, TestApp, TestResponse};
+use common::{settings, with_checkout_flag, TestApp, TestResponse};
 use origin::Settings;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -436,7 +436,7 @@ fn rich_flag() -> Value {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn admin_answers_match_the_document(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     let token = app.admin_token().to_owned();
     let call = |method: Method, uri: String, body: Option<Value>| {
@@ -691,10 +691,9 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     assert_eq!(r.body["error"]["field"], "limit");
     spec.check("GET", "/admin/flags", &r);
     let r = app
-        .send(
+        .public(
             Method::GET,
             "/admin/flags?environment=production",
-            None,
             None,
             &[],
         )
@@ -787,12 +786,12 @@ async fn operations_answers_match_the_document(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let mut spec = Spec::new();
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        let r = app.send(Method::GET, path, None, None, &[]).await;
+        let r = app.public(Method::GET, path, None, &[]).await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", path, &r);
     }
     pool.close().await;
-    let r = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let r = app.public(Method::GET, "/readyz", None, &[]).await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("GET", "/readyz", &r);
 }
@@ -800,9 +799,7 @@ async fn operations_answers_match_the_document(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn openapi_document_is_served(pool: PgPool) {
     let app = TestApp::new(pool);
-    let response = app
-        .send(Method::GET, "/openapi.json", None, None, &[])
-        .await;
+    let response = app.public(Method::GET, "/openapi.json", None, &[]).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.body["info"]["title"], "edgeflags origin API");
@@ -824,7 +821,7 @@ async fn evaluate(
 
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_match_the_document(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     app.create_flag(
         "production",
@@ -1044,25 +1041,12 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
-    let app = TestApp::with_settings(
-        pool,
-        Settings {
-            require_client_keys: true,
-            ..settings()
-        },
-    );
+    let app = TestApp::requiring_client_keys(pool);
     app.create_environment("production").await;
     app.create_environment("staging").await;
     app.create_flag("production", json!({"flagKey": "theme", "enabled": true}))
         .await;
-    let created = app
-        .admin(
-            Method::POST,
-            "/admin/environments/production/client-keys",
-            Some(json!({"name": "web"})),
-        )
-        .await;
-    let key = created.body["key"].as_str().unwrap().to_owned();
+    let key = app.create_client_key("production", "web").await;
     let bearer = format!("Bearer {key}");
     let mut spec = Spec::new();
     let context = json!({"context": {"targetingKey": "u1"}});
