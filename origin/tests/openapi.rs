@@ -807,18 +807,6 @@ async fn openapi_document_is_served(pool: PgPool) {
     assert_eq!(response.body, document());
 }
 
-/// An evaluation request with a JSON body (or none) and extra headers.
-async fn evaluate(
-    app: &TestApp,
-    method: Method,
-    uri: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let body = body.map(|b| Body::from(b.to_string()));
-    app.send(method, uri, None, body, headers).await
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_match_the_document(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
@@ -842,97 +830,89 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         "/api/v1/flags/theme?environment=production&userId=u1",
         "/api/v1/flags/theme?environment=production",
     ] {
-        let r = evaluate(&app, Method::GET, uri, None, &[]).await;
+        let r = app.public(Method::GET, uri, None, &[]).await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", flag, &r);
     }
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/nope?environment=production",
-        None,
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/nope?environment=production",
+            None,
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("GET", flag, &r);
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
+    let r = app
+        .public(Method::GET, "/api/v1/flags/theme", None, &[])
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("GET", flag, &r);
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/theme?environment=ghost",
-        None,
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/theme?environment=ghost",
+            None,
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("GET", flag, &r);
 
     // REST: batch
     let body = json!({"userId": "u1", "environment": "production", "flagKeys": ["theme", "nope"],
                       "context": {"country": "US"}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(body.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(body.clone()), &[])
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", batch, &r);
     let etag = r.header("etag").unwrap().to_owned();
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(body),
-        &[("if-none-match", &etag)],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(body),
+            &[("if-none-match", &etag)],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_MODIFIED);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "production"})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "production"})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "ghost", "flagKeys": ["theme"]})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "ghost", "flagKeys": ["theme"]})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "production", "flagKeys": [1]})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "production", "flagKeys": [1]})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", batch, &r);
     let big = json!({"environment": "production", "context": {"x": "y".repeat(70 * 1024)}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(big.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(big.clone()), &[])
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", batch, &r);
 
@@ -941,100 +921,92 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         json!({"context": {"targetingKey": "u1", "environment": "production", "plan": "pro"}});
     for key in ["theme", "new-checkout-flow"] {
         let uri = format!("/ofrep/v1/evaluate/flags/{key}");
-        let r = evaluate(&app, Method::POST, &uri, Some(context.clone()), &[]).await;
+        let r = app
+            .public(Method::POST, &uri, Some(context.clone()), &[])
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", ofrep_flag, &r);
     }
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/nope",
-        Some(context.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/nope",
+            Some(context.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(json!({})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_flag, &r);
     let ghost = json!({"context": {"environment": "ghost"}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(ghost.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(ghost.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(big.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(big.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(context.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(context.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", ofrep_bulk, &r);
     let etag = r.header("etag").unwrap().to_owned();
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(context.clone()),
-        &[("if-none-match", &etag)],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(context.clone()),
+            &[("if-none-match", &etag)],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_MODIFIED);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(json!({"context": 1})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(json!({"context": 1})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(ghost),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(ghost), &[])
+        .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(big),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(big), &[])
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_bulk, &r);
 }
@@ -1057,36 +1029,37 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
         ("x-client-key", key.as_str()),
         ("x-api-key", key.as_str()),
     ] {
-        let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[header]).await;
+        let r = app
+            .public(Method::GET, "/api/v1/flags/theme", None, &[header])
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-        let r = evaluate(
-            &app,
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(context.clone()),
-            &[header],
-        )
-        .await;
+        let r = app
+            .public(
+                Method::POST,
+                "/ofrep/v1/evaluate/flags",
+                Some(context.clone()),
+                &[header],
+            )
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", "/ofrep/v1/evaluate/flags", &r);
     }
     // 401 without one (REST: a body; OFREP: none)
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
+    let r = app
+        .public(Method::GET, "/api/v1/flags/theme", None, &[])
+        .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(json!({})), &[])
+        .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("POST", "/api/v1/flags/batch", &r);
     for path in ["/ofrep/v1/evaluate/flags/theme", "/ofrep/v1/evaluate/flags"] {
-        let r = evaluate(&app, Method::POST, path, Some(context.clone()), &[]).await;
+        let r = app
+            .public(Method::POST, path, Some(context.clone()), &[])
+            .await;
         r.assert_status(StatusCode::UNAUTHORIZED);
         let template = if path.ends_with("theme") {
             "/ofrep/v1/evaluate/flags/{key}"
@@ -1097,24 +1070,24 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
     }
     // 403: the key's environment is not the one asked for
     let auth = [("authorization", bearer.as_str())];
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/theme?environment=staging",
-        None,
-        &auth,
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/theme?environment=staging",
+            None,
+            &auth,
+        )
+        .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "staging"})),
-        &auth,
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "staging"})),
+            &auth,
+        )
+        .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("POST", "/api/v1/flags/batch", &r);
 }
