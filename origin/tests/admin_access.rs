@@ -3,9 +3,8 @@
 
 mod common;
 
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{now_secs, seeded, settings, TestApp, SECRET};
+use common::{now_secs, settings, with_checkout_flag, TestApp, SECRET};
 use origin::auth::{Role, TokenKeys};
 use origin::Settings;
 use serde_json::json;
@@ -15,8 +14,8 @@ const FLAG: &str = "/admin/flags/new-checkout-flow?environment=production";
 
 #[sqlx::test(migrations = "../migrations")]
 async fn missing_token_is_401_with_a_bearer_challenge(pool: PgPool) {
-    let app = seeded(pool).await;
-    let response = app.send(Method::GET, FLAG, None, None, &[]).await;
+    let app = with_checkout_flag(pool).await;
+    let response = app.public(Method::GET, FLAG, None, &[]).await;
     response.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(response.code(), "UNAUTHORIZED");
     assert_eq!(
@@ -27,7 +26,7 @@ async fn missing_token_is_401_with_a_bearer_challenge(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn invalid_expired_and_foreign_tokens_are_401_invalid_token(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let expired = app
         .state
         .tokens
@@ -51,10 +50,9 @@ async fn invalid_expired_and_foreign_tokens_are_401_invalid_token(pool: PgPool) 
             .contains(reason));
     }
     let basic = app
-        .send(
+        .public(
             Method::GET,
             FLAG,
-            None,
             None,
             &[("authorization", "Basic YWxpY2U6cHc=")],
         )
@@ -64,7 +62,7 @@ async fn invalid_expired_and_foreign_tokens_are_401_invalid_token(pool: PgPool) 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn viewer_reads_but_cannot_write(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let viewer = app.token("vera", Role::Viewer, None);
     app.call(Method::GET, FLAG, &viewer, None)
         .await
@@ -109,7 +107,7 @@ async fn viewer_reads_but_cannot_write(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn editor_writes_flags_but_not_environments_or_client_keys(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let editor = app.token("eddie", Role::Editor, None);
     app.call(Method::PUT, FLAG, &editor, Some(json!({"enabled": false})))
         .await
@@ -145,7 +143,7 @@ async fn editor_writes_flags_but_not_environments_or_client_keys(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn environment_restricted_tokens_are_403_elsewhere(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     app.create_environment("dev").await;
     let dev_editor = app.token("deb", Role::Editor, Some(&["dev"]));
     app.call(
@@ -246,13 +244,11 @@ async fn oversized_body_is_413_with_a_code(pool: PgPool) {
     app.create_environment("dev").await;
     let users: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
     let body = json!({"flagKey": "big", "targetingRules": {"userIds": users}});
-    let token = app.admin_token().to_owned();
     let response = app
-        .send(
+        .admin_with(
             Method::POST,
             "/admin/flags?environment=dev",
-            Some(&token),
-            Some(Body::from(body.to_string())),
+            Some(body),
             &[],
         )
         .await;
@@ -267,7 +263,7 @@ async fn oversized_body_is_413_with_a_code(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_routes_and_methods_get_json_errors_not_auth_challenges(pool: PgPool) {
     let app = TestApp::new(pool);
-    let missing = app.send(Method::GET, "/admin/flagz", None, None, &[]).await;
+    let missing = app.public(Method::GET, "/admin/flagz", None, &[]).await;
     missing.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(missing.code(), "ROUTE_NOT_FOUND");
     let wrong_method = app.admin(Method::PATCH, "/admin/flags", None).await;

@@ -1,10 +1,10 @@
-//! Admin API, flags: the seed's CRUD and history, partial updates, validation, optimistic
+//! Admin API, flags: CRUD and history, partial updates, validation, optimistic
 //! concurrency, rollback, copy and overrides, through the real router and PostgreSQL.
 
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{seed_flag, seeded, side_effects, TestApp};
+use common::{checkout_flag, side_effects, with_checkout_flag, TestApp};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -20,7 +20,7 @@ async fn create_returns_201_with_etag_location_and_server_managed_fields(pool: P
         .await;
 
     let response = app
-        .admin(Method::POST, "/admin/flags", Some(seed_flag()))
+        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
         .await;
 
     response.assert_status(StatusCode::CREATED);
@@ -44,7 +44,7 @@ async fn create_returns_201_with_etag_location_and_server_managed_fields(pool: P
 
 #[sqlx::test(migrations = "../migrations")]
 async fn get_returns_the_stored_flag_with_its_etag(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let response = app.admin(Method::GET, FLAG, None).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.header("etag"), Some("\"1\""));
@@ -60,7 +60,7 @@ async fn get_returns_the_stored_flag_with_its_etag(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_flag_and_unknown_environment_are_distinct_404s(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let missing_flag = app
         .admin(
             Method::GET,
@@ -83,9 +83,9 @@ async fn unknown_flag_and_unknown_environment_are_distinct_404s(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn creating_an_existing_flag_is_409_flag_exists(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let response = app
-        .admin(Method::POST, "/admin/flags", Some(seed_flag()))
+        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
         .await;
     response.assert_status(StatusCode::CONFLICT);
     assert_eq!(response.code(), "FLAG_EXISTS");
@@ -93,8 +93,8 @@ async fn creating_an_existing_flag_is_409_flag_exists(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn missing_environment_is_400_naming_the_parameter(pool: PgPool) {
-    let app = seeded(pool).await;
-    let mut flag = seed_flag();
+    let app = with_checkout_flag(pool).await;
+    let mut flag = checkout_flag();
     flag.as_object_mut().unwrap().remove("environment");
     let response = app.admin(Method::POST, "/admin/flags", Some(flag)).await;
     response.assert_status(StatusCode::BAD_REQUEST);
@@ -103,8 +103,8 @@ async fn missing_environment_is_400_naming_the_parameter(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn seed_partial_update_merges_into_the_stored_definition(pool: PgPool) {
-    let app = seeded(pool).await;
+async fn partial_update_merges_into_the_stored_definition(pool: PgPool) {
+    let app = with_checkout_flag(pool).await;
     let update = json!({
         "enabled": false,
         "targetingRules": {"percentage": 50, "segments": ["beta-users"]}
@@ -118,7 +118,7 @@ async fn seed_partial_update_merges_into_the_stored_definition(pool: PgPool) {
     // fields the update did not name are kept...
     assert_eq!(flag["description"], "Enable new checkout experience");
     assert_eq!(flag["defaultValue"], false);
-    // ...and a top-level field it names is replaced whole, as the seed's PUT example implies
+    // ...and a top-level field it names is replaced whole, as the REST API's PUT example implies
     assert_eq!(
         flag["targetingRules"],
         json!({"percentage": 50.0, "segments": ["beta-users"]})
@@ -130,7 +130,7 @@ async fn seed_partial_update_merges_into_the_stored_definition(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn null_in_a_partial_update_removes_the_field(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let response = app
         .admin(Method::PUT, FLAG, Some(json!({"description": null})))
         .await;
@@ -144,7 +144,7 @@ async fn null_in_a_partial_update_removes_the_field(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn environment_may_come_from_the_body_but_must_agree_with_the_query(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let by_body = app
         .admin(
             Method::PUT,
@@ -169,7 +169,7 @@ async fn environment_may_come_from_the_body_but_must_agree_with_the_query(pool: 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn renaming_through_put_is_refused(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let response = app
         .admin(Method::PUT, FLAG, Some(json!({"flagKey": "other"})))
         .await;
@@ -179,7 +179,7 @@ async fn renaming_through_put_is_refused(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn invalid_rule_is_422_naming_the_field_and_nothing_is_stored(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let before = side_effects(&pool, "production").await;
     let rules = json!({"rules": [
         {"clauses": [{"attribute": "country", "operator": "in", "values": ["US"]}], "variation": "on"},
@@ -211,7 +211,7 @@ async fn invalid_rule_is_422_naming_the_field_and_nothing_is_stored(pool: PgPool
 
 #[sqlx::test(migrations = "../migrations")]
 async fn every_validation_problem_is_reported(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let flag = json!({
         "flagKey": "multi",
         "environment": "production",
@@ -240,7 +240,7 @@ async fn every_validation_problem_is_reported(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn wrong_json_types_and_unknown_fields_are_422_with_paths(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let wrong_type = app
         .admin(Method::PUT, FLAG, Some(json!({"enabled": "yes"})))
         .await;
@@ -257,7 +257,7 @@ async fn wrong_json_types_and_unknown_fields_are_422_with_paths(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn malformed_json_is_400_and_non_object_is_422(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let token = app.admin_token().to_owned();
     let malformed = app
         .send(
@@ -276,22 +276,15 @@ async fn malformed_json_is_400_and_non_object_is_422(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
         .await
         .assert_status(StatusCode::OK);
     let before = side_effects(&pool, "production").await;
-    let token = app.admin_token().to_owned();
-    let body = Some(json!({"enabled": true}).to_string().into());
+    let body = Some(json!({"enabled": true}));
 
     let stale = app
-        .send(
-            Method::PUT,
-            FLAG,
-            Some(&token),
-            body,
-            &[("if-match", "\"1\"")],
-        )
+        .admin_with(Method::PUT, FLAG, body, &[("if-match", "\"1\"")])
         .await;
 
     stale.assert_status(StatusCode::CONFLICT);
@@ -303,27 +296,15 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
         false
     );
 
-    let body = Some(json!({"enabled": true}).to_string().into());
+    let body = Some(json!({"enabled": true}));
     let fresh = app
-        .send(
-            Method::PUT,
-            FLAG,
-            Some(&token),
-            body,
-            &[("if-match", "\"2\"")],
-        )
+        .admin_with(Method::PUT, FLAG, body, &[("if-match", "\"2\"")])
         .await;
     fresh.assert_status(StatusCode::OK);
     assert_eq!(fresh.header("etag"), Some("\"3\""));
 
     let stale_delete = app
-        .send(
-            Method::DELETE,
-            FLAG,
-            Some(&token),
-            None,
-            &[("if-match", "2")],
-        )
+        .admin_with(Method::DELETE, FLAG, None, &[("if-match", "2")])
         .await;
     stale_delete.assert_status(StatusCode::CONFLICT);
     assert_eq!(stale_delete.body["error"]["currentVersion"], 3);
@@ -331,17 +312,10 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
 
 #[sqlx::test(migrations = "../migrations")]
 async fn malformed_if_match_is_400(pool: PgPool) {
-    let app = seeded(pool).await;
-    let token = app.admin_token().to_owned();
-    let body = Some(json!({"enabled": true}).to_string().into());
+    let app = with_checkout_flag(pool).await;
+    let body = Some(json!({"enabled": true}));
     let response = app
-        .send(
-            Method::PUT,
-            FLAG,
-            Some(&token),
-            body,
-            &[("if-match", "latest")],
-        )
+        .admin_with(Method::PUT, FLAG, body, &[("if-match", "latest")])
         .await;
     response.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(response.body["error"]["field"], "If-Match");
@@ -349,7 +323,7 @@ async fn malformed_if_match_is_400(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn delete_removes_the_flag_and_history_records_the_deletion(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let deleted = app.admin(Method::DELETE, FLAG, None).await;
     deleted.assert_status(StatusCode::NO_CONTENT);
     assert_eq!(deleted.header("etag"), Some("\"2\""));
@@ -377,7 +351,7 @@ async fn delete_removes_the_flag_and_history_records_the_deletion(pool: PgPool) 
 
     // re-created, it continues the numbering so history stays unambiguous
     let recreated = app
-        .admin(Method::POST, "/admin/flags", Some(seed_flag()))
+        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
         .await;
     recreated.assert_status(StatusCode::CREATED);
     assert_eq!(recreated.body["version"], 3);
@@ -385,7 +359,7 @@ async fn delete_removes_the_flag_and_history_records_the_deletion(pool: PgPool) 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn deleting_a_prerequisite_of_another_flag_is_refused(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let dependent = json!({"flagKey": "dependent", "enabled": true,
         "prerequisites": [{"flagKey": "new-checkout-flow", "variation": "on"}]});
     app.create_flag("production", dependent).await;
@@ -434,7 +408,7 @@ async fn list_paginates_by_key_with_a_cursor(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn history_lists_every_version_newest_first_with_its_definition(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
         .await;
     app.admin(Method::PUT, FLAG, Some(json!({"description": "v3"})))
@@ -469,7 +443,7 @@ async fn history_lists_every_version_newest_first_with_its_definition(pool: PgPo
 
 #[sqlx::test(migrations = "../migrations")]
 async fn rollback_creates_a_new_audited_version_equal_to_the_old_definition(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let v1 = app.admin(Method::GET, FLAG, None).await.body;
     app.admin(
         Method::PUT,
@@ -520,7 +494,7 @@ async fn rollback_creates_a_new_audited_version_equal_to_the_old_definition(pool
 
 #[sqlx::test(migrations = "../migrations")]
 async fn rollback_to_a_missing_version_or_a_deletion_is_refused(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let uri = "/admin/flags/new-checkout-flow/rollback?environment=production";
     let missing = app
         .admin(Method::POST, uri, Some(json!({"version": 9})))
@@ -550,18 +524,13 @@ async fn rollback_to_a_missing_version_or_a_deletion_is_refused(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn rollback_honours_if_match(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
         .await;
-    let token = app.admin_token().to_owned();
-    let body = Some(
-        json!({"environment": "production", "version": 1})
-            .to_string()
-            .into(),
-    );
+    let body = Some(json!({"environment": "production", "version": 1}));
     let uri = "/admin/flags/new-checkout-flow/rollback";
     let stale = app
-        .send(Method::POST, uri, Some(&token), body, &[("if-match", "1")])
+        .admin_with(Method::POST, uri, body, &[("if-match", "1")])
         .await;
     stale.assert_status(StatusCode::CONFLICT);
     assert_eq!(stale.body["error"]["currentVersion"], 2);
@@ -668,7 +637,7 @@ async fn copy_into_an_environment_missing_a_referenced_segment_is_refused(pool: 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let base = "/admin/flags/new-checkout-flow/overrides";
     let set = app
         .admin(
@@ -759,7 +728,7 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
 
 #[sqlx::test(migrations = "../migrations")]
 async fn invalid_overrides_are_422_naming_the_body_field(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let uri = "/admin/flags/new-checkout-flow/overrides/alice?environment=production";
     let bad_variation = app
         .admin(Method::PUT, uri, Some(json!({"variation": "purple"})))

@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{seeded, TestApp};
+use common::{with_checkout_flag, TestApp};
 use origin::auth::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -58,7 +58,7 @@ async fn segment_crud_round_trips_with_versions(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn deleting_a_segment_still_referenced_is_refused_naming_the_references(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     app.create_segment(
         "production",
         json!({"segmentKey": "vip", "rules": [{"clauses": [
@@ -336,7 +336,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
 
 #[sqlx::test(migrations = "../migrations")]
 async fn audit_rows_record_actor_action_and_old_and_new_values(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let alice = app.token("alice", Role::Editor, None);
     app.call(
         Method::PUT,

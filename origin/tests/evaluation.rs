@@ -5,19 +5,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{seeded, settings, TestApp};
+use common::{with_checkout_flag, TestApp};
 use evaluator_core::{CompiledSnapshot, EvaluationContext};
-use origin::Settings;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-/// Flags exercising every evaluation step: the seed flag (segments, users, countries,
+/// Flags exercising every evaluation step: the checkout flag (segments, users, countries,
 /// percentage), a multivariate flag with rules and a weighted rollout, a prerequisite, overrides.
 async fn rich_environment(pool: PgPool) -> TestApp {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     app.create_segment(
         "production",
         json!({"segmentKey": "pros", "rules": [{"clauses": [
@@ -74,14 +72,14 @@ async fn origin_answers_match_evaluator_core_on_the_outbox_snapshot(pool: PgPool
             let uri = format!(
                 "/api/v1/flags/{key}?userId={user}&environment=production&country={country}&plan={plan}"
             );
-            let response = app.send(Method::GET, &uri, None, None, &[]).await;
+            let response = app.public(Method::GET, &uri, None, &[]).await;
             let context = EvaluationContext::with_targeting_key(user.clone())
                 .with_attribute("country", country)
                 .with_attribute("plan", plan);
             let now = chrono::Utc::now().timestamp_millis();
             let expected = serde_json::to_value(compiled.evaluate(key, &context, now)).unwrap();
             if key == "missing-flag" {
-                // the seed route answers an unknown flag with a 404 error body
+                // the REST API answers an unknown flag with a 404 error body
                 assert_eq!(response.status, StatusCode::NOT_FOUND, "{uri}");
                 assert_eq!(
                     response.body["error"]["code"], expected["errorCode"],
@@ -103,13 +101,7 @@ async fn batch_and_ofrep_routes_are_served_from_the_same_snapshot(pool: PgPool) 
     let batch = json!({"userId": "user123", "environment": "production",
         "flagKeys": ["new-checkout-flow", "kill-switch"], "context": {"country": "US"}});
     let response = app
-        .send(
-            Method::POST,
-            "/api/v1/flags/batch",
-            None,
-            Some(Body::from(batch.to_string())),
-            &[],
-        )
+        .public(Method::POST, "/api/v1/flags/batch", Some(batch), &[])
         .await;
     response.assert_status(StatusCode::OK);
     let flags = response.body["flags"].as_array().unwrap();
@@ -126,24 +118,17 @@ async fn batch_and_ofrep_routes_are_served_from_the_same_snapshot(pool: PgPool) 
     let ofrep =
         json!({"context": {"targetingKey": "u7", "environment": "production", "country": "US"}});
     let single = app
-        .send(
+        .public(
             Method::POST,
             "/ofrep/v1/evaluate/flags/checkout-theme",
-            None,
-            Some(Body::from(ofrep.to_string())),
+            Some(ofrep.clone()),
             &[],
         )
         .await;
     single.assert_status(StatusCode::OK);
     assert_eq!(single.body["key"], "checkout-theme");
     let bulk = app
-        .send(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            None,
-            Some(Body::from(ofrep.to_string())),
-            &[],
-        )
+        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(ofrep), &[])
         .await;
     bulk.assert_status(StatusCode::OK);
     assert_eq!(bulk.body["flags"].as_array().unwrap().len(), 3);
@@ -155,10 +140,10 @@ async fn batch_and_ofrep_routes_are_served_from_the_same_snapshot(pool: PgPool) 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_commit_is_served_immediately_by_the_same_replica(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let uri = "/api/v1/flags/new-checkout-flow?userId=user123&environment=production";
     assert_eq!(
-        app.send(Method::GET, uri, None, None, &[]).await.body["enabled"],
+        app.public(Method::GET, uri, None, &[]).await.body["enabled"],
         true
     );
     app.admin(
@@ -168,14 +153,14 @@ async fn a_commit_is_served_immediately_by_the_same_replica(pool: PgPool) {
     )
     .await
     .assert_status(StatusCode::OK);
-    let after = app.send(Method::GET, uri, None, None, &[]).await;
+    let after = app.public(Method::GET, uri, None, &[]).await;
     assert_eq!(after.body["enabled"], false);
     assert_eq!(after.body["version"], 2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
-    let writer = seeded(pool.clone()).await;
+    let writer = with_checkout_flag(pool.clone()).await;
     let reader = TestApp::new(pool.clone());
     let shutdown = CancellationToken::new();
     // a long poll interval: only NOTIFY can make this fast
@@ -210,7 +195,7 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
     assert_eq!(reader.state.live.version("production"), Some(before + 1));
     let uri = "/api/v1/flags/new-checkout-flow?userId=user123&environment=production";
     assert_eq!(
-        reader.send(Method::GET, uri, None, None, &[]).await.body["enabled"],
+        reader.public(Method::GET, uri, None, &[]).await.body["enabled"],
         false
     );
     shutdown.cancel();
@@ -226,40 +211,24 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn client_keys_are_required_when_configured(pool: PgPool) {
-    let app = TestApp::with_settings(
-        pool,
-        Settings {
-            require_client_keys: true,
-            ..settings()
-        },
-    );
-    app.create_environment("production").await;
-    app.create_flag("production", json!({"flagKey": "f", "enabled": true}))
+    let app = TestApp::requiring_client_keys(pool);
+    app.create_environment_with_flag("production", json!({"flagKey": "f", "enabled": true}))
         .await;
-    let created = app
-        .admin(
-            Method::POST,
-            "/admin/environments/production/client-keys",
-            Some(json!({"name": "web"})),
-        )
-        .await;
-    let key = created.body["key"].as_str().unwrap().to_owned();
+    let key = app.create_client_key("production", "web").await;
 
     let anonymous = app
-        .send(
+        .public(
             Method::GET,
             "/api/v1/flags/f?userId=u&environment=production",
-            None,
             None,
             &[],
         )
         .await;
     anonymous.assert_status(StatusCode::UNAUTHORIZED);
     let with_key = app
-        .send(
+        .public(
             Method::GET,
             "/api/v1/flags/f?userId=u",
-            None,
             None,
             &[("x-client-key", key.as_str())],
         )
@@ -276,10 +245,9 @@ async fn client_keys_are_required_when_configured(pool: PgPool) {
     .await
     .assert_status(StatusCode::NO_CONTENT);
     let revoked = app
-        .send(
+        .public(
             Method::GET,
             "/api/v1/flags/f?userId=u",
-            None,
             None,
             &[("x-client-key", key.as_str())],
         )
@@ -289,9 +257,9 @@ async fn client_keys_are_required_when_configured(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_evaluation_routes_get_the_shared_api_errors(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let response = app
-        .send(Method::GET, "/api/v1/nothing/here", None, None, &[])
+        .public(Method::GET, "/api/v1/nothing/here", None, &[])
         .await;
     response.assert_status(StatusCode::NOT_FOUND);
     let body: &Value = &response.body;
@@ -302,7 +270,7 @@ async fn unknown_evaluation_routes_get_the_shared_api_errors(pool: PgPool) {
 /// reach the evaluation API (its preflight and 405), as at the edge, not the admin API's 405.
 #[sqlx::test(migrations = "../migrations")]
 async fn other_methods_of_evaluation_routes_get_the_shared_api_answers(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     for (path, allowed) in [
         ("/api/v1/flags/new-checkout-flow", "GET, OPTIONS"),
         ("/api/v1/flags/batch", "GET, POST, OPTIONS"),
@@ -312,38 +280,31 @@ async fn other_methods_of_evaluation_routes_get_the_shared_api_answers(pool: PgP
         ),
         ("/ofrep/v1/evaluate/flags", "POST, OPTIONS"),
     ] {
-        let preflight = app.send(Method::OPTIONS, path, None, None, &[]).await;
+        let preflight = app.public(Method::OPTIONS, path, None, &[]).await;
         preflight.assert_status(StatusCode::NO_CONTENT);
         assert_eq!(
             preflight.header("access-control-allow-methods"),
             Some(allowed),
             "{path}"
         );
-        let wrong = app.send(Method::DELETE, path, None, None, &[]).await;
+        let wrong = app.public(Method::DELETE, path, None, &[]).await;
         wrong.assert_status(StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(wrong.header("allow"), Some(allowed), "{path}");
     }
-    let seed_wrong = app
-        .send(
-            Method::PUT,
-            "/api/v1/flags/new-checkout-flow",
-            None,
-            None,
-            &[],
-        )
+    let rest_wrong = app
+        .public(Method::PUT, "/api/v1/flags/new-checkout-flow", None, &[])
         .await;
-    assert_eq!(seed_wrong.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(rest_wrong.body["error"]["code"], "METHOD_NOT_ALLOWED");
     assert!(
-        seed_wrong.body["error"]["field"].is_null(),
+        rest_wrong.body["error"]["field"].is_null(),
         "{}",
-        seed_wrong.text
+        rest_wrong.text
     );
     // `GET /api/v1/flags/batch` is the flag named "batch"
     let batch_flag = app
-        .send(
+        .public(
             Method::GET,
             "/api/v1/flags/batch?environment=production",
-            None,
             None,
             &[],
         )

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{seeded, settings, TestApp, TestResponse};
+use common::{settings, with_checkout_flag, TestApp, TestResponse};
 use origin::Settings;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -436,7 +436,7 @@ fn rich_flag() -> Value {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn admin_answers_match_the_document(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     let token = app.admin_token().to_owned();
     let call = |method: Method, uri: String, body: Option<Value>| {
@@ -691,10 +691,9 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     assert_eq!(r.body["error"]["field"], "limit");
     spec.check("GET", "/admin/flags", &r);
     let r = app
-        .send(
+        .public(
             Method::GET,
             "/admin/flags?environment=production",
-            None,
             None,
             &[],
         )
@@ -787,12 +786,12 @@ async fn operations_answers_match_the_document(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let mut spec = Spec::new();
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        let r = app.send(Method::GET, path, None, None, &[]).await;
+        let r = app.public(Method::GET, path, None, &[]).await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", path, &r);
     }
     pool.close().await;
-    let r = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let r = app.public(Method::GET, "/readyz", None, &[]).await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("GET", "/readyz", &r);
 }
@@ -800,9 +799,7 @@ async fn operations_answers_match_the_document(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn openapi_document_is_served(pool: PgPool) {
     let app = TestApp::new(pool);
-    let response = app
-        .send(Method::GET, "/openapi.json", None, None, &[])
-        .await;
+    let response = app.public(Method::GET, "/openapi.json", None, &[]).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.body["info"]["title"], "edgeflags origin API");
@@ -810,21 +807,9 @@ async fn openapi_document_is_served(pool: PgPool) {
     assert_eq!(response.body, document());
 }
 
-/// An evaluation request with a JSON body (or none) and extra headers.
-async fn evaluate(
-    app: &TestApp,
-    method: Method,
-    uri: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let body = body.map(|b| Body::from(b.to_string()));
-    app.send(method, uri, None, body, headers).await
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_match_the_document(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     app.create_flag(
         "production",
@@ -845,97 +830,89 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         "/api/v1/flags/theme?environment=production&userId=u1",
         "/api/v1/flags/theme?environment=production",
     ] {
-        let r = evaluate(&app, Method::GET, uri, None, &[]).await;
+        let r = app.public(Method::GET, uri, None, &[]).await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", flag, &r);
     }
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/nope?environment=production",
-        None,
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/nope?environment=production",
+            None,
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("GET", flag, &r);
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
+    let r = app
+        .public(Method::GET, "/api/v1/flags/theme", None, &[])
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("GET", flag, &r);
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/theme?environment=ghost",
-        None,
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/theme?environment=ghost",
+            None,
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("GET", flag, &r);
 
     // REST: batch
     let body = json!({"userId": "u1", "environment": "production", "flagKeys": ["theme", "nope"],
                       "context": {"country": "US"}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(body.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(body.clone()), &[])
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", batch, &r);
     let etag = r.header("etag").unwrap().to_owned();
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(body),
-        &[("if-none-match", &etag)],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(body),
+            &[("if-none-match", &etag)],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_MODIFIED);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "production"})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "production"})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "ghost", "flagKeys": ["theme"]})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "ghost", "flagKeys": ["theme"]})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     spec.check("POST", batch, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "production", "flagKeys": [1]})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "production", "flagKeys": [1]})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", batch, &r);
     let big = json!({"environment": "production", "context": {"x": "y".repeat(70 * 1024)}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(big.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(big.clone()), &[])
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", batch, &r);
 
@@ -944,125 +921,104 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         json!({"context": {"targetingKey": "u1", "environment": "production", "plan": "pro"}});
     for key in ["theme", "new-checkout-flow"] {
         let uri = format!("/ofrep/v1/evaluate/flags/{key}");
-        let r = evaluate(&app, Method::POST, &uri, Some(context.clone()), &[]).await;
+        let r = app
+            .public(Method::POST, &uri, Some(context.clone()), &[])
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", ofrep_flag, &r);
     }
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/nope",
-        Some(context.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/nope",
+            Some(context.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_FOUND);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(json!({})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_flag, &r);
     let ghost = json!({"context": {"environment": "ghost"}});
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(ghost.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(ghost.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags/theme",
-        Some(big.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(big.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_flag, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(context.clone()),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(context.clone()),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::OK);
     spec.check("POST", ofrep_bulk, &r);
     let etag = r.header("etag").unwrap().to_owned();
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(context.clone()),
-        &[("if-none-match", &etag)],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(context.clone()),
+            &[("if-none-match", &etag)],
+        )
+        .await;
     r.assert_status(StatusCode::NOT_MODIFIED);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(json!({"context": 1})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(json!({"context": 1})),
+            &[],
+        )
+        .await;
     r.assert_status(StatusCode::BAD_REQUEST);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(ghost),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(ghost), &[])
+        .await;
     r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     spec.check("POST", ofrep_bulk, &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(big),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(big), &[])
+        .await;
     r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     spec.check("POST", ofrep_bulk, &r);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
-    let app = TestApp::with_settings(
-        pool,
-        Settings {
-            require_client_keys: true,
-            ..settings()
-        },
-    );
+    let app = TestApp::requiring_client_keys(pool);
     app.create_environment("production").await;
     app.create_environment("staging").await;
     app.create_flag("production", json!({"flagKey": "theme", "enabled": true}))
         .await;
-    let created = app
-        .admin(
-            Method::POST,
-            "/admin/environments/production/client-keys",
-            Some(json!({"name": "web"})),
-        )
-        .await;
-    let key = created.body["key"].as_str().unwrap().to_owned();
+    let key = app.create_client_key("production", "web").await;
     let bearer = format!("Bearer {key}");
     let mut spec = Spec::new();
     let context = json!({"context": {"targetingKey": "u1"}});
@@ -1073,36 +1029,37 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
         ("x-client-key", key.as_str()),
         ("x-api-key", key.as_str()),
     ] {
-        let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[header]).await;
+        let r = app
+            .public(Method::GET, "/api/v1/flags/theme", None, &[header])
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-        let r = evaluate(
-            &app,
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(context.clone()),
-            &[header],
-        )
-        .await;
+        let r = app
+            .public(
+                Method::POST,
+                "/ofrep/v1/evaluate/flags",
+                Some(context.clone()),
+                &[header],
+            )
+            .await;
         r.assert_status(StatusCode::OK);
         spec.check("POST", "/ofrep/v1/evaluate/flags", &r);
     }
     // 401 without one (REST: a body; OFREP: none)
-    let r = evaluate(&app, Method::GET, "/api/v1/flags/theme", None, &[]).await;
+    let r = app
+        .public(Method::GET, "/api/v1/flags/theme", None, &[])
+        .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    let r = app
+        .public(Method::POST, "/api/v1/flags/batch", Some(json!({})), &[])
+        .await;
     r.assert_status(StatusCode::UNAUTHORIZED);
     spec.check("POST", "/api/v1/flags/batch", &r);
     for path in ["/ofrep/v1/evaluate/flags/theme", "/ofrep/v1/evaluate/flags"] {
-        let r = evaluate(&app, Method::POST, path, Some(context.clone()), &[]).await;
+        let r = app
+            .public(Method::POST, path, Some(context.clone()), &[])
+            .await;
         r.assert_status(StatusCode::UNAUTHORIZED);
         let template = if path.ends_with("theme") {
             "/ofrep/v1/evaluate/flags/{key}"
@@ -1113,24 +1070,24 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
     }
     // 403: the key's environment is not the one asked for
     let auth = [("authorization", bearer.as_str())];
-    let r = evaluate(
-        &app,
-        Method::GET,
-        "/api/v1/flags/theme?environment=staging",
-        None,
-        &auth,
-    )
-    .await;
+    let r = app
+        .public(
+            Method::GET,
+            "/api/v1/flags/theme?environment=staging",
+            None,
+            &auth,
+        )
+        .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = evaluate(
-        &app,
-        Method::POST,
-        "/api/v1/flags/batch",
-        Some(json!({"environment": "staging"})),
-        &auth,
-    )
-    .await;
+    let r = app
+        .public(
+            Method::POST,
+            "/api/v1/flags/batch",
+            Some(json!({"environment": "staging"})),
+            &auth,
+        )
+        .await;
     r.assert_status(StatusCode::FORBIDDEN);
     spec.check("POST", "/api/v1/flags/batch", &r);
 }

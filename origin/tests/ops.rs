@@ -3,16 +3,16 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{seeded, TestApp};
+use common::{with_checkout_flag, TestApp};
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]
 async fn healthz_and_readyz_answer_while_the_database_is_up(pool: PgPool) {
     let app = TestApp::new(pool);
-    let health = app.send(Method::GET, "/healthz", None, None, &[]).await;
+    let health = app.public(Method::GET, "/healthz", None, &[]).await;
     health.assert_status(StatusCode::OK);
     assert_eq!(health.body["status"], "ok");
-    let ready = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let ready = app.public(Method::GET, "/readyz", None, &[]).await;
     ready.assert_status(StatusCode::OK);
     assert_eq!(ready.body["status"], "ready");
 }
@@ -21,25 +21,25 @@ async fn healthz_and_readyz_answer_while_the_database_is_up(pool: PgPool) {
 async fn readyz_is_503_when_the_database_is_unreachable(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     pool.close().await;
-    let ready = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let ready = app.public(Method::GET, "/readyz", None, &[]).await;
     ready.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.code(), "UNAVAILABLE");
     // liveness does not depend on the database
-    app.send(Method::GET, "/healthz", None, None, &[])
+    app.public(Method::GET, "/healthz", None, &[])
         .await
         .assert_status(StatusCode::OK);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn metrics_expose_latency_by_route_and_status_and_errors(pool: PgPool) {
-    let app = seeded(pool).await;
+    let app = with_checkout_flag(pool).await;
     app.admin(
         Method::GET,
         "/admin/flags/nope?environment=production",
         None,
     )
     .await;
-    let metrics = app.send(Method::GET, "/metrics", None, None, &[]).await;
+    let metrics = app.public(Method::GET, "/metrics", None, &[]).await;
     metrics.assert_status(StatusCode::OK);
     let text = &metrics.text;
     assert!(text.contains(

@@ -169,8 +169,7 @@ async fn this_replicas_own_commits_are_not_read_back(pool: PgPool) {
     let replica = Replica::start(&pool, &live, NEVER);
     replica.sessions(1).await;
 
-    app.create_environment("production").await;
-    app.create_flag("production", json!({"flagKey": "f", "enabled": true}))
+    app.create_environment_with_flag("production", json!({"flagKey": "f", "enabled": true}))
         .await;
     let response = app
         .admin(

@@ -7,9 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{seeded, side_effects, TestApp};
+use common::{side_effects, with_checkout_flag, TestApp};
 use origin::auth::Role;
 use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
@@ -27,7 +26,7 @@ async fn snapshot_versions(pool: &PgPool, environment: &str) -> Vec<i64> {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifies(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let mut listener = PgListener::connect_with(&pool).await.unwrap();
     listener.listen("edgeflags_snapshot").await.unwrap();
     let (audit, versions, snapshots, snapshot_version) = side_effects(&pool, "production").await;
@@ -66,7 +65,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     app.create_flag(
         "production",
         json!({"flagKey": "alpha", "enabled": true,
@@ -115,18 +114,16 @@ async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: P
 
 #[sqlx::test(migrations = "../migrations")]
 async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let before = side_effects(&pool, "production").await;
-    let token = app.admin_token().to_owned();
     let invalid = json!({"targetingRules": {"rules": [{"clauses": [{"attribute": "a", "operator": "nope"}]}]}});
     app.admin(Method::PUT, FLAG, Some(invalid))
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    app.send(
+    app.admin_with(
         Method::PUT,
         FLAG,
-        Some(&token),
-        Some(Body::from(r#"{"enabled":false}"#)),
+        Some(json!({"enabled": false})),
         &[("if-match", "7")],
     )
     .await
@@ -134,7 +131,7 @@ async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
     app.admin(
         Method::POST,
         "/admin/flags?environment=production",
-        Some(common::seed_flag()),
+        Some(common::checkout_flag()),
     )
     .await
     .assert_status(StatusCode::CONFLICT);
@@ -191,21 +188,14 @@ async fn snapshot_versions_are_gapless_per_environment(pool: PgPool) {
 /// version that beat them.
 #[sqlx::test(migrations = "../migrations")]
 async fn fifty_concurrent_puts_with_the_same_if_match_have_exactly_one_winner(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
-    let token = app.admin_token().to_owned();
+    let app = with_checkout_flag(pool.clone()).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
-        let (app, token) = (app.clone(), token.clone());
+        let app = app.clone();
         tasks.spawn(async move {
-            let body = json!({"description": format!("writer {i}")}).to_string();
-            app.send(
-                Method::PUT,
-                FLAG,
-                Some(&token),
-                Some(Body::from(body)),
-                &[("if-match", "\"1\"")],
-            )
-            .await
+            let body = json!({"description": format!("writer {i}")});
+            app.admin_with(Method::PUT, FLAG, Some(body), &[("if-match", "\"1\"")])
+                .await
         });
     }
     let mut ok = 0;
@@ -235,25 +225,18 @@ async fn fifty_concurrent_puts_with_the_same_if_match_have_exactly_one_winner(po
 /// writes, and the outbox has one snapshot per write with no gap.
 #[sqlx::test(migrations = "../migrations")]
 async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
-    let app = seeded(pool.clone()).await;
-    let token = app.admin_token().to_owned();
+    let app = with_checkout_flag(pool.clone()).await;
     let (_, _, _, snapshot_before) = side_effects(&pool, "production").await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
-        let (app, token) = (app.clone(), token.clone());
+        let app = app.clone();
         tasks.spawn(async move {
             for _attempt in 0..500 {
-                let current = app.send(Method::GET, FLAG, Some(&token), None, &[]).await;
+                let current = app.admin_with(Method::GET, FLAG, None, &[]).await;
                 let etag = current.header("etag").unwrap().to_owned();
-                let body = json!({"description": format!("writer {i}")}).to_string();
+                let body = json!({"description": format!("writer {i}")});
                 let response = app
-                    .send(
-                        Method::PUT,
-                        FLAG,
-                        Some(&token),
-                        Some(Body::from(body)),
-                        &[("if-match", &etag)],
-                    )
+                    .admin_with(Method::PUT, FLAG, Some(body), &[("if-match", &etag)])
                     .await;
                 match response.status {
                     StatusCode::OK => return (i, response.body["version"].as_u64().unwrap()),
@@ -408,7 +391,7 @@ fn write(
 async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together(pool: PgPool) {
     use Method as M;
     use StatusCode as S;
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     let writes = [
         write(
             M::POST,
@@ -642,7 +625,7 @@ async fn everything(pool: &PgPool) -> Vec<i64> {
 async fn every_kind_of_refused_write_leaves_no_trace(pool: PgPool) {
     use Method as M;
     use StatusCode as S;
-    let app = seeded(pool.clone()).await;
+    let app = with_checkout_flag(pool.clone()).await;
     app.create_environment("dev").await;
     app.create_flag(
         "production",

@@ -62,6 +62,22 @@ impl TestResponse {
         );
         self
     }
+
+    /// Asserts an error body: its status and `error.code`.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.code(), code, "body: {}", self.text);
+        self
+    }
+
+    /// Asserts an error body naming the offending field: status, `error.code` and `error.field`.
+    #[track_caller]
+    pub fn assert_field_error(&self, status: StatusCode, code: &str, field: &str) -> &Self {
+        self.assert_error(status, code);
+        assert_eq!(self.body["error"]["field"], field, "body: {}", self.text);
+        self
+    }
 }
 
 #[derive(Clone)]
@@ -75,6 +91,17 @@ pub struct TestApp {
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
         Self::with_settings(pool, settings())
+    }
+
+    /// An app whose evaluation routes accept only requests carrying a client key.
+    pub fn requiring_client_keys(pool: PgPool) -> Self {
+        Self::with_settings(
+            pool,
+            Settings {
+                require_client_keys: true,
+                ..settings()
+            },
+        )
     }
 
     pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
@@ -152,8 +179,32 @@ impl TestApp {
 
     /// A request as an unrestricted admin.
     pub async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> TestResponse {
-        let token = self.admin_token.clone();
-        self.call(method, uri, &token, body).await
+        self.admin_with(method, uri, body, &[]).await
+    }
+
+    /// A request as an unrestricted admin, with extra headers (`If-Match`, ...).
+    pub async fn admin_with(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = body.map(|b| Body::from(b.to_string()));
+        self.send(method, uri, Some(&self.admin_token), body, headers)
+            .await
+    }
+
+    /// A request without a token, as an evaluation client sends it.
+    pub async fn public(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = body.map(|b| Body::from(b.to_string()));
+        self.send(method, uri, None, body, headers).await
     }
 
     pub async fn create_environment(&self, key: &str) -> TestResponse {
@@ -166,6 +217,22 @@ impl TestApp {
             .await;
         response.assert_status(StatusCode::CREATED);
         response
+    }
+
+    /// A new environment holding one flag.
+    pub async fn create_environment_with_flag(&self, environment: &str, flag: Value) {
+        self.create_environment(environment).await;
+        self.create_flag(environment, flag).await;
+    }
+
+    /// Creates a client key named `name` and returns its secret.
+    pub async fn create_client_key(&self, environment: &str, name: &str) -> String {
+        let uri = format!("/admin/environments/{environment}/client-keys");
+        let created = self
+            .admin(Method::POST, &uri, Some(json!({"name": name})))
+            .await;
+        created.assert_status(StatusCode::CREATED);
+        created.body["key"].as_str().unwrap().to_owned()
     }
 
     pub async fn create_segment(&self, environment: &str, segment: Value) -> TestResponse {
@@ -183,8 +250,8 @@ impl TestApp {
     }
 }
 
-/// The seed design's example flag (its segments must exist in the environment).
-pub fn seed_flag() -> Value {
+/// The example checkout flag (its segments must exist in the environment).
+pub fn checkout_flag() -> Value {
     json!({
         "flagKey": "new-checkout-flow",
         "description": "Enable new checkout experience",
@@ -201,8 +268,8 @@ pub fn seed_flag() -> Value {
     })
 }
 
-/// An environment `production` with the seed's segments and flag.
-pub async fn seeded(pool: PgPool) -> TestApp {
+/// An app with an environment `production` holding the checkout flag and its segments.
+pub async fn with_checkout_flag(pool: PgPool) -> TestApp {
     let app = TestApp::new(pool);
     app.create_environment("production").await;
     app.create_segment(
@@ -212,7 +279,7 @@ pub async fn seeded(pool: PgPool) -> TestApp {
     .await;
     app.create_segment("production", json!({"segmentKey": "premium-users"}))
         .await;
-    app.create_flag("production", seed_flag()).await;
+    app.create_flag("production", checkout_flag()).await;
     app
 }
 
