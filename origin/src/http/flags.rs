@@ -14,8 +14,10 @@ use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::openapi::admin::{ErrorBody, FlagHistory, FlagPage};
+use super::openapi::errors::{ChangeErrors, CreateErrors, DeleteErrors, PageErrors, ReadErrors};
 use super::{
-    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, writer, AppState,
+    change_headers, created_or_ok, environment_for_edit, environment_of, etag, next_page_cursor,
+    page_limit, writer, AppState,
 };
 use crate::auth::{Caller, Role};
 use crate::document;
@@ -39,15 +41,15 @@ pub(super) struct EnvironmentQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct PageQuery {
+pub(super) struct PageQuery {
     /// Environment key.
     #[param(required = true)]
-    environment: Option<String>,
+    pub(super) environment: Option<String>,
     /// Page size, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<i64>,
+    pub(super) limit: Option<i64>,
     /// `nextCursor` of the previous page.
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 /// 404 for flag `key` of `environment`.
@@ -63,12 +65,23 @@ pub(super) async fn flag_for_read(
     environment: Option<&str>,
     key: &str,
 ) -> Result<(String, flag::Stored)> {
-    let environment = environment_of(environment, None)?;
-    let env = environment_for_read(state, caller, &environment).await?;
+    let (environment, env) = environment_of_read(state, caller, environment).await?;
     let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, key)
         .await?
         .ok_or_else(|| flag_not_found(&environment, key))?;
     Ok((environment, stored))
+}
+
+/// The environment a read names in `?environment=` (required) and its row, once the caller may
+/// read it.
+pub(super) async fn environment_of_read(
+    state: &AppState,
+    caller: &Caller,
+    environment: Option<&str>,
+) -> Result<(String, environment::Row)> {
+    let environment = environment_of(environment, None)?;
+    let env = environment_for_read(state, caller, &environment).await?;
+    Ok((environment, env))
 }
 
 /// Reads need the environment to exist; its row (unlocked).
@@ -83,14 +96,24 @@ pub(super) async fn environment_for_read(
         .ok_or_else(|| Error::not_found(Resource::Environment, environment))
 }
 
+/// A page read's checked request: the environment key, its row (after the caller's read access
+/// is checked) and the page size.
+pub(super) async fn page_for_read(
+    state: &AppState,
+    caller: &Caller,
+    environment: Option<&str>,
+    limit: Option<i64>,
+) -> Result<(String, environment::Row, i64)> {
+    let limit = page_limit(limit)?;
+    let (environment, env) = environment_of_read(state, caller, environment).await?;
+    Ok((environment, env, limit))
+}
+
 /// A flag written by a mutation: its JSON with `ETag` and the snapshot version produced.
 pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) -> Response {
     (
         status,
-        [
-            etag(flag.version),
-            snapshot_version_header(snapshot_version),
-        ],
+        change_headers(flag.version, snapshot_version),
         Json(flag),
     )
         .into_response()
@@ -106,9 +129,8 @@ pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) ->
     params(PageQuery),
     responses(
         (status = 200, description = "A page of flags", body = FlagPage),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        PageErrors,
     ),
 )]
 async fn list(
@@ -116,9 +138,8 @@ async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let limit = page_limit(q.limit)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
+    let (environment, env, limit) =
+        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
     let mut conn = state.pool.acquire().await?;
     let mut flags = flag::page(
         &mut conn,
@@ -147,9 +168,8 @@ async fn list(
     responses(
         (status = 200, description = "The flag", body = Flag,
             headers(("ETag" = String, description = "The flag version, quoted (`\"3\"`)"))),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 async fn show(
@@ -179,12 +199,9 @@ async fn show(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
             ("Location" = String, description = "The new flag's URL"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER`: no environment", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`FLAG_EXISTS`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: nothing was stored; `details` name each field", body = ErrorBody),
+        CreateErrors,
     ),
 )]
 async fn create(
@@ -193,8 +210,8 @@ async fn create(
     Query(q): Query<EnvironmentQuery>,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     let new: Flag = document::from_value(Value::Object(body))?;
     let saved = flags::create(&writer(&state, &caller), &environment, new).await?;
     let mut response = written(StatusCode::CREATED, &saved.value, saved.snapshot_version);
@@ -231,12 +248,10 @@ async fn create(
             ("ETag" = String, description = "The flag version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`VERSION_CONFLICT`: `currentVersion` names the stored version", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED` (including a changed `flagKey`)", body = ErrorBody),
+        ChangeErrors,
     ),
 )]
 async fn update(
@@ -247,8 +262,8 @@ async fn update(
     if_match: IfMatch,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     let saved = flags::update(
         &writer(&state, &caller),
         &environment,
@@ -282,11 +297,9 @@ async fn update(
             ("ETag" = String, description = "The version of the deletion, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: another flag still depends on it", body = ErrorBody),
+        DeleteErrors,
     ),
 )]
 async fn remove(
@@ -296,8 +309,7 @@ async fn remove(
     Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    caller.require(Role::Editor, &environment)?;
+    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
     let deleted = flags::delete(
         &writer(&state, &caller),
         &environment,
@@ -307,10 +319,7 @@ async fn remove(
     .await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [
-            etag(deleted.value),
-            snapshot_version_header(deleted.snapshot_version),
-        ],
+        change_headers(deleted.value, deleted.snapshot_version),
     )
         .into_response())
 }
@@ -338,9 +347,8 @@ struct HistoryQuery {
     params(("flag_key" = String, Path, description = "Flag key"), HistoryQuery),
     responses(
         (status = 200, description = "A page of versions", body = FlagHistory),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` (no history) or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        PageErrors,
     ),
 )]
 async fn history(
@@ -349,9 +357,8 @@ async fn history(
     Path(key): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let limit = page_limit(q.limit)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
+    let (environment, env, limit) =
+        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
     let mut conn = state.pool.acquire().await?;
     let mut rows = flag::history(&mut conn, env.environment_id, &key, q.cursor, limit + 1).await?;
     if rows.is_empty() && q.cursor.is_none() {
@@ -396,13 +403,11 @@ struct RollbackBody {
             ("ETag" = String, description = "The new flag version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_VERSION_NOT_FOUND`, `FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: the version is a deletion, or the old \
             definition is no longer valid in the environment", body = ErrorBody),
+        ChangeErrors,
     ),
 )]
 async fn rollback(
@@ -413,8 +418,8 @@ async fn rollback(
     if_match: IfMatch,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: RollbackBody = document::from_value(Value::Object(body))?;
     let saved = flags::rollback(
@@ -495,10 +500,6 @@ async fn copy(
         if_match.into(),
     )
     .await?;
-    let status = if copied.value.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = created_or_ok(copied.value.created);
     Ok(written(status, &copied.value.flag, copied.snapshot_version))
 }

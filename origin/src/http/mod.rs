@@ -27,7 +27,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{Caller, TokenKeys};
+use crate::auth::{Caller, Role, TokenKeys};
 use crate::config::Config;
 use crate::domain::Writer;
 use crate::error::{Error, Result};
@@ -232,6 +232,32 @@ fn snapshot_version_header(version: u64) -> (header::HeaderName, HeaderValue) {
         header::HeaderName::from_static(SNAPSHOT_VERSION),
         HeaderValue::from(version),
     )
+}
+
+/// The headers of a change's answer: the version written (`ETag`) and the snapshot version the
+/// change produced.
+fn change_headers(version: u64, snapshot_version: u64) -> [(header::HeaderName, HeaderValue); 2] {
+    [etag(version), snapshot_version_header(snapshot_version)]
+}
+
+/// 201 when a change created its entity, 200 when it replaced one.
+fn created_or_ok(created: bool) -> axum::http::StatusCode {
+    if created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    }
+}
+
+/// The environment a change addresses ([`environment_of`]), once the caller may edit it.
+fn environment_for_edit(
+    caller: &Caller,
+    query: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<String> {
+    let environment = environment_of(query, body)?;
+    caller.require(Role::Editor, &environment)?;
+    Ok(environment)
 }
 
 /// The domain writer acting as `caller`: every admin write goes through it.

@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::flags::{flag_for_read, EnvironmentQuery};
 use super::openapi::admin::{ErrorBody, OverrideList, OverrideWritten};
-use super::{environment_of, etag, snapshot_version_header, writer, AppState};
-use crate::auth::{Caller, Role};
+use super::openapi::errors::{ChangeErrors, DeleteErrors, ReadErrors};
+use super::{change_headers, created_or_ok, environment_for_edit, etag, writer, AppState};
+use crate::auth::Caller;
 use crate::document;
 use crate::domain::overrides;
 use crate::error::Result;
@@ -54,9 +55,8 @@ fn to_json(o: &Override, now: chrono::DateTime<Utc>) -> Value {
     responses(
         (status = 200, description = "The overrides", body = OverrideList,
             headers(("ETag" = String, description = "The flag version, quoted"))),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 async fn list(
@@ -122,12 +122,10 @@ struct OverrideBody {
             ("ETag" = String, description = "The new flag version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: fields named as in the body (`variation`, `expiresAt`)", body = ErrorBody),
+        ChangeErrors,
     ),
 )]
 async fn set(
@@ -138,8 +136,8 @@ async fn set(
     if_match: IfMatch,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: OverrideBody = document::from_value(Value::Object(body))?;
     let new = Override {
@@ -156,17 +154,10 @@ async fn set(
         if_match.into(),
     )
     .await?;
-    let status = if put.value.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = created_or_ok(put.value.created);
     Ok((
         status,
-        [
-            etag(put.value.version),
-            snapshot_version_header(put.snapshot_version),
-        ],
+        change_headers(put.value.version, put.snapshot_version),
         Json(json!({
             "flagKey": key,
             "environment": environment,
@@ -195,11 +186,9 @@ async fn set(
             ("ETag" = String, description = "The new flag version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`OVERRIDE_NOT_FOUND`, `FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: the flag without the override is invalid", body = ErrorBody),
+        DeleteErrors,
     ),
 )]
 async fn remove(
@@ -209,8 +198,7 @@ async fn remove(
     Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    caller.require(Role::Editor, &environment)?;
+    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
     let deleted = overrides::delete(
         &writer(&state, &caller),
         &environment,
@@ -221,10 +209,7 @@ async fn remove(
     .await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [
-            etag(deleted.value),
-            snapshot_version_header(deleted.snapshot_version),
-        ],
+        change_headers(deleted.value, deleted.snapshot_version),
     )
         .into_response())
 }

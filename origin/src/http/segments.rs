@@ -6,19 +6,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use evaluator_core::model::Segment;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::flags::{environment_for_read, EnvironmentQuery};
+use super::flags::{environment_of_read, page_for_read, EnvironmentQuery, PageQuery};
 use super::openapi::admin::{ErrorBody, SegmentPage, StoredSegment};
+use super::openapi::errors::{ChangeErrors, CreateErrors, DeleteErrors, PageErrors, ReadErrors};
 use super::{
-    environment_of, etag, next_page_cursor, page_limit, snapshot_version_header, writer, AppState,
+    change_headers, environment_for_edit, etag, next_page_cursor, snapshot_version_header, writer,
+    AppState,
 };
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::domain::segments;
 use crate::error::Result;
 use crate::store::{segment, version_u64};
@@ -37,26 +37,10 @@ fn written(
 ) -> Response {
     (
         status,
-        [
-            etag(version_u64(stored.version)),
-            snapshot_version_header(snapshot_version),
-        ],
+        change_headers(version_u64(stored.version), snapshot_version),
         Json(stored.to_json(environment)),
     )
         .into_response()
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// Environment key.
-    #[param(required = true)]
-    environment: Option<String>,
-    /// Page size, 1-1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<i64>,
-    /// `nextCursor` of the previous page.
-    cursor: Option<String>,
 }
 
 #[utoipa::path(
@@ -69,9 +53,8 @@ struct PageQuery {
     params(PageQuery),
     responses(
         (status = 200, description = "A page of segments", body = SegmentPage),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment, a bad `limit` or query", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        PageErrors,
     ),
 )]
 async fn list(
@@ -79,9 +62,8 @@ async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let limit = page_limit(q.limit)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
+    let (environment, env, limit) =
+        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
     let mut conn = state.pool.acquire().await?;
     let mut rows = segment::page(
         &mut conn,
@@ -111,9 +93,8 @@ async fn list(
     responses(
         (status = 200, description = "The segment", body = StoredSegment,
             headers(("ETag" = String, description = "The segment version, quoted"))),
-        (status = 400, description = "`INVALID_PARAMETER`: no environment", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
         (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 async fn show(
@@ -122,8 +103,7 @@ async fn show(
     Path(key): Path<String>,
     Query(q): Query<EnvironmentQuery>,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
+    let (environment, env) = environment_of_read(&state, &caller, q.environment.as_deref()).await?;
     let stored = segment::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
         .await?
         .ok_or_else(|| segments::not_found(&environment, &key))?;
@@ -151,12 +131,9 @@ async fn show(
             ("ETag" = String, description = "The segment version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER`: no environment", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`SEGMENT_EXISTS`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: nothing was stored", body = ErrorBody),
+        CreateErrors,
     ),
 )]
 async fn create(
@@ -165,8 +142,8 @@ async fn create(
     Query(q): Query<EnvironmentQuery>,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     let new = segments::parse(body)?;
     let created = segments::create(&writer(&state, &caller), &environment, new).await?;
     Ok(written(
@@ -198,12 +175,10 @@ async fn create(
             ("ETag" = String, description = "The segment version, quoted"),
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`, or `INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED` (including a changed `segmentKey`)", body = ErrorBody),
+        ChangeErrors,
     ),
 )]
 async fn update(
@@ -214,8 +189,8 @@ async fn update(
     if_match: IfMatch,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), body.get("environment"))?;
-    caller.require(Role::Editor, &environment)?;
+    let environment =
+        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     let saved = segments::update(
         &writer(&state, &caller),
         &environment,
@@ -249,11 +224,9 @@ async fn update(
         (status = 204, description = "Deleted", headers(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`INVALID_PARAMETER` (environment, `If-Match`)", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`: the token may not edit this environment", body = ErrorBody),
         (status = 404, description = "`SEGMENT_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: still referenced", body = ErrorBody),
+        DeleteErrors,
     ),
 )]
 async fn remove(
@@ -263,8 +236,7 @@ async fn remove(
     Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
 ) -> Result<Response> {
-    let environment = environment_of(q.environment.as_deref(), None)?;
-    caller.require(Role::Editor, &environment)?;
+    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
     let deleted = segments::delete(
         &writer(&state, &caller),
         &environment,

@@ -11,6 +11,7 @@
 //! as JSON values or bytes rather than from typed structs.
 
 pub mod admin;
+pub mod errors;
 pub mod evaluation;
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
