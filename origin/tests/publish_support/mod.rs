@@ -135,26 +135,10 @@ impl Publisher {
         }
     }
 
-    /// Publishes to the sinks `config` enables (`publish::spawn`).
+    /// Publishes to the sinks `config` enables, with its timings: what `publish::spawn` builds
+    /// from the command-line configuration.
     pub fn from_config(pool: &PgPool, config: &PublishConfig, metrics: PublishMetrics) -> Self {
-        let shutdown = CancellationToken::new();
-        let settings = config.settings();
-        let (listener, announcements) =
-            outbox::spawn_listener(pool.clone(), settings.poll_interval, shutdown.clone());
-        let publisher = publish::spawn(
-            pool.clone(),
-            config,
-            metrics,
-            announcements.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        Self {
-            shutdown,
-            announcements,
-            listener,
-            publisher: Some(publisher),
-        }
+        Self::start(pool, config.sinks().unwrap(), config.settings(), metrics)
     }
 
     /// Waits until the listener has LISTENed and polled once: from then on every commit is
