@@ -46,20 +46,23 @@ fn base_options() -> PgConnectOptions {
     url.parse().expect("DATABASE_URL")
 }
 
-async fn fresh_database() -> PgPool {
+/// Runs `sql` on the server's `postgres` database (to create or drop the bench database).
+async fn administer(sql: &str) {
     let mut admin = base_options()
         .database("postgres")
         .connect()
         .await
         .expect("connect");
-    admin
-        .execute(format!("drop database if exists {} with (force)", database()).as_str())
-        .await
-        .unwrap();
-    admin
-        .execute(format!("create database {}", database()).as_str())
-        .await
-        .unwrap();
+    admin.execute(sql).await.unwrap();
+}
+
+async fn fresh_database() -> PgPool {
+    administer(&format!(
+        "drop database if exists {} with (force)",
+        database()
+    ))
+    .await;
+    administer(&format!("create database {}", database())).await;
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect_with(base_options().database(&database()))
@@ -71,15 +74,11 @@ async fn fresh_database() -> PgPool {
 
 async fn drop_database(pool: PgPool) {
     pool.close().await;
-    let mut admin = base_options()
-        .database("postgres")
-        .connect()
-        .await
-        .expect("connect");
-    admin
-        .execute(format!("drop database if exists {} with (force)", database()).as_str())
-        .await
-        .unwrap();
+    administer(&format!(
+        "drop database if exists {} with (force)",
+        database()
+    ))
+    .await;
 }
 
 /// Creates the generated environment through the origin's own write path, in one mutation

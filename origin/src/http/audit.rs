@@ -1,7 +1,6 @@
 //! `GET /admin/audit`: the audit trail, newest first, filtered and paginated.
 
-use axum::extract::State;
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,10 +8,11 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::Admin;
 use super::extract::Query;
 use super::openapi::admin::{AuditPage, ErrorBody};
 use super::{next_page_cursor, page_limit, AppState};
-use crate::auth::{Caller, Role};
+use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::store::audit::{self, EntityType, Filter};
 
@@ -115,11 +115,8 @@ fn filter(q: AuditQuery) -> Result<Filter> {
         (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
     ),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>> {
+async fn list(Query(q): Query<AuditQuery>, admin: Admin) -> Result<Json<Value>> {
+    let Admin { state, caller } = admin;
     let limit = page_limit(q.limit)?;
     let mut filter = filter(q)?;
     match &filter.environment {

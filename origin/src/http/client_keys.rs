@@ -2,20 +2,20 @@
 //! "Client keys"). The plaintext key is returned once, at creation; only its SHA-256 is stored
 //! and published. Creating and revoking are operations of [`crate::domain::client_keys`].
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::Admin;
 use super::extract::{JsonObject, Path};
-use super::flags::environment_for_read;
 use super::openapi::admin::{ClientKeyCreated, ClientKeyList, ErrorBody};
-use super::{snapshot_version_header, writer, AppState};
-use crate::auth::{Caller, Role};
+use super::openapi::errors::{EnvironmentAdminErrors, EnvironmentBodyErrors};
+use super::{snapshot_version_header, AppState};
+use crate::auth::Role;
 use crate::document;
 use crate::domain::client_keys;
 use crate::error::Result;
@@ -37,18 +37,14 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     params(("environment" = String, Path, description = "Environment key")),
     responses(
         (status = 200, description = "The client keys", body = ClientKeyList),
-        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        EnvironmentAdminErrors,
     ),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(environment): Path<String>,
-) -> Result<Json<Value>> {
-    caller.require(Role::Admin, &environment)?;
-    let env = environment_for_read(&state, &caller, &environment).await?;
-    let rows = client_key::list(&mut *state.pool.acquire().await?, env.environment_id).await?;
+async fn list(Path(environment): Path<String>, admin: Admin) -> Result<Json<Value>> {
+    admin.caller.require(Role::Admin, &environment)?;
+    let env = admin.environment_for_read(&environment).await?;
+    let mut conn = admin.state.pool.acquire().await?;
+    let rows = client_key::list(&mut conn, env.environment_id).await?;
     let keys: Vec<Value> = rows.iter().map(|r| r.to_json(&environment)).collect();
     Ok(Json(
         json!({ "environment": environment, "clientKeys": keys }),
@@ -75,24 +71,20 @@ struct CreateBody {
         (status = 201, description = "Created", body = ClientKeyCreated, headers(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`CLIENT_KEY_EXISTS`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: bad name", body = ErrorBody),
         (status = 503, description = "`UNAVAILABLE`: no randomness for a key", body = ErrorBody),
+        EnvironmentBodyErrors,
     ),
 )]
 async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(environment): Path<String>,
+    admin: Admin,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    caller.require(Role::Admin, &environment)?;
+    admin.caller.require(Role::Admin, &environment)?;
     let body: CreateBody = document::from_value(Value::Object(body))?;
-    let created = client_keys::create(&writer(&state, &caller), &environment, &body.name).await?;
+    let created = client_keys::create(&admin.writer(), &environment, &body.name).await?;
     let mut value = created.value.row.to_json(&environment);
     value["key"] = json!(created.value.key);
     Ok((
@@ -124,12 +116,11 @@ async fn create(
     ),
 )]
 async fn remove(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path((environment, name)): Path<(String, String)>,
+    admin: Admin,
 ) -> Result<Response> {
-    caller.require(Role::Admin, &environment)?;
-    let revoked = client_keys::revoke(&writer(&state, &caller), &environment, &name).await?;
+    admin.caller.require(Role::Admin, &environment)?;
+    let revoked = client_keys::revoke(&admin.writer(), &environment, &name).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [snapshot_version_header(revoked.snapshot_version)],

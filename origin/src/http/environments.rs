@@ -2,20 +2,22 @@
 //! every role (restricted tokens see their own environments); writing needs `admin` and is one
 //! operation of [`crate::domain::environments`].
 
-use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::Admin;
 use super::extract::{JsonObject, Path};
-use super::flags::environment_for_read;
 use super::openapi::admin::{Environment, EnvironmentList, ErrorBody};
-use super::{snapshot_version_header, writer, AppState};
-use crate::auth::{Caller, Role};
+use super::openapi::errors::{
+    EnvironmentAdminErrors, EnvironmentBodyErrors, EnvironmentReadErrors,
+};
+use super::{snapshot_version_header, AppState};
+use crate::auth::Role;
 use crate::document;
 use crate::domain::environments;
 use crate::error::Result;
@@ -36,14 +38,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     description = "Every role; a restricted token sees its own environments only.",
     responses((status = 200, description = "The environments", body = EnvironmentList)),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>> {
-    let rows = environment::list(&mut *state.pool.acquire().await?).await?;
+async fn list(admin: Admin) -> Result<Json<Value>> {
+    let rows = environment::list(&mut *admin.state.pool.acquire().await?).await?;
     let environments: Vec<Value> = rows
         .iter()
-        .filter(|row| caller.can_access(&row.environment_key))
+        .filter(|row| admin.caller.can_access(&row.environment_key))
         .map(environment::Row::to_json)
         .collect();
     Ok(Json(json!({ "environments": environments })))
@@ -59,18 +58,11 @@ async fn list(
     params(("environment" = String, Path, description = "Environment key")),
     responses(
         (status = 200, description = "The environment", body = Environment),
-        (status = 403, description = "`FORBIDDEN`: the token may not read this environment", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
+        EnvironmentReadErrors,
     ),
 )]
-async fn show(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>> {
-    Ok(Json(
-        environment_for_read(&state, &caller, &key).await?.to_json(),
-    ))
+async fn show(Path(key): Path<String>, admin: Admin) -> Result<Json<Value>> {
+    Ok(Json(admin.environment_for_read(&key).await?.to_json()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -101,15 +93,10 @@ struct CreateBody {
         (status = 422, description = "`VALIDATION_FAILED`: bad key or name", body = ErrorBody),
     ),
 )]
-async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    JsonObject(body): JsonObject,
-) -> Result<Response> {
-    caller.require_unrestricted(Role::Admin)?;
+async fn create(admin: Admin, JsonObject(body): JsonObject) -> Result<Response> {
+    admin.caller.require_unrestricted(Role::Admin)?;
     let body: CreateBody = document::from_value(Value::Object(body))?;
-    let created =
-        environments::create(&writer(&state, &caller), &body.key, body.name.as_deref()).await?;
+    let created = environments::create(&admin.writer(), &body.key, body.name.as_deref()).await?;
     let mut response = (
         StatusCode::CREATED,
         [snapshot_version_header(created.snapshot_version)],
@@ -141,22 +128,18 @@ struct UpdateBody {
         (status = 200, description = "The renamed environment", body = Environment, headers(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
         )),
-        (status = 400, description = "`MALFORMED_JSON`", body = ErrorBody),
-        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: bad name", body = ErrorBody),
+        EnvironmentBodyErrors,
     ),
 )]
 async fn update(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
+    admin: Admin,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    caller.require(Role::Admin, &key)?;
+    admin.caller.require(Role::Admin, &key)?;
     let body: UpdateBody = document::from_value(Value::Object(body))?;
-    let renamed = environments::update(&writer(&state, &caller), &key, &body.name).await?;
+    let renamed = environments::update(&admin.writer(), &key, &body.name).await?;
     Ok((
         [snapshot_version_header(renamed.snapshot_version)],
         Json(renamed.value.to_json()),
@@ -177,18 +160,13 @@ async fn update(
         (status = 204, description = "Deleted", headers(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Version of its last (empty) snapshot"),
         )),
-        (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
-        (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ENVIRONMENT_NOT_EMPTY`: it still has flags or segments", body = ErrorBody),
+        EnvironmentAdminErrors,
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-) -> Result<Response> {
-    caller.require(Role::Admin, &key)?;
-    let deleted = environments::delete(&writer(&state, &caller), &key).await?;
+async fn remove(Path(key): Path<String>, admin: Admin) -> Result<Response> {
+    admin.caller.require(Role::Admin, &key)?;
+    let deleted = environments::delete(&admin.writer(), &key).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [snapshot_version_header(deleted.snapshot_version)],

@@ -1,10 +1,9 @@
 //! `/admin/flags`: flag CRUD and history, plus rollback and copy between environments. Every
 //! change is one operation of [`crate::domain::flags`].
 
-use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use evaluator_core::model::Flag;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,18 +11,16 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::{Admin, Editing, EditingWith, PageQuery, Paging, Viewing};
 use super::extract::{IfMatch, JsonObject, Path, Query};
 use super::openapi::admin::{ErrorBody, FlagHistory, FlagPage};
 use super::openapi::errors::{ChangeErrors, CreateErrors, DeleteErrors, PageErrors, ReadErrors};
-use super::{
-    change_headers, created_or_ok, environment_for_edit, environment_of, etag, next_page_cursor,
-    page_limit, writer, AppState,
-};
-use crate::auth::{Caller, Role};
+use super::{change_headers, created_or_ok, etag, next_page_cursor, AppState};
+use crate::auth::Role;
 use crate::document;
-use crate::domain::flags;
-use crate::error::{Error, Resource, Result};
-use crate::store::{environment, flag};
+use crate::domain::{flags, Written};
+use crate::error::{Error, Result};
+use crate::store::flag;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,89 +31,15 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(copy))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct EnvironmentQuery {
-    pub(super) environment: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct PageQuery {
-    /// Environment key.
-    #[param(required = true)]
-    pub(super) environment: Option<String>,
-    /// Page size, 1-1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub(super) limit: Option<i64>,
-    /// `nextCursor` of the previous page.
-    pub(super) cursor: Option<String>,
-}
-
-/// 404 for flag `key` of `environment`.
-pub(super) fn flag_not_found(environment: &str, key: &str) -> Error {
-    flags::not_found(environment, key)
-}
-
-/// The flag a read addresses (`?environment=` + path key), after the caller's read access to
-/// that environment is checked; 404 when absent.
-pub(super) async fn flag_for_read(
-    state: &AppState,
-    caller: &Caller,
-    environment: Option<&str>,
-    key: &str,
-) -> Result<(String, flag::Stored)> {
-    let (environment, env) = environment_of_read(state, caller, environment).await?;
-    let stored = flag::find(&mut *state.pool.acquire().await?, env.environment_id, key)
-        .await?
-        .ok_or_else(|| flag_not_found(&environment, key))?;
-    Ok((environment, stored))
-}
-
-/// The environment a read names in `?environment=` (required) and its row, once the caller may
-/// read it.
-pub(super) async fn environment_of_read(
-    state: &AppState,
-    caller: &Caller,
-    environment: Option<&str>,
-) -> Result<(String, environment::Row)> {
-    let environment = environment_of(environment, None)?;
-    let env = environment_for_read(state, caller, &environment).await?;
-    Ok((environment, env))
-}
-
-/// Reads need the environment to exist; its row (unlocked).
-pub(super) async fn environment_for_read(
-    state: &AppState,
-    caller: &Caller,
-    environment: &str,
-) -> Result<environment::Row> {
-    caller.require(Role::Viewer, environment)?;
-    environment::find(&mut *state.pool.acquire().await?, environment)
-        .await?
-        .ok_or_else(|| Error::not_found(Resource::Environment, environment))
-}
-
-/// A page read's checked request: the environment key, its row (after the caller's read access
-/// is checked) and the page size.
-pub(super) async fn page_for_read(
-    state: &AppState,
-    caller: &Caller,
-    environment: Option<&str>,
-    limit: Option<i64>,
-) -> Result<(String, environment::Row, i64)> {
-    let limit = page_limit(limit)?;
-    let (environment, env) = environment_of_read(state, caller, environment).await?;
-    Ok((environment, env, limit))
-}
-
 /// A flag written by a mutation: its JSON with `ETag` and the snapshot version produced.
-pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) -> Response {
-    (
-        status,
-        change_headers(flag.version, snapshot_version),
-        Json(flag),
-    )
-        .into_response()
+fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) -> Response {
+    let headers = change_headers(flag.version, snapshot_version);
+    (status, headers, Json(flag)).into_response()
+}
+
+/// [`written`] of a mutation's result.
+fn saved(status: StatusCode, saved: &Written<Flag>) -> Response {
+    written(status, &saved.value, saved.snapshot_version)
 }
 
 #[utoipa::path(
@@ -133,24 +56,13 @@ pub(super) fn written(status: StatusCode, flag: &Flag, snapshot_version: u64) ->
         PageErrors,
     ),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> Result<Json<Value>> {
-    let (environment, env, limit) =
-        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
-    let mut conn = state.pool.acquire().await?;
-    let mut flags = flag::page(
-        &mut conn,
-        env.environment_id,
-        q.cursor.as_deref(),
-        limit + 1,
-    )
-    .await?;
+async fn list(page: Paging) -> Result<Json<Value>> {
+    let mut conn = page.viewing.admin.state.pool.acquire().await?;
+    let mut flags = flag::page(&mut conn, page.rows()).await?;
+    let (v, limit) = (page.viewing, page.limit);
     let next_cursor = next_page_cursor(&mut flags, limit, |f| f.flag_key.clone());
     Ok(Json(
-        json!({ "environment": environment, "flags": flags, "nextCursor": next_cursor }),
+        json!({ "environment": v.environment, "flags": flags, "nextCursor": next_cursor }),
     ))
 }
 
@@ -172,13 +84,8 @@ async fn list(
         ReadErrors,
     ),
 )]
-async fn show(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
-) -> Result<Response> {
-    let (_, stored) = flag_for_read(&state, &caller, q.environment.as_deref(), &key).await?;
+async fn show(Path(key): Path<String>, v: Viewing) -> Result<Response> {
+    let stored = v.flag(&key).await?;
     Ok(([etag(stored.flag.version)], Json(stored.flag)).into_response())
 }
 
@@ -204,20 +111,13 @@ async fn show(
         CreateErrors,
     ),
 )]
-async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<EnvironmentQuery>,
-    JsonObject(body): JsonObject,
-) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
+async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Response> {
     let new: Flag = document::from_value(Value::Object(body))?;
-    let saved = flags::create(&writer(&state, &caller), &environment, new).await?;
-    let mut response = written(StatusCode::CREATED, &saved.value, saved.snapshot_version);
+    let created = flags::create(&e.writer(), &e.environment, new).await?;
+    let mut response = saved(StatusCode::CREATED, &created);
     let location = format!(
-        "/admin/flags/{}?environment={environment}",
-        saved.value.flag_key
+        "/admin/flags/{}?environment={}",
+        created.value.flag_key, e.environment
     );
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -255,28 +155,12 @@ async fn create(
     ),
 )]
 async fn update(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
-    JsonObject(body): JsonObject,
+    EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
-    let saved = flags::update(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        if_match.into(),
-        body,
-    )
-    .await?;
-    Ok(written(
-        StatusCode::OK,
-        &saved.value,
-        saved.snapshot_version,
-    ))
+    let updated = flags::update(&e.writer(), &e.environment, &key, if_match.into(), body).await?;
+    Ok(saved(StatusCode::OK, &updated))
 }
 
 #[utoipa::path(
@@ -302,21 +186,8 @@ async fn update(
         DeleteErrors,
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
-    if_match: IfMatch,
-) -> Result<Response> {
-    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
-    let deleted = flags::delete(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        if_match.into(),
-    )
-    .await?;
+async fn remove(Path(key): Path<String>, if_match: IfMatch, e: Editing) -> Result<Response> {
+    let deleted = flags::delete(&e.writer(), &e.environment, &key, if_match.into()).await?;
     Ok((
         StatusCode::NO_CONTENT,
         change_headers(deleted.value, deleted.snapshot_version),
@@ -352,17 +223,17 @@ struct HistoryQuery {
     ),
 )]
 async fn history(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
     Query(q): Query<HistoryQuery>,
+    admin: Admin,
 ) -> Result<Json<Value>> {
-    let (environment, env, limit) =
-        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
-    let mut conn = state.pool.acquire().await?;
-    let mut rows = flag::history(&mut conn, env.environment_id, &key, q.cursor, limit + 1).await?;
+    let (v, limit) = admin.paging(q.environment.as_deref(), q.limit).await?;
+    let environment = v.environment;
+    let mut conn = v.admin.state.pool.acquire().await?;
+    let mut rows =
+        flag::history(&mut conn, v.row.environment_id, &key, q.cursor, limit + 1).await?;
     if rows.is_empty() && q.cursor.is_none() {
-        return Err(flag_not_found(&environment, &key));
+        return Err(flags::not_found(&environment, &key));
     }
     let next_cursor = next_page_cursor(&mut rows, limit, |r| r.version.to_string());
     let versions: Vec<Value> = rows.iter().map(flag::VersionRow::to_json).collect();
@@ -411,30 +282,15 @@ struct RollbackBody {
     ),
 )]
 async fn rollback(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
-    JsonObject(body): JsonObject,
+    EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: RollbackBody = document::from_value(Value::Object(body))?;
-    let saved = flags::rollback(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        if_match.into(),
-        body.version,
-    )
-    .await?;
-    Ok(written(
-        StatusCode::OK,
-        &saved.value,
-        saved.snapshot_version,
-    ))
+    let (w, environment) = (e.writer(), &e.environment);
+    let rolled_back = flags::rollback(&w, environment, &key, if_match.into(), body.version).await?;
+    Ok(saved(StatusCode::OK, &rolled_back))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -477,10 +333,9 @@ struct CopyBody {
     ),
 )]
 async fn copy(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
     if_match: IfMatch,
+    admin: Admin,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
     let body: CopyBody = document::from_value(Value::Object(body))?;
@@ -490,16 +345,9 @@ async fn copy(
             "source and target environment are the same",
         ));
     }
-    caller.require(Role::Viewer, &body.from)?;
-    caller.require(Role::Editor, &body.to)?;
-    let copied = flags::copy(
-        &writer(&state, &caller),
-        &key,
-        &body.from,
-        &body.to,
-        if_match.into(),
-    )
-    .await?;
+    admin.caller.require(Role::Viewer, &body.from)?;
+    admin.caller.require(Role::Editor, &body.to)?;
+    let copied = flags::copy(&admin.writer(), &key, &body.from, &body.to, if_match.into()).await?;
     let status = created_or_ok(copied.value.created);
     Ok(written(status, &copied.value.flag, copied.snapshot_version))
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: admin API (`/admin/...`), public evaluation API (`/api/v1/...`,
 //! `/ofrep/v1/...`) and operations (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`).
 
+mod access;
 mod audit;
 mod client_keys;
 mod environments;
@@ -27,9 +28,8 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{Caller, Role, TokenKeys};
+use crate::auth::{Caller, TokenKeys};
 use crate::config::Config;
-use crate::domain::Writer;
 use crate::error::{Error, Result};
 use crate::live::LiveSnapshots;
 use crate::metrics::Metrics;
@@ -247,22 +247,6 @@ fn created_or_ok(created: bool) -> axum::http::StatusCode {
     } else {
         axum::http::StatusCode::OK
     }
-}
-
-/// The environment a change addresses ([`environment_of`]), once the caller may edit it.
-fn environment_for_edit(
-    caller: &Caller,
-    query: Option<&str>,
-    body: Option<&serde_json::Value>,
-) -> Result<String> {
-    let environment = environment_of(query, body)?;
-    caller.require(Role::Editor, &environment)?;
-    Ok(environment)
-}
-
-/// The domain writer acting as `caller`: every admin write goes through it.
-fn writer<'a>(state: &'a AppState, caller: &'a Caller) -> Writer<'a> {
-    Writer::new(&state.pool, &state.live, &caller.sub)
 }
 
 /// Page size: `limit` (1..=1000, default 100).

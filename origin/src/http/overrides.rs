@@ -1,10 +1,9 @@
 //! `/admin/flags/{flagKey}/overrides`: per-user overrides of a flag (`flag_override` rows), each
 //! change a new version of the flag ([`crate::domain::overrides`]).
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::Utc;
 use evaluator_core::model::Override;
 use serde::Deserialize;
@@ -12,12 +11,11 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::flags::{flag_for_read, EnvironmentQuery};
+use super::access::{Editing, EditingWith, Viewing};
+use super::extract::{IfMatch, Path};
 use super::openapi::admin::{ErrorBody, OverrideList, OverrideWritten};
 use super::openapi::errors::{ChangeErrors, DeleteErrors, ReadErrors};
-use super::{change_headers, created_or_ok, environment_for_edit, etag, writer, AppState};
-use crate::auth::Caller;
+use super::{change_headers, created_or_ok, etag, AppState};
 use crate::document;
 use crate::domain::overrides;
 use crate::error::Result;
@@ -59,14 +57,8 @@ fn to_json(o: &Override, now: chrono::DateTime<Utc>) -> Value {
         ReadErrors,
     ),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
-) -> Result<Response> {
-    let (environment, stored) =
-        flag_for_read(&state, &caller, q.environment.as_deref(), &key).await?;
+async fn list(Path(key): Path<String>, v: Viewing) -> Result<Response> {
+    let stored = v.flag(&key).await?;
     let now = Utc::now();
     let overrides: Vec<Value> = stored
         .flag
@@ -78,7 +70,7 @@ async fn list(
         [etag(stored.flag.version)],
         Json(json!({
             "flagKey": key,
-            "environment": environment,
+            "environment": v.environment,
             "version": stored.flag.version,
             "overrides": overrides,
         })),
@@ -129,15 +121,10 @@ struct OverrideBody {
     ),
 )]
 async fn set(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path((key, user_id)): Path<(String, String)>,
-    Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
-    JsonObject(body): JsonObject,
+    EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: OverrideBody = document::from_value(Value::Object(body))?;
     let new = Override {
@@ -147,8 +134,8 @@ async fn set(
         expires_at: body.expires_at,
     };
     let put = overrides::put(
-        &writer(&state, &caller),
-        &environment,
+        &e.writer(),
+        &e.environment,
         &key,
         new.clone(),
         if_match.into(),
@@ -160,7 +147,7 @@ async fn set(
         change_headers(put.value.version, put.snapshot_version),
         Json(json!({
             "flagKey": key,
-            "environment": environment,
+            "environment": e.environment,
             "version": put.value.version,
             "override": to_json(&new, Utc::now()),
         })),
@@ -192,21 +179,12 @@ async fn set(
     ),
 )]
 async fn remove(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path((key, user_id)): Path<(String, String)>,
-    Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
+    e: Editing,
 ) -> Result<Response> {
-    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
-    let deleted = overrides::delete(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        &user_id,
-        if_match.into(),
-    )
-    .await?;
+    let (w, environment) = (e.writer(), &e.environment);
+    let deleted = overrides::delete(&w, environment, &key, &user_id, if_match.into()).await?;
     Ok((
         StatusCode::NO_CONTENT,
         change_headers(deleted.value, deleted.snapshot_version),

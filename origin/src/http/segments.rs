@@ -1,25 +1,20 @@
 //! `/admin/segments`: reusable user segments of an environment; every change is one operation of
 //! [`crate::domain::segments`].
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use evaluator_core::model::Segment;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IfMatch, JsonObject, Path, Query};
-use super::flags::{environment_of_read, page_for_read, EnvironmentQuery, PageQuery};
+use super::access::{Editing, EditingWith, PageQuery, Paging, Viewing};
+use super::extract::{IfMatch, Path};
 use super::openapi::admin::{ErrorBody, SegmentPage, StoredSegment};
 use super::openapi::errors::{ChangeErrors, CreateErrors, DeleteErrors, PageErrors, ReadErrors};
-use super::{
-    change_headers, environment_for_edit, etag, next_page_cursor, snapshot_version_header, writer,
-    AppState,
-};
-use crate::auth::Caller;
-use crate::domain::segments;
+use super::{change_headers, etag, next_page_cursor, snapshot_version_header, AppState};
+use crate::domain::{segments, Written};
 use crate::error::Result;
 use crate::store::{segment, version_u64};
 
@@ -29,18 +24,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show, update, remove))
 }
 
-fn written(
-    status: StatusCode,
-    stored: &segment::Stored,
-    environment: &str,
-    snapshot_version: u64,
-) -> Response {
-    (
-        status,
-        change_headers(version_u64(stored.version), snapshot_version),
-        Json(stored.to_json(environment)),
-    )
-        .into_response()
+/// A segment written by a mutation: its JSON with `ETag` and the snapshot version produced.
+fn written(status: StatusCode, saved: &Written<segment::Stored>, environment: &str) -> Response {
+    let headers = change_headers(version_u64(saved.value.version), saved.snapshot_version);
+    (status, headers, Json(saved.value.to_json(environment))).into_response()
 }
 
 #[utoipa::path(
@@ -57,25 +44,14 @@ fn written(
         PageErrors,
     ),
 )]
-async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> Result<Json<Value>> {
-    let (environment, env, limit) =
-        page_for_read(&state, &caller, q.environment.as_deref(), q.limit).await?;
-    let mut conn = state.pool.acquire().await?;
-    let mut rows = segment::page(
-        &mut conn,
-        env.environment_id,
-        q.cursor.as_deref(),
-        limit + 1,
-    )
-    .await?;
+async fn list(page: Paging) -> Result<Json<Value>> {
+    let mut conn = page.viewing.admin.state.pool.acquire().await?;
+    let mut rows = segment::page(&mut conn, page.rows()).await?;
+    let (v, limit) = (page.viewing, page.limit);
     let next_cursor = next_page_cursor(&mut rows, limit, |s| s.definition.0.segment_key.clone());
-    let segments: Vec<Value> = rows.iter().map(|s| s.to_json(&environment)).collect();
+    let segments: Vec<Value> = rows.iter().map(|s| s.to_json(&v.environment)).collect();
     Ok(Json(
-        json!({ "environment": environment, "segments": segments, "nextCursor": next_cursor }),
+        json!({ "environment": v.environment, "segments": segments, "nextCursor": next_cursor }),
     ))
 }
 
@@ -97,21 +73,13 @@ async fn list(
         ReadErrors,
     ),
 )]
-async fn show(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
-) -> Result<Response> {
-    let (environment, env) = environment_of_read(&state, &caller, q.environment.as_deref()).await?;
-    let stored = segment::find(&mut *state.pool.acquire().await?, env.environment_id, &key)
+async fn show(Path(key): Path<String>, v: Viewing) -> Result<Response> {
+    let mut conn = v.admin.state.pool.acquire().await?;
+    let stored = segment::find(&mut conn, v.row.environment_id, &key)
         .await?
-        .ok_or_else(|| segments::not_found(&environment, &key))?;
-    Ok((
-        [etag(version_u64(stored.version))],
-        Json(stored.to_json(&environment)),
-    )
-        .into_response())
+        .ok_or_else(|| segments::not_found(&v.environment, &key))?;
+    let version = version_u64(stored.version);
+    Ok(([etag(version)], Json(stored.to_json(&v.environment))).into_response())
 }
 
 #[utoipa::path(
@@ -136,22 +104,10 @@ async fn show(
         CreateErrors,
     ),
 )]
-async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<EnvironmentQuery>,
-    JsonObject(body): JsonObject,
-) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
+async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Response> {
     let new = segments::parse(body)?;
-    let created = segments::create(&writer(&state, &caller), &environment, new).await?;
-    Ok(written(
-        StatusCode::CREATED,
-        &created.value,
-        &environment,
-        created.snapshot_version,
-    ))
+    let created = segments::create(&e.writer(), &e.environment, new).await?;
+    Ok(written(StatusCode::CREATED, &created, &e.environment))
 }
 
 #[utoipa::path(
@@ -182,29 +138,12 @@ async fn create(
     ),
 )]
 async fn update(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
     if_match: IfMatch,
-    JsonObject(body): JsonObject,
+    EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let environment =
-        environment_for_edit(&caller, q.environment.as_deref(), body.get("environment"))?;
-    let saved = segments::update(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        if_match.into(),
-        body,
-    )
-    .await?;
-    Ok(written(
-        StatusCode::OK,
-        &saved.value,
-        &environment,
-        saved.snapshot_version,
-    ))
+    let saved = segments::update(&e.writer(), &e.environment, &key, if_match.into(), body).await?;
+    Ok(written(StatusCode::OK, &saved, &e.environment))
 }
 
 #[utoipa::path(
@@ -229,21 +168,8 @@ async fn update(
         DeleteErrors,
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    Query(q): Query<EnvironmentQuery>,
-    if_match: IfMatch,
-) -> Result<Response> {
-    let environment = environment_for_edit(&caller, q.environment.as_deref(), None)?;
-    let deleted = segments::delete(
-        &writer(&state, &caller),
-        &environment,
-        &key,
-        if_match.into(),
-    )
-    .await?;
+async fn remove(Path(key): Path<String>, if_match: IfMatch, e: Editing) -> Result<Response> {
+    let deleted = segments::delete(&e.writer(), &e.environment, &key, if_match.into()).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [snapshot_version_header(deleted.snapshot_version)],

@@ -73,6 +73,7 @@ pub fn spawn_with_sinks(
     )))
 }
 
+/// The publisher: one coordinator and `concurrency` drainers per sink, until `shutdown`.
 async fn run(
     pool: PgPool,
     sinks: Vec<Arc<dyn SnapshotSink>>,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use super::{rfc3339, version_i64, version_u64};
+use super::{rfc3339, version_i64, version_u64, KeyPage};
 use crate::error::{FieldError, Result};
 
 /// A stored flag with its overrides joined back in.
@@ -66,21 +66,16 @@ pub async fn find(
     Ok(flags.pop())
 }
 
-/// Up to `limit` flags of the environment whose keys sort after `after`, by key.
-pub async fn page(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Flag>> {
+/// One [`KeyPage`] of the environment's flags, overrides included.
+pub async fn page(conn: &mut PgConnection, page: KeyPage<'_>) -> Result<Vec<Flag>> {
     let rows: Vec<FlagRow> = sqlx::query_as(
         "select feature_flag_id, definition from feature_flag
          where environment_id = $1 and ($2::text is null or flag_key > $2)
          order by flag_key limit $3",
     )
-    .bind(environment_id)
-    .bind(after)
-    .bind(limit)
+    .bind(page.environment_id)
+    .bind(page.after)
+    .bind(page.limit)
     .fetch_all(&mut *conn)
     .await?;
     Ok(with_overrides(conn, rows)

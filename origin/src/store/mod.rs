@@ -14,6 +14,18 @@ pub mod view;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Which rows of an environment a page read wants: those whose keys sort after `after`, by key,
+/// at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPage<'a> {
+    /// The environment's id.
+    pub environment_id: i64,
+    /// The last key of the previous page.
+    pub after: Option<&'a str>,
+    /// How many rows at most.
+    pub limit: i64,
+}
+
 /// RFC 3339 in UTC with a `Z`, fractions only when present (`2026-12-01T00:00:00Z`).
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)

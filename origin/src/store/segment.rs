@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use super::{rfc3339, version_u64};
+use super::{rfc3339, version_u64, KeyPage};
 use crate::error::Result;
 
 /// A stored segment and its metadata.
@@ -60,22 +60,17 @@ pub async fn find(
         .await?)
 }
 
-/// Up to `limit` segments whose keys sort after `after`, by key.
-pub async fn page(
-    conn: &mut PgConnection,
-    environment_id: i64,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Stored>> {
+/// One [`KeyPage`] of the environment's segments.
+pub async fn page(conn: &mut PgConnection, page: KeyPage<'_>) -> Result<Vec<Stored>> {
     let sql = format!(
         "select {COLUMNS} from segment
          where environment_id = $1 and ($2::text is null or segment_key > $2)
          order by segment_key limit $3"
     );
     Ok(sqlx::query_as(&sql)
-        .bind(environment_id)
-        .bind(after)
-        .bind(limit)
+        .bind(page.environment_id)
+        .bind(page.after)
+        .bind(page.limit)
         .fetch_all(conn)
         .await?)
 }

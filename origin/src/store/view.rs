@@ -49,62 +49,32 @@ impl View {
 
     /// Inserts or replaces a flag.
     pub fn put_flag(&mut self, flag: Flag) {
-        match self
-            .flags
-            .binary_search_by(|f| f.flag_key.cmp(&flag.flag_key))
-        {
-            Ok(i) => self.flags[i] = flag,
-            Err(i) => self.flags.insert(i, flag),
-        }
+        put_sorted(&mut self.flags, flag, |f| &f.flag_key);
     }
 
     /// Removes a flag.
     pub fn remove_flag(&mut self, key: &str) {
-        if let Ok(i) = self
-            .flags
-            .binary_search_by(|f| f.flag_key.as_str().cmp(key))
-        {
-            self.flags.remove(i);
-        }
+        remove_sorted(&mut self.flags, key, |f| &f.flag_key);
     }
 
     /// Inserts or replaces a segment.
     pub fn put_segment(&mut self, segment: Segment) {
-        match self
-            .segments
-            .binary_search_by(|s| s.segment_key.cmp(&segment.segment_key))
-        {
-            Ok(i) => self.segments[i] = segment,
-            Err(i) => self.segments.insert(i, segment),
-        }
+        put_sorted(&mut self.segments, segment, |s| &s.segment_key);
     }
 
     /// Removes a segment.
     pub fn remove_segment(&mut self, key: &str) {
-        if let Ok(i) = self
-            .segments
-            .binary_search_by(|s| s.segment_key.as_str().cmp(key))
-        {
-            self.segments.remove(i);
-        }
+        remove_sorted(&mut self.segments, key, |s| &s.segment_key);
     }
 
     /// Inserts or replaces a client key (by name).
     pub fn put_client_key(&mut self, key: ClientKey) {
-        match self.client_keys.binary_search_by(|k| k.name.cmp(&key.name)) {
-            Ok(i) => self.client_keys[i] = key,
-            Err(i) => self.client_keys.insert(i, key),
-        }
+        put_sorted(&mut self.client_keys, key, |k| &k.name);
     }
 
     /// Removes a client key.
     pub fn remove_client_key(&mut self, name: &str) {
-        if let Ok(i) = self
-            .client_keys
-            .binary_search_by(|k| k.name.as_str().cmp(name))
-        {
-            self.client_keys.remove(i);
-        }
+        remove_sorted(&mut self.client_keys, name, |k| &k.name);
     }
 
     /// Empties the view (the environment is being deleted).
@@ -122,5 +92,20 @@ impl View {
             segments: self.segments,
             client_keys: self.client_keys,
         }
+    }
+}
+
+/// Inserts `item` into `items` (sorted by `key`), replacing the one with the same key.
+fn put_sorted<T>(items: &mut Vec<T>, item: T, key: impl Fn(&T) -> &String) {
+    match items.binary_search_by(|i| key(i).cmp(key(&item))) {
+        Ok(i) => items[i] = item,
+        Err(i) => items.insert(i, item),
+    }
+}
+
+/// Removes the item with key `k` from `items` (sorted by `key`), if there is one.
+fn remove_sorted<T>(items: &mut Vec<T>, k: &str, key: impl Fn(&T) -> &String) {
+    if let Ok(i) = items.binary_search_by(|i| key(i).as_str().cmp(k)) {
+        items.remove(i);
     }
 }

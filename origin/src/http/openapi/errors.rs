@@ -20,6 +20,7 @@ const EDIT_FORBIDDEN: &str = "`FORBIDDEN`: the token may not edit this environme
 const NO_ENVIRONMENT: &str = "`ENVIRONMENT_NOT_FOUND`";
 const VERSION_CONFLICT: &str = "`VERSION_CONFLICT`";
 const TOO_LARGE: &str = "`PAYLOAD_TOO_LARGE`";
+const ADMIN_FORBIDDEN: &str = "`FORBIDDEN`: the token is not an admin of this environment";
 
 /// The answers (status, description) as the document has them: each an `ErrorBody` in JSON.
 fn error_answers(answers: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
@@ -40,7 +41,7 @@ fn error_answers(answers: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> 
 
 /// Declares each set as a unit type whose `IntoResponses` lists its answers.
 macro_rules! error_sets {
-    ($($(#[$doc:meta])* $name:ident => [$($status:literal: $answer:ident),+];)+) => {$(
+    ($($(#[$doc:meta])* $name:ident => [$($status:literal: $answer:expr),+];)+) => {$(
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name;
@@ -64,4 +65,10 @@ error_sets! {
     ChangeErrors => [400: BAD_CHANGE, 403: EDIT_FORBIDDEN, 413: TOO_LARGE];
     /// A deletion, based on the version `If-Match` names.
     DeleteErrors => [400: BAD_DELETE, 403: EDIT_FORBIDDEN, 409: VERSION_CONFLICT];
+    /// A read of the environment named in the path.
+    EnvironmentReadErrors => [403: READ_FORBIDDEN, 404: NO_ENVIRONMENT];
+    /// An admin operation without a body on the environment named in the path.
+    EnvironmentAdminErrors => [403: ADMIN_FORBIDDEN, 404: NO_ENVIRONMENT];
+    /// An admin operation with a JSON body on the environment named in the path.
+    EnvironmentBodyErrors => [400: "`MALFORMED_JSON`", 403: ADMIN_FORBIDDEN, 404: NO_ENVIRONMENT, 413: TOO_LARGE];
 }
