@@ -248,7 +248,15 @@ impl Error {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    /// Shorthand for a missing thing.
+    /// 409 for `key` of `resource`, which exists already.
+    pub fn already_exists(resource: Resource, key: impl Into<String>) -> Self {
+        Self::AlreadyExists {
+            resource,
+            key: key.into(),
+        }
+    }
+
+    /// 404 for `key` of `resource`.
     pub fn not_found(resource: Resource, key: impl Into<String>) -> Self {
         Self::NotFound {
             resource,

@@ -37,18 +37,11 @@ pub async fn create(w: &Writer<'_>, environment: &str, name: &str) -> Result<Wri
     let (environment_id, actor) = (m.environment_id(), m.actor().to_owned());
     let row = rows::insert(m.conn(), environment_id, name, &sha256, &actor)
         .await?
-        .ok_or_else(|| Error::AlreadyExists {
-            resource: Resource::ClientKey,
-            key: format!("{environment}/{name}"),
+        .ok_or_else(|| {
+            Error::already_exists(Resource::ClientKey, format!("{environment}/{name}"))
         })?;
-    m.record(Change {
-        entity: EntityType::ClientKey,
-        key: name.to_owned(),
-        action: "create",
-        old: None,
-        new: Some(row.to_json(environment)),
-        entity_version: None,
-    });
+    let recorded = row.to_json(environment);
+    m.record(Change::created(EntityType::ClientKey, name, recorded, None));
     w.commit(m, Created { row, key }).await
 }
 
@@ -61,13 +54,7 @@ pub async fn revoke(w: &Writer<'_>, environment: &str, name: &str) -> Result<Wri
     let row = rows::delete(m.conn(), environment_id, name)
         .await?
         .ok_or_else(|| Error::not_found(Resource::ClientKey, format!("{environment}/{name}")))?;
-    m.record(Change {
-        entity: EntityType::ClientKey,
-        key: name.to_owned(),
-        action: "delete",
-        old: Some(row.to_json(environment)),
-        new: None,
-        entity_version: None,
-    });
+    let recorded = row.to_json(environment);
+    m.record(Change::deleted(EntityType::ClientKey, name, recorded, None));
     w.commit(m, ()).await
 }

@@ -62,14 +62,13 @@ pub async fn create_with_contents(
     check_name(name)?;
     let mut m = Mutation::create_environment(w.pool, key, name, w.actor).await?;
     let created = as_committed(&m, m.env().clone());
-    m.record(Change {
-        entity: EntityType::Environment,
-        key: key.to_owned(),
-        action: "create",
-        old: None,
-        new: Some(created.to_json()),
-        entity_version: None,
-    });
+    let recorded = created.to_json();
+    m.record(Change::created(
+        EntityType::Environment,
+        key,
+        recorded,
+        None,
+    ));
     if !contents.flags.is_empty() || !contents.segments.is_empty() {
         populate(&mut m, contents).await?;
     }
@@ -127,14 +126,12 @@ pub async fn delete(w: &Writer<'_>, key: &str) -> Result<Written<()>> {
             segments,
         });
     }
-    m.record(Change {
-        entity: EntityType::Environment,
-        key: key.to_owned(),
-        action: "delete",
-        old: Some(m.env().to_json()),
-        new: None,
-        entity_version: None,
-    });
+    m.record(Change::deleted(
+        EntityType::Environment,
+        key,
+        m.env().to_json(),
+        None,
+    ));
     m.stage_environment_deletion();
     w.commit(m, ()).await
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::mutation::{Change, Mutation};
 use super::rows::flag as rows;
-use super::{Precondition, Writer, Written};
+use super::{Precondition, Target, Writer, Written};
 use crate::document;
 use crate::error::{Error, Resource, Result};
 use crate::store::audit::EntityType;
@@ -67,10 +67,8 @@ pub async fn create(w: &Writer<'_>, environment: &str, new: Flag) -> Result<Writ
         .await?
         .is_some()
     {
-        return Err(Error::AlreadyExists {
-            resource: Resource::Flag,
-            key: format!("{environment}/{}", new.flag_key),
-        });
+        let key = format!("{environment}/{}", new.flag_key);
+        return Err(Error::already_exists(Resource::Flag, key));
     }
     let saved = save(&mut m, None, new, Action::Create).await?;
     w.commit(m, saved).await
@@ -80,14 +78,12 @@ pub async fn create(w: &Writer<'_>, environment: &str, new: Flag) -> Result<Writ
 /// one (see [`document::merge_top_level`]); the body may repeat the key but not rename it.
 pub async fn update(
     w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
+    target: Target<'_>,
     patch: Map<String, Value>,
 ) -> Result<Written<Flag>> {
-    document::reject_rename(&patch, "flagKey", key, "flag")?;
-    let mut m = w.begin(environment).await?;
-    let stored = for_change(&mut m, environment, key, precondition).await?;
+    document::reject_rename(&patch, "flagKey", target.key, "flag")?;
+    let mut m = w.begin(target.environment).await?;
+    let stored = for_change(&mut m, target).await?;
     let merged = document::patched(serde_json::to_value(&stored.flag)?, patch, "flag")?;
     let changed: Flag = document::from_value(Value::Object(merged))?;
     let saved = save(&mut m, Some(&stored), changed, Action::Update).await?;
@@ -96,30 +92,24 @@ pub async fn update(
 
 /// Deletes flag `key`, refusing while other flags name it as a prerequisite. Returns the version
 /// of the deletion.
-pub async fn delete(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
-) -> Result<Written<u64>> {
-    let mut m = w.begin(environment).await?;
-    let stored = for_change(&mut m, environment, key, precondition).await?;
+pub async fn delete(w: &Writer<'_>, target: Target<'_>) -> Result<Written<u64>> {
+    let mut m = w.begin(target.environment).await?;
+    let stored = for_change(&mut m, target).await?;
     let version = remove(&mut m, &stored).await?;
     w.commit(m, version).await
 }
 
 /// Restores version `version` of flag `key` from its history as the flag's next version; works
 /// for a deleted flag too (then only with `If-Match` naming the deletion's version, or none).
-pub async fn rollback(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
-    version: u64,
-) -> Result<Written<Flag>> {
+pub async fn rollback(w: &Writer<'_>, target: Target<'_>, version: u64) -> Result<Written<Flag>> {
+    let Target {
+        environment,
+        key,
+        precondition,
+    } = target;
     let mut m = w.begin(environment).await?;
     let environment_id = m.environment_id();
-    let target = flag::version(m.conn(), environment_id, key, version)
+    let old = flag::version(m.conn(), environment_id, key, version)
         .await?
         .ok_or_else(|| {
             Error::not_found(
@@ -127,7 +117,7 @@ pub async fn rollback(
                 format!("{environment}/{key}@{version}"),
             )
         })?;
-    let Some(definition) = target.definition else {
+    let Some(definition) = old.definition else {
         return Err(Error::invalid(
             "version",
             format!(
@@ -194,17 +184,12 @@ pub async fn copy(
 
 /// The flag a mutation changes, read inside its transaction (the environment row is locked):
 /// 404 when absent, 409 when the precondition names another version.
-pub(super) async fn for_change(
-    m: &mut Mutation,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
-) -> Result<flag::Stored> {
+pub(super) async fn for_change(m: &mut Mutation, target: Target<'_>) -> Result<flag::Stored> {
     let environment_id = m.environment_id();
-    let stored = flag::find(m.conn(), environment_id, key)
+    let stored = flag::find(m.conn(), environment_id, target.key)
         .await?
-        .ok_or_else(|| not_found(environment, key))?;
-    precondition.check(stored.flag.version)?;
+        .ok_or_else(|| not_found(target.environment, target.key))?;
+    target.precondition.check(stored.flag.version)?;
     Ok(stored)
 }
 
@@ -308,14 +293,13 @@ async fn remove(m: &mut Mutation, stored: &flag::Stored) -> Result<u64> {
         },
     )
     .await?;
-    m.record(Change {
-        entity: EntityType::Flag,
-        key: key.to_owned(),
-        action: "delete",
-        old: Some(to_json(&stored.flag)?),
-        new: None,
-        entity_version: Some(version),
-    });
+    let recorded = to_json(&stored.flag)?;
+    m.record(Change::deleted(
+        EntityType::Flag,
+        key,
+        recorded,
+        Some(version),
+    ));
     Ok(version)
 }
 
@@ -340,14 +324,13 @@ pub(super) async fn insert_all(m: &mut Mutation, flags: Vec<Flag>) -> Result<()>
             },
         )
         .await?;
-        m.record(Change {
-            entity: EntityType::Flag,
-            key: flag.flag_key.clone(),
-            action: Action::Create.as_str(),
-            old: None,
-            new: Some(to_json(&flag)?),
-            entity_version: Some(flag.version),
-        });
+        let new = to_json(&flag)?;
+        m.record(Change::created(
+            EntityType::Flag,
+            &flag.flag_key,
+            new,
+            Some(flag.version),
+        ));
     }
     Ok(())
 }

@@ -84,6 +84,18 @@ pub struct Written<T> {
     pub snapshot_version: u64,
 }
 
+/// The entity a change addresses: the environment it lives in, its key, and the version the
+/// change is based on.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Environment key.
+    pub environment: &'a str,
+    /// Flag or segment key.
+    pub key: &'a str,
+    /// What its current version must be.
+    pub precondition: Precondition,
+}
+
 /// Optimistic concurrency precondition of a change (the HTTP `If-Match` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {

@@ -38,6 +38,46 @@ pub(super) struct Change {
     pub(super) entity_version: Option<u64>,
 }
 
+impl Change {
+    fn of(
+        entity: EntityType,
+        key: String,
+        action: &'static str,
+        (old, new): (Option<Value>, Option<Value>),
+        entity_version: Option<u64>,
+    ) -> Self {
+        Self {
+            entity,
+            key,
+            action,
+            old,
+            new,
+            entity_version,
+        }
+    }
+
+    /// `entity` `key` created as `new` (at `version`, where it has versions).
+    pub(super) fn created(
+        entity: EntityType,
+        key: impl Into<String>,
+        new: Value,
+        version: Option<u64>,
+    ) -> Self {
+        Self::of(entity, key.into(), "create", (None, Some(new)), version)
+    }
+
+    /// `entity` `key`, which was `old`, deleted (by the change at `version`, where it has
+    /// versions).
+    pub(super) fn deleted(
+        entity: EntityType,
+        key: impl Into<String>,
+        old: Value,
+        version: Option<u64>,
+    ) -> Self {
+        Self::of(entity, key.into(), "delete", (Some(old), None), version)
+    }
+}
+
 /// An open mutation of one environment, holding its row lock.
 #[derive(Debug)]
 pub(super) struct Mutation {
@@ -74,10 +114,7 @@ impl Mutation {
         // the new row is invisible to others and locked by this transaction until it commits
         let env = rows::environment::insert(&mut tx, key, name)
             .await?
-            .ok_or_else(|| Error::AlreadyExists {
-                resource: Resource::Environment,
-                key: key.into(),
-            })?;
+            .ok_or_else(|| Error::already_exists(Resource::Environment, key))?;
         Self::start(tx, env, actor).await
     }
 

@@ -4,7 +4,7 @@
 use evaluator_core::model::Override;
 
 use super::flags::{self, Action};
-use super::{Precondition, Writer, Written};
+use super::{Target, Writer, Written};
 use crate::error::{Error, Resource, Result};
 
 /// An override written by [`put`].
@@ -18,15 +18,9 @@ pub struct Put {
 
 /// Adds or replaces the override of `new.user_id` on flag `key`. Validation problems of the
 /// override name its fields as the body has them (`variation`, `expiresAt`).
-pub async fn put(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    new: Override,
-    precondition: Precondition,
-) -> Result<Written<Put>> {
-    let mut m = w.begin(environment).await?;
-    let stored = flags::for_change(&mut m, environment, key, precondition).await?;
+pub async fn put(w: &Writer<'_>, target: Target<'_>, new: Override) -> Result<Written<Put>> {
+    let mut m = w.begin(target.environment).await?;
+    let stored = flags::for_change(&mut m, target).await?;
     let mut changed = stored.flag.clone();
     let user_id = new.user_id.clone();
     let created = match changed.overrides.iter_mut().find(|o| o.user_id == user_id) {
@@ -56,15 +50,12 @@ pub async fn put(
 
 /// Removes the override of `user_id` from flag `key`; 404 when the user has none. Returns the
 /// flag version the removal produced.
-pub async fn delete(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    user_id: &str,
-    precondition: Precondition,
-) -> Result<Written<u64>> {
+pub async fn delete(w: &Writer<'_>, target: Target<'_>, user_id: &str) -> Result<Written<u64>> {
+    let Target {
+        environment, key, ..
+    } = target;
     let mut m = w.begin(environment).await?;
-    let stored = flags::for_change(&mut m, environment, key, precondition).await?;
+    let stored = flags::for_change(&mut m, target).await?;
     let mut changed = stored.flag.clone();
     let before = changed.overrides.len();
     changed.overrides.retain(|o| o.user_id != user_id);

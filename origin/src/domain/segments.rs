@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::mutation::{Change, Mutation};
 use super::rows::segment as rows;
-use super::{Precondition, Writer, Written};
+use super::{Target, Writer, Written};
 use crate::document;
 use crate::error::{Error, Resource, Result};
 use crate::store::audit::EntityType;
@@ -38,10 +38,8 @@ pub async fn create(
         .await?
         .is_some()
     {
-        return Err(Error::AlreadyExists {
-            resource: Resource::Segment,
-            key: format!("{environment}/{}", new.segment_key),
-        });
+        let key = format!("{environment}/{}", new.segment_key);
+        return Err(Error::already_exists(Resource::Segment, key));
     }
     let stored = insert(&mut m, &new).await?;
     w.commit(m, stored).await
@@ -51,14 +49,15 @@ pub async fn create(
 /// body may repeat the key but not rename it.
 pub async fn update(
     w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
+    target: Target<'_>,
     patch: Map<String, Value>,
 ) -> Result<Written<segment::Stored>> {
+    let Target {
+        environment, key, ..
+    } = target;
     document::reject_rename(&patch, "segmentKey", key, "segment")?;
     let mut m = w.begin(environment).await?;
-    let stored = for_change(&mut m, environment, key, precondition).await?;
+    let stored = for_change(&mut m, target).await?;
     let merged = document::patched(
         serde_json::to_value(&stored.definition.0)?,
         patch,
@@ -81,40 +80,27 @@ pub async fn update(
 }
 
 /// Deletes segment `key`, refusing while a flag or another segment still references it.
-pub async fn delete(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
-) -> Result<Written<()>> {
+pub async fn delete(w: &Writer<'_>, target: Target<'_>) -> Result<Written<()>> {
+    let Target {
+        environment, key, ..
+    } = target;
     let mut m = w.begin(environment).await?;
-    let stored = for_change(&mut m, environment, key, precondition).await?;
+    let stored = for_change(&mut m, target).await?;
     m.stage_segment_removal(key)?;
     rows::delete(m.conn(), stored.segment_id).await?;
-    m.record(Change {
-        entity: EntityType::Segment,
-        key: key.to_owned(),
-        action: "delete",
-        old: Some(stored.to_json(environment)),
-        new: None,
-        entity_version: None,
-    });
+    let recorded = stored.to_json(environment);
+    m.record(Change::deleted(EntityType::Segment, key, recorded, None));
     w.commit(m, ()).await
 }
 
 /// The segment a mutation changes, read under the environment lock: 404 when absent, 409 when
 /// the precondition names another version.
-async fn for_change(
-    m: &mut Mutation,
-    environment: &str,
-    key: &str,
-    precondition: Precondition,
-) -> Result<segment::Stored> {
+async fn for_change(m: &mut Mutation, target: Target<'_>) -> Result<segment::Stored> {
     let environment_id = m.environment_id();
-    let stored = segment::find(m.conn(), environment_id, key)
+    let stored = segment::find(m.conn(), environment_id, target.key)
         .await?
-        .ok_or_else(|| not_found(environment, key))?;
-    precondition.check(version_u64(stored.version))?;
+        .ok_or_else(|| not_found(target.environment, target.key))?;
+    target.precondition.check(version_u64(stored.version))?;
     Ok(stored)
 }
 
@@ -139,13 +125,12 @@ async fn write_new(m: &mut Mutation, new: &Segment) -> Result<segment::Stored> {
     let (environment_id, actor) = (m.environment_id(), m.actor().to_owned());
     let stored = rows::insert(m.conn(), environment_id, new, &actor).await?;
     let environment = m.environment_key().to_owned();
-    m.record(Change {
-        entity: EntityType::Segment,
-        key: new.segment_key.clone(),
-        action: "create",
-        old: None,
-        new: Some(stored.to_json(&environment)),
-        entity_version: Some(1),
-    });
+    let created = stored.to_json(&environment);
+    m.record(Change::created(
+        EntityType::Segment,
+        &new.segment_key,
+        created,
+        Some(1),
+    ));
     Ok(stored)
 }

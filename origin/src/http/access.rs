@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
 
-use super::extract::{JsonObject, Query};
+use super::extract::{IfMatch, JsonObject, Query};
 use super::{environment_of, page_limit, AppState};
 use crate::auth::{Caller, Role};
-use crate::domain::Writer;
+use crate::domain::{Target, Writer};
 use crate::error::{Error, Resource, Result};
 use crate::store::{environment, flag, KeyPage};
 
@@ -202,6 +202,15 @@ impl Editing {
     /// The domain writer acting as the caller.
     pub(super) fn writer(&self) -> Writer<'_> {
         self.admin.writer()
+    }
+
+    /// Entity `key` of this environment, as the change based on `if_match` addresses it.
+    pub(super) fn target<'a>(&'a self, key: &'a str, if_match: IfMatch) -> Target<'a> {
+        Target {
+            environment: &self.environment,
+            key,
+            precondition: if_match.into(),
+        }
     }
 }
 

@@ -159,7 +159,7 @@ async fn update(
     if_match: IfMatch,
     EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let updated = flags::update(&e.writer(), &e.environment, &key, if_match.into(), body).await?;
+    let updated = flags::update(&e.writer(), e.target(&key, if_match), body).await?;
     Ok(saved(StatusCode::OK, &updated))
 }
 
@@ -187,7 +187,7 @@ async fn update(
     ),
 )]
 async fn remove(Path(key): Path<String>, if_match: IfMatch, e: Editing) -> Result<Response> {
-    let deleted = flags::delete(&e.writer(), &e.environment, &key, if_match.into()).await?;
+    let deleted = flags::delete(&e.writer(), e.target(&key, if_match)).await?;
     Ok((
         StatusCode::NO_CONTENT,
         change_headers(deleted.value, deleted.snapshot_version),
@@ -288,8 +288,7 @@ async fn rollback(
 ) -> Result<Response> {
     // `environment` is part of the body's shape (so it is not an unknown field) but was read above
     let body: RollbackBody = document::from_value(Value::Object(body))?;
-    let (w, environment) = (e.writer(), &e.environment);
-    let rolled_back = flags::rollback(&w, environment, &key, if_match.into(), body.version).await?;
+    let rolled_back = flags::rollback(&e.writer(), e.target(&key, if_match), body.version).await?;
     Ok(saved(StatusCode::OK, &rolled_back))
 }
 

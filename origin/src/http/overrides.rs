@@ -133,14 +133,7 @@ async fn set(
         enabled: body.enabled,
         expires_at: body.expires_at,
     };
-    let put = overrides::put(
-        &e.writer(),
-        &e.environment,
-        &key,
-        new.clone(),
-        if_match.into(),
-    )
-    .await?;
+    let put = overrides::put(&e.writer(), e.target(&key, if_match), new.clone()).await?;
     let status = created_or_ok(put.value.created);
     Ok((
         status,
@@ -183,8 +176,7 @@ async fn remove(
     if_match: IfMatch,
     e: Editing,
 ) -> Result<Response> {
-    let (w, environment) = (e.writer(), &e.environment);
-    let deleted = overrides::delete(&w, environment, &key, &user_id, if_match.into()).await?;
+    let deleted = overrides::delete(&e.writer(), e.target(&key, if_match), &user_id).await?;
     Ok((
         StatusCode::NO_CONTENT,
         change_headers(deleted.value, deleted.snapshot_version),

@@ -142,7 +142,7 @@ async fn update(
     if_match: IfMatch,
     EditingWith { editing: e, body }: EditingWith,
 ) -> Result<Response> {
-    let saved = segments::update(&e.writer(), &e.environment, &key, if_match.into(), body).await?;
+    let saved = segments::update(&e.writer(), e.target(&key, if_match), body).await?;
     Ok(written(StatusCode::OK, &saved, &e.environment))
 }
 
@@ -169,7 +169,7 @@ async fn update(
     ),
 )]
 async fn remove(Path(key): Path<String>, if_match: IfMatch, e: Editing) -> Result<Response> {
-    let deleted = segments::delete(&e.writer(), &e.environment, &key, if_match.into()).await?;
+    let deleted = segments::delete(&e.writer(), e.target(&key, if_match)).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [snapshot_version_header(deleted.snapshot_version)],
