@@ -146,10 +146,9 @@ async fn a_commit_is_served_immediately_by_the_same_replica(pool: PgPool) {
         app.public(Method::GET, uri, None, &[]).await.body["enabled"],
         true
     );
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/flags/new-checkout-flow?environment=production",
-        Some(json!({"enabled": false})),
+        json!({"enabled": false}),
     )
     .await
     .assert_status(StatusCode::OK);
@@ -180,10 +179,9 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
     let before = reader.state.live.version("production").unwrap();
 
     writer
-        .admin(
-            Method::PUT,
+        .put(
             "/admin/flags/new-checkout-flow?environment=production",
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await
         .assert_status(StatusCode::OK);
@@ -237,13 +235,9 @@ async fn client_keys_are_required_when_configured(pool: PgPool) {
     assert_eq!(with_key.body["enabled"], true);
 
     // revoked: the next snapshot no longer lists it
-    app.admin(
-        Method::DELETE,
-        "/admin/environments/production/client-keys/web",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::NO_CONTENT);
+    app.delete("/admin/environments/production/client-keys/web")
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
     let revoked = app
         .public(
             Method::GET,

@@ -31,9 +31,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
     listener.listen("edgeflags_snapshot").await.unwrap();
     let (audit, versions, snapshots, snapshot_version) = side_effects(&pool, "production").await;
 
-    let response = app
-        .admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
-        .await;
+    let response = app.put(FLAG, json!({"enabled": false})).await;
 
     response.assert_status(StatusCode::OK);
     assert_eq!(
@@ -73,17 +71,15 @@ async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: P
                        "expiresAt": "2999-01-01T00:00:00Z"}]}),
     )
     .await;
-    app.admin(
-        Method::POST,
+    app.post(
         "/admin/environments/production/client-keys",
-        Some(json!({"name": "web"})),
+        json!({"name": "web"}),
     )
     .await
     .assert_status(StatusCode::CREATED);
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/segments/beta-users?environment=production",
-        Some(json!({"included": ["b1", "b2"]})),
+        json!({"included": ["b1", "b2"]}),
     )
     .await
     .assert_status(StatusCode::OK);
@@ -117,7 +113,7 @@ async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
     let app = with_checkout_flag(pool.clone()).await;
     let before = side_effects(&pool, "production").await;
     let invalid = json!({"targetingRules": {"rules": [{"clauses": [{"attribute": "a", "operator": "nope"}]}]}});
-    app.admin(Method::PUT, FLAG, Some(invalid))
+    app.put(FLAG, invalid)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     app.admin_with(
@@ -128,20 +124,15 @@ async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
     )
     .await
     .assert_status(StatusCode::CONFLICT);
-    app.admin(
-        Method::POST,
+    app.post(
         "/admin/flags?environment=production",
-        Some(common::checkout_flag()),
+        common::checkout_flag(),
     )
     .await
     .assert_status(StatusCode::CONFLICT);
-    app.admin(
-        Method::DELETE,
-        "/admin/segments/beta-users?environment=production",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    app.delete("/admin/segments/beta-users?environment=production")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     let viewer = app.token("v", Role::Viewer, None);
     app.call(Method::PUT, FLAG, &viewer, Some(json!({"enabled": false})))
         .await
@@ -158,18 +149,16 @@ async fn snapshot_versions_are_gapless_per_environment(pool: PgPool) {
         app.create_flag("dev", json!({"flagKey": format!("f{i}")}))
             .await;
         // a failure in between must not consume a version
-        app.admin(
-            Method::POST,
+        app.post(
             "/admin/flags?environment=dev",
-            Some(json!({"flagKey": "bad key"})),
+            json!({"flagKey": "bad key"}),
         )
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     }
     app.create_segment("production", json!({"segmentKey": "s"}))
         .await;
-    app.admin(Method::DELETE, "/admin/flags/f0?environment=dev", None)
-        .await;
+    app.delete("/admin/flags/f0?environment=dev").await;
     assert_eq!(
         snapshot_versions(&pool, "dev").await,
         (1..=7).collect::<Vec<i64>>()
@@ -258,11 +247,7 @@ async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
     // one version per writer: 2..=51, no duplicates, no gaps
     assert_eq!(acknowledged, (2..=51).collect::<BTreeSet<u64>>());
     let history = app
-        .admin(
-            Method::GET,
-            "/admin/flags/new-checkout-flow/history?environment=production&limit=1000",
-            None,
-        )
+        .get("/admin/flags/new-checkout-flow/history?environment=production&limit=1000")
         .await;
     let descriptions: BTreeSet<String> = history.body["versions"]
         .as_array()
@@ -645,24 +630,18 @@ async fn every_kind_of_refused_write_leaves_no_trace(pool: PgPool) {
         json!({"flagKey": "uses-gamma", "targetingRules": {"segments": ["gamma"]}}),
     )
     .await;
-    app.admin(
-        M::PUT,
+    app.put(
         "/admin/flags/uses-gamma?environment=production",
-        Some(json!({"targetingRules": null})),
+        json!({"targetingRules": null}),
     )
     .await
     .assert_status(S::OK);
-    app.admin(
-        M::DELETE,
-        "/admin/segments/gamma?environment=production",
-        None,
-    )
-    .await
-    .assert_status(S::NO_CONTENT);
-    app.admin(
-        M::POST,
+    app.delete("/admin/segments/gamma?environment=production")
+        .await
+        .assert_status(S::NO_CONTENT);
+    app.post(
         "/admin/environments/production/client-keys",
-        Some(json!({"name": "web"})),
+        json!({"name": "web"}),
     )
     .await
     .assert_status(S::CREATED);
