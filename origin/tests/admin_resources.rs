@@ -235,10 +235,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
         "plaintext key leaked into the audit log"
     );
 
-    let (_, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, body) = common::latest_snapshot(&pool, "production").await;
     let snapshot: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         snapshot["clientKeys"],
@@ -257,10 +254,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
     app.delete("/admin/environments/production/client-keys/web")
         .await
         .assert_status(StatusCode::NO_CONTENT);
-    let (_, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, body) = common::latest_snapshot(&pool, "production").await;
     assert!(!body.contains(&sha));
     app.delete("/admin/environments/production/client-keys/web")
         .await

@@ -48,10 +48,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
         .unwrap();
     assert_eq!(notification.payload(), "production");
 
-    let (version, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (version, body) = common::latest_snapshot(&pool, "production").await;
     assert_eq!(version, u64::try_from(snapshot_version + 1).unwrap());
     let snapshot: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(snapshot["environment"], "production");
@@ -84,10 +81,7 @@ async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: P
     .await
     .assert_status(StatusCode::OK);
 
-    let (version, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (version, body) = common::latest_snapshot(&pool, "production").await;
     let mut conn = pool.acquire().await.unwrap();
     let mut built = origin::outbox::build(&mut conn, "production", version)
         .await
@@ -164,13 +158,7 @@ async fn snapshot_versions_are_gapless_per_environment(pool: PgPool) {
         (1..=7).collect::<Vec<i64>>()
     );
     assert_eq!(snapshot_versions(&pool, "production").await, [1, 2]);
-    let current: i64 = sqlx::query_scalar(
-        "select snapshot_version from environment where environment_key = 'dev'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(current, 7);
+    assert_eq!(common::snapshot_version(&pool, "dev").await, Some(7));
 }
 
 /// Fifty writers race for the same flag version: exactly one wins, the others get 409 with the
@@ -275,12 +263,6 @@ async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
 /// Counts of what a mutation writes besides the entity itself: all audit rows, all flag history
 /// rows, the environment's outbox rows, and its `snapshot_version` (`None` once deleted).
 async fn trace(pool: &PgPool, environment: &str) -> (i64, i64, i64, Option<i64>) {
-    let snapshot_version: Option<i64> =
-        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
-            .bind(environment)
-            .fetch_optional(pool)
-            .await
-            .unwrap();
     let snapshots: i64 =
         sqlx::query_scalar("select count(*) from snapshot where environment_key = $1")
             .bind(environment)
@@ -291,7 +273,7 @@ async fn trace(pool: &PgPool, environment: &str) -> (i64, i64, i64, Option<i64>)
         common::count(pool, "select count(*) from audit_log").await,
         common::count(pool, "select count(*) from flag_version").await,
         snapshots,
-        snapshot_version,
+        common::snapshot_version(pool, environment).await,
     )
 }
 

@@ -316,19 +316,30 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// The environment's newest outbox snapshot: its version and body.
+pub async fn latest_snapshot(pool: &PgPool, environment: &str) -> (u64, String) {
+    origin::outbox::latest(pool, environment)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The environment's `snapshot_version` (`None` when there is no such environment).
+pub async fn snapshot_version(pool: &PgPool, environment: &str) -> Option<i64> {
+    sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
+        .bind(environment)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
 /// Rows of audit, flag history and outbox, and the environment's snapshot version: everything a
 /// mutation writes besides the entity itself.
 pub async fn side_effects(pool: &PgPool, environment: &str) -> (i64, i64, i64, i64) {
-    let snapshot_version: i64 =
-        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
-            .bind(environment)
-            .fetch_one(pool)
-            .await
-            .unwrap();
     (
         count(pool, "select count(*) from audit_log").await,
         count(pool, "select count(*) from flag_version").await,
         count(pool, "select count(*) from snapshot").await,
-        snapshot_version,
+        snapshot_version(pool, environment).await.unwrap(),
     )
 }
