@@ -253,9 +253,7 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
         .admin_with(Method::PUT, FLAG, body, &[("if-match", "\"1\"")])
         .await;
 
-    stale.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale.code(), "VERSION_CONFLICT");
-    assert_eq!(stale.body["error"]["currentVersion"], 2);
+    stale.assert_version_conflict(2);
     assert_eq!(side_effects(&pool, "production").await, before);
     assert_eq!(app.get(FLAG).await.body["enabled"], false);
 
@@ -269,8 +267,7 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
     let stale_delete = app
         .admin_with(Method::DELETE, FLAG, None, &[("if-match", "2")])
         .await;
-    stale_delete.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale_delete.body["error"]["currentVersion"], 3);
+    stale_delete.assert_version_conflict(3);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -448,8 +445,7 @@ async fn rollback_honours_if_match(pool: PgPool) {
     let stale = app
         .admin_with(Method::POST, uri, body, &[("if-match", "1")])
         .await;
-    stale.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale.body["error"]["currentVersion"], 2);
+    stale.assert_version_conflict(2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -604,21 +600,22 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
 async fn invalid_overrides_are_422_naming_the_body_field(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
     let uri = "/admin/flags/new-checkout-flow/overrides/alice?environment=production";
-    let bad_variation = app.put(uri, json!({"variation": "purple"})).await;
-    bad_variation.assert_invalid("variation");
-    let bad_expiry = app
-        .put(uri, json!({"enabled": true, "expiresAt": "tomorrow"}))
-        .await;
-    bad_expiry.assert_invalid("expiresAt");
-    let both = app
-        .put(uri, json!({"enabled": true, "variation": "on"}))
-        .await;
-    both.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let missing_flag = app
-        .put(
-            "/admin/flags/nope/overrides/alice?environment=production",
-            json!({"enabled": true}),
-        )
-        .await;
-    missing_flag.assert_status(StatusCode::NOT_FOUND);
+    for (body, field) in [
+        (json!({"variation": "purple"}), Some("variation")),
+        (
+            json!({"enabled": true, "expiresAt": "tomorrow"}),
+            Some("expiresAt"),
+        ),
+        (json!({"enabled": true, "variation": "on"}), None),
+    ] {
+        let response = app.put(uri, body).await;
+        match field {
+            Some(field) => response.assert_invalid(field),
+            None => response.assert_status(StatusCode::UNPROCESSABLE_ENTITY),
+        };
+    }
+    let missing_flag = "/admin/flags/nope/overrides/alice?environment=production";
+    app.put(missing_flag, json!({"enabled": true}))
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
 }

@@ -71,6 +71,18 @@ impl TestResponse {
         self
     }
 
+    /// Asserts a 409 `VERSION_CONFLICT` naming the version that is current instead.
+    #[track_caller]
+    pub fn assert_version_conflict(&self, current: i64) -> &Self {
+        self.assert_error(StatusCode::CONFLICT, "VERSION_CONFLICT");
+        assert_eq!(
+            self.body["error"]["currentVersion"], current,
+            "body: {}",
+            self.text
+        );
+        self
+    }
+
     /// Asserts a 422 whose first validation problem names `field`.
     #[track_caller]
     pub fn assert_invalid(&self, field: &str) -> &Self {
