@@ -313,6 +313,17 @@ type Audit = (
     bool,
 );
 
+/// One admin write and what it must leave behind: method, uri, body, status, the environment
+/// it changes, and its audit row.
+type Write = (
+    Method,
+    &'static str,
+    Option<Value>,
+    StatusCode,
+    &'static str,
+    Audit,
+);
+
 /// Every kind of admin write — flags (create, update, override set and delete, rollback, copy,
 /// delete), segments (create, update, delete), client keys (create, revoke) and environments
 /// (create, rename, delete) — commits exactly one audit row naming the change and the snapshot
@@ -323,8 +334,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
     use Method as M;
     use StatusCode as S;
     let app = with_checkout_flag(pool.clone()).await;
-    // (method, uri, body, status, environment, audit row)
-    let writes: [(M, &str, Option<Value>, S, &str, Audit); 16] = [
+    let writes: [Write; 16] = [
         (
             M::POST,
             "/admin/environments",
