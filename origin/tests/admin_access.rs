@@ -64,20 +64,11 @@ async fn invalid_expired_and_foreign_tokens_are_401_invalid_token(pool: PgPool) 
 async fn viewer_reads_but_cannot_write(pool: PgPool) {
     let app = with_checkout_flag(pool.clone()).await;
     let viewer = app.token("vera", Role::Viewer, None);
-    app.call(Method::GET, FLAG, &viewer, None)
-        .await
-        .assert_status(StatusCode::OK);
-    app.call(
-        Method::GET,
-        "/admin/flags?environment=production",
-        &viewer,
-        None,
-    )
-    .await
-    .assert_status(StatusCode::OK);
-    app.call(Method::GET, "/admin/audit", &viewer, None)
-        .await
-        .assert_status(StatusCode::OK);
+    for uri in [FLAG, "/admin/flags?environment=production", "/admin/audit"] {
+        app.call(Method::GET, uri, &viewer, None)
+            .await
+            .assert_status(StatusCode::OK);
+    }
     let before = common::side_effects(&pool, "production").await;
     for (method, uri, body) in [
         (Method::PUT, FLAG, Some(json!({"enabled": false}))),
@@ -143,59 +134,49 @@ async fn editor_writes_flags_but_not_environments_or_client_keys(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn environment_restricted_tokens_are_403_elsewhere(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
     let app = with_checkout_flag(pool).await;
     app.create_environment("dev").await;
     let dev_editor = app.token("deb", Role::Editor, Some(&["dev"]));
-    app.call(
-        Method::POST,
-        "/admin/flags?environment=dev",
-        &dev_editor,
-        Some(json!({"flagKey": "x"})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
-    let read = app.call(Method::GET, FLAG, &dev_editor, None).await;
-    read.assert_status(StatusCode::FORBIDDEN);
+    let dev_admin = app.token("ada", Role::Admin, Some(&["dev"]));
+    let read = app.call(M::GET, FLAG, &dev_editor, None).await;
+    read.assert_status(S::FORBIDDEN);
     assert!(read.body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("production"));
-    app.call(
-        Method::PUT,
-        FLAG,
-        &dev_editor,
-        Some(json!({"enabled": false})),
-    )
-    .await
-    .assert_status(StatusCode::FORBIDDEN);
+    let dev_flag = json!({"flagKey": "x"});
+    let off = json!({"enabled": false});
     // copying out of an environment needs read access to it
-    app.call(
-        Method::POST,
-        "/admin/flags/new-checkout-flow/copy",
-        &dev_editor,
-        Some(json!({"from": "production", "to": "dev"})),
-    )
-    .await
-    .assert_status(StatusCode::FORBIDDEN);
-
-    let dev_admin = app.token("ada", Role::Admin, Some(&["dev"]));
-    app.call(
-        Method::POST,
-        "/admin/environments/dev/client-keys",
-        &dev_admin,
-        Some(json!({"name": "k"})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
+    let copy = "/admin/flags/new-checkout-flow/copy";
+    let from_production = json!({"from": "production", "to": "dev"});
+    let dev_keys = "/admin/environments/dev/client-keys";
     // creating environments is not scoped to one, so restricted tokens cannot
-    app.call(
-        Method::POST,
-        "/admin/environments",
-        &dev_admin,
-        Some(json!({"key": "qa"})),
-    )
-    .await
-    .assert_status(StatusCode::FORBIDDEN);
+    let qa = json!({"key": "qa"});
+    for (token, method, uri, body, status) in [
+        (
+            &dev_editor,
+            M::POST,
+            "/admin/flags?environment=dev",
+            dev_flag,
+            S::CREATED,
+        ),
+        (&dev_editor, M::PUT, FLAG, off, S::FORBIDDEN),
+        (&dev_editor, M::POST, copy, from_production, S::FORBIDDEN),
+        (
+            &dev_admin,
+            M::POST,
+            dev_keys,
+            json!({"name": "k"}),
+            S::CREATED,
+        ),
+        (&dev_admin, M::POST, "/admin/environments", qa, S::FORBIDDEN),
+    ] {
+        app.call(method.clone(), uri, token, Some(body))
+            .await
+            .assert_status(status);
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]

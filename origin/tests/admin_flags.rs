@@ -19,9 +19,7 @@ async fn create_returns_201_with_etag_location_and_server_managed_fields(pool: P
     app.create_segment("production", json!({"segmentKey": "premium-users"}))
         .await;
 
-    let response = app
-        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
-        .await;
+    let response = app.post("/admin/flags", checkout_flag()).await;
 
     response.assert_status(StatusCode::CREATED);
     assert_eq!(response.header("etag"), Some("\"1\""));
@@ -45,7 +43,7 @@ async fn create_returns_201_with_etag_location_and_server_managed_fields(pool: P
 #[sqlx::test(migrations = "../migrations")]
 async fn get_returns_the_stored_flag_with_its_etag(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let response = app.admin(Method::GET, FLAG, None).await;
+    let response = app.get(FLAG).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.header("etag"), Some("\"1\""));
     assert_eq!(
@@ -61,22 +59,14 @@ async fn get_returns_the_stored_flag_with_its_etag(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_flag_and_unknown_environment_are_distinct_404s(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let missing_flag = app
-        .admin(
-            Method::GET,
-            "/admin/flags/nope?environment=production",
-            None,
-        )
-        .await;
+    let missing_flag = app.get("/admin/flags/nope?environment=production").await;
     missing_flag.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(missing_flag.code(), "FLAG_NOT_FOUND");
     assert_eq!(
         missing_flag.body["error"]["message"],
         "flag \"production/nope\" not found"
     );
-    let missing_env = app
-        .admin(Method::GET, "/admin/flags/nope?environment=qa", None)
-        .await;
+    let missing_env = app.get("/admin/flags/nope?environment=qa").await;
     missing_env.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(missing_env.code(), "ENVIRONMENT_NOT_FOUND");
 }
@@ -84,9 +74,7 @@ async fn unknown_flag_and_unknown_environment_are_distinct_404s(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn creating_an_existing_flag_is_409_flag_exists(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let response = app
-        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
-        .await;
+    let response = app.post("/admin/flags", checkout_flag()).await;
     response.assert_status(StatusCode::CONFLICT);
     assert_eq!(response.code(), "FLAG_EXISTS");
 }
@@ -96,7 +84,7 @@ async fn missing_environment_is_400_naming_the_parameter(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
     let mut flag = checkout_flag();
     flag.as_object_mut().unwrap().remove("environment");
-    let response = app.admin(Method::POST, "/admin/flags", Some(flag)).await;
+    let response = app.post("/admin/flags", flag).await;
     response.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(response.code(), "INVALID_PARAMETER");
     assert_eq!(response.body["error"]["field"], "environment");
@@ -109,7 +97,7 @@ async fn partial_update_merges_into_the_stored_definition(pool: PgPool) {
         "enabled": false,
         "targetingRules": {"percentage": 50, "segments": ["beta-users"]}
     });
-    let response = app.admin(Method::PUT, FLAG, Some(update)).await;
+    let response = app.put(FLAG, update).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.header("etag"), Some("\"2\""));
     let flag = &response.body;
@@ -124,16 +112,14 @@ async fn partial_update_merges_into_the_stored_definition(pool: PgPool) {
         json!({"percentage": 50.0, "segments": ["beta-users"]})
     );
 
-    let stored = app.admin(Method::GET, FLAG, None).await;
+    let stored = app.get(FLAG).await;
     assert_eq!(stored.body, response.body);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn null_in_a_partial_update_removes_the_field(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let response = app
-        .admin(Method::PUT, FLAG, Some(json!({"description": null})))
-        .await;
+    let response = app.put(FLAG, json!({"description": null})).await;
     response.assert_status(StatusCode::OK);
     assert!(
         response.body.get("description").is_none(),
@@ -146,35 +132,23 @@ async fn null_in_a_partial_update_removes_the_field(pool: PgPool) {
 async fn environment_may_come_from_the_body_but_must_agree_with_the_query(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
     let by_body = app
-        .admin(
-            Method::PUT,
+        .put(
             "/admin/flags/new-checkout-flow",
-            Some(json!({"environment": "production", "enabled": false})),
+            json!({"environment": "production", "enabled": false}),
         )
         .await;
     by_body.assert_status(StatusCode::OK);
     let disagreeing = app
-        .admin(
-            Method::PUT,
-            FLAG,
-            Some(json!({"environment": "staging", "enabled": true})),
-        )
+        .put(FLAG, json!({"environment": "staging", "enabled": true}))
         .await;
-    disagreeing.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        disagreeing.body["error"]["details"][0]["field"],
-        "environment"
-    );
+    disagreeing.assert_invalid("environment");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn renaming_through_put_is_refused(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let response = app
-        .admin(Method::PUT, FLAG, Some(json!({"flagKey": "other"})))
-        .await;
-    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(response.body["error"]["details"][0]["field"], "flagKey");
+    let response = app.put(FLAG, json!({"flagKey": "other"})).await;
+    response.assert_invalid("flagKey");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -187,9 +161,7 @@ async fn invalid_rule_is_422_naming_the_field_and_nothing_is_stored(pool: PgPool
         {"clauses": [{"attribute": "email", "operator": "regexx", "values": ["@x"]}], "variation": "on"}
     ]});
 
-    let response = app
-        .admin(Method::PUT, FLAG, Some(json!({"targetingRules": rules})))
-        .await;
+    let response = app.put(FLAG, json!({"targetingRules": rules})).await;
 
     response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.code(), "VALIDATION_FAILED");
@@ -206,7 +178,7 @@ async fn invalid_rule_is_422_naming_the_field_and_nothing_is_stored(pool: PgPool
     );
     assert!(message.contains("regexx"), "{message}");
     assert_eq!(side_effects(&pool, "production").await, before);
-    assert_eq!(app.admin(Method::GET, FLAG, None).await.body["version"], 1);
+    assert_eq!(app.get(FLAG).await.body["version"], 1);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -218,7 +190,7 @@ async fn every_validation_problem_is_reported(pool: PgPool) {
         "variations": [{"key": "a", "value": "x"}, {"key": "a", "value": 1}],
         "targetingRules": {"segments": ["no-such-segment"], "percentage": 120}
     });
-    let response = app.admin(Method::POST, "/admin/flags", Some(flag)).await;
+    let response = app.post("/admin/flags", flag).await;
     response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = response.body["error"]["details"]
         .as_array()
@@ -241,17 +213,11 @@ async fn every_validation_problem_is_reported(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn wrong_json_types_and_unknown_fields_are_422_with_paths(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let wrong_type = app
-        .admin(Method::PUT, FLAG, Some(json!({"enabled": "yes"})))
-        .await;
-    wrong_type.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(wrong_type.body["error"]["details"][0]["field"], "enabled");
+    let wrong_type = app.put(FLAG, json!({"enabled": "yes"})).await;
+    wrong_type.assert_invalid("enabled");
 
-    let typo = app
-        .admin(Method::PUT, FLAG, Some(json!({"targetingRule": {}})))
-        .await;
-    typo.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(typo.body["error"]["details"][0]["field"], "targetingRule");
+    let typo = app.put(FLAG, json!({"targetingRule": {}})).await;
+    typo.assert_invalid("targetingRule");
     assert_eq!(typo.body["error"]["details"][0]["message"], "unknown field");
 }
 
@@ -270,14 +236,14 @@ async fn malformed_json_is_400_and_non_object_is_422(pool: PgPool) {
         .await;
     malformed.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(malformed.code(), "MALFORMED_JSON");
-    let array = app.admin(Method::PUT, FLAG, Some(json!([1, 2]))).await;
+    let array = app.put(FLAG, json!([1, 2])).await;
     array.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool: PgPool) {
     let app = with_checkout_flag(pool.clone()).await;
-    app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
+    app.put(FLAG, json!({"enabled": false}))
         .await
         .assert_status(StatusCode::OK);
     let before = side_effects(&pool, "production").await;
@@ -287,14 +253,9 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
         .admin_with(Method::PUT, FLAG, body, &[("if-match", "\"1\"")])
         .await;
 
-    stale.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale.code(), "VERSION_CONFLICT");
-    assert_eq!(stale.body["error"]["currentVersion"], 2);
+    stale.assert_version_conflict(2);
     assert_eq!(side_effects(&pool, "production").await, before);
-    assert_eq!(
-        app.admin(Method::GET, FLAG, None).await.body["enabled"],
-        false
-    );
+    assert_eq!(app.get(FLAG).await.body["enabled"], false);
 
     let body = Some(json!({"enabled": true}));
     let fresh = app
@@ -306,8 +267,7 @@ async fn stale_if_match_is_409_with_the_current_version_and_changes_nothing(pool
     let stale_delete = app
         .admin_with(Method::DELETE, FLAG, None, &[("if-match", "2")])
         .await;
-    stale_delete.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale_delete.body["error"]["currentVersion"], 3);
+    stale_delete.assert_version_conflict(3);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -324,22 +284,14 @@ async fn malformed_if_match_is_400(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn delete_removes_the_flag_and_history_records_the_deletion(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    let deleted = app.admin(Method::DELETE, FLAG, None).await;
+    let deleted = app.delete(FLAG).await;
     deleted.assert_status(StatusCode::NO_CONTENT);
     assert_eq!(deleted.header("etag"), Some("\"2\""));
-    app.admin(Method::GET, FLAG, None)
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
-    app.admin(Method::DELETE, FLAG, None)
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
+    app.get(FLAG).await.assert_status(StatusCode::NOT_FOUND);
+    app.delete(FLAG).await.assert_status(StatusCode::NOT_FOUND);
 
     let history = app
-        .admin(
-            Method::GET,
-            "/admin/flags/new-checkout-flow/history?environment=production",
-            None,
-        )
+        .get("/admin/flags/new-checkout-flow/history?environment=production")
         .await;
     history.assert_status(StatusCode::OK);
     let versions = history.body["versions"].as_array().unwrap();
@@ -350,9 +302,7 @@ async fn delete_removes_the_flag_and_history_records_the_deletion(pool: PgPool) 
     assert_eq!(versions[1]["action"], "create");
 
     // re-created, it continues the numbering so history stays unambiguous
-    let recreated = app
-        .admin(Method::POST, "/admin/flags", Some(checkout_flag()))
-        .await;
+    let recreated = app.post("/admin/flags", checkout_flag()).await;
     recreated.assert_status(StatusCode::CREATED);
     assert_eq!(recreated.body["version"], 3);
 }
@@ -363,15 +313,9 @@ async fn deleting_a_prerequisite_of_another_flag_is_refused(pool: PgPool) {
     let dependent = json!({"flagKey": "dependent", "enabled": true,
         "prerequisites": [{"flagKey": "new-checkout-flow", "variation": "on"}]});
     app.create_flag("production", dependent).await;
-    let response = app.admin(Method::DELETE, FLAG, None).await;
-    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        response.body["error"]["details"][0]["field"],
-        "flags[dependent].prerequisites[0].flagKey"
-    );
-    app.admin(Method::GET, FLAG, None)
-        .await
-        .assert_status(StatusCode::OK);
+    let response = app.delete(FLAG).await;
+    response.assert_invalid("flags[dependent].prerequisites[0].flagKey");
+    app.get(FLAG).await.assert_status(StatusCode::OK);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -385,7 +329,7 @@ async fn list_paginates_by_key_with_a_cursor(pool: PgPool) {
     let mut uri = "/admin/flags?environment=dev&limit=2".to_owned();
     let mut pages = 0;
     loop {
-        let page = app.admin(Method::GET, &uri, None).await;
+        let page = app.get(&uri).await;
         page.assert_status(StatusCode::OK);
         pages += 1;
         for flag in page.body["flags"].as_array().unwrap() {
@@ -399,9 +343,7 @@ async fn list_paginates_by_key_with_a_cursor(pool: PgPool) {
     assert_eq!(keys, ["a", "b", "c", "d", "e"]);
     assert_eq!(pages, 3);
 
-    let bad = app
-        .admin(Method::GET, "/admin/flags?environment=dev&limit=0", None)
-        .await;
+    let bad = app.get("/admin/flags?environment=dev&limit=0").await;
     bad.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["field"], "limit");
 }
@@ -409,12 +351,10 @@ async fn list_paginates_by_key_with_a_cursor(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn history_lists_every_version_newest_first_with_its_definition(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
-        .await;
-    app.admin(Method::PUT, FLAG, Some(json!({"description": "v3"})))
-        .await;
+    app.put(FLAG, json!({"enabled": false})).await;
+    app.put(FLAG, json!({"description": "v3"})).await;
     let uri = "/admin/flags/new-checkout-flow/history?environment=production";
-    let history = app.admin(Method::GET, uri, None).await;
+    let history = app.get(uri).await;
     let versions = history.body["versions"].as_array().unwrap();
     let numbers: Vec<u64> = versions
         .iter()
@@ -426,17 +366,11 @@ async fn history_lists_every_version_newest_first_with_its_definition(pool: PgPo
     assert_eq!(versions[2]["definition"]["enabled"], true);
     assert!(versions.iter().all(|v| v["actor"] == "root"));
 
-    let page = app
-        .admin(Method::GET, &format!("{uri}&limit=1&cursor=3"), None)
-        .await;
+    let page = app.get(&format!("{uri}&limit=1&cursor=3")).await;
     assert_eq!(page.body["versions"][0]["version"], 2);
     assert_eq!(page.body["nextCursor"], "2");
     let none = app
-        .admin(
-            Method::GET,
-            "/admin/flags/nope/history?environment=production",
-            None,
-        )
+        .get("/admin/flags/nope/history?environment=production")
         .await;
     none.assert_status(StatusCode::NOT_FOUND);
 }
@@ -444,22 +378,17 @@ async fn history_lists_every_version_newest_first_with_its_definition(pool: PgPo
 #[sqlx::test(migrations = "../migrations")]
 async fn rollback_creates_a_new_audited_version_equal_to_the_old_definition(pool: PgPool) {
     let app = with_checkout_flag(pool.clone()).await;
-    let v1 = app.admin(Method::GET, FLAG, None).await.body;
-    app.admin(
-        Method::PUT,
+    let v1 = app.get(FLAG).await.body;
+    app.put(
         FLAG,
-        Some(json!({"enabled": false, "targetingRules": {"percentage": 5}})),
+        json!({"enabled": false, "targetingRules": {"percentage": 5}}),
     )
     .await
     .assert_status(StatusCode::OK);
 
     let uri = "/admin/flags/new-checkout-flow/rollback";
     let response = app
-        .admin(
-            Method::POST,
-            uri,
-            Some(json!({"environment": "production", "version": 1})),
-        )
+        .post(uri, json!({"environment": "production", "version": 1}))
         .await;
 
     response.assert_status(StatusCode::OK);
@@ -475,11 +404,7 @@ async fn rollback_creates_a_new_audited_version_equal_to_the_old_definition(pool
     };
     assert_eq!(strip(restored), strip(&v1));
     let history = app
-        .admin(
-            Method::GET,
-            "/admin/flags/new-checkout-flow/history?environment=production",
-            None,
-        )
+        .get("/admin/flags/new-checkout-flow/history?environment=production")
         .await;
     assert_eq!(history.body["versions"][0]["action"], "rollback");
     assert_eq!(history.body["versions"][0]["rollbackOf"], 1);
@@ -496,44 +421,31 @@ async fn rollback_creates_a_new_audited_version_equal_to_the_old_definition(pool
 async fn rollback_to_a_missing_version_or_a_deletion_is_refused(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
     let uri = "/admin/flags/new-checkout-flow/rollback?environment=production";
-    let missing = app
-        .admin(Method::POST, uri, Some(json!({"version": 9})))
-        .await;
+    let missing = app.post(uri, json!({"version": 9})).await;
     missing.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(missing.code(), "FLAG_VERSION_NOT_FOUND");
 
-    app.admin(Method::DELETE, FLAG, None)
-        .await
-        .assert_status(StatusCode::NO_CONTENT);
-    let to_deletion = app
-        .admin(Method::POST, uri, Some(json!({"version": 2})))
-        .await;
-    to_deletion.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(to_deletion.body["error"]["details"][0]["field"], "version");
+    app.delete(FLAG).await.assert_status(StatusCode::NO_CONTENT);
+    let to_deletion = app.post(uri, json!({"version": 2})).await;
+    to_deletion.assert_invalid("version");
 
     // rolling a deleted flag back to a real version restores it
-    let restored = app
-        .admin(Method::POST, uri, Some(json!({"version": 1})))
-        .await;
+    let restored = app.post(uri, json!({"version": 1})).await;
     restored.assert_status(StatusCode::OK);
     assert_eq!(restored.body["version"], 3);
-    app.admin(Method::GET, FLAG, None)
-        .await
-        .assert_status(StatusCode::OK);
+    app.get(FLAG).await.assert_status(StatusCode::OK);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn rollback_honours_if_match(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    app.admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
-        .await;
+    app.put(FLAG, json!({"enabled": false})).await;
     let body = Some(json!({"environment": "production", "version": 1}));
     let uri = "/admin/flags/new-checkout-flow/rollback";
     let stale = app
         .admin_with(Method::POST, uri, body, &[("if-match", "1")])
         .await;
-    stale.assert_status(StatusCode::CONFLICT);
-    assert_eq!(stale.body["error"]["currentVersion"], 2);
+    stale.assert_version_conflict(2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -547,22 +459,15 @@ async fn copy_promotes_a_flag_from_dev_to_staging_to_production(pool: PgPool) {
     let flag = json!({"flagKey": "search-v2", "enabled": true,
         "targetingRules": {"segments": ["beta-users"], "percentage": 10}});
     app.create_flag("dev", flag).await;
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/flags/search-v2?environment=dev",
-        Some(json!({"targetingRules": {"segments": ["beta-users"], "percentage": 30}})),
+        json!({"targetingRules": {"segments": ["beta-users"], "percentage": 30}}),
     )
     .await
     .assert_status(StatusCode::OK);
 
     let uri = "/admin/flags/search-v2/copy";
-    let to_staging = app
-        .admin(
-            Method::POST,
-            uri,
-            Some(json!({"from": "dev", "to": "staging"})),
-        )
-        .await;
+    let to_staging = app.post(uri, json!({"from": "dev", "to": "staging"})).await;
     to_staging.assert_status(StatusCode::CREATED);
     assert_eq!(to_staging.body["environment"], "staging");
     assert_eq!(to_staging.body["version"], 1);
@@ -572,28 +477,19 @@ async fn copy_promotes_a_flag_from_dev_to_staging_to_production(pool: PgPool) {
     );
 
     let to_production = app
-        .admin(
-            Method::POST,
-            uri,
-            Some(json!({"from": "staging", "to": "production"})),
-        )
+        .post(uri, json!({"from": "staging", "to": "production"}))
         .await;
     to_production.assert_status(StatusCode::CREATED);
 
     // copying again updates the target as its next version
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/flags/search-v2?environment=staging",
-        Some(json!({"enabled": false})),
+        json!({"enabled": false}),
     )
     .await
     .assert_status(StatusCode::OK);
     let again = app
-        .admin(
-            Method::POST,
-            uri,
-            Some(json!({"from": "staging", "to": "production"})),
-        )
+        .post(uri, json!({"from": "staging", "to": "production"}))
         .await;
     again.assert_status(StatusCode::OK);
     assert_eq!(again.body["version"], 2);
@@ -614,23 +510,14 @@ async fn copy_into_an_environment_missing_a_referenced_segment_is_refused(pool: 
     )
     .await;
     let response = app
-        .admin(
-            Method::POST,
+        .post(
             "/admin/flags/f/copy",
-            Some(json!({"from": "dev", "to": "production"})),
+            json!({"from": "dev", "to": "production"}),
         )
         .await;
-    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        response.body["error"]["details"][0]["field"],
-        "targetingRules.segments[0]"
-    );
+    response.assert_invalid("targetingRules.segments[0]");
     let same = app
-        .admin(
-            Method::POST,
-            "/admin/flags/f/copy",
-            Some(json!({"from": "dev", "to": "dev"})),
-        )
+        .post("/admin/flags/f/copy", json!({"from": "dev", "to": "dev"}))
         .await;
     same.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -640,10 +527,9 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
     let app = with_checkout_flag(pool).await;
     let base = "/admin/flags/new-checkout-flow/overrides";
     let set = app
-        .admin(
-            Method::PUT,
+        .put(
             &format!("{base}/alice?environment=production"),
-            Some(json!({"enabled": true, "expiresAt": "2999-01-01T00:00:00Z"})),
+            json!({"enabled": true, "expiresAt": "2999-01-01T00:00:00Z"}),
         )
         .await;
     set.assert_status(StatusCode::CREATED);
@@ -653,25 +539,21 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
         json!({"userId": "alice", "enabled": true,
         "expiresAt": "2999-01-01T00:00:00Z", "expired": false})
     );
-    app.admin(
-        Method::PUT,
+    app.put(
         &format!("{base}/bob?environment=production"),
-        Some(json!({"variation": "off", "expiresAt": "2001-01-01T00:00:00+02:00"})),
+        json!({"variation": "off", "expiresAt": "2001-01-01T00:00:00+02:00"}),
     )
     .await
     .assert_status(StatusCode::CREATED);
     let changed = app
-        .admin(
-            Method::PUT,
+        .put(
             &format!("{base}/alice?environment=production"),
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await;
     changed.assert_status(StatusCode::OK);
 
-    let list = app
-        .admin(Method::GET, &format!("{base}?environment=production"), None)
-        .await;
+    let list = app.get(&format!("{base}?environment=production")).await;
     list.assert_status(StatusCode::OK);
     assert_eq!(list.body["version"], 4);
     assert_eq!(
@@ -682,31 +564,19 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
         ])
     );
     // the flag itself carries them, as the snapshot will
-    let flag = app.admin(Method::GET, FLAG, None).await;
+    let flag = app.get(FLAG).await;
     assert_eq!(flag.body["overrides"].as_array().unwrap().len(), 2);
 
-    app.admin(
-        Method::DELETE,
-        &format!("{base}/bob?environment=production"),
-        None,
-    )
-    .await
-    .assert_status(StatusCode::NO_CONTENT);
+    app.delete(&format!("{base}/bob?environment=production"))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
     let gone = app
-        .admin(
-            Method::DELETE,
-            &format!("{base}/bob?environment=production"),
-            None,
-        )
+        .delete(&format!("{base}/bob?environment=production"))
         .await;
     gone.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(gone.code(), "OVERRIDE_NOT_FOUND");
     let history = app
-        .admin(
-            Method::GET,
-            "/admin/flags/new-checkout-flow/history?environment=production",
-            None,
-        )
+        .get("/admin/flags/new-checkout-flow/history?environment=production")
         .await;
     let actions: Vec<&str> = history.body["versions"]
         .as_array()
@@ -730,37 +600,22 @@ async fn overrides_are_set_listed_expired_and_removed_as_flag_versions(pool: PgP
 async fn invalid_overrides_are_422_naming_the_body_field(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
     let uri = "/admin/flags/new-checkout-flow/overrides/alice?environment=production";
-    let bad_variation = app
-        .admin(Method::PUT, uri, Some(json!({"variation": "purple"})))
-        .await;
-    bad_variation.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        bad_variation.body["error"]["details"][0]["field"],
-        "variation"
-    );
-    let bad_expiry = app
-        .admin(
-            Method::PUT,
-            uri,
-            Some(json!({"enabled": true, "expiresAt": "tomorrow"})),
-        )
-        .await;
-    bad_expiry.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad_expiry.body["error"]["details"][0]["field"], "expiresAt");
-    let both = app
-        .admin(
-            Method::PUT,
-            uri,
-            Some(json!({"enabled": true, "variation": "on"})),
-        )
-        .await;
-    both.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let missing_flag = app
-        .admin(
-            Method::PUT,
-            "/admin/flags/nope/overrides/alice?environment=production",
-            Some(json!({"enabled": true})),
-        )
-        .await;
-    missing_flag.assert_status(StatusCode::NOT_FOUND);
+    for (body, field) in [
+        (json!({"variation": "purple"}), Some("variation")),
+        (
+            json!({"enabled": true, "expiresAt": "tomorrow"}),
+            Some("expiresAt"),
+        ),
+        (json!({"enabled": true, "variation": "on"}), None),
+    ] {
+        let response = app.put(uri, body).await;
+        match field {
+            Some(field) => response.assert_invalid(field),
+            None => response.assert_status(StatusCode::UNPROCESSABLE_ENTITY),
+        };
+    }
+    let missing_flag = "/admin/flags/nope/overrides/alice?environment=production";
+    app.put(missing_flag, json!({"enabled": true}))
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
 }

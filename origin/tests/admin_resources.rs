@@ -24,34 +24,23 @@ async fn segment_crud_round_trips_with_versions(pool: PgPool) {
     assert_eq!(created.body["version"], 1);
 
     // a fetched segment can be edited and sent back as is
-    let mut edited = app
-        .admin(Method::GET, "/admin/segments/beta?environment=dev", None)
-        .await
-        .body;
+    let mut edited = app.get("/admin/segments/beta?environment=dev").await.body;
     edited["excluded"] = json!(["u9"]);
     let updated = app
-        .admin(
-            Method::PUT,
-            "/admin/segments/beta?environment=dev",
-            Some(edited),
-        )
+        .put("/admin/segments/beta?environment=dev", edited)
         .await;
     updated.assert_status(StatusCode::OK);
     assert_eq!(updated.body["version"], 2);
     assert_eq!(updated.body["included"], json!(["u1"]));
     assert_eq!(updated.body["excluded"], json!(["u9"]));
 
-    let list = app
-        .admin(Method::GET, "/admin/segments?environment=dev", None)
-        .await;
+    let list = app.get("/admin/segments?environment=dev").await;
     assert_eq!(list.body["segments"].as_array().unwrap().len(), 1);
 
-    app.admin(Method::DELETE, "/admin/segments/beta?environment=dev", None)
+    app.delete("/admin/segments/beta?environment=dev")
         .await
         .assert_status(StatusCode::NO_CONTENT);
-    let gone = app
-        .admin(Method::GET, "/admin/segments/beta?environment=dev", None)
-        .await;
+    let gone = app.get("/admin/segments/beta?environment=dev").await;
     gone.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(gone.code(), "SEGMENT_NOT_FOUND");
 }
@@ -68,11 +57,7 @@ async fn deleting_a_segment_still_referenced_is_refused_naming_the_references(po
     let before = common::side_effects(&pool, "production").await;
 
     let response = app
-        .admin(
-            Method::DELETE,
-            "/admin/segments/beta-users?environment=production",
-            None,
-        )
+        .delete("/admin/segments/beta-users?environment=production")
         .await;
 
     response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
@@ -91,13 +76,9 @@ async fn deleting_a_segment_still_referenced_is_refused_naming_the_references(po
         ]
     );
     assert_eq!(common::side_effects(&pool, "production").await, before);
-    app.admin(
-        Method::GET,
-        "/admin/segments/beta-users?environment=production",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::OK);
+    app.get("/admin/segments/beta-users?environment=production")
+        .await
+        .assert_status(StatusCode::OK);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -111,43 +92,24 @@ async fn segment_cycles_are_refused(pool: PgPool) {
     let mut a = matching("b");
     a["segmentKey"] = json!("a");
     // "b" does not exist yet: a dangling reference
-    let dangling = app
-        .admin(
-            Method::POST,
-            "/admin/segments?environment=dev",
-            Some(a.clone()),
-        )
-        .await;
-    dangling.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        dangling.body["error"]["details"][0]["field"],
-        "rules[0].clauses[0].values[0]"
-    );
+    let dangling = app.post("/admin/segments?environment=dev", a.clone()).await;
+    dangling.assert_invalid("rules[0].clauses[0].values[0]");
 
     app.create_segment("dev", json!({"segmentKey": "b"})).await;
     app.create_segment("dev", a).await;
     let cycle = app
-        .admin(
-            Method::PUT,
-            "/admin/segments/b?environment=dev",
-            Some(matching("a")),
-        )
+        .put("/admin/segments/b?environment=dev", matching("a"))
         .await;
-    cycle.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        cycle.body["error"]["details"][0]["field"],
-        "rules[0].clauses[0].values[0]"
-    );
+    cycle.assert_invalid("rules[0].clauses[0].values[0]");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn environments_are_created_listed_renamed_and_deleted_when_empty(pool: PgPool) {
     let app = TestApp::new(pool);
     let created = app
-        .admin(
-            Method::POST,
+        .post(
             "/admin/environments",
-            Some(json!({"key": "staging", "name": "Staging"})),
+            json!({"key": "staging", "name": "Staging"}),
         )
         .await;
     created.assert_status(StatusCode::CREATED);
@@ -159,30 +121,20 @@ async fn environments_are_created_listed_renamed_and_deleted_when_empty(pool: Pg
     );
 
     let duplicate = app
-        .admin(
-            Method::POST,
-            "/admin/environments",
-            Some(json!({"key": "staging"})),
-        )
+        .post("/admin/environments", json!({"key": "staging"}))
         .await;
     duplicate.assert_status(StatusCode::CONFLICT);
     assert_eq!(duplicate.code(), "ENVIRONMENT_EXISTS");
 
     let bad_key = app
-        .admin(
-            Method::POST,
-            "/admin/environments",
-            Some(json!({"key": "prod.eu"})),
-        )
+        .post("/admin/environments", json!({"key": "prod.eu"}))
         .await;
-    bad_key.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad_key.body["error"]["details"][0]["field"], "key");
+    bad_key.assert_invalid("key");
 
     let renamed = app
-        .admin(
-            Method::PUT,
+        .put(
             "/admin/environments/staging",
-            Some(json!({"name": "Pre-production"})),
+            json!({"name": "Pre-production"}),
         )
         .await;
     renamed.assert_status(StatusCode::OK);
@@ -190,17 +142,14 @@ async fn environments_are_created_listed_renamed_and_deleted_when_empty(pool: Pg
     assert_eq!(renamed.body["snapshotVersion"], 2);
 
     app.create_flag("staging", json!({"flagKey": "f"})).await;
-    let not_empty = app
-        .admin(Method::DELETE, "/admin/environments/staging", None)
-        .await;
+    let not_empty = app.delete("/admin/environments/staging").await;
     not_empty.assert_status(StatusCode::CONFLICT);
     assert_eq!(not_empty.code(), "ENVIRONMENT_NOT_EMPTY");
-    app.admin(Method::DELETE, "/admin/flags/f?environment=staging", None)
-        .await;
-    app.admin(Method::DELETE, "/admin/environments/staging", None)
+    app.delete("/admin/flags/f?environment=staging").await;
+    app.delete("/admin/environments/staging")
         .await
         .assert_status(StatusCode::NO_CONTENT);
-    app.admin(Method::GET, "/admin/environments/staging", None)
+    app.get("/admin/environments/staging")
         .await
         .assert_status(StatusCode::NOT_FOUND);
 }
@@ -209,7 +158,7 @@ async fn environments_are_created_listed_renamed_and_deleted_when_empty(pool: Pg
 async fn a_recreated_environment_continues_its_snapshot_versions(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     app.create_environment("qa").await;
-    app.admin(Method::DELETE, "/admin/environments/qa", None)
+    app.delete("/admin/environments/qa")
         .await
         .assert_status(StatusCode::NO_CONTENT);
     // versions 1 (created) and 2 (the empty farewell snapshot) are in the outbox
@@ -230,7 +179,7 @@ async fn environment_list_is_filtered_by_the_token_restriction(pool: PgPool) {
     for env in ["dev", "staging", "production"] {
         app.create_environment(env).await;
     }
-    let all = app.admin(Method::GET, "/admin/environments", None).await;
+    let all = app.get("/admin/environments").await;
     let keys = |body: &Value| -> Vec<String> {
         body["environments"]
             .as_array()
@@ -255,10 +204,9 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
     let app = TestApp::new(pool.clone());
     app.create_environment("production").await;
     let created = app
-        .admin(
-            Method::POST,
+        .post(
             "/admin/environments/production/client-keys",
-            Some(json!({"name": "web"})),
+            json!({"name": "web"}),
         )
         .await;
     created.assert_status(StatusCode::CREATED);
@@ -268,13 +216,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
     let sha = origin::store::client_key::hash(&key);
     assert_eq!(created.body["sha256"], sha);
 
-    let list = app
-        .admin(
-            Method::GET,
-            "/admin/environments/production/client-keys",
-            None,
-        )
-        .await;
+    let list = app.get("/admin/environments/production/client-keys").await;
     assert_eq!(list.body["clientKeys"][0]["sha256"], sha);
     assert!(!list.text.contains(&key));
     let stored: i64 = sqlx::query_scalar("select count(*) from client_key where sha256 = $1")
@@ -293,10 +235,7 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
         "plaintext key leaked into the audit log"
     );
 
-    let (_, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, body) = common::latest_snapshot(&pool, "production").await;
     let snapshot: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         snapshot["clientKeys"],
@@ -304,34 +243,22 @@ async fn client_key_is_shown_once_and_only_its_hash_is_stored_and_published(pool
     );
 
     let duplicate = app
-        .admin(
-            Method::POST,
+        .post(
             "/admin/environments/production/client-keys",
-            Some(json!({"name": "web"})),
+            json!({"name": "web"}),
         )
         .await;
     duplicate.assert_status(StatusCode::CONFLICT);
     assert_eq!(duplicate.code(), "CLIENT_KEY_EXISTS");
 
-    app.admin(
-        Method::DELETE,
-        "/admin/environments/production/client-keys/web",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::NO_CONTENT);
-    let (_, body) = origin::outbox::latest(&pool, "production")
+    app.delete("/admin/environments/production/client-keys/web")
         .await
-        .unwrap()
-        .unwrap();
+        .assert_status(StatusCode::NO_CONTENT);
+    let (_, body) = common::latest_snapshot(&pool, "production").await;
     assert!(!body.contains(&sha));
-    app.admin(
-        Method::DELETE,
-        "/admin/environments/production/client-keys/web",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::NOT_FOUND);
+    app.delete("/admin/environments/production/client-keys/web")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -347,9 +274,7 @@ async fn audit_rows_record_actor_action_and_old_and_new_values(pool: PgPool) {
     .await
     .assert_status(StatusCode::OK);
 
-    let trail = app
-        .admin(Method::GET, "/admin/audit?flagKey=new-checkout-flow", None)
-        .await;
+    let trail = app.get("/admin/audit?flagKey=new-checkout-flow").await;
     trail.assert_status(StatusCode::OK);
     let entries = trail.body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
@@ -364,21 +289,13 @@ async fn audit_rows_record_actor_action_and_old_and_new_values(pool: PgPool) {
     assert_eq!(entries[1]["action"], "create");
     assert_eq!(entries[1]["oldValue"], Value::Null);
 
-    let by_actor = app
-        .admin(Method::GET, "/admin/audit?actor=alice", None)
-        .await;
+    let by_actor = app.get("/admin/audit?actor=alice").await;
     assert_eq!(by_actor.body["entries"].as_array().unwrap().len(), 1);
-    let future = app
-        .admin(Method::GET, "/admin/audit?from=2999-01-01T00:00:00Z", None)
-        .await;
+    let future = app.get("/admin/audit?from=2999-01-01T00:00:00Z").await;
     assert_eq!(future.body["entries"], json!([]));
-    let past = app
-        .admin(Method::GET, "/admin/audit?to=2000-01-01T00:00:00Z", None)
-        .await;
+    let past = app.get("/admin/audit?to=2000-01-01T00:00:00Z").await;
     assert_eq!(past.body["entries"], json!([]));
-    let bad = app
-        .admin(Method::GET, "/admin/audit?from=yesterday", None)
-        .await;
+    let bad = app.get("/admin/audit?from=yesterday").await;
     bad.assert_status(StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["field"], "from");
 }

@@ -49,10 +49,7 @@ async fn rich_environment(pool: PgPool) -> TestApp {
 #[sqlx::test(migrations = "../migrations")]
 async fn origin_answers_match_evaluator_core_on_the_outbox_snapshot(pool: PgPool) {
     let app = rich_environment(pool.clone()).await;
-    let (_, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, body) = common::latest_snapshot(&pool, "production").await;
     let (compiled, warnings) = CompiledSnapshot::from_json(body.as_bytes()).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
 
@@ -146,10 +143,9 @@ async fn a_commit_is_served_immediately_by_the_same_replica(pool: PgPool) {
         app.public(Method::GET, uri, None, &[]).await.body["enabled"],
         true
     );
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/flags/new-checkout-flow?environment=production",
-        Some(json!({"enabled": false})),
+        json!({"enabled": false}),
     )
     .await
     .assert_status(StatusCode::OK);
@@ -180,10 +176,9 @@ async fn another_replica_picks_up_commits_through_notify(pool: PgPool) {
     let before = reader.state.live.version("production").unwrap();
 
     writer
-        .admin(
-            Method::PUT,
+        .put(
             "/admin/flags/new-checkout-flow?environment=production",
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await
         .assert_status(StatusCode::OK);
@@ -216,42 +211,21 @@ async fn client_keys_are_required_when_configured(pool: PgPool) {
         .await;
     let key = app.create_client_key("production", "web").await;
 
-    let anonymous = app
-        .public(
-            Method::GET,
-            "/api/v1/flags/f?userId=u&environment=production",
-            None,
-            &[],
-        )
-        .await;
+    let uri = "/api/v1/flags/f?userId=u";
+    let anonymous_uri = format!("{uri}&environment=production");
+    let anonymous = app.public(Method::GET, &anonymous_uri, None, &[]).await;
     anonymous.assert_status(StatusCode::UNAUTHORIZED);
-    let with_key = app
-        .public(
-            Method::GET,
-            "/api/v1/flags/f?userId=u",
-            None,
-            &[("x-client-key", key.as_str())],
-        )
-        .await;
-    with_key.assert_status(StatusCode::OK);
-    assert_eq!(with_key.body["enabled"], true);
+    // the key alone names the environment
+    let keyed = [("x-client-key", key.as_str())];
+    let answered = app.public(Method::GET, uri, None, &keyed).await;
+    answered.assert_status(StatusCode::OK);
+    assert_eq!(answered.body["enabled"], true);
 
     // revoked: the next snapshot no longer lists it
-    app.admin(
-        Method::DELETE,
-        "/admin/environments/production/client-keys/web",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::NO_CONTENT);
-    let revoked = app
-        .public(
-            Method::GET,
-            "/api/v1/flags/f?userId=u",
-            None,
-            &[("x-client-key", key.as_str())],
-        )
-        .await;
+    app.delete("/admin/environments/production/client-keys/web")
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let revoked = app.public(Method::GET, uri, None, &keyed).await;
     assert!(revoked.status.is_client_error(), "{}", revoked.status);
 }
 

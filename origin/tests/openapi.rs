@@ -434,321 +434,211 @@ fn rich_flag() -> Value {
     })
 }
 
+/// One request and the status its answer must have: `(method, uri, JSON body, status)`.
+type Step<'a> = (Method, &'a str, Option<Value>, StatusCode);
+
+impl Spec {
+    /// The documented path template that routes `uri`: the one whose literal segments all
+    /// match, literal segments winning over parameters (`/api/v1/flags/batch` over
+    /// `/api/v1/flags/{flagKey}`), as in the router.
+    #[track_caller]
+    fn template(&self, method: &Method, uri: &str) -> String {
+        let path: Vec<&str> = uri.split('?').next().unwrap_or(uri).split('/').collect();
+        operations(&self.doc)
+            .into_iter()
+            .filter(|(m, _)| m.eq_ignore_ascii_case(method.as_str()))
+            .filter_map(|(_, template)| {
+                let parts: Vec<&str> = template.split('/').collect();
+                let routes = parts.len() == path.len()
+                    && parts
+                        .iter()
+                        .zip(&path)
+                        .all(|(p, s)| p.starts_with('{') || p == s);
+                let literal = parts.iter().filter(|p| !p.starts_with('{')).count();
+                routes.then(|| (literal, template.clone()))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, template)| template)
+            .unwrap_or_else(|| panic!("{method} {uri} is not documented"))
+    }
+
+    /// Asserts the answer's status, then checks it against the operation routing `uri`.
+    #[track_caller]
+    fn expect(&mut self, method: &Method, uri: &str, status: StatusCode, r: &TestResponse) {
+        r.assert_status(status);
+        let template = self.template(method, uri);
+        self.check(method.as_str(), &template, r);
+    }
+
+    /// Sends `step` (as `token`, or without one) and checks its answer.
+    async fn step(&mut self, app: &TestApp, token: Option<&str>, step: Step<'_>) -> TestResponse {
+        let (method, uri, body, status) = step;
+        let body = body.map(|b| Body::from(b.to_string()));
+        let r = app.send(method.clone(), uri, token, body, &[]).await;
+        self.expect(&method, uri, status, &r);
+        r
+    }
+
+    /// Sends every step in order and checks each answer.
+    async fn walk(&mut self, app: &TestApp, token: Option<&str>, steps: Vec<Step<'_>>) {
+        for step in steps {
+            self.step(app, token, step).await;
+        }
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn admin_answers_match_the_document(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
     let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     let token = app.admin_token().to_owned();
-    let call = |method: Method, uri: String, body: Option<Value>| {
-        let app = app.clone();
-        let token = token.clone();
-        async move { app.call(method, &uri, &token, body).await }
-    };
+    let admin = Some(token.as_str());
     let env = "environment=production";
+    let flags = format!("/admin/flags?{env}");
+    let flag = format!("/admin/flags/checkout-theme?{env}");
+    let checkout = format!("/admin/flags/new-checkout-flow?{env}");
 
     // flags
-    let r = call(
-        Method::POST,
-        format!("/admin/flags?{env}"),
-        Some(rich_flag()),
+    spec.step(
+        &app,
+        admin,
+        (M::POST, &flags, Some(rich_flag()), S::CREATED),
     )
     .await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("POST", "/admin/flags", &r);
-    let r = call(Method::GET, format!("/admin/flags?{env}&limit=1"), None).await;
+    let page = format!("{flags}&limit=1");
+    let r = spec.step(&app, admin, (M::GET, &page, None, S::OK)).await;
     assert!(r.body["nextCursor"].is_string());
-    spec.check("GET", "/admin/flags", &r);
-    let r = call(
-        Method::GET,
-        format!("/admin/flags/checkout-theme?{env}"),
-        None,
-    )
-    .await;
-    spec.check("GET", "/admin/flags/{flagKey}", &r);
-    let r = call(
-        Method::PUT,
-        format!("/admin/flags/checkout-theme?{env}"),
-        Some(json!({"description": "changed", "salt": null})),
-    )
-    .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("PUT", "/admin/flags/{flagKey}", &r);
-    let r = call(
-        Method::POST,
-        format!("/admin/flags/checkout-theme/rollback?{env}"),
-        Some(json!({"version": 1})),
-    )
-    .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("POST", "/admin/flags/{flagKey}/rollback", &r);
-
-    // overrides
-    let r = call(
-        Method::PUT,
-        format!("/admin/flags/new-checkout-flow/overrides/u7?{env}"),
-        Some(json!({"enabled": false, "expiresAt": "2000-01-01T00:00:00Z"})),
-    )
-    .await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("PUT", "/admin/flags/{flagKey}/overrides/{userId}", &r);
-    let r = call(
-        Method::PUT,
-        format!("/admin/flags/new-checkout-flow/overrides/u7?{env}"),
-        Some(json!({"enabled": true})),
-    )
-    .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("PUT", "/admin/flags/{flagKey}/overrides/{userId}", &r);
-    let r = call(
-        Method::GET,
-        format!("/admin/flags/checkout-theme/overrides?{env}"),
-        None,
-    )
-    .await;
+    let update = json!({"description": "changed", "salt": null});
+    let rollback = format!("/admin/flags/checkout-theme/rollback?{env}");
+    let version = json!({"version": 1});
+    // and overrides
+    let u7 = format!("/admin/flags/new-checkout-flow/overrides/u7?{env}");
+    let expiring = json!({"enabled": false, "expiresAt": "2000-01-01T00:00:00Z"});
+    let on = json!({"enabled": true});
+    let steps: Vec<Step> = vec![
+        (M::GET, &flag, None, S::OK),
+        (M::PUT, &flag, Some(update), S::OK),
+        (M::POST, &rollback, Some(version), S::OK),
+        (M::PUT, &u7, Some(expiring), S::CREATED),
+        (M::PUT, &u7, Some(on), S::OK),
+    ];
+    spec.walk(&app, admin, steps).await;
+    let list = format!("/admin/flags/checkout-theme/overrides?{env}");
+    let r = spec.step(&app, admin, (M::GET, &list, None, S::OK)).await;
     assert_eq!(r.body["overrides"][0]["expired"], false);
-    spec.check("GET", "/admin/flags/{flagKey}/overrides", &r);
-    let r = call(
-        Method::DELETE,
-        format!("/admin/flags/new-checkout-flow/overrides/u7?{env}"),
-        None,
-    )
-    .await;
-    r.assert_status(StatusCode::NO_CONTENT);
-    spec.check("DELETE", "/admin/flags/{flagKey}/overrides/{userId}", &r);
+    spec.step(&app, admin, (M::DELETE, &u7, None, S::NO_CONTENT))
+        .await;
 
     // environments, copy, client keys
-    let r = call(
-        Method::POST,
-        "/admin/environments".into(),
-        Some(json!({"key": "staging", "name": "Staging"})),
+    let environments = "/admin/environments";
+    let staging = json!({"key": "staging", "name": "Staging"});
+    spec.step(
+        &app,
+        admin,
+        (M::POST, environments, Some(staging), S::CREATED),
     )
     .await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("POST", "/admin/environments", &r);
-    let r = call(
-        Method::POST,
-        "/admin/flags/new-checkout-flow/copy".into(),
-        Some(json!({"from": "production", "to": "staging"})),
-    )
-    .await;
-    r.assert_status(StatusCode::UNPROCESSABLE_ENTITY); // staging lacks the segments
-    spec.check("POST", "/admin/flags/{flagKey}/copy", &r);
+    let copy = "/admin/flags/new-checkout-flow/copy";
+    let promotion = || Some(json!({"from": "production", "to": "staging"}));
+    // staging lacks the segments
+    let refused = (M::POST, copy, promotion(), S::UNPROCESSABLE_ENTITY);
+    let r = spec.step(&app, admin, refused).await;
     assert!(r.body["error"]["details"].is_array());
-    for segment in ["beta-users", "premium-users"] {
-        let r = call(
-            Method::POST,
-            "/admin/segments?environment=staging".into(),
-            Some(json!({"segmentKey": segment})),
-        )
+    let segments = "/admin/segments?environment=staging";
+    let beta = json!({"segmentKey": "beta-users"});
+    let premium = json!({"segmentKey": "premium-users"});
+    let keys = "/admin/environments/production/client-keys";
+    let web = json!({"name": "web"});
+    let web_key = format!("{keys}/web");
+    let renamed = json!({"name": "Pre-production"});
+    let empty = json!({"key": "empty"});
+    let steps: Vec<Step> = vec![
+        (M::POST, segments, Some(beta), S::CREATED),
+        (M::POST, segments, Some(premium), S::CREATED),
+        (M::POST, copy, promotion(), S::CREATED),
+        (M::POST, copy, promotion(), S::OK),
+        (M::GET, environments, None, S::OK),
+        (M::GET, "/admin/environments/staging", None, S::OK),
+        (M::PUT, "/admin/environments/staging", Some(renamed), S::OK),
+        (M::POST, keys, Some(web), S::CREATED),
+        (M::GET, keys, None, S::OK),
+        (M::DELETE, &web_key, None, S::NO_CONTENT),
+        (M::DELETE, "/admin/environments/staging", None, S::CONFLICT),
+        (M::POST, environments, Some(empty), S::CREATED),
+        (M::DELETE, "/admin/environments/empty", None, S::NO_CONTENT),
+    ];
+    spec.walk(&app, admin, steps).await;
+
+    // segments (beta-users is still referenced), then the flag's deletion
+    let segments = format!("/admin/segments?{env}");
+    let beta = format!("/admin/segments/beta-users?{env}");
+    let staff = format!("/admin/segments/staff?{env}");
+    let new_staff = json!({
+        "segmentKey": "staff",
+        "description": "employees",
+        "included": ["u1"],
+        "excluded": ["u2"],
+        "rules": [{"clauses": [{"attribute": "email", "operator": "endsWith", "values": ["@example.com"]}]}]
+    });
+    let no_description = json!({"description": null});
+    let steps: Vec<Step> = vec![
+        (M::GET, &segments, None, S::OK),
+        (M::GET, &beta, None, S::OK),
+        (M::POST, &segments, Some(new_staff), S::CREATED),
+        (M::PUT, &staff, Some(no_description), S::OK),
+        (M::DELETE, &beta, None, S::UNPROCESSABLE_ENTITY),
+        (M::DELETE, &staff, None, S::NO_CONTENT),
+        (M::DELETE, &flag, None, S::NO_CONTENT),
+    ];
+    spec.walk(&app, admin, steps).await;
+
+    // history (with the deletion's `definition: null`), audit
+    let history = format!("/admin/flags/checkout-theme/history?{env}");
+    let r = spec
+        .step(&app, admin, (M::GET, &history, None, S::OK))
         .await;
-        spec.check("POST", "/admin/segments", &r);
-    }
-    let copy = || {
-        call(
-            Method::POST,
-            "/admin/flags/new-checkout-flow/copy".into(),
-            Some(json!({"from": "production", "to": "staging"})),
-        )
-    };
-    let r = copy().await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("POST", "/admin/flags/{flagKey}/copy", &r);
-    let r = copy().await;
-    r.assert_status(StatusCode::OK);
-    spec.check("POST", "/admin/flags/{flagKey}/copy", &r);
-    let r = call(Method::GET, "/admin/environments".into(), None).await;
-    spec.check("GET", "/admin/environments", &r);
-    let r = call(Method::GET, "/admin/environments/staging".into(), None).await;
-    spec.check("GET", "/admin/environments/{environment}", &r);
-    let r = call(
-        Method::PUT,
-        "/admin/environments/staging".into(),
-        Some(json!({"name": "Pre-production"})),
-    )
-    .await;
-    spec.check("PUT", "/admin/environments/{environment}", &r);
-    let r = call(
-        Method::POST,
-        "/admin/environments/production/client-keys".into(),
-        Some(json!({"name": "web"})),
-    )
-    .await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("POST", "/admin/environments/{environment}/client-keys", &r);
-    let r = call(
-        Method::GET,
-        "/admin/environments/production/client-keys".into(),
-        None,
-    )
-    .await;
-    spec.check("GET", "/admin/environments/{environment}/client-keys", &r);
-    let r = call(
-        Method::DELETE,
-        "/admin/environments/production/client-keys/web".into(),
-        None,
-    )
-    .await;
-    r.assert_status(StatusCode::NO_CONTENT);
-    spec.check(
-        "DELETE",
-        "/admin/environments/{environment}/client-keys/{name}",
-        &r,
-    );
-    let r = call(Method::DELETE, "/admin/environments/staging".into(), None).await;
-    r.assert_status(StatusCode::CONFLICT);
-    spec.check("DELETE", "/admin/environments/{environment}", &r);
-    let r = call(
-        Method::POST,
-        "/admin/environments".into(),
-        Some(json!({"key": "empty"})),
-    )
-    .await;
-    spec.check("POST", "/admin/environments", &r);
-    let r = call(Method::DELETE, "/admin/environments/empty".into(), None).await;
-    r.assert_status(StatusCode::NO_CONTENT);
-    spec.check("DELETE", "/admin/environments/{environment}", &r);
-
-    // segments
-    let r = call(Method::GET, format!("/admin/segments?{env}"), None).await;
-    spec.check("GET", "/admin/segments", &r);
-    let r = call(
-        Method::GET,
-        format!("/admin/segments/beta-users?{env}"),
-        None,
-    )
-    .await;
-    spec.check("GET", "/admin/segments/{segmentKey}", &r);
-    let r = call(
-        Method::POST,
-        format!("/admin/segments?{env}"),
-        Some(json!({
-            "segmentKey": "staff",
-            "description": "employees",
-            "included": ["u1"],
-            "excluded": ["u2"],
-            "rules": [{"clauses": [{"attribute": "email", "operator": "endsWith", "values": ["@example.com"]}]}]
-        })),
-    )
-    .await;
-    r.assert_status(StatusCode::CREATED);
-    spec.check("POST", "/admin/segments", &r);
-    let r = call(
-        Method::PUT,
-        format!("/admin/segments/staff?{env}"),
-        Some(json!({"description": null})),
-    )
-    .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("PUT", "/admin/segments/{segmentKey}", &r);
-    let r = call(
-        Method::DELETE,
-        format!("/admin/segments/beta-users?{env}"),
-        None,
-    )
-    .await;
-    r.assert_status(StatusCode::UNPROCESSABLE_ENTITY); // still referenced
-    spec.check("DELETE", "/admin/segments/{segmentKey}", &r);
-    let r = call(Method::DELETE, format!("/admin/segments/staff?{env}"), None).await;
-    r.assert_status(StatusCode::NO_CONTENT);
-    spec.check("DELETE", "/admin/segments/{segmentKey}", &r);
-
-    // deletion, history (with the deletion's `definition: null`), audit
-    let r = call(
-        Method::DELETE,
-        format!("/admin/flags/checkout-theme?{env}"),
-        None,
-    )
-    .await;
-    r.assert_status(StatusCode::NO_CONTENT);
-    spec.check("DELETE", "/admin/flags/{flagKey}", &r);
-    let r = call(
-        Method::GET,
-        format!("/admin/flags/checkout-theme/history?{env}"),
-        None,
-    )
-    .await;
     assert!(r.body["versions"][0]["definition"].is_null());
     assert!(r.body["versions"][1]["rollbackOf"].is_number());
-    spec.check("GET", "/admin/flags/{flagKey}/history", &r);
-    let r = call(Method::GET, "/admin/audit?limit=5".into(), None).await;
-    spec.check("GET", "/admin/audit", &r);
-    let r = call(
-        Method::GET,
-        "/admin/audit?flagKey=checkout-theme".into(),
-        None,
-    )
-    .await;
-    spec.check("GET", "/admin/audit", &r);
+    let steps: Vec<Step> = vec![
+        (M::GET, "/admin/audit?limit=5", None, S::OK),
+        (M::GET, "/admin/audit?flagKey=checkout-theme", None, S::OK),
+    ];
+    spec.walk(&app, admin, steps).await;
 
     // errors: 400 (with `field`), 401, 403, 404, 409 (with `currentVersion`), 413, 422
-    let r = call(
-        Method::GET,
-        "/admin/flags?environment=production&limit=0".into(),
-        None,
-    )
-    .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
+    let zero = format!("{flags}&limit=0");
+    let r = spec
+        .step(&app, admin, (M::GET, &zero, None, S::BAD_REQUEST))
+        .await;
     assert_eq!(r.body["error"]["field"], "limit");
-    spec.check("GET", "/admin/flags", &r);
-    let r = app
-        .public(
-            Method::GET,
-            "/admin/flags?environment=production",
-            None,
-            &[],
-        )
+    spec.step(&app, None, (M::GET, &flags, None, S::UNAUTHORIZED))
         .await;
-    r.assert_status(StatusCode::UNAUTHORIZED);
-    spec.check("GET", "/admin/flags", &r);
     let viewer = app.token("vera", origin::auth::Role::Viewer, None);
-    let r = app
-        .call(
-            Method::DELETE,
-            "/admin/flags/new-checkout-flow?environment=production",
-            &viewer,
-            None,
-        )
-        .await;
-    r.assert_status(StatusCode::FORBIDDEN);
-    spec.check("DELETE", "/admin/flags/{flagKey}", &r);
-    let r = call(Method::GET, format!("/admin/flags/nope?{env}"), None).await;
-    r.assert_status(StatusCode::NOT_FOUND);
-    spec.check("GET", "/admin/flags/{flagKey}", &r);
-    let r = app
-        .send(
-            Method::PUT,
-            "/admin/flags/new-checkout-flow?environment=production",
-            Some(&token),
-            Some(Body::from(r#"{"description":"x"}"#)),
-            &[("if-match", "\"1\"")],
-        )
-        .await;
-    r.assert_status(StatusCode::CONFLICT);
-    assert!(r.body["error"]["currentVersion"].is_number());
-    spec.check("PUT", "/admin/flags/{flagKey}", &r);
-    let big = json!({"flagKey": "big", "description": "x".repeat(70 * 1024)});
-    let r = call(Method::POST, format!("/admin/flags?{env}"), Some(big)).await;
-    r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
-    spec.check("POST", "/admin/flags", &r);
-    let r = call(
-        Method::POST,
-        format!("/admin/flags?{env}"),
-        Some(json!({"flagKey": "bad key!"})),
+    spec.step(
+        &app,
+        Some(&viewer),
+        (M::DELETE, &checkout, None, S::FORBIDDEN),
     )
     .await;
-    r.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    spec.check("POST", "/admin/flags", &r);
-    let r = app
-        .send(
-            Method::POST,
-            "/admin/flags?environment=production",
-            Some(&token),
-            Some(Body::from("{not json")),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
-    spec.check("POST", "/admin/flags", &r);
+    let stale = Some(Body::from(r#"{"description":"x"}"#));
+    let if_match = [("if-match", "\"1\"")];
+    let r = app.send(M::PUT, &checkout, admin, stale, &if_match).await;
+    spec.expect(&M::PUT, &checkout, S::CONFLICT, &r);
+    assert!(r.body["error"]["currentVersion"].is_number());
+    let nope = format!("/admin/flags/nope?{env}");
+    let big = json!({"flagKey": "big", "description": "x".repeat(70 * 1024)});
+    let bad_key = json!({"flagKey": "bad key!"});
+    let steps: Vec<Step> = vec![
+        (M::GET, &nope, None, S::NOT_FOUND),
+        (M::POST, &flags, Some(big), S::PAYLOAD_TOO_LARGE),
+        (M::POST, &flags, Some(bad_key), S::UNPROCESSABLE_ENTITY),
+    ];
+    spec.walk(&app, admin, steps).await;
+    let malformed = Some(Body::from("{not json"));
+    let r = app.send(M::POST, &flags, admin, malformed, &[]).await;
+    spec.expect(&M::POST, &flags, S::BAD_REQUEST, &r);
 
     // every admin operation was checked at least once
     let admin: BTreeSet<(String, String)> = operations(&spec.doc)
@@ -774,8 +664,8 @@ async fn a_rate_limited_answer_matches_the_document(pool: PgPool) {
         },
     );
     let mut spec = Spec::new();
-    app.admin(Method::GET, "/admin/environments", None).await;
-    let r = app.admin(Method::GET, "/admin/environments", None).await;
+    app.get("/admin/environments").await;
+    let r = app.get("/admin/environments").await;
     r.assert_status(StatusCode::TOO_MANY_REQUESTS);
     assert!(r.body["error"]["retryAfterSeconds"].is_number());
     spec.check("GET", "/admin/environments", &r);
@@ -809,6 +699,8 @@ async fn openapi_document_is_served(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_match_the_document(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
     let app = with_checkout_flag(pool).await;
     let mut spec = Spec::new();
     app.create_flag(
@@ -819,200 +711,74 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
                "targetingRules": {"userIds": ["u1"]}}),
     )
     .await;
-    let flag = "/api/v1/flags/{flagKey}";
-    let batch = "/api/v1/flags/batch";
-    let ofrep_flag = "/ofrep/v1/evaluate/flags/{key}";
-    let ofrep_bulk = "/ofrep/v1/evaluate/flags";
 
     // REST: one flag
-    for uri in [
-        "/api/v1/flags/new-checkout-flow?environment=production&userId=user123&country=US",
-        "/api/v1/flags/theme?environment=production&userId=u1",
-        "/api/v1/flags/theme?environment=production",
-    ] {
-        let r = app.public(Method::GET, uri, None, &[]).await;
-        r.assert_status(StatusCode::OK);
-        spec.check("GET", flag, &r);
-    }
-    let r = app
-        .public(
-            Method::GET,
-            "/api/v1/flags/nope?environment=production",
-            None,
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::NOT_FOUND);
-    spec.check("GET", flag, &r);
-    let r = app
-        .public(Method::GET, "/api/v1/flags/theme", None, &[])
-        .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
-    spec.check("GET", flag, &r);
-    let r = app
-        .public(
-            Method::GET,
+    for (uri, status) in [
+        (
+            "/api/v1/flags/new-checkout-flow?environment=production&userId=user123&country=US",
+            S::OK,
+        ),
+        (
+            "/api/v1/flags/theme?environment=production&userId=u1",
+            S::OK,
+        ),
+        ("/api/v1/flags/theme?environment=production", S::OK),
+        ("/api/v1/flags/nope?environment=production", S::NOT_FOUND),
+        ("/api/v1/flags/theme", S::BAD_REQUEST),
+        (
             "/api/v1/flags/theme?environment=ghost",
-            None,
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
-    spec.check("GET", flag, &r);
+            S::SERVICE_UNAVAILABLE,
+        ),
+    ] {
+        spec.step(&app, None, (M::GET, uri, None, status)).await;
+    }
 
-    // REST: batch
+    // REST: batch, and OFREP for one flag and in bulk; a 304 for a known ETag
+    let batch = "/api/v1/flags/batch";
+    let ofrep = "/ofrep/v1/evaluate/flags";
+    let theme = "/ofrep/v1/evaluate/flags/theme";
     let body = json!({"userId": "u1", "environment": "production", "flagKeys": ["theme", "nope"],
                       "context": {"country": "US"}});
-    let r = app
-        .public(Method::POST, "/api/v1/flags/batch", Some(body.clone()), &[])
-        .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("POST", batch, &r);
-    let etag = r.header("etag").unwrap().to_owned();
-    let r = app
-        .public(
-            Method::POST,
-            "/api/v1/flags/batch",
-            Some(body),
-            &[("if-none-match", &etag)],
-        )
-        .await;
-    r.assert_status(StatusCode::NOT_MODIFIED);
-    spec.check("POST", batch, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/api/v1/flags/batch",
-            Some(json!({"environment": "production"})),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("POST", batch, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/api/v1/flags/batch",
-            Some(json!({"environment": "ghost", "flagKeys": ["theme"]})),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::SERVICE_UNAVAILABLE);
-    spec.check("POST", batch, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/api/v1/flags/batch",
-            Some(json!({"environment": "production", "flagKeys": [1]})),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
-    spec.check("POST", batch, &r);
-    let big = json!({"environment": "production", "context": {"x": "y".repeat(70 * 1024)}});
-    let r = app
-        .public(Method::POST, "/api/v1/flags/batch", Some(big.clone()), &[])
-        .await;
-    r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
-    spec.check("POST", batch, &r);
-
-    // OFREP
     let context =
         json!({"context": {"targetingKey": "u1", "environment": "production", "plan": "pro"}});
-    for key in ["theme", "new-checkout-flow"] {
-        let uri = format!("/ofrep/v1/evaluate/flags/{key}");
-        let r = app
-            .public(Method::POST, &uri, Some(context.clone()), &[])
+    for (uri, body) in [(batch, body), (ofrep, context.clone())] {
+        let r = spec
+            .step(&app, None, (M::POST, uri, Some(body.clone()), S::OK))
             .await;
-        r.assert_status(StatusCode::OK);
-        spec.check("POST", ofrep_flag, &r);
+        let etag = [("if-none-match", r.header("etag").unwrap())];
+        let r = app.public(M::POST, uri, Some(body), &etag).await;
+        spec.expect(&M::POST, uri, S::NOT_MODIFIED, &r);
     }
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/nope",
-            Some(context.clone()),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::NOT_FOUND);
-    spec.check("POST", ofrep_flag, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/theme",
-            Some(json!({})),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
-    spec.check("POST", ofrep_flag, &r);
+    let big = json!({"environment": "production", "context": {"x": "y".repeat(70 * 1024)}});
+    let production = json!({"environment": "production"});
+    let rest_ghost = json!({"environment": "ghost", "flagKeys": ["theme"]});
+    let not_a_key = json!({"environment": "production", "flagKeys": [1]});
     let ghost = json!({"context": {"environment": "ghost"}});
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/theme",
-            Some(ghost.clone()),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
-    spec.check("POST", ofrep_flag, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/theme",
-            Some(big.clone()),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
-    spec.check("POST", ofrep_flag, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(context.clone()),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::OK);
-    spec.check("POST", ofrep_bulk, &r);
-    let etag = r.header("etag").unwrap().to_owned();
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(context.clone()),
-            &[("if-none-match", &etag)],
-        )
-        .await;
-    r.assert_status(StatusCode::NOT_MODIFIED);
-    spec.check("POST", ofrep_bulk, &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(json!({"context": 1})),
-            &[],
-        )
-        .await;
-    r.assert_status(StatusCode::BAD_REQUEST);
-    spec.check("POST", ofrep_bulk, &r);
-    let r = app
-        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(ghost), &[])
-        .await;
-    r.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
-    spec.check("POST", ofrep_bulk, &r);
-    let r = app
-        .public(Method::POST, "/ofrep/v1/evaluate/flags", Some(big), &[])
-        .await;
-    r.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
-    spec.check("POST", ofrep_bulk, &r);
+    let checkout = "/ofrep/v1/evaluate/flags/new-checkout-flow";
+    for (uri, body, status) in [
+        (batch, production, S::OK),
+        (batch, rest_ghost, S::SERVICE_UNAVAILABLE),
+        (batch, not_a_key, S::BAD_REQUEST),
+        (batch, big.clone(), S::PAYLOAD_TOO_LARGE),
+        (theme, context.clone(), S::OK),
+        (checkout, context.clone(), S::OK),
+        ("/ofrep/v1/evaluate/flags/nope", context, S::NOT_FOUND),
+        (theme, json!({}), S::BAD_REQUEST),
+        (theme, ghost.clone(), S::INTERNAL_SERVER_ERROR),
+        (theme, big.clone(), S::PAYLOAD_TOO_LARGE),
+        (ofrep, json!({"context": 1}), S::BAD_REQUEST),
+        (ofrep, ghost, S::INTERNAL_SERVER_ERROR),
+        (ofrep, big, S::PAYLOAD_TOO_LARGE),
+    ] {
+        spec.step(&app, None, (M::POST, uri, Some(body), status))
+            .await;
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
+    use Method as M;
+    use StatusCode as S;
     let app = TestApp::requiring_client_keys(pool);
     app.create_environment("production").await;
     app.create_environment("staging").await;
@@ -1022,6 +788,9 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
     let bearer = format!("Bearer {key}");
     let mut spec = Spec::new();
     let context = json!({"context": {"targetingKey": "u1"}});
+    let theme = "/api/v1/flags/theme";
+    let batch = "/api/v1/flags/batch";
+    let ofrep = "/ofrep/v1/evaluate/flags";
 
     // 200 with the key in each documented place
     for header in [
@@ -1029,65 +798,33 @@ async fn evaluation_answers_with_client_keys_match_the_document(pool: PgPool) {
         ("x-client-key", key.as_str()),
         ("x-api-key", key.as_str()),
     ] {
+        let r = app.public(M::GET, theme, None, &[header]).await;
+        spec.expect(&M::GET, theme, S::OK, &r);
         let r = app
-            .public(Method::GET, "/api/v1/flags/theme", None, &[header])
+            .public(M::POST, ofrep, Some(context.clone()), &[header])
             .await;
-        r.assert_status(StatusCode::OK);
-        spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-        let r = app
-            .public(
-                Method::POST,
-                "/ofrep/v1/evaluate/flags",
-                Some(context.clone()),
-                &[header],
-            )
-            .await;
-        r.assert_status(StatusCode::OK);
-        spec.check("POST", "/ofrep/v1/evaluate/flags", &r);
+        spec.expect(&M::POST, ofrep, S::OK, &r);
     }
     // 401 without one (REST: a body; OFREP: none)
-    let r = app
-        .public(Method::GET, "/api/v1/flags/theme", None, &[])
-        .await;
-    r.assert_status(StatusCode::UNAUTHORIZED);
-    spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = app
-        .public(Method::POST, "/api/v1/flags/batch", Some(json!({})), &[])
-        .await;
-    r.assert_status(StatusCode::UNAUTHORIZED);
-    spec.check("POST", "/api/v1/flags/batch", &r);
-    for path in ["/ofrep/v1/evaluate/flags/theme", "/ofrep/v1/evaluate/flags"] {
-        let r = app
-            .public(Method::POST, path, Some(context.clone()), &[])
-            .await;
-        r.assert_status(StatusCode::UNAUTHORIZED);
-        let template = if path.ends_with("theme") {
-            "/ofrep/v1/evaluate/flags/{key}"
-        } else {
-            path
-        };
-        spec.check("POST", template, &r);
-    }
+    let unauthorized = S::UNAUTHORIZED;
+    let steps: Vec<Step> = vec![
+        (M::GET, theme, None, unauthorized),
+        (M::POST, batch, Some(json!({})), unauthorized),
+        (
+            M::POST,
+            "/ofrep/v1/evaluate/flags/theme",
+            Some(context.clone()),
+            unauthorized,
+        ),
+        (M::POST, ofrep, Some(context), unauthorized),
+    ];
+    spec.walk(&app, None, steps).await;
     // 403: the key's environment is not the one asked for
     let auth = [("authorization", bearer.as_str())];
-    let r = app
-        .public(
-            Method::GET,
-            "/api/v1/flags/theme?environment=staging",
-            None,
-            &auth,
-        )
-        .await;
-    r.assert_status(StatusCode::FORBIDDEN);
-    spec.check("GET", "/api/v1/flags/{flagKey}", &r);
-    let r = app
-        .public(
-            Method::POST,
-            "/api/v1/flags/batch",
-            Some(json!({"environment": "staging"})),
-            &auth,
-        )
-        .await;
-    r.assert_status(StatusCode::FORBIDDEN);
-    spec.check("POST", "/api/v1/flags/batch", &r);
+    let staging = "/api/v1/flags/theme?environment=staging";
+    let r = app.public(M::GET, staging, None, &auth).await;
+    spec.expect(&M::GET, staging, S::FORBIDDEN, &r);
+    let body = json!({"environment": "staging"});
+    let r = app.public(M::POST, batch, Some(body), &auth).await;
+    spec.expect(&M::POST, batch, S::FORBIDDEN, &r);
 }

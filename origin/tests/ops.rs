@@ -33,12 +33,7 @@ async fn readyz_is_503_when_the_database_is_unreachable(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn metrics_expose_latency_by_route_and_status_and_errors(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
-    app.admin(
-        Method::GET,
-        "/admin/flags/nope?environment=production",
-        None,
-    )
-    .await;
+    app.get("/admin/flags/nope?environment=production").await;
     let metrics = app.public(Method::GET, "/metrics", None, &[]).await;
     metrics.assert_status(StatusCode::OK);
     let text = &metrics.text;

@@ -11,7 +11,7 @@ mod publish_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
 use origin::live::{spawn_follower, LiveSnapshots};
 use origin::outbox::{self, Subscription};
@@ -172,10 +172,9 @@ async fn this_replicas_own_commits_are_not_read_back(pool: PgPool) {
     app.create_environment_with_flag("production", json!({"flagKey": "f", "enabled": true}))
         .await;
     let response = app
-        .admin(
-            Method::PUT,
+        .put(
             "/admin/flags/f?environment=production",
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await;
     response.assert_status(StatusCode::OK);

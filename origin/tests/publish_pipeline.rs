@@ -36,18 +36,13 @@ fn without_repeats(versions: &[u64]) -> Vec<u64> {
 #[sqlx::test(migrations = "../migrations")]
 async fn every_committed_version_is_delivered_once_in_order(pool: PgPool) {
     create_environment(&pool, "production").await;
-    let mut committed = Vec::new();
-    for _ in 0..15 {
-        committed.push(commit_snapshot(&pool, "production", 3).await);
-    }
+    let mut committed = commit_snapshots(&pool, "production", 15, 3).await;
     let sink = RecordingSink::new("archive");
     let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
 
     wait_delivered(&pool, "archive", "production", 15).await;
     // Commits made while the publisher runs arrive too.
-    for _ in 0..5 {
-        committed.push(commit_snapshot(&pool, "production", 3).await);
-    }
+    committed.extend(commit_snapshots(&pool, "production", 5, 3).await);
     wait_delivered(&pool, "archive", "production", 20).await;
     publisher.stop().await;
 
@@ -67,21 +62,9 @@ async fn versions_committed_while_the_sink_is_down_all_arrive_in_order_once_it_r
     let sink = RecordingSink::new("archive");
     sink.set(Behaviour::Unavailable);
     let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
-    for _ in 0..12 {
-        commit_snapshot(&pool, "production", 2).await;
-    }
-    wait_for(Duration::from_secs(10), "failed attempts", || async {
-        cursor(&pool, "archive", "production")
-            .await
-            .is_some_and(|c| c.attempts >= 3)
-    })
-    .await;
-    let down = cursor(&pool, "archive", "production").await.unwrap();
-    assert_eq!(down.delivered_version, 0);
-    assert!(down
-        .last_error
-        .as_deref()
-        .is_some_and(|e| e.contains("503")));
+    commit_snapshots(&pool, "production", 12, 2).await;
+    let down = wait_failed(&pool, "archive", "production", 3).await;
+    down.assert_stuck(0, &["503"]);
     assert!(sink.accepted().is_empty());
 
     sink.set(Behaviour::Accept);
@@ -100,15 +83,8 @@ async fn a_latest_only_sink_jumps_to_the_newest_version_after_an_outage(pool: Pg
     let sink = RecordingSink::with("edge-like", DeliveryMode::LatestOnly, Duration::ZERO);
     sink.set(Behaviour::Unavailable);
     let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
-    for _ in 0..8 {
-        commit_snapshot(&pool, "production", 1).await;
-    }
-    wait_for(Duration::from_secs(10), "a failed attempt", || async {
-        cursor(&pool, "edge-like", "production")
-            .await
-            .is_some_and(|c| c.attempts >= 1)
-    })
-    .await;
+    commit_snapshots(&pool, "production", 8, 1).await;
+    wait_failed(&pool, "edge-like", "production", 1).await;
     sink.set(Behaviour::Accept);
     wait_delivered(&pool, "edge-like", "production", 8).await;
     publisher.abort();
@@ -122,9 +98,7 @@ async fn a_latest_only_sink_jumps_to_the_newest_version_after_an_outage(pool: Pg
 #[sqlx::test(migrations = "../migrations")]
 async fn a_publisher_killed_mid_way_and_restarted_delivers_the_rest_without_gaps(pool: PgPool) {
     create_environment(&pool, "production").await;
-    for _ in 0..30 {
-        commit_snapshot(&pool, "production", 2).await;
-    }
+    commit_snapshots(&pool, "production", 30, 2).await;
     // The sink stores version 9 and then does not answer: the kill lands in the middle of the
     // backlog, between the sink's acknowledgement of 9 and the commit of the cursor.
     let sink = RecordingSink::new("archive");
@@ -164,9 +138,7 @@ async fn a_replica_that_takes_over_a_crashed_replicas_cursor_resumes_where_it_wa
     pool: PgPool,
 ) {
     create_environment(&pool, "production").await;
-    for _ in 0..5 {
-        commit_snapshot(&pool, "production", 1).await;
-    }
+    commit_snapshots(&pool, "production", 5, 1).await;
     // Replica A's sink holds version 3; replica B runs meanwhile, but A holds the cursor's lock.
     let sink = RecordingSink::new("archive");
     let held = sink.hold_at(3);
@@ -252,18 +224,9 @@ async fn a_rejected_snapshot_is_kept_and_retried_slowly_until_the_sink_accepts_i
     let mut settings = fast_settings();
     settings.rejected_backoff = Duration::from_secs(60);
     let publisher = Publisher::start(&pool, sinks(&sink), settings, metrics());
-    wait_for(Duration::from_secs(10), "the rejection", || async {
-        cursor(&pool, "archive", "production")
-            .await
-            .is_some_and(|c| c.attempts == 1)
-    })
-    .await;
-    let rejected = cursor(&pool, "archive", "production").await.unwrap();
-    assert_eq!(rejected.delivered_version, 0);
-    assert!(rejected
-        .last_error
-        .as_deref()
-        .is_some_and(|e| e.contains("rejected") && e.contains("400")));
+    let rejected = wait_failed(&pool, "archive", "production", 1).await;
+    assert_eq!(rejected.attempts, 1, "{rejected:?}");
+    rejected.assert_stuck(0, &["rejected", "400"]);
     // The long backoff (jittered into 30..60 s), not the 20 ms one.
     assert!(rejected.retry_in_seconds > 25.0, "{rejected:?}");
     assert_eq!(sink.attempts(), 1);
@@ -311,9 +274,7 @@ async fn a_notification_wakes_the_publisher_without_waiting_for_the_poll(pool: P
 #[sqlx::test(migrations = "../migrations")]
 async fn shutdown_lets_the_delivery_in_hand_finish_and_commit(pool: PgPool) {
     create_environment(&pool, "production").await;
-    for _ in 0..3 {
-        commit_snapshot(&pool, "production", 1).await;
-    }
+    commit_snapshots(&pool, "production", 3, 1).await;
     let sink = RecordingSink::new("archive");
     let held = sink.hold_at(1);
     let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics());
@@ -343,9 +304,7 @@ async fn metrics_report_depth_lag_and_errors_per_sink(pool: PgPool) {
     sink.set(Behaviour::Unavailable);
     let metrics = PublishMetrics::unregistered().unwrap();
     let publisher = Publisher::start(&pool, sinks(&sink), fast_settings(), metrics.clone());
-    for _ in 0..4 {
-        commit_snapshot(&pool, "production", 1).await;
-    }
+    commit_snapshots(&pool, "production", 4, 1).await;
     let depth = metrics.outbox_depth.with_label_values(&["archive"]);
     wait_for(Duration::from_secs(10), "outbox depth 4", || {
         let value = depth.get();

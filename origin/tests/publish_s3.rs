@@ -56,9 +56,7 @@ async fn every_version_is_archived_and_latest_matches_the_newest_row_byte_for_by
     for env in ["production", "staging"] {
         create_environment(&pool, env).await;
     }
-    for _ in 0..6 {
-        commit_snapshot(&pool, "production", 20).await;
-    }
+    commit_snapshots(&pool, "production", 6, 20).await;
     commit_snapshot(&pool, "staging", 3).await;
 
     // Through the command-line configuration, as `origin serve` starts it.
@@ -73,9 +71,7 @@ async fn every_version_is_archived_and_latest_matches_the_newest_row_byte_for_by
     let publisher = Publisher::from_config(&pool, &config, metrics());
     wait_delivered(&pool, "s3", "production", 6).await;
     wait_delivered(&pool, "s3", "staging", 1).await;
-    for _ in 0..2 {
-        commit_snapshot(&pool, "production", 20).await;
-    }
+    commit_snapshots(&pool, "production", 2, 20).await;
     wait_delivered(&pool, "s3", "production", 8).await;
     publisher.abort();
 
@@ -116,9 +112,7 @@ async fn versions_committed_while_the_bucket_is_missing_are_archived_once_it_exi
     let server = S3Server::start().await;
     let sink = Arc::new(S3Sink::new(&sink_config(&server.endpoint, "created-later")));
     create_environment(&pool, "production").await;
-    for _ in 0..4 {
-        commit_snapshot(&pool, "production", 2).await;
-    }
+    commit_snapshots(&pool, "production", 4, 2).await;
     let publisher = Publisher::start(
         &pool,
         vec![Arc::clone(&sink) as Arc<dyn SnapshotSink>],
@@ -126,25 +120,8 @@ async fn versions_committed_while_the_bucket_is_missing_are_archived_once_it_exi
         metrics(),
     );
     // NoSuchBucket is a 404: a permanent failure, recorded and retried slowly, never dropped.
-    wait_for(
-        Duration::from_secs(20),
-        "the NoSuchBucket failure",
-        || async {
-            cursor(&pool, "s3", "production")
-                .await
-                .is_some_and(|c| c.attempts >= 1)
-        },
-    )
-    .await;
-    let refused = cursor(&pool, "s3", "production").await.unwrap();
-    assert_eq!(refused.delivered_version, 0);
-    assert!(
-        refused
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("404")),
-        "{refused:?}"
-    );
+    let refused = wait_failed(&pool, "s3", "production", 1).await;
+    refused.assert_stuck(0, &["404"]);
 
     create_bucket(&sink).await;
     wait_delivered(&pool, "s3", "production", 4).await;

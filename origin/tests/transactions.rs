@@ -31,9 +31,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
     listener.listen("edgeflags_snapshot").await.unwrap();
     let (audit, versions, snapshots, snapshot_version) = side_effects(&pool, "production").await;
 
-    let response = app
-        .admin(Method::PUT, FLAG, Some(json!({"enabled": false})))
-        .await;
+    let response = app.put(FLAG, json!({"enabled": false})).await;
 
     response.assert_status(StatusCode::OK);
     assert_eq!(
@@ -50,10 +48,7 @@ async fn a_mutation_writes_one_audit_row_one_version_and_one_snapshot_and_notifi
         .unwrap();
     assert_eq!(notification.payload(), "production");
 
-    let (version, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (version, body) = common::latest_snapshot(&pool, "production").await;
     assert_eq!(version, u64::try_from(snapshot_version + 1).unwrap());
     let snapshot: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(snapshot["environment"], "production");
@@ -73,25 +68,20 @@ async fn the_outbox_snapshot_equals_a_fresh_build_of_the_committed_state(pool: P
                        "expiresAt": "2999-01-01T00:00:00Z"}]}),
     )
     .await;
-    app.admin(
-        Method::POST,
+    app.post(
         "/admin/environments/production/client-keys",
-        Some(json!({"name": "web"})),
+        json!({"name": "web"}),
     )
     .await
     .assert_status(StatusCode::CREATED);
-    app.admin(
-        Method::PUT,
+    app.put(
         "/admin/segments/beta-users?environment=production",
-        Some(json!({"included": ["b1", "b2"]})),
+        json!({"included": ["b1", "b2"]}),
     )
     .await
     .assert_status(StatusCode::OK);
 
-    let (version, body) = origin::outbox::latest(&pool, "production")
-        .await
-        .unwrap()
-        .unwrap();
+    let (version, body) = common::latest_snapshot(&pool, "production").await;
     let mut conn = pool.acquire().await.unwrap();
     let mut built = origin::outbox::build(&mut conn, "production", version)
         .await
@@ -117,7 +107,7 @@ async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
     let app = with_checkout_flag(pool.clone()).await;
     let before = side_effects(&pool, "production").await;
     let invalid = json!({"targetingRules": {"rules": [{"clauses": [{"attribute": "a", "operator": "nope"}]}]}});
-    app.admin(Method::PUT, FLAG, Some(invalid))
+    app.put(FLAG, invalid)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     app.admin_with(
@@ -128,20 +118,15 @@ async fn failed_mutations_leave_no_audit_version_or_snapshot_row(pool: PgPool) {
     )
     .await
     .assert_status(StatusCode::CONFLICT);
-    app.admin(
-        Method::POST,
+    app.post(
         "/admin/flags?environment=production",
-        Some(common::checkout_flag()),
+        common::checkout_flag(),
     )
     .await
     .assert_status(StatusCode::CONFLICT);
-    app.admin(
-        Method::DELETE,
-        "/admin/segments/beta-users?environment=production",
-        None,
-    )
-    .await
-    .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    app.delete("/admin/segments/beta-users?environment=production")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     let viewer = app.token("v", Role::Viewer, None);
     app.call(Method::PUT, FLAG, &viewer, Some(json!({"enabled": false})))
         .await
@@ -158,30 +143,22 @@ async fn snapshot_versions_are_gapless_per_environment(pool: PgPool) {
         app.create_flag("dev", json!({"flagKey": format!("f{i}")}))
             .await;
         // a failure in between must not consume a version
-        app.admin(
-            Method::POST,
+        app.post(
             "/admin/flags?environment=dev",
-            Some(json!({"flagKey": "bad key"})),
+            json!({"flagKey": "bad key"}),
         )
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     }
     app.create_segment("production", json!({"segmentKey": "s"}))
         .await;
-    app.admin(Method::DELETE, "/admin/flags/f0?environment=dev", None)
-        .await;
+    app.delete("/admin/flags/f0?environment=dev").await;
     assert_eq!(
         snapshot_versions(&pool, "dev").await,
         (1..=7).collect::<Vec<i64>>()
     );
     assert_eq!(snapshot_versions(&pool, "production").await, [1, 2]);
-    let current: i64 = sqlx::query_scalar(
-        "select snapshot_version from environment where environment_key = 'dev'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(current, 7);
+    assert_eq!(common::snapshot_version(&pool, "dev").await, Some(7));
 }
 
 /// Fifty writers race for the same flag version: exactly one wins, the others get 409 with the
@@ -258,11 +235,7 @@ async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
     // one version per writer: 2..=51, no duplicates, no gaps
     assert_eq!(acknowledged, (2..=51).collect::<BTreeSet<u64>>());
     let history = app
-        .admin(
-            Method::GET,
-            "/admin/flags/new-checkout-flow/history?environment=production&limit=1000",
-            None,
-        )
+        .get("/admin/flags/new-checkout-flow/history?environment=production&limit=1000")
         .await;
     let descriptions: BTreeSet<String> = history.body["versions"]
         .as_array()
@@ -290,12 +263,6 @@ async fn fifty_concurrent_writers_with_retries_lose_no_update(pool: PgPool) {
 /// Counts of what a mutation writes besides the entity itself: all audit rows, all flag history
 /// rows, the environment's outbox rows, and its `snapshot_version` (`None` once deleted).
 async fn trace(pool: &PgPool, environment: &str) -> (i64, i64, i64, Option<i64>) {
-    let snapshot_version: Option<i64> =
-        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
-            .bind(environment)
-            .fetch_optional(pool)
-            .await
-            .unwrap();
     let snapshots: i64 =
         sqlx::query_scalar("select count(*) from snapshot where environment_key = $1")
             .bind(environment)
@@ -306,7 +273,7 @@ async fn trace(pool: &PgPool, environment: &str) -> (i64, i64, i64, Option<i64>)
         common::count(pool, "select count(*) from audit_log").await,
         common::count(pool, "select count(*) from flag_version").await,
         snapshots,
-        snapshot_version,
+        common::snapshot_version(pool, environment).await,
     )
 }
 
@@ -335,52 +302,27 @@ async fn newest_audit_row(pool: &PgPool) -> AuditRow {
     .unwrap()
 }
 
-/// One admin write and what it must leave behind.
-struct Write {
-    method: Method,
-    uri: &'static str,
-    body: Option<Value>,
-    status: StatusCode,
-    environment: &'static str,
-    /// Audit row: entity type, key, action, entity version, has old value, has new value.
-    audit: (
-        &'static str,
-        &'static str,
-        &'static str,
-        Option<i64>,
-        bool,
-        bool,
-    ),
-    /// Flag history rows the write adds (`None`: not checked, an environment deletion cascades).
-    history: Option<i64>,
-}
+/// What an admin write's audit row must say: entity type, key, action, entity version, has an
+/// old value, has a new value.
+type Audit = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<i64>,
+    bool,
+    bool,
+);
 
-fn write(
-    method: Method,
-    uri: &'static str,
-    body: Option<Value>,
-    status: StatusCode,
-    environment: &'static str,
-    audit: (
-        &'static str,
-        &'static str,
-        &'static str,
-        Option<i64>,
-        bool,
-        bool,
-    ),
-) -> Write {
-    let history = Some(i64::from(audit.0 == "flag"));
-    Write {
-        method,
-        uri,
-        body,
-        status,
-        environment,
-        audit,
-        history,
-    }
-}
+/// One admin write and what it must leave behind: method, uri, body, status, the environment
+/// it changes, and its audit row.
+type Write = (
+    Method,
+    &'static str,
+    Option<Value>,
+    StatusCode,
+    &'static str,
+    Audit,
+);
 
 /// Every kind of admin write — flags (create, update, override set and delete, rollback, copy,
 /// delete), segments (create, update, delete), client keys (create, revoke) and environments
@@ -392,8 +334,8 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
     use Method as M;
     use StatusCode as S;
     let app = with_checkout_flag(pool.clone()).await;
-    let writes = [
-        write(
+    let writes: [Write; 16] = [
+        (
             M::POST,
             "/admin/environments",
             Some(json!({"key": "dev"})),
@@ -401,7 +343,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "dev",
             ("environment", "dev", "create", None, false, true),
         ),
-        write(
+        (
             M::PUT,
             "/admin/environments/dev",
             Some(json!({"name": "Development"})),
@@ -409,7 +351,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "dev",
             ("environment", "dev", "update", None, true, true),
         ),
-        write(
+        (
             M::POST,
             "/admin/flags?environment=production",
             Some(json!({"flagKey": "alpha", "targetingRules": {"segments": ["beta-users"]}})),
@@ -417,7 +359,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "create", Some(1), false, true),
         ),
-        write(
+        (
             M::PUT,
             "/admin/flags/alpha?environment=production",
             Some(json!({"enabled": true, "targetingRules": null})),
@@ -425,7 +367,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "update", Some(2), true, true),
         ),
-        write(
+        (
             M::PUT,
             "/admin/flags/alpha/overrides/u1?environment=production",
             Some(json!({"enabled": false})),
@@ -433,7 +375,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "override.set", Some(3), true, true),
         ),
-        write(
+        (
             M::DELETE,
             "/admin/flags/alpha/overrides/u1?environment=production",
             None,
@@ -441,7 +383,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "override.delete", Some(4), true, true),
         ),
-        write(
+        (
             M::POST,
             "/admin/flags/alpha/rollback?environment=production",
             Some(json!({"version": 2})),
@@ -449,7 +391,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "rollback", Some(5), true, true),
         ),
-        write(
+        (
             M::POST,
             "/admin/flags/alpha/copy",
             Some(json!({"from": "production", "to": "dev"})),
@@ -457,7 +399,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "dev",
             ("flag", "alpha", "copy", Some(1), false, true),
         ),
-        write(
+        (
             M::DELETE,
             "/admin/flags/alpha?environment=production",
             None,
@@ -465,7 +407,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("flag", "alpha", "delete", Some(6), true, false),
         ),
-        write(
+        (
             M::POST,
             "/admin/segments?environment=production",
             Some(json!({"segmentKey": "gamma"})),
@@ -473,7 +415,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("segment", "gamma", "create", Some(1), false, true),
         ),
-        write(
+        (
             M::PUT,
             "/admin/segments/gamma?environment=production",
             Some(json!({"included": ["x"]})),
@@ -481,7 +423,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("segment", "gamma", "update", Some(2), true, true),
         ),
-        write(
+        (
             M::DELETE,
             "/admin/segments/gamma?environment=production",
             None,
@@ -489,7 +431,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("segment", "gamma", "delete", None, true, false),
         ),
-        write(
+        (
             M::POST,
             "/admin/environments/production/client-keys",
             Some(json!({"name": "web"})),
@@ -497,7 +439,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("clientKey", "web", "create", None, false, true),
         ),
-        write(
+        (
             M::DELETE,
             "/admin/environments/production/client-keys/web",
             None,
@@ -505,7 +447,7 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "production",
             ("clientKey", "web", "delete", None, true, false),
         ),
-        write(
+        (
             M::DELETE,
             "/admin/flags/alpha?environment=dev",
             None,
@@ -513,48 +455,41 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
             "dev",
             ("flag", "alpha", "delete", Some(2), true, false),
         ),
-        Write {
-            history: None,
-            ..write(
-                M::DELETE,
-                "/admin/environments/dev",
-                None,
-                S::NO_CONTENT,
-                "dev",
-                ("environment", "dev", "delete", None, true, false),
-            )
-        },
+        (
+            M::DELETE,
+            "/admin/environments/dev",
+            None,
+            S::NO_CONTENT,
+            "dev",
+            ("environment", "dev", "delete", None, true, false),
+        ),
     ];
-    for w in writes {
-        let (audit, history, snapshots, version) = trace(&pool, w.environment).await;
-        let response = app.admin(w.method.clone(), w.uri, w.body.clone()).await;
-        response.assert_status(w.status);
+    for (method, uri, body, status, environment, expected) in writes {
+        let (audit, history, snapshots, version) = trace(&pool, environment).await;
+        let response = app.admin(method.clone(), uri, body).await;
+        response.assert_status(status);
         let published: i64 = response
             .header("x-edgeflags-snapshot-version")
-            .unwrap_or_else(|| panic!("{} {}: no snapshot version header", w.method, w.uri))
+            .unwrap_or_else(|| panic!("{} {}: no snapshot version header", method, uri))
             .parse()
             .unwrap();
         // versions continue where the environment (or a deleted namesake's outbox) left off
-        assert_eq!(published, version.unwrap_or(snapshots) + 1, "{}", w.uri);
-        let after = trace(&pool, w.environment).await;
-        assert_eq!(after.0, audit + 1, "{} {}: audit rows", w.method, w.uri);
-        if let Some(added) = w.history {
-            assert_eq!(after.1, history + added, "{} {}: history", w.method, w.uri);
+        assert_eq!(published, version.unwrap_or(snapshots) + 1, "{}", uri);
+        let after = trace(&pool, environment).await;
+        let (entity, key, action, entity_version, old, new) = expected;
+        // deleting an environment cascades to its flags' history, which is then not counted
+        let deleted = uri == "/admin/environments/dev" && method == M::DELETE;
+        if !deleted {
+            let added = i64::from(entity == "flag");
+            assert_eq!(after.1, history + added, "{method} {uri}: history");
         }
-        assert_eq!(
-            after.2,
-            snapshots + 1,
-            "{} {}: outbox rows",
-            w.method,
-            w.uri
-        );
-        let deleted = w.uri == "/admin/environments/dev" && w.method == M::DELETE;
-        assert_eq!(after.3, (!deleted).then_some(published), "{}", w.uri);
-        let (entity, key, action, entity_version, old, new) = w.audit;
+        assert_eq!(after.0, audit + 1, "{} {}: audit rows", method, uri);
+        assert_eq!(after.2, snapshots + 1, "{} {}: outbox rows", method, uri);
+        assert_eq!(after.3, (!deleted).then_some(published), "{}", uri);
         assert_eq!(
             newest_audit_row(&pool).await,
             (
-                w.environment.to_owned(),
+                environment.to_owned(),
                 entity.to_owned(),
                 key.to_owned(),
                 action.to_owned(),
@@ -565,16 +500,16 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
                 new
             ),
             "{} {}",
-            w.method,
-            w.uri
+            method,
+            uri
         );
         let newest: i64 =
             sqlx::query_scalar("select max(version) from snapshot where environment_key = $1")
-                .bind(w.environment)
+                .bind(environment)
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-        assert_eq!(newest, published, "{} {}: outbox", w.method, w.uri);
+        assert_eq!(newest, published, "{} {}: outbox", method, uri);
         if entity == "flag" {
             let row: (i64, String) = sqlx::query_as(
                 "select v.version, v.action from flag_version v join environment e
@@ -582,17 +517,12 @@ async fn every_kind_of_write_commits_its_audit_row_history_and_snapshot_together
                  where e.environment_key = $1 and v.flag_key = $2
                  order by v.version desc limit 1",
             )
-            .bind(w.environment)
+            .bind(environment)
             .bind(key)
             .fetch_one(&pool)
             .await
             .unwrap();
-            assert_eq!(
-                row,
-                (entity_version.unwrap(), action.to_owned()),
-                "{}",
-                w.uri
-            );
+            assert_eq!(row, (entity_version.unwrap(), action.to_owned()), "{}", uri);
         }
     }
 }
@@ -645,24 +575,18 @@ async fn every_kind_of_refused_write_leaves_no_trace(pool: PgPool) {
         json!({"flagKey": "uses-gamma", "targetingRules": {"segments": ["gamma"]}}),
     )
     .await;
-    app.admin(
-        M::PUT,
+    app.put(
         "/admin/flags/uses-gamma?environment=production",
-        Some(json!({"targetingRules": null})),
+        json!({"targetingRules": null}),
     )
     .await
     .assert_status(S::OK);
-    app.admin(
-        M::DELETE,
-        "/admin/segments/gamma?environment=production",
-        None,
-    )
-    .await
-    .assert_status(S::NO_CONTENT);
-    app.admin(
-        M::POST,
+    app.delete("/admin/segments/gamma?environment=production")
+        .await
+        .assert_status(S::NO_CONTENT);
+    app.post(
         "/admin/environments/production/client-keys",
-        Some(json!({"name": "web"})),
+        json!({"name": "web"}),
     )
     .await
     .assert_status(S::CREATED);

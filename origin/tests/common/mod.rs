@@ -71,6 +71,30 @@ impl TestResponse {
         self
     }
 
+    /// Asserts a 409 `VERSION_CONFLICT` naming the version that is current instead.
+    #[track_caller]
+    pub fn assert_version_conflict(&self, current: i64) -> &Self {
+        self.assert_error(StatusCode::CONFLICT, "VERSION_CONFLICT");
+        assert_eq!(
+            self.body["error"]["currentVersion"], current,
+            "body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a 422 whose first validation problem names `field`.
+    #[track_caller]
+    pub fn assert_invalid(&self, field: &str) -> &Self {
+        self.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            self.body["error"]["details"][0]["field"], field,
+            "body: {}",
+            self.text
+        );
+        self
+    }
+
     /// Asserts an error body naming the offending field: status, `error.code` and `error.field`.
     #[track_caller]
     pub fn assert_field_error(&self, status: StatusCode, code: &str, field: &str) -> &Self {
@@ -173,13 +197,33 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> TestResponse {
-        let body = body.map(|b| Body::from(b.to_string()));
-        self.send(method, uri, Some(token), body, &[]).await
+        self.send(method, uri, Some(token), body.map(json_body), &[])
+            .await
     }
 
     /// A request as an unrestricted admin.
     pub async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> TestResponse {
         self.admin_with(method, uri, body, &[]).await
+    }
+
+    /// `GET uri` as an unrestricted admin.
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.admin(Method::GET, uri, None).await
+    }
+
+    /// `PUT uri` with a JSON body as an unrestricted admin.
+    pub async fn put(&self, uri: &str, body: Value) -> TestResponse {
+        self.admin(Method::PUT, uri, Some(body)).await
+    }
+
+    /// `POST uri` with a JSON body as an unrestricted admin.
+    pub async fn post(&self, uri: &str, body: Value) -> TestResponse {
+        self.admin(Method::POST, uri, Some(body)).await
+    }
+
+    /// `DELETE uri` as an unrestricted admin.
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.admin(Method::DELETE, uri, None).await
     }
 
     /// A request as an unrestricted admin, with extra headers (`If-Match`, ...).
@@ -190,8 +234,8 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let body = body.map(|b| Body::from(b.to_string()));
-        self.send(method, uri, Some(&self.admin_token), body, headers)
+        let token = Some(self.admin_token.as_str());
+        self.send(method, uri, token, body.map(json_body), headers)
             .await
     }
 
@@ -203,18 +247,12 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let body = body.map(|b| Body::from(b.to_string()));
-        self.send(method, uri, None, body, headers).await
+        self.send(method, uri, None, body.map(json_body), headers)
+            .await
     }
 
     pub async fn create_environment(&self, key: &str) -> TestResponse {
-        let response = self
-            .admin(
-                Method::POST,
-                "/admin/environments",
-                Some(json!({"key": key})),
-            )
-            .await;
+        let response = self.post("/admin/environments", json!({"key": key})).await;
         response.assert_status(StatusCode::CREATED);
         response
     }
@@ -228,26 +266,29 @@ impl TestApp {
     /// Creates a client key named `name` and returns its secret.
     pub async fn create_client_key(&self, environment: &str, name: &str) -> String {
         let uri = format!("/admin/environments/{environment}/client-keys");
-        let created = self
-            .admin(Method::POST, &uri, Some(json!({"name": name})))
-            .await;
+        let created = self.post(&uri, json!({"name": name})).await;
         created.assert_status(StatusCode::CREATED);
         created.body["key"].as_str().unwrap().to_owned()
     }
 
     pub async fn create_segment(&self, environment: &str, segment: Value) -> TestResponse {
         let uri = format!("/admin/segments?environment={environment}");
-        let response = self.admin(Method::POST, &uri, Some(segment)).await;
+        let response = self.post(&uri, segment).await;
         response.assert_status(StatusCode::CREATED);
         response
     }
 
     pub async fn create_flag(&self, environment: &str, flag: Value) -> TestResponse {
         let uri = format!("/admin/flags?environment={environment}");
-        let response = self.admin(Method::POST, &uri, Some(flag)).await;
+        let response = self.post(&uri, flag).await;
         response.assert_status(StatusCode::CREATED);
         response
     }
+}
+
+/// A JSON request body.
+fn json_body(value: Value) -> Body {
+    Body::from(value.to_string())
 }
 
 /// The example checkout flag (its segments must exist in the environment).
@@ -287,19 +328,30 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// The environment's newest outbox snapshot: its version and body.
+pub async fn latest_snapshot(pool: &PgPool, environment: &str) -> (u64, String) {
+    origin::outbox::latest(pool, environment)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The environment's `snapshot_version` (`None` when there is no such environment).
+pub async fn snapshot_version(pool: &PgPool, environment: &str) -> Option<i64> {
+    sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
+        .bind(environment)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
 /// Rows of audit, flag history and outbox, and the environment's snapshot version: everything a
 /// mutation writes besides the entity itself.
 pub async fn side_effects(pool: &PgPool, environment: &str) -> (i64, i64, i64, i64) {
-    let snapshot_version: i64 =
-        sqlx::query_scalar("select snapshot_version from environment where environment_key = $1")
-            .bind(environment)
-            .fetch_one(pool)
-            .await
-            .unwrap();
     (
         count(pool, "select count(*) from audit_log").await,
         count(pool, "select count(*) from flag_version").await,
         count(pool, "select count(*) from snapshot").await,
-        snapshot_version,
+        snapshot_version(pool, environment).await.unwrap(),
     )
 }

@@ -201,6 +201,21 @@ pub async fn snapshot_rows(pool: &PgPool, environment: &str) -> Vec<(u64, String
         .collect()
 }
 
+/// Commits `count` snapshots of `flags` flags each, as [`commit_snapshot`]; their versions and
+/// bodies in order.
+pub async fn commit_snapshots(
+    pool: &PgPool,
+    environment: &str,
+    count: usize,
+    flags: usize,
+) -> Vec<(u64, String)> {
+    let mut committed = Vec::with_capacity(count);
+    for _ in 0..count {
+        committed.push(commit_snapshot(pool, environment, flags).await);
+    }
+    committed
+}
+
 /// One `publish_cursor` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CursorRow {
@@ -208,6 +223,19 @@ pub struct CursorRow {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub retry_in_seconds: f64,
+}
+
+impl CursorRow {
+    /// Asserts the sink still stands at `delivered`, its last error naming every one of `causes`.
+    #[track_caller]
+    pub fn assert_stuck(&self, delivered: i64, causes: &[&str]) {
+        assert_eq!(self.delivered_version, delivered, "{self:?}");
+        let error = self.last_error.as_deref().unwrap_or_default();
+        assert!(
+            self.last_error.is_some() && causes.iter().all(|c| error.contains(c)),
+            "{self:?}"
+        );
+    }
 }
 
 pub async fn cursor(pool: &PgPool, sink: &str, environment: &str) -> Option<CursorRow> {
@@ -239,19 +267,40 @@ where
     }
 }
 
+/// Waits until `sink`'s cursor of `environment` exists and satisfies `done` (panics after 30 s,
+/// naming `what`), and returns it then.
+pub async fn wait_cursor(
+    pool: &PgPool,
+    sink: &str,
+    environment: &str,
+    what: &str,
+    done: impl Fn(&CursorRow) -> bool,
+) -> CursorRow {
+    let what = format!("{sink}/{environment} to have {what}");
+    wait_for(Duration::from_secs(30), &what, || async {
+        cursor(pool, sink, environment)
+            .await
+            .is_some_and(|c| done(&c))
+    })
+    .await;
+    cursor(pool, sink, environment).await.unwrap()
+}
+
 /// Waits until `sink`'s cursor of `environment` reaches `version`.
 pub async fn wait_delivered(pool: &PgPool, sink: &str, environment: &str, version: u64) {
     let want = i64::try_from(version).unwrap();
-    wait_for(
-        Duration::from_secs(30),
-        &format!("{sink}/{environment} to reach version {version}"),
-        || async {
-            cursor(pool, sink, environment)
-                .await
-                .is_some_and(|c| c.delivered_version >= want)
-        },
-    )
+    let what = format!("reached version {version}");
+    wait_cursor(pool, sink, environment, &what, |c| {
+        c.delivered_version >= want
+    })
     .await;
+}
+
+/// Waits until `sink` has failed at least `attempts` times in a row to deliver `environment`,
+/// and returns its cursor then.
+pub async fn wait_failed(pool: &PgPool, sink: &str, environment: &str, attempts: i32) -> CursorRow {
+    let what = format!("failed {attempts} times");
+    wait_cursor(pool, sink, environment, &what, |c| c.attempts >= attempts).await
 }
 
 /// A second pool on the same test database: another origin replica.
