@@ -21,6 +21,14 @@ fn one(flag: Value) -> CompiledSnapshot {
     compile(json!([flag]), json!([]))
 }
 
+/// The flag `base` and a flag `f` whose prerequisite is that `base` serves `variation`.
+fn with_prerequisite(base: Value, variation: &str) -> CompiledSnapshot {
+    compile(
+        json!([base, {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": variation}]}]),
+        json!([]),
+    )
+}
+
 fn user(id: &str) -> EvaluationContext {
     EvaluationContext::with_targeting_key(id)
 }
@@ -51,13 +59,7 @@ fn a_disabled_flag_serves_its_off_variation() {
 // Step 2.
 #[test]
 fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": true},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
-        ]),
-        json!([]),
-    );
+    let s = with_prerequisite(json!({"flagKey": "base", "enabled": true}), "on");
     assert_eq!(
         summary(&s.evaluate("f", &user("u"), NOW)),
         (json!(true), Some("on"), Reason::Static, "static")
@@ -66,12 +68,9 @@ fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
 
 #[test]
 fn a_failing_prerequisite_serves_the_off_variation() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": true, "defaultValue": false, "targetingRules": {"userIds": ["vip"]}},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
-        ]),
-        json!([]),
+    let s = with_prerequisite(
+        json!({"flagKey": "base", "enabled": true, "defaultValue": false, "targetingRules": {"userIds": ["vip"]}}),
+        "on",
     );
     let failed = (
         json!(false),
@@ -85,13 +84,7 @@ fn a_failing_prerequisite_serves_the_off_variation() {
 
 #[test]
 fn a_disabled_prerequisite_fails_even_when_its_off_variation_is_the_required_one() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": false},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "off"}]}
-        ]),
-        json!([]),
-    );
+    let s = with_prerequisite(json!({"flagKey": "base", "enabled": false}), "off");
     assert_eq!(
         s.evaluate("f", &user("u"), NOW).detail,
         "prerequisite-failed"
