@@ -30,29 +30,23 @@ pub(crate) struct SegmentCycle {
     pub(crate) message: String,
 }
 
-/// Where a `segmentMatch` operand stands in its segment: (rule, clause, value).
-type Operand = (usize, usize, usize);
-
 /// Every prerequisite edge that lies on a cycle, with the cycle spelled out by key.
 pub(crate) fn prerequisite_cycles(
     entries: &[Entry<'_, Flag>],
     index: &KeyIndex<'_>,
 ) -> Vec<PrerequisiteCycle> {
     // (prerequisite, target) of every prerequisite naming a known flag.
-    let refs: Vec<Vec<(usize, u32)>> = entries
-        .iter()
-        .map(|e| {
-            prerequisites(e)
-                .iter()
-                .enumerate()
-                .filter_map(|(p, prerequisite)| {
-                    let target = index.get(prerequisite.flag_key.as_str())?;
-                    Some((p, *target))
-                })
-                .collect()
-        })
-        .collect();
-    cyclic_edges(entries, &refs, "prerequisite")
+    let edges = |entry: &Entry<'_, Flag>| {
+        prerequisites(entry)
+            .iter()
+            .enumerate()
+            .filter_map(|(p, prerequisite)| {
+                let target = index.get(prerequisite.flag_key.as_str())?;
+                Some((p, *target))
+            })
+            .collect()
+    };
+    cyclic_edges(entries, edges, "prerequisite")
         .into_iter()
         .map(|(flag, prerequisite, message)| PrerequisiteCycle {
             flag,
@@ -68,28 +62,25 @@ pub(crate) fn segment_cycles(
     index: &KeyIndex<'_>,
 ) -> Vec<SegmentCycle> {
     // ((rule, clause, value), target) of every segmentMatch operand naming a known segment.
-    let refs: Vec<Vec<(Operand, u32)>> = entries
-        .iter()
-        .map(|entry| {
-            let mut out = Vec::new();
-            if let Entry::Parsed(segment) = entry {
-                for (r, rule) in segment.rules.iter().enumerate() {
-                    for (c, clause) in rule.clauses.iter().enumerate() {
-                        if clause.operator != "segmentMatch" {
-                            continue;
-                        }
-                        for (v, value) in clause.values.iter().enumerate() {
-                            if let Some(&target) = value.as_str().and_then(|k| index.get(k)) {
-                                out.push(((r, c, v), target));
-                            }
+    let edges = |entry: &Entry<'_, Segment>| {
+        let mut out = Vec::new();
+        if let Entry::Parsed(segment) = entry {
+            for (r, rule) in segment.rules.iter().enumerate() {
+                for (c, clause) in rule.clauses.iter().enumerate() {
+                    if clause.operator != "segmentMatch" {
+                        continue;
+                    }
+                    for (v, value) in clause.values.iter().enumerate() {
+                        if let Some(&target) = value.as_str().and_then(|k| index.get(k)) {
+                            out.push(((r, c, v), target));
                         }
                     }
                 }
             }
-            out
-        })
-        .collect();
-    cyclic_edges(entries, &refs, "segment")
+        }
+        out
+    };
+    cyclic_edges(entries, edges, "segment")
         .into_iter()
         .map(|(segment, (rule, clause, value), message)| SegmentCycle {
             segment,
@@ -101,14 +92,15 @@ pub(crate) fn segment_cycles(
         .collect()
 }
 
-/// `(node, edge, message)` for every edge of `refs` (per entry: the edge and the entry it
-/// points to) that lies on a cycle, in entry then edge order; the message reads
-/// `"{kind} cycle: a -> b -> a"`.
+/// `(node, edge, message)` for every edge that lies on a cycle, in entry then edge order, where
+/// `edges` lists an entry's edges (each with the index of the entry it points to); the message
+/// reads `"{kind} cycle: a -> b -> a"`.
 fn cyclic_edges<T: Keyed, E: Copy>(
     entries: &[Entry<'_, T>],
-    refs: &[Vec<(E, u32)>],
+    edges: impl Fn(&Entry<'_, T>) -> Vec<(E, u32)>,
     kind: &str,
 ) -> Vec<(usize, E, String)> {
+    let refs: Vec<Vec<(E, u32)>> = entries.iter().map(edges).collect();
     let graph: Vec<Vec<u32>> = refs
         .iter()
         .map(|r| r.iter().map(|&(_, t)| t).collect())
