@@ -123,11 +123,7 @@ fn rules_flag() -> Flag {
     // Every rule's first clause matches typical users, a later one does not: realistic work.
     ten_rules_flag(RULES_FLAG, |r| {
         Vec::from([
-            clause(
-                "country",
-                "in",
-                strings(&["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"]),
-            ),
+            clause("country", "in", strings(COUNTRIES)),
             clause("email", "endsWith", strings(&["@example.com"])),
             clause("plan", "in", strings(&[&*format!("internal-{r}")])),
         ])

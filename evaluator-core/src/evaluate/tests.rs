@@ -33,6 +33,11 @@ fn user(id: &str) -> EvaluationContext {
     EvaluationContext::with_targeting_key(id)
 }
 
+/// The detail of evaluating flag `f` of `s` for `ctx`.
+fn detail(s: &CompiledSnapshot, ctx: &EvaluationContext) -> &'static str {
+    s.evaluate("f", ctx, NOW).detail
+}
+
 /// `(value, variant, reason, detail)` of an evaluation.
 fn summary<'a>(e: &Evaluation<'a>) -> (Value, Option<&'a str>, Reason, &'static str) {
     (e.value.clone(), e.variant, e.reason, e.detail)
@@ -85,10 +90,7 @@ fn a_failing_prerequisite_serves_the_off_variation() {
 #[test]
 fn a_disabled_prerequisite_fails_even_when_its_off_variation_is_the_required_one() {
     let s = with_prerequisite(json!({"flagKey": "base", "enabled": false}), "off");
-    assert_eq!(
-        s.evaluate("f", &user("u"), NOW).detail,
-        "prerequisite-failed"
-    );
+    assert_eq!(detail(&s, &user("u")), "prerequisite-failed");
 }
 
 // Step 3.
@@ -111,7 +113,7 @@ fn an_unexpired_override_serves_its_variation() {
     assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), overridden);
     assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), overridden);
     // Expiring at `now` is expired: the override must be later than now.
-    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "static");
+    assert_eq!(detail(&s, &user("u2")), "static");
 }
 
 #[test]
@@ -210,11 +212,10 @@ fn users_in_a_targeted_segment_get_the_on_variation() {
     );
     // excluded wins over included and over rules.
     assert_eq!(
-        s.evaluate("f", &user("u2").with_attribute("plan", "pro"), NOW)
-            .detail,
+        detail(&s, &user("u2").with_attribute("plan", "pro")),
         "default"
     );
-    assert_eq!(s.evaluate("f", &user("u3"), NOW).detail, "default");
+    assert_eq!(detail(&s, &user("u3")), "default");
 }
 
 #[test]
@@ -224,31 +225,22 @@ fn the_context_may_declare_its_segments_itself() {
         json!([{"segmentKey": "beta", "excluded": ["banned"]}]),
     );
     assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("userSegment", "beta"), NOW)
-            .detail,
+        detail(&s, &user("u").with_attribute("userSegment", "beta")),
         "user-in-segment"
     );
     assert_eq!(
-        s.evaluate(
-            "f",
-            &user("u").with_attribute("segments", json!(["x", "beta"])),
-            NOW
-        )
-        .detail,
+        detail(
+            &s,
+            &user("u").with_attribute("segments", json!(["x", "beta"]))
+        ),
         "user-in-segment"
     );
     assert_eq!(
-        s.evaluate(
-            "f",
-            &user("banned").with_attribute("userSegment", "beta"),
-            NOW
-        )
-        .detail,
+        detail(&s, &user("banned").with_attribute("userSegment", "beta")),
         "default"
     );
     assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("userSegment", "alpha"), NOW)
-            .detail,
+        detail(&s, &user("u").with_attribute("userSegment", "alpha")),
         "default"
     );
 }
@@ -264,8 +256,8 @@ fn segment_match_clauses_follow_nested_segments() {
             {"segmentKey": "inner", "included": ["u1"]}
         ]),
     );
-    assert_eq!(s.evaluate("f", &user("u1"), NOW).detail, "rule-match");
-    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "default");
+    assert_eq!(detail(&s, &user("u1")), "rule-match");
+    assert_eq!(detail(&s, &user("u2")), "default");
 }
 
 #[test]
@@ -298,7 +290,7 @@ fn the_first_matching_rule_wins() {
     );
     // A rule without clauses matches everyone.
     assert_eq!(s.evaluate("f", &user("u"), NOW).variant, Some("red"));
-    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "rule-match");
+    assert_eq!(detail(&s, &user("u")), "rule-match");
 }
 
 #[test]
@@ -435,11 +427,10 @@ fn countries_restrict_the_percentage() {
         (json!(true), Some("on"), Reason::Split, "percentage-rollout")
     );
     assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("country", "FR"), NOW)
-            .detail,
+        detail(&s, &user("u").with_attribute("country", "FR")),
         "default"
     );
-    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "default");
+    assert_eq!(detail(&s, &user("u")), "default");
 }
 
 #[test]
