@@ -293,23 +293,36 @@ fn clauses_with_too_many_values_are_rejected() {
     assert_eq!(errors, ["values: 10001 values exceed the limit of 10000"]);
 }
 
-#[test]
-fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
+/// Compiles `clauses` as one flag's clauses are: with one attribute table, so they share its
+/// cache slots.
+fn compile_together(clauses: impl IntoIterator<Item = Value>) -> (Vec<CompiledClause>, Interner) {
     let mut attrs = AttrTable::default();
     let segments = KeyIndex::new();
     let mut compiler = ClauseCompiler::new(&segments);
     let mut diag = Diagnostics::default();
-    let mut compile = |c: Value| {
-        let clause: Clause = serde_json::from_value(c).unwrap();
-        compiler
-            .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
-            .unwrap()
+    let compiled = clauses
+        .into_iter()
+        .map(|c| {
+            let clause: Clause = serde_json::from_value(c).unwrap();
+            compiler
+                .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
+                .unwrap()
+        })
+        .collect();
+    (compiled, compiler.interner)
+}
+
+#[test]
+fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
+    let (clauses, interner) = compile_together([
+        json!({"attribute": "country", "operator": "in", "values": ["US"]}),
+        json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}),
+        json!({"attribute": "plan", "operator": "exists"}),
+    ]);
+    let [is_us, not_ca, has_plan] = &clauses[..] else {
+        panic!("three clauses compiled");
     };
-    let is_us = compile(json!({"attribute": "country", "operator": "in", "values": ["US"]}));
-    let not_ca = compile(json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}));
-    let has_plan = compile(json!({"attribute": "plan", "operator": "exists"}));
     let context = ctx(json!({"country": "US"}));
-    let interner = compiler.interner;
     let scope = Scope::new(&context, &[], &interner, 0);
     // The second clause reads the cached value; the missing attribute is cached as missing.
     assert!(is_us.matches(&scope) && not_ca.matches(&scope));
@@ -318,27 +331,15 @@ fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
 
 #[test]
 fn attributes_beyond_the_cache_slots_are_still_read() {
-    let mut attrs = AttrTable::default();
-    let segments = KeyIndex::new();
-    let mut compiler = ClauseCompiler::new(&segments);
-    let mut diag = Diagnostics::default();
-    let clauses: Vec<CompiledClause> = (0..CACHE_SLOTS + 4)
-        .map(|i| {
-            let clause: Clause = serde_json::from_value(
-                json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]}),
-            )
-            .unwrap();
-            compiler
-                .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
-                .unwrap()
-        })
-        .collect();
+    let (clauses, interner) = compile_together(
+        (0..CACHE_SLOTS + 4)
+            .map(|i| json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]})),
+    );
     let mut object = serde_json::Map::new();
     for i in 0..CACHE_SLOTS + 4 {
         object.insert(format!("a{i}"), json!(i));
     }
     let context = ctx(Value::Object(object));
-    let interner = compiler.interner;
     let scope = Scope::new(&context, &[], &interner, 0);
     assert!(clauses.iter().all(|c| c.matches(&scope)));
 }
