@@ -105,45 +105,48 @@ impl Timing {
 mod tests {
     use super::Timing;
 
+    /// The header of a request that recorded what `record` records.
+    fn header_after(record: impl FnOnce(&mut Timing)) -> Option<String> {
+        let mut timing = Timing::default();
+        record(&mut timing);
+        timing.header()
+    }
+
     #[test]
     fn a_request_that_neither_read_kv_nor_compiled_has_no_header() {
-        let mut timing = Timing::default();
-        timing.set_total(3.0);
-        assert_eq!(timing.header(), None);
+        assert_eq!(header_after(|t| t.set_total(3.0)), None);
     }
 
     #[test]
     fn the_header_lists_kv_parse_compile_and_total_with_three_decimals() {
-        let mut timing = Timing::default();
-        timing.add_kv(1.0);
-        timing.add_kv(0.5);
-        timing.add_parse(0.25);
-        timing.add_compile(4.0);
-        timing.set_total(6.0);
+        let header = header_after(|t| {
+            t.add_kv(1.0);
+            t.add_kv(0.5);
+            t.add_parse(0.25);
+            t.add_compile(4.0);
+            t.set_total(6.0);
+        });
         assert_eq!(
-            timing.header().as_deref(),
+            header.as_deref(),
             Some("kv;dur=1.500, parse;dur=0.250, compile;dur=4.000, total;dur=6.000")
         );
     }
 
     #[test]
     fn a_compile_without_a_parse_reports_parse_as_zero() {
-        let mut timing = Timing::default();
-        timing.add_compile(2.0);
+        let header = header_after(|t| t.add_compile(2.0));
         assert_eq!(
-            timing.header().as_deref(),
+            header.as_deref(),
             Some("parse;dur=0.000, compile;dur=2.000")
         );
     }
 
     #[test]
     fn a_kv_check_alone_reports_only_kv_and_total() {
-        let mut timing = Timing::default();
-        timing.add_kv(0.125);
-        timing.set_total(1.0);
-        assert_eq!(
-            timing.header().as_deref(),
-            Some("kv;dur=0.125, total;dur=1.000")
-        );
+        let header = header_after(|t| {
+            t.add_kv(0.125);
+            t.set_total(1.0);
+        });
+        assert_eq!(header.as_deref(), Some("kv;dur=0.125, total;dur=1.000"));
     }
 }

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use crate::model::{Flag, Segment};
 use crate::operators::KeyIndex;
-use crate::snapshot::Entry;
+use crate::snapshot::{Entry, Keyed};
 
 /// A prerequisite edge on a cycle: `flags[flag].prerequisites[prerequisite]`.
 pub(crate) struct PrerequisiteCycle {
@@ -35,40 +35,25 @@ pub(crate) fn prerequisite_cycles(
     entries: &[Entry<'_, Flag>],
     index: &KeyIndex<'_>,
 ) -> Vec<PrerequisiteCycle> {
-    let graph: Vec<Vec<u32>> = entries
-        .iter()
-        .map(|e| {
-            prerequisites(e)
-                .iter()
-                .filter_map(|p| index.get(p.flag_key.as_str()).copied())
-                .collect()
+    // (prerequisite, target) of every prerequisite naming a known flag.
+    let edges = |entry: &Entry<'_, Flag>| {
+        prerequisites(entry)
+            .iter()
+            .enumerate()
+            .filter_map(|(p, prerequisite)| {
+                let target = index.get(prerequisite.flag_key.as_str())?;
+                Some((p, *target))
+            })
+            .collect()
+    };
+    cyclic_edges(entries, edges, "prerequisite")
+        .into_iter()
+        .map(|(flag, prerequisite, message)| PrerequisiteCycle {
+            flag,
+            prerequisite,
+            message,
         })
-        .collect();
-    let components = cyclic_components(&graph);
-    let keys: Vec<&str> = entries.iter().map(|e| e.key().unwrap_or("?")).collect();
-    let mut out = Vec::new();
-    for (flag, entry) in entries.iter().enumerate() {
-        let Some(component) = components.get(flag).copied().flatten() else {
-            continue;
-        };
-        for (prerequisite, p) in prerequisites(entry).iter().enumerate() {
-            let Some(&target) = index.get(p.flag_key.as_str()) else {
-                continue;
-            };
-            if components.get(target as usize).copied().flatten() == Some(component) {
-                let message = format!(
-                    "prerequisite cycle: {}",
-                    spell(&graph, &keys, flag, target as usize)
-                );
-                out.push(PrerequisiteCycle {
-                    flag,
-                    prerequisite,
-                    message,
-                });
-            }
-        }
-    }
-    out
+        .collect()
 }
 
 /// Every `segmentMatch` operand that closes a cycle of segments.
@@ -76,52 +61,64 @@ pub(crate) fn segment_cycles(
     entries: &[Entry<'_, Segment>],
     index: &KeyIndex<'_>,
 ) -> Vec<SegmentCycle> {
-    // (rule, clause, value, target) of every segmentMatch operand naming a known segment.
-    let refs: Vec<Vec<(usize, usize, usize, u32)>> = entries
-        .iter()
-        .map(|entry| {
-            let mut out = Vec::new();
-            if let Entry::Parsed(segment) = entry {
-                for (r, rule) in segment.rules.iter().enumerate() {
-                    for (c, clause) in rule.clauses.iter().enumerate() {
-                        if clause.operator != "segmentMatch" {
-                            continue;
-                        }
-                        for (v, value) in clause.values.iter().enumerate() {
-                            if let Some(&target) = value.as_str().and_then(|k| index.get(k)) {
-                                out.push((r, c, v, target));
-                            }
+    // ((rule, clause, value), target) of every segmentMatch operand naming a known segment.
+    let edges = |entry: &Entry<'_, Segment>| {
+        let mut out = Vec::new();
+        if let Entry::Parsed(segment) = entry {
+            for (r, rule) in segment.rules.iter().enumerate() {
+                for (c, clause) in rule.clauses.iter().enumerate() {
+                    if clause.operator != "segmentMatch" {
+                        continue;
+                    }
+                    for (v, value) in clause.values.iter().enumerate() {
+                        if let Some(&target) = value.as_str().and_then(|k| index.get(k)) {
+                            out.push(((r, c, v), target));
                         }
                     }
                 }
             }
-            out
+        }
+        out
+    };
+    cyclic_edges(entries, edges, "segment")
+        .into_iter()
+        .map(|(segment, (rule, clause, value), message)| SegmentCycle {
+            segment,
+            rule,
+            clause,
+            value,
+            message,
         })
-        .collect();
+        .collect()
+}
+
+/// `(node, edge, message)` for every edge that lies on a cycle, in entry then edge order, where
+/// `edges` lists an entry's edges (each with the index of the entry it points to); the message
+/// reads `"{kind} cycle: a -> b -> a"`.
+fn cyclic_edges<T: Keyed, E: Copy>(
+    entries: &[Entry<'_, T>],
+    edges: impl Fn(&Entry<'_, T>) -> Vec<(E, u32)>,
+    kind: &str,
+) -> Vec<(usize, E, String)> {
+    let refs: Vec<Vec<(E, u32)>> = entries.iter().map(edges).collect();
     let graph: Vec<Vec<u32>> = refs
         .iter()
-        .map(|r| r.iter().map(|&(.., t)| t).collect())
+        .map(|r| r.iter().map(|&(_, t)| t).collect())
         .collect();
     let components = cyclic_components(&graph);
     let keys: Vec<&str> = entries.iter().map(|e| e.key().unwrap_or("?")).collect();
     let mut out = Vec::new();
-    for (segment, edges) in refs.iter().enumerate() {
-        let Some(component) = components.get(segment).copied().flatten() else {
+    for (node, edges) in refs.iter().enumerate() {
+        let Some(component) = components.get(node).copied().flatten() else {
             continue;
         };
-        for &(rule, clause, value, target) in edges {
+        for &(edge, target) in edges {
             if components.get(target as usize).copied().flatten() == Some(component) {
                 let message = format!(
-                    "segment cycle: {}",
-                    spell(&graph, &keys, segment, target as usize)
+                    "{kind} cycle: {}",
+                    spell(&graph, &keys, node, target as usize)
                 );
-                out.push(SegmentCycle {
-                    segment,
-                    rule,
-                    clause,
-                    value,
-                    message,
-                });
+                out.push((node, edge, message));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! A path is a chain of stack frames that is rendered into a string only when a problem is
 //! reported, so compiling a valid snapshot spends nothing on paths.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -84,6 +85,22 @@ impl Diagnostics {
             path: path.render(),
             message: message.into(),
         });
+    }
+
+    /// Whether `len` is within `limit`; if not, reports "{len} {what} exceed the limit of
+    /// {limit}" at `path`.
+    pub(crate) fn within_limit(
+        &mut self,
+        path: &Path<'_>,
+        len: usize,
+        limit: usize,
+        what: &str,
+    ) -> bool {
+        if len > limit {
+            self.report(path, format!("{len} {what} exceed the limit of {limit}"));
+            return false;
+        }
+        true
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -121,58 +121,46 @@ fn simple_flag() -> Flag {
 
 fn rules_flag() -> Flag {
     // Every rule's first clause matches typical users, a later one does not: realistic work.
-    let rules = (0..10)
-        .map(|r| Rule {
-            id: Some(format!("r{r}")),
-            clauses: Vec::from([
-                clause(
-                    "country",
-                    "in",
-                    strings(&["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"]),
-                ),
-                clause("email", "endsWith", strings(&["@example.com"])),
-                clause("plan", "in", strings(&[&*format!("internal-{r}")])),
-            ]),
-            variation: Some(String::from("on")),
-            ..Rule::default()
-        })
-        .collect();
-    Flag {
-        flag_key: String::from(RULES_FLAG),
-        enabled: true,
-        version: 1,
-        targeting_rules: Some(TargetingRules {
-            percentage: Some(25.0),
-            rules,
-            ..TargetingRules::default()
-        }),
-        ..Flag::default()
-    }
+    ten_rules_flag(RULES_FLAG, |r| {
+        Vec::from([
+            clause("country", "in", strings(COUNTRIES)),
+            clause("email", "endsWith", strings(&["@example.com"])),
+            clause("plan", "in", strings(&[&*format!("internal-{r}")])),
+        ])
+    })
 }
 
 fn typical_rules_flag() -> Flag {
+    ten_rules_flag(RULES_TYPICAL_FLAG, |r| {
+        Vec::from([
+            clause(
+                "country",
+                "in",
+                strings(&[COUNTRIES.get(r).copied().unwrap_or("US")]),
+            ),
+            clause(
+                "plan",
+                "in",
+                strings(&[PLANS.get(r % PLANS.len()).copied().unwrap_or("pro")]),
+            ),
+            clause("appVersion", "semverGt", strings(&["2.15.0"])),
+        ])
+    })
+}
+
+/// An enabled flag with ten rules `r0`..`r9` serving `on`, whose clauses `clauses(r)` builds,
+/// and a 25% rollout for everyone else.
+fn ten_rules_flag(flag_key: &str, clauses: impl Fn(usize) -> Vec<Clause>) -> Flag {
     let rules = (0..10)
         .map(|r| Rule {
             id: Some(format!("r{r}")),
-            clauses: Vec::from([
-                clause(
-                    "country",
-                    "in",
-                    strings(&[COUNTRIES.get(r).copied().unwrap_or("US")]),
-                ),
-                clause(
-                    "plan",
-                    "in",
-                    strings(&[PLANS.get(r % PLANS.len()).copied().unwrap_or("pro")]),
-                ),
-                clause("appVersion", "semverGt", strings(&["2.15.0"])),
-            ]),
+            clauses: clauses(r),
             variation: Some(String::from("on")),
             ..Rule::default()
         })
         .collect();
     Flag {
-        flag_key: String::from(RULES_TYPICAL_FLAG),
+        flag_key: String::from(flag_key),
         enabled: true,
         version: 1,
         targeting_rules: Some(TargetingRules {

@@ -14,7 +14,7 @@ use crate::model::{Flag, Segment, Snapshot};
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::compile_segment;
-use crate::snapshot::{compile_snapshot, Entry};
+use crate::snapshot::{compile_snapshot, Entry, Keyed};
 
 /// Size limits of `docs/flag-model.md` ("Validation"). They bound the work and memory one
 /// evaluation can cost, whoever wrote the snapshot.
@@ -73,12 +73,7 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
             .entry(segment.segment_key.as_str())
             .or_insert(index_u32(i));
     }
-    let entries: Vec<Entry<'_, Flag>> = others
-        .iter()
-        .filter(|other| other.flag_key != flag.flag_key)
-        .chain(core::iter::once(flag))
-        .map(Entry::Parsed)
-        .collect();
+    let entries = others_then(flag, others);
     let scope = FlagScope::new(&entries);
     let mut clauses = ClauseCompiler::new(&segment_index);
     let mut diag = Diagnostics::default();
@@ -98,12 +93,7 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
 /// relative to the segment (`rules[0].clauses[1].values[0]`).
 #[must_use]
 pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<ValidationError> {
-    let entries: Vec<Entry<'_, Segment>> = others
-        .iter()
-        .filter(|other| other.segment_key != segment.segment_key)
-        .chain(core::iter::once(segment))
-        .map(Entry::Parsed)
-        .collect();
+    let entries = others_then(segment, others);
     let mut index = KeyIndex::new();
     for (i, entry) in entries.iter().enumerate() {
         if let Entry::Parsed(s) = entry {
@@ -125,6 +115,17 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
         }
     }
     diag.errors
+}
+
+/// `others` without any of `item`'s key, then `item` itself (last, so its index is
+/// `len - 1`), as parsed entries.
+fn others_then<'a, T: Keyed>(item: &'a T, others: &'a [T]) -> Vec<Entry<'a, T>> {
+    others
+        .iter()
+        .filter(|other| other.key() != item.key())
+        .chain(core::iter::once(item))
+        .map(Entry::Parsed)
+        .collect()
 }
 
 /// Checks key syntax: 1-255 characters of ASCII letters, digits, `-` and `_`. Used for flag,

@@ -1,8 +1,8 @@
 // Every evaluation route and error of the compiled worker, over HTTP on 127.0.0.1.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { CLIENT_KEY, fixtureSnapshot, get, post, publish, read, startWorker } from "./harness.mjs";
+import { CLIENT_KEY, fixtureSnapshot, get, post, publish, read, suiteWorker } from "./harness.mjs";
 
 const ENV = "environment=production";
 
@@ -13,13 +13,10 @@ function assertApiHeaders(response, { json = true } = {}) {
 }
 
 describe("evaluation API without client keys", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker();
+  const worker = suiteWorker({}, async () => {
     const published = await publish(worker.base, fixtureSnapshot(3));
     assert.equal(published.status, 200, JSON.stringify(published.body));
   });
-  after(() => worker.close());
 
   test("GET /healthz reports the snapshots this isolate holds", async () => {
     await get(worker.base, `/api/v1/flags/static-on?${ENV}`);
@@ -280,12 +277,9 @@ describe("evaluation API without client keys", () => {
 });
 
 describe("evaluation API with client keys required", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ requireClientKeys: true });
+  const worker = suiteWorker({ requireClientKeys: true }, async () => {
     assert.equal((await publish(worker.base, fixtureSnapshot(1))).status, 200);
   });
-  after(() => worker.close());
 
   test("no key is 401 with a REST API error body", async () => {
     const response = await get(worker.base, `/api/v1/flags/static-on?${ENV}`);
@@ -328,11 +322,7 @@ describe("evaluation API with client keys required", () => {
 });
 
 describe("a deployment without its KV binding", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ kv: false });
-  });
-  after(() => worker.close());
+  const worker = suiteWorker({ kv: false });
 
   test("evaluation serves the fallback and publishing says storage is unavailable", async () => {
     const evaluation = await get(worker.base, `/api/v1/flags/static-on?${ENV}`);

@@ -5,6 +5,7 @@ import { Miniflare } from "miniflare";
 import { createHash, createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -63,6 +64,21 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     logs: () => output,
     close: () => mf.dispose(),
   };
+}
+
+/**
+ * The worker of the enclosing `describe` block: started with `startWorker(options)` before its
+ * tests, then `setup()` (which may use the returned handle) runs, and closed after them. The
+ * handle is filled in by the `before` hook, so read it only inside hooks and tests.
+ */
+export function suiteWorker(options, setup = async () => {}) {
+  const worker = {};
+  before(async () => {
+    Object.assign(worker, await startWorker(options));
+    await setup();
+  });
+  after(() => worker.close());
+  return worker;
 }
 
 /**

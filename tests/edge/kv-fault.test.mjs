@@ -6,9 +6,9 @@
 // whose TTL is an hour, so no timing can make it pass or fail by chance.
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { fixtureSnapshot, get, publish, startWorker } from "./harness.mjs";
+import { fixtureSnapshot, get, publish, suiteWorker } from "./harness.mjs";
 
 const TTL_SECONDS = 0.25;
 const FLAG = "/api/v1/flags/theme?environment=production&userId=u1&plan=pro";
@@ -20,22 +20,27 @@ async function servedVersion(base) {
   return Number(response.headers.get("x-edgeflags-snapshot-version"));
 }
 
+/**
+ * Writes KV directly, in the order a publish does: the production snapshot (an object is written
+ * as its JSON, a string as it is), then the version key.
+ */
+async function writeKv(kv, snapshot, version) {
+  await kv.put("snapshot:production", typeof snapshot === "string" ? snapshot : JSON.stringify(snapshot));
+  await kv.put("version:production", String(version));
+}
+
 /** Waits past the TTL so the next request re-checks KV. */
 const pastTtl = () => sleep(TTL_SECONDS * 1000 + 150);
 const SERVER_TIMING_OF_A_LOAD = /^kv;dur=\d+\.\d{3}, parse;dur=\d+\.\d{3}, compile;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/;
 
 describe("isolate cache over KV", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ ttlSeconds: TTL_SECONDS });
+  const worker = suiteWorker({ ttlSeconds: TTL_SECONDS }, async () => {
     assert.equal((await publish(worker.base, fixtureSnapshot(1))).status, 200);
   });
-  after(() => worker.close());
 
   test("a corrupt snapshot written to KV keeps the last good one in service", async () => {
     assert.equal(await servedVersion(worker.base), 1);
-    await worker.kv.put("snapshot:production", '{"environment":"production","version":2,"flags":[{');
-    await worker.kv.put("version:production", "2");
+    await writeKv(worker.kv, '{"environment":"production","version":2,"flags":[{', 2);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 1);
     // And again after the next re-check: the corrupt body is never adopted.
@@ -46,36 +51,31 @@ describe("isolate cache over KV", () => {
   });
 
   test("a snapshot of another environment under this key is ignored", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(3, { environment: "staging" })));
-    await worker.kv.put("version:production", "3");
+    await writeKv(worker.kv, fixtureSnapshot(3, { environment: "staging" }), 3);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 1);
   });
 
   test("a garbage version key falls back to the snapshot's own version", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(4)));
-    await worker.kv.put("version:production", "not-a-number");
+    await writeKv(worker.kv, fixtureSnapshot(4), "not-a-number");
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 4);
   });
 
   test("a newer snapshot written to KV reaches the isolate after the TTL", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(5)));
-    await worker.kv.put("version:production", "5");
+    await writeKv(worker.kv, fixtureSnapshot(5), 5);
     await pastTtl();
     const loading = await get(worker.base, FLAG);
     assert.equal(loading.headers.get("x-edgeflags-snapshot-version"), "5");
     // The request that loaded it reports the KV wait, the parse and compile times, and its total.
     assert.match(loading.headers.get("server-timing"), SERVER_TIMING_OF_A_LOAD);
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(6)));
-    await worker.kv.put("version:production", "6");
+    await writeKv(worker.kv, fixtureSnapshot(6), 6);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 6);
   });
 
   test("an older snapshot in KV (a lagging replica) never rolls the isolate back", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(2)));
-    await worker.kv.put("version:production", "2");
+    await writeKv(worker.kv, fixtureSnapshot(2), 2);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 6);
   });
@@ -88,8 +88,7 @@ describe("isolate cache over KV", () => {
   });
 
   test("publishing after a direct KV write checks the stored version", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(8)));
-    await worker.kv.put("version:production", "8");
+    await writeKv(worker.kv, fixtureSnapshot(8), 8);
     const stale = await publish(worker.base, fixtureSnapshot(7));
     assert.equal(stale.status, 409);
     assert.equal(stale.body.storedVersion, 8);
@@ -97,20 +96,14 @@ describe("isolate cache over KV", () => {
 });
 
 describe("an isolate within its TTL", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ ttlSeconds: 3600 });
-  });
-  after(() => worker.close());
+  const worker = suiteWorker({ ttlSeconds: 3600 });
 
   test("does not see a newer snapshot written to KV before the TTL", async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(5)));
-    await worker.kv.put("version:production", "5");
+    await writeKv(worker.kv, fixtureSnapshot(5), 5);
     const loading = await get(worker.base, FLAG);
     assert.equal(loading.headers.get("x-edgeflags-snapshot-version"), "5");
     assert.match(loading.headers.get("server-timing"), SERVER_TIMING_OF_A_LOAD);
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(6)));
-    await worker.kv.put("version:production", "6");
+    await writeKv(worker.kv, fixtureSnapshot(6), 6);
     // Right after a check the cached copy is served without asking KV.
     const cached = await get(worker.base, FLAG);
     assert.equal(cached.headers.get("x-edgeflags-snapshot-version"), "5");
@@ -119,13 +112,9 @@ describe("an isolate within its TTL", () => {
 });
 
 describe("a fresh isolate with only corrupt data in KV", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ ttlSeconds: TTL_SECONDS });
-    await worker.kv.put("snapshot:production", "not json at all");
-    await worker.kv.put("version:production", "1");
+  const worker = suiteWorker({ ttlSeconds: TTL_SECONDS }, async () => {
+    await writeKv(worker.kv, "not json at all", 1);
   });
-  after(() => worker.close());
 
   test("answers the fallback with a clear code, and recovers once a good snapshot lands", async () => {
     const single = await get(worker.base, FLAG);
@@ -139,8 +128,7 @@ describe("a fresh isolate with only corrupt data in KV", () => {
     });
     assert.equal(bulk.status, 500);
     assert.equal((await bulk.json()).errorCode, "GENERAL");
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(2)));
-    await worker.kv.put("version:production", "2");
+    await writeKv(worker.kv, fixtureSnapshot(2), 2);
     await pastTtl();
     assert.equal(await servedVersion(worker.base), 2);
   });

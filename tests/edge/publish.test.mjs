@@ -2,11 +2,11 @@
 // (the publish protocol: docs/architecture.md, "Publish protocol"; crate publish-protocol).
 import assert from "node:assert/strict";
 import http from "node:http";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { fixtureSnapshot, get, publish, signatureHeaders, startWorker, storedSnapshot } from "./harness.mjs";
+import { fixtureSnapshot, get, publish, signatureHeaders, storedSnapshot, suiteWorker } from "./harness.mjs";
 
 async function put(base, environment, body, headers) {
   const response = await fetch(`${base}/internal/snapshots/${environment}`, {
@@ -18,11 +18,7 @@ async function put(base, environment, body, headers) {
 }
 
 describe("publishing snapshots", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker();
-  });
-  after(() => worker.close());
+  const worker = suiteWorker();
 
   test("a signed valid snapshot is stored (packed, with the JSON verbatim; version key) and served at once", async () => {
     const snapshot = JSON.stringify(fixtureSnapshot(5));
@@ -173,11 +169,7 @@ describe("publishing snapshots", () => {
 });
 
 describe("publishing without PUBLISH_SECRET", () => {
-  let worker;
-  before(async () => {
-    worker = await startWorker({ publishSecret: null });
-  });
-  after(() => worker.close());
+  const worker = suiteWorker({ publishSecret: null });
 
   test("is refused with 503 PUBLISH_NOT_CONFIGURED", async () => {
     const response = await publish(worker.base, fixtureSnapshot(1));
@@ -189,11 +181,7 @@ describe("publishing without PUBLISH_SECRET", () => {
 
 describe("publishing with a PUBLISH_SECRET shorter than 32 bytes", () => {
   const SHORT = "test-publish-secret"; // 19 bytes
-  let worker;
-  before(async () => {
-    worker = await startWorker({ publishSecret: SHORT });
-  });
-  after(() => worker.close());
+  const worker = suiteWorker({ publishSecret: SHORT });
 
   test("is refused with 503 PUBLISH_NOT_CONFIGURED naming the secret and the minimum, and logged", async () => {
     // Correctly signed with the short secret: the length alone refuses it.

@@ -120,6 +120,24 @@ impl Host for FakeHost {
     }
 }
 
+/// What a publish to the isolate does: installs `environment` at `version` with `flags` flags.
+fn install_snapshot(
+    cache: &Cache,
+    host: &FakeHost,
+    (environment, version, flags): (&str, u64, usize),
+    now_ms: u64,
+) {
+    let whole = CompiledSnapshot::from_json(snapshot_json(environment, version, flags).as_bytes())
+        .unwrap()
+        .0;
+    cache.install(host, packed(environment, version, flags), whole, now_ms);
+}
+
+/// Installs `version` of `ENV` with three flags.
+fn install(cache: &Cache, version: u64, now_ms: u64) {
+    install_snapshot(cache, &FakeHost::default(), (ENV, version, 3), now_ms);
+}
+
 struct Isolate {
     cache: Rc<Cache>,
     kv: Rc<FakeKv>,
@@ -144,6 +162,15 @@ impl Isolate {
                     .snapshot(&*self.kv, &self.host, ENV, now_ms, TTL, &mut timing),
             );
         (loaded.map(|l| l.version()), timing)
+    }
+
+    /// An isolate whose first request, at `T0`, was served `version` (of three flags) from KV.
+    #[track_caller]
+    fn serving(version: u64) -> Self {
+        let isolate = Self::new();
+        isolate.kv.publish(ENV, version, 3);
+        assert_eq!(isolate.served(T0), Some(version));
+        isolate
     }
 
     fn served(&self, now_ms: u64) -> Option<u64> {
@@ -171,9 +198,7 @@ fn a_fresh_isolate_loads_the_snapshot_from_kv_without_reading_the_version_key() 
 
 #[test]
 fn within_the_ttl_kv_is_not_consulted_and_at_the_ttl_it_is() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish(ENV, 2, 3);
     let (version, timing) = isolate.request(T0 + TTL - 1);
     assert_eq!(version, Some(1), "not before the TTL");
@@ -185,9 +210,7 @@ fn within_the_ttl_kv_is_not_consulted_and_at_the_ttl_it_is() {
 
 #[test]
 fn an_unchanged_version_key_costs_one_small_read_per_ttl() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     for n in 1..=3 {
         let (version, timing) = isolate.request(T0 + n * TTL);
         assert_eq!(version, Some(1));
@@ -198,9 +221,7 @@ fn an_unchanged_version_key_costs_one_small_read_per_ttl() {
 
 #[test]
 fn the_ttl_counts_from_the_last_check_not_the_last_change() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     assert_eq!(isolate.served(T0 + TTL + 10), Some(1));
     isolate.kv.publish(ENV, 2, 3);
     assert_eq!(isolate.served(T0 + 2 * TTL + 9), Some(1));
@@ -224,9 +245,7 @@ fn a_ttl_of_zero_checks_kv_on_every_request() {
 
 #[test]
 fn a_clock_that_goes_back_does_not_trigger_a_check() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish(ENV, 2, 3);
     assert_eq!(isolate.served(T0 - 60_000), Some(1));
     assert_eq!(isolate.kv.reads(), (0, 1));
@@ -234,9 +253,7 @@ fn a_clock_that_goes_back_does_not_trigger_a_check() {
 
 #[test]
 fn an_older_snapshot_in_kv_never_rolls_the_isolate_back() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 6, 3);
-    assert_eq!(isolate.served(T0), Some(6));
+    let isolate = Isolate::serving(6);
     // A lagging KV replica.
     isolate.kv.publish(ENV, 2, 3);
     assert_eq!(isolate.served(T0 + TTL), Some(6));
@@ -249,27 +266,21 @@ fn an_older_snapshot_in_kv_never_rolls_the_isolate_back() {
 
 #[test]
 fn a_version_key_ahead_of_an_older_snapshot_does_not_roll_back_either() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 6, 3);
-    assert_eq!(isolate.served(T0), Some(6));
+    let isolate = Isolate::serving(6);
     isolate.kv.put(packed(ENV, 5, 3), "7");
     assert_eq!(isolate.served(T0 + TTL), Some(6));
 }
 
 #[test]
 fn a_garbage_version_key_falls_back_to_the_snapshots_own_version() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.put(packed(ENV, 4, 3), "not-a-number");
     assert_eq!(isolate.served(T0 + TTL), Some(4));
 }
 
 #[test]
 fn kv_errors_keep_the_last_good_snapshot_and_are_logged() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish(ENV, 2, 3);
     isolate.kv.fail(true);
     assert_eq!(isolate.served(T0 + TTL), Some(1));
@@ -286,9 +297,7 @@ fn kv_errors_keep_the_last_good_snapshot_and_are_logged() {
 
 #[test]
 fn a_failed_snapshot_read_keeps_the_last_good_snapshot() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish(ENV, 2, 3);
     isolate.kv.fail_snapshot.set(true);
     assert_eq!(isolate.served(T0 + TTL), Some(1));
@@ -303,9 +312,7 @@ fn a_failed_snapshot_read_keeps_the_last_good_snapshot() {
 
 #[test]
 fn a_corrupt_snapshot_keeps_the_last_good_one_at_every_check() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.put(
         br#"{"environment":"production","version":2,"flags":[{"#.to_vec(),
         "2",
@@ -324,9 +331,7 @@ fn a_corrupt_snapshot_keeps_the_last_good_one_at_every_check() {
 
 #[test]
 fn a_corrupt_packed_snapshot_keeps_the_last_good_one() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     let mut broken = packed(ENV, 2, 3);
     broken.truncate(90);
     isolate.kv.put(broken, "2");
@@ -335,9 +340,7 @@ fn a_corrupt_packed_snapshot_keeps_the_last_good_one() {
 
 #[test]
 fn a_snapshot_of_another_environment_under_this_key_is_ignored() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish("staging", 3, 3);
     assert_eq!(isolate.served(T0 + TTL), Some(1));
     isolate
@@ -349,9 +352,7 @@ fn a_snapshot_of_another_environment_under_this_key_is_ignored() {
 
 #[test]
 fn a_deleted_snapshot_keeps_the_last_good_one() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 6, 3);
-    assert_eq!(isolate.served(T0), Some(6));
+    let isolate = Isolate::serving(6);
     *isolate.kv.snapshot.borrow_mut() = None;
     *isolate.kv.version.borrow_mut() = None;
     assert_eq!(isolate.served(T0 + TTL), Some(6));
@@ -394,9 +395,7 @@ fn a_plain_json_snapshot_is_read_and_compiled_whole() {
 
 #[test]
 fn requests_interleaving_with_a_check_use_the_cached_copy() {
-    let isolate = Rc::new(Isolate::new());
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Rc::new(Isolate::serving(1));
     isolate.kv.publish(ENV, 2, 3);
     let during = Rc::new(Cell::new(None));
     *isolate.kv.during_read.borrow_mut() = Some(Box::new({
@@ -419,35 +418,19 @@ fn requests_interleaving_with_a_check_use_the_cached_copy() {
 
 #[test]
 fn a_newer_snapshot_installed_while_a_check_waits_is_kept() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     isolate.kv.publish(ENV, 2, 3);
     *isolate.kv.during_read.borrow_mut() = Some(Box::new({
         let cache = Rc::clone(&isolate.cache);
-        move || {
-            let whole = CompiledSnapshot::from_json(snapshot_json(ENV, 9, 3).as_bytes())
-                .unwrap()
-                .0;
-            cache.install(&FakeHost::default(), packed(ENV, 9, 3), whole, T0 + TTL);
-        }
+        move || install(&cache, 9, T0 + TTL)
     }));
     assert_eq!(isolate.served(T0 + TTL), Some(9));
     assert_eq!(isolate.cache.versions(), [(ENV.to_owned(), 9)]);
 }
 
-fn install(cache: &Cache, version: u64, now_ms: u64) {
-    let whole = CompiledSnapshot::from_json(snapshot_json(ENV, version, 3).as_bytes())
-        .unwrap()
-        .0;
-    cache.install(&FakeHost::default(), packed(ENV, version, 3), whole, now_ms);
-}
-
 #[test]
 fn a_publish_is_served_at_once_and_restarts_the_ttl() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     install(&isolate.cache, 5, T0 + 100);
     assert_eq!(isolate.served(T0 + 100), Some(5));
     assert_eq!(isolate.served(T0 + TTL + 99), Some(5));
@@ -486,12 +469,7 @@ fn versions_of_every_environment_are_listed_sorted() {
     let isolate = Isolate::new();
     isolate.kv.publish(ENV, 1, 3);
     isolate.served(T0);
-    let whole = CompiledSnapshot::from_json(snapshot_json("a-env", 7, 1).as_bytes())
-        .unwrap()
-        .0;
-    isolate
-        .cache
-        .install(&isolate.host, packed("a-env", 7, 1), whole, T0);
+    install_snapshot(&isolate.cache, &isolate.host, ("a-env", 7, 1), T0);
     assert_eq!(
         isolate.cache.versions(),
         [("a-env".to_owned(), 7), (ENV.to_owned(), 1)]
@@ -611,9 +589,7 @@ fn invalid_flags_in_a_subset_degrade_and_are_logged() {
 
 #[test]
 fn the_same_version_read_again_keeps_what_was_compiled_of_it() {
-    let isolate = Isolate::new();
-    isolate.kv.publish(ENV, 1, 3);
-    assert_eq!(isolate.served(T0), Some(1));
+    let isolate = Isolate::serving(1);
     let before = isolate.cache.cached(ENV).unwrap();
     // An unreadable version key makes the check read the snapshot itself: the same version.
     isolate.kv.put(packed(ENV, 1, 3), "garbage");

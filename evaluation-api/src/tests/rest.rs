@@ -1,6 +1,7 @@
 //! The REST API: `GET /api/v1/flags/{flagKey}`, `POST /api/v1/flags/batch`, and the routing,
 //! credential and limit rules both APIs share.
 
+use alloc::format;
 use alloc::vec::Vec;
 use serde_json::{json, Value};
 
@@ -59,41 +60,57 @@ fn rest_get_of_an_unknown_flag_is_404_flag_not_found() {
 }
 
 #[test]
-fn rest_get_of_a_syntactically_invalid_flag_key_is_400() {
-    let response = get("/api/v1/flags/bad%20key", "environment=production").send();
-    assert_eq!(response.status, 400);
-    assert_eq!(body(&response)["error"]["code"], "INVALID_FLAG_KEY");
-    assert_eq!(body(&response)["error"]["field"], "flagKey");
-}
-
-#[test]
-fn get_of_batch_path_is_the_flag_named_batch() {
-    let response = get("/api/v1/flags/batch", "environment=production").send();
-    assert_eq!(response.status, 404);
-    assert_eq!(body(&response)["error"]["code"], "FLAG_NOT_FOUND");
-}
-
-#[test]
-fn rest_get_without_environment_is_400_naming_the_field() {
-    let response = get("/api/v1/flags/static-on", "userId=u1").send();
-    assert_eq!(response.status, 400);
-    assert_eq!(body(&response)["error"]["code"], "MISSING_ENVIRONMENT");
-    assert_eq!(body(&response)["error"]["field"], "environment");
-}
-
-#[test]
-fn rest_get_with_an_invalid_environment_is_400() {
-    let response = get("/api/v1/flags/static-on", "environment=prod.uction").send();
-    assert_eq!(response.status, 400);
-    assert_eq!(body(&response)["error"]["code"], "INVALID_ENVIRONMENT");
-}
-
-#[test]
-fn rest_get_with_a_broken_query_escape_is_400_naming_the_parameter() {
-    let response = get("/api/v1/flags/static-on", "environment=production&plan=%zz").send();
-    assert_eq!(response.status, 400);
-    assert_eq!(body(&response)["error"]["code"], "INVALID_QUERY");
-    assert_eq!(body(&response)["error"]["field"], "plan");
+fn rest_get_rejections_answer_their_status_and_error_code_naming_the_field() {
+    // (flag key in the path, query, status, error code, the field it names if checked)
+    let cases = [
+        // A syntactically invalid flag key.
+        (
+            "bad%20key",
+            "environment=production",
+            400,
+            "INVALID_FLAG_KEY",
+            Some("flagKey"),
+        ),
+        // GET of the batch path is the flag named "batch".
+        (
+            "batch",
+            "environment=production",
+            404,
+            "FLAG_NOT_FOUND",
+            None,
+        ),
+        (
+            "static-on",
+            "userId=u1",
+            400,
+            "MISSING_ENVIRONMENT",
+            Some("environment"),
+        ),
+        (
+            "static-on",
+            "environment=prod.uction",
+            400,
+            "INVALID_ENVIRONMENT",
+            None,
+        ),
+        // A broken query escape names the parameter.
+        (
+            "static-on",
+            "environment=production&plan=%zz",
+            400,
+            "INVALID_QUERY",
+            Some("plan"),
+        ),
+    ];
+    for (key, query, status, code, field) in cases {
+        let response = get(&format!("/api/v1/flags/{key}"), query).send();
+        assert_eq!(response.status, status, "{key}?{query}");
+        let error = &body(&response)["error"];
+        assert_eq!(error["code"], code, "{key}?{query}");
+        if let Some(field) = field {
+            assert_eq!(error["field"], field, "{key}?{query}");
+        }
+    }
 }
 
 #[test]

@@ -21,8 +21,29 @@ fn one(flag: Value) -> CompiledSnapshot {
     compile(json!([flag]), json!([]))
 }
 
+/// The flag `base` and a flag `f` whose prerequisite is that `base` serves `variation`.
+fn with_prerequisite(base: Value, variation: &str) -> CompiledSnapshot {
+    compile(
+        json!([base, {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": variation}]}]),
+        json!([]),
+    )
+}
+
 fn user(id: &str) -> EvaluationContext {
     EvaluationContext::with_targeting_key(id)
+}
+
+/// The detail of evaluating flag `f` of `s` for `ctx`.
+fn detail(s: &CompiledSnapshot, ctx: &EvaluationContext) -> &'static str {
+    s.evaluate("f", ctx, NOW).detail
+}
+
+/// Flag `f` of `s` has the detail `expected` for every one of `contexts`.
+#[track_caller]
+fn assert_detail_for_each(s: &CompiledSnapshot, expected: &str, contexts: &[EvaluationContext]) {
+    for ctx in contexts {
+        assert_eq!(detail(s, ctx), expected, "{ctx:?}");
+    }
 }
 
 /// `(value, variant, reason, detail)` of an evaluation.
@@ -51,13 +72,7 @@ fn a_disabled_flag_serves_its_off_variation() {
 // Step 2.
 #[test]
 fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": true},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
-        ]),
-        json!([]),
-    );
+    let s = with_prerequisite(json!({"flagKey": "base", "enabled": true}), "on");
     assert_eq!(
         summary(&s.evaluate("f", &user("u"), NOW)),
         (json!(true), Some("on"), Reason::Static, "static")
@@ -66,12 +81,9 @@ fn a_prerequisite_serving_the_required_variation_lets_evaluation_continue() {
 
 #[test]
 fn a_failing_prerequisite_serves_the_off_variation() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": true, "defaultValue": false, "targetingRules": {"userIds": ["vip"]}},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "on"}]}
-        ]),
-        json!([]),
+    let s = with_prerequisite(
+        json!({"flagKey": "base", "enabled": true, "defaultValue": false, "targetingRules": {"userIds": ["vip"]}}),
+        "on",
     );
     let failed = (
         json!(false),
@@ -85,17 +97,8 @@ fn a_failing_prerequisite_serves_the_off_variation() {
 
 #[test]
 fn a_disabled_prerequisite_fails_even_when_its_off_variation_is_the_required_one() {
-    let s = compile(
-        json!([
-            {"flagKey": "base", "enabled": false},
-            {"flagKey": "f", "enabled": true, "prerequisites": [{"flagKey": "base", "variation": "off"}]}
-        ]),
-        json!([]),
-    );
-    assert_eq!(
-        s.evaluate("f", &user("u"), NOW).detail,
-        "prerequisite-failed"
-    );
+    let s = with_prerequisite(json!({"flagKey": "base", "enabled": false}), "off");
+    assert_eq!(detail(&s, &user("u")), "prerequisite-failed");
 }
 
 // Step 3.
@@ -118,7 +121,7 @@ fn an_unexpired_override_serves_its_variation() {
     assert_eq!(summary(&s.evaluate("f", &user("u1"), NOW)), overridden);
     assert_eq!(summary(&s.evaluate("f", &user("u3"), NOW)), overridden);
     // Expiring at `now` is expired: the override must be later than now.
-    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "static");
+    assert_eq!(detail(&s, &user("u2")), "static");
 }
 
 #[test]
@@ -216,12 +219,11 @@ fn users_in_a_targeted_segment_get_the_on_variation() {
         in_segment
     );
     // excluded wins over included and over rules.
-    assert_eq!(
-        s.evaluate("f", &user("u2").with_attribute("plan", "pro"), NOW)
-            .detail,
-        "default"
+    assert_detail_for_each(
+        &s,
+        "default",
+        &[user("u2").with_attribute("plan", "pro"), user("u3")],
     );
-    assert_eq!(s.evaluate("f", &user("u3"), NOW).detail, "default");
 }
 
 #[test]
@@ -230,33 +232,21 @@ fn the_context_may_declare_its_segments_itself() {
         json!([{"flagKey": "f", "enabled": true, "targetingRules": {"segments": ["beta"]}}]),
         json!([{"segmentKey": "beta", "excluded": ["banned"]}]),
     );
-    assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("userSegment", "beta"), NOW)
-            .detail,
-        "user-in-segment"
+    assert_detail_for_each(
+        &s,
+        "user-in-segment",
+        &[
+            user("u").with_attribute("userSegment", "beta"),
+            user("u").with_attribute("segments", json!(["x", "beta"])),
+        ],
     );
-    assert_eq!(
-        s.evaluate(
-            "f",
-            &user("u").with_attribute("segments", json!(["x", "beta"])),
-            NOW
-        )
-        .detail,
-        "user-in-segment"
-    );
-    assert_eq!(
-        s.evaluate(
-            "f",
-            &user("banned").with_attribute("userSegment", "beta"),
-            NOW
-        )
-        .detail,
-        "default"
-    );
-    assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("userSegment", "alpha"), NOW)
-            .detail,
-        "default"
+    assert_detail_for_each(
+        &s,
+        "default",
+        &[
+            user("banned").with_attribute("userSegment", "beta"),
+            user("u").with_attribute("userSegment", "alpha"),
+        ],
     );
 }
 
@@ -271,8 +261,8 @@ fn segment_match_clauses_follow_nested_segments() {
             {"segmentKey": "inner", "included": ["u1"]}
         ]),
     );
-    assert_eq!(s.evaluate("f", &user("u1"), NOW).detail, "rule-match");
-    assert_eq!(s.evaluate("f", &user("u2"), NOW).detail, "default");
+    assert_eq!(detail(&s, &user("u1")), "rule-match");
+    assert_eq!(detail(&s, &user("u2")), "default");
 }
 
 #[test]
@@ -305,7 +295,7 @@ fn the_first_matching_rule_wins() {
     );
     // A rule without clauses matches everyone.
     assert_eq!(s.evaluate("f", &user("u"), NOW).variant, Some("red"));
-    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "rule-match");
+    assert_eq!(detail(&s, &user("u")), "rule-match");
 }
 
 #[test]
@@ -441,12 +431,11 @@ fn countries_restrict_the_percentage() {
         summary(&s.evaluate("f", &us, NOW)),
         (json!(true), Some("on"), Reason::Split, "percentage-rollout")
     );
-    assert_eq!(
-        s.evaluate("f", &user("u").with_attribute("country", "FR"), NOW)
-            .detail,
-        "default"
+    assert_detail_for_each(
+        &s,
+        "default",
+        &[user("u").with_attribute("country", "FR"), user("u")],
     );
-    assert_eq!(s.evaluate("f", &user("u"), NOW).detail, "default");
 }
 
 #[test]

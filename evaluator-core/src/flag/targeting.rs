@@ -94,15 +94,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let path = self.path.field("overrides");
         let list = &self.flag.overrides;
         let mut out: HashMap<String, Vec<CompiledOverride>> = HashMap::new();
-        if list.len() > limits::USER_IDS {
-            self.diag.report(
-                &path,
-                format!(
-                    "{} overrides exceed the limit of {}",
-                    list.len(),
-                    limits::USER_IDS
-                ),
-            );
+        if !self
+            .diag
+            .within_limit(&path, list.len(), limits::USER_IDS, "overrides")
+        {
             return out;
         }
         for (i, item) in list.iter().enumerate() {
@@ -184,16 +179,8 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             ("excludedUserIds", &lists.excluded_user_ids),
             ("countries", &lists.countries),
         ] {
-            if list.len > limits::USER_IDS {
-                self.diag.report(
-                    &path.field(name),
-                    format!(
-                        "{} entries exceed the limit of {}",
-                        list.len,
-                        limits::USER_IDS
-                    ),
-                );
-            }
+            self.diag
+                .within_limit(&path.field(name), list.len, limits::USER_IDS, "entries");
         }
         let percentage = rules.percentage.and_then(|p| {
             let units = percent_to_units(p);
@@ -238,15 +225,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
     fn rules(&mut self, model: &TargetingRules) -> Option<Vec<CompiledRule>> {
         let targeting_path = self.path.field("targetingRules");
         let path = targeting_path.field("rules");
-        if model.rules.len() > limits::RULES {
-            self.diag.report(
-                &path,
-                format!(
-                    "{} rules exceed the limit of {}",
-                    model.rules.len(),
-                    limits::RULES
-                ),
-            );
+        if !self
+            .diag
+            .within_limit(&path, model.rules.len(), limits::RULES, "rules")
+        {
             return None;
         }
         let mut out = Vec::with_capacity(model.rules.len());
@@ -262,15 +244,12 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
 
     fn rule(&mut self, rule: &Rule, path: &Path<'_>) -> Option<CompiledRule> {
         let clauses_path = path.field("clauses");
-        if rule.clauses.len() > limits::CLAUSES_PER_RULE {
-            self.diag.report(
-                &clauses_path,
-                format!(
-                    "{} clauses exceed the limit of {}",
-                    rule.clauses.len(),
-                    limits::CLAUSES_PER_RULE
-                ),
-            );
+        if !self.diag.within_limit(
+            &clauses_path,
+            rule.clauses.len(),
+            limits::CLAUSES_PER_RULE,
+            "clauses",
+        ) {
             return None;
         }
         let mut clauses = Vec::with_capacity(rule.clauses.len());

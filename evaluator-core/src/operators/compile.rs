@@ -57,15 +57,12 @@ impl<'a> ClauseCompiler<'a> {
         let before = diag.len();
         let op_name = clause.operator.as_str();
         let values_path = path.field("values");
-        if clause.values.len() > limits::VALUES_PER_CLAUSE {
-            diag.report(
-                &values_path,
-                format!(
-                    "{} values exceed the limit of {}",
-                    clause.values.len(),
-                    limits::VALUES_PER_CLAUSE
-                ),
-            );
+        if !diag.within_limit(
+            &values_path,
+            clause.values.len(),
+            limits::VALUES_PER_CLAUSE,
+            "values",
+        ) {
             return None;
         }
         if clause.attribute.is_empty() && op_name != "segmentMatch" && OPERATORS.contains(&op_name)

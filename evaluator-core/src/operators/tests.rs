@@ -33,6 +33,12 @@ fn compile(clause: Value) -> Result<CompiledClause, Vec<String>> {
     compile_with(clause).0
 }
 
+/// The errors of compiling a clause on attribute `a` with `operator` and `values` (which must
+/// fail).
+fn operand_errors(operator: &str, values: Value) -> Vec<String> {
+    compile(json!({"attribute": "a", "operator": operator, "values": values})).unwrap_err()
+}
+
 fn matches(clause: Value, context: Value) -> bool {
     let (compiled, interner) = compile_with(clause);
     let context = ctx(context);
@@ -216,33 +222,27 @@ fn negated_exists_matches_a_missing_attribute() {
 
 #[test]
 fn unknown_operators_are_reported_at_the_operator() {
-    let errors =
-        compile(json!({"attribute": "a", "operator": "regexx", "values": ["x"]})).unwrap_err();
+    let errors = operand_errors("regexx", json!(["x"]));
     assert_eq!(errors, ["operator: unknown operator \"regexx\""]);
 }
 
 #[test]
 fn operand_types_are_checked_per_operator() {
-    let errors =
-        compile(json!({"attribute": "a", "operator": "lt", "values": [1, "2"]})).unwrap_err();
+    let errors = operand_errors("lt", json!([1, "2"]));
     assert_eq!(
         errors,
         ["values[1]: operator \"lt\" needs a number, got \"2\""]
     );
-    let errors = compile(json!({"attribute": "a", "operator": "semverEq", "values": ["1.2.3.4"]}))
-        .unwrap_err();
+    let errors = operand_errors("semverEq", json!(["1.2.3.4"]));
     assert_eq!(errors, ["values[0]: operator \"semverEq\" needs a semantic version such as \"1.2.3\", got \"1.2.3.4\""]);
-    let errors = compile(json!({"attribute": "a", "operator": "before", "values": ["tomorrow"]}))
-        .unwrap_err();
+    let errors = operand_errors("before", json!(["tomorrow"]));
     assert_eq!(errors, ["values[0]: operator \"before\" needs an RFC 3339 timestamp or Unix milliseconds, got \"tomorrow\""]);
-    let errors =
-        compile(json!({"attribute": "a", "operator": "in", "values": [null]})).unwrap_err();
+    let errors = operand_errors("in", json!([null]));
     assert_eq!(
         errors,
         ["values[0]: operator \"in\" needs a string, number or boolean, got null"]
     );
-    let errors =
-        compile(json!({"attribute": "a", "operator": "exists", "values": [1]})).unwrap_err();
+    let errors = operand_errors("exists", json!([1]));
     assert_eq!(errors, ["values: operator \"exists\" takes no values"]);
     let errors = compile(json!({"attribute": "", "operator": "in", "values": ["x"]})).unwrap_err();
     assert_eq!(errors, ["attribute: required for operator \"in\""]);
@@ -250,24 +250,20 @@ fn operand_types_are_checked_per_operator() {
 
 #[test]
 fn regexes_must_compile_and_stay_small() {
-    let errors = compile(json!({"attribute": "a", "operator": "matches", "values": ["(unclosed"]}))
-        .unwrap_err();
+    let errors = operand_errors("matches", json!(["(unclosed"]));
     // One line that says what is wrong and where, not regex-automata's "error parsing pattern 0".
     assert_eq!(
         errors,
         ["values[0]: invalid regular expression: unclosed group at byte 0"]
     );
     let long = "a".repeat(1025);
-    let errors =
-        compile(json!({"attribute": "a", "operator": "matches", "values": [long]})).unwrap_err();
+    let errors = operand_errors("matches", json!([long]));
     assert_eq!(
         errors,
         ["values[0]: pattern of 1025 bytes exceeds the limit of 1024"]
     );
     // Small text, huge automaton: the compiled-size limit rejects it.
-    let errors =
-        compile(json!({"attribute": "a", "operator": "matches", "values": ["(\\w{100}){100}"]}))
-            .unwrap_err();
+    let errors = operand_errors("matches", json!(["(\\w{100}){100}"]));
     assert_eq!(errors.len(), 1);
     assert!(
         errors[0].starts_with(
@@ -293,28 +289,40 @@ fn segment_match_needs_known_segment_keys() {
 #[test]
 fn clauses_with_too_many_values_are_rejected() {
     let values: Vec<Value> = (0..10_001).map(|i| json!(i)).collect();
-    let errors =
-        compile(json!({"attribute": "a", "operator": "in", "values": values})).unwrap_err();
+    let errors = operand_errors("in", json!(values));
     assert_eq!(errors, ["values: 10001 values exceed the limit of 10000"]);
 }
 
-#[test]
-fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
+/// Compiles `clauses` as one flag's clauses are: with one attribute table, so they share its
+/// cache slots.
+fn compile_together(clauses: impl IntoIterator<Item = Value>) -> (Vec<CompiledClause>, Interner) {
     let mut attrs = AttrTable::default();
     let segments = KeyIndex::new();
     let mut compiler = ClauseCompiler::new(&segments);
     let mut diag = Diagnostics::default();
-    let mut compile = |c: Value| {
-        let clause: Clause = serde_json::from_value(c).unwrap();
-        compiler
-            .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
-            .unwrap()
+    let compiled = clauses
+        .into_iter()
+        .map(|c| {
+            let clause: Clause = serde_json::from_value(c).unwrap();
+            compiler
+                .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
+                .unwrap()
+        })
+        .collect();
+    (compiled, compiler.interner)
+}
+
+#[test]
+fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
+    let (clauses, interner) = compile_together([
+        json!({"attribute": "country", "operator": "in", "values": ["US"]}),
+        json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}),
+        json!({"attribute": "plan", "operator": "exists"}),
+    ]);
+    let [is_us, not_ca, has_plan] = &clauses[..] else {
+        panic!("three clauses compiled");
     };
-    let is_us = compile(json!({"attribute": "country", "operator": "in", "values": ["US"]}));
-    let not_ca = compile(json!({"attribute": "country", "operator": "notIn", "values": ["CA"]}));
-    let has_plan = compile(json!({"attribute": "plan", "operator": "exists"}));
     let context = ctx(json!({"country": "US"}));
-    let interner = compiler.interner;
     let scope = Scope::new(&context, &[], &interner, 0);
     // The second clause reads the cached value; the missing attribute is cached as missing.
     assert!(is_us.matches(&scope) && not_ca.matches(&scope));
@@ -323,27 +331,15 @@ fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
 
 #[test]
 fn attributes_beyond_the_cache_slots_are_still_read() {
-    let mut attrs = AttrTable::default();
-    let segments = KeyIndex::new();
-    let mut compiler = ClauseCompiler::new(&segments);
-    let mut diag = Diagnostics::default();
-    let clauses: Vec<CompiledClause> = (0..CACHE_SLOTS + 4)
-        .map(|i| {
-            let clause: Clause = serde_json::from_value(
-                json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]}),
-            )
-            .unwrap();
-            compiler
-                .compile(&clause, &mut attrs, &mut diag, &Path::ROOT)
-                .unwrap()
-        })
-        .collect();
+    let (clauses, interner) = compile_together(
+        (0..CACHE_SLOTS + 4)
+            .map(|i| json!({"attribute": format!("a{i}"), "operator": "in", "values": [i]})),
+    );
     let mut object = serde_json::Map::new();
     for i in 0..CACHE_SLOTS + 4 {
         object.insert(format!("a{i}"), json!(i));
     }
     let context = ctx(Value::Object(object));
-    let interner = compiler.interner;
     let scope = Scope::new(&context, &[], &interner, 0);
     assert!(clauses.iter().all(|c| c.matches(&scope)));
 }

@@ -1,7 +1,6 @@
 //! Compiling a segment from the model: key and list limits, then each rule's clauses through the
 //! shared [`ClauseCompiler`]. Problems are reported; a segment with any does not compile.
 
-use alloc::format;
 use alloc::vec::Vec;
 
 use super::CompiledSegment;
@@ -46,27 +45,10 @@ pub(crate) fn compile_segment(
         diag.report(&path.field("segmentKey"), message);
     }
     for (name, list) in [("included", &lists.included), ("excluded", &lists.excluded)] {
-        if list.len > limits::USER_IDS {
-            diag.report(
-                &path.field(name),
-                format!(
-                    "{} user ids exceed the limit of {}",
-                    list.len,
-                    limits::USER_IDS
-                ),
-            );
-        }
+        diag.within_limit(&path.field(name), list.len, limits::USER_IDS, "user ids");
     }
     let rules_path = path.field("rules");
-    if segment.rules.len() > limits::RULES {
-        diag.report(
-            &rules_path,
-            format!(
-                "{} rules exceed the limit of {}",
-                segment.rules.len(),
-                limits::RULES
-            ),
-        );
+    if !diag.within_limit(&rules_path, segment.rules.len(), limits::RULES, "rules") {
         return None;
     }
     let mut attrs = AttrTable::default();
@@ -74,15 +56,12 @@ pub(crate) fn compile_segment(
     for (r, rule) in segment.rules.iter().enumerate() {
         let rule_path = rules_path.index(r);
         let clauses_path = rule_path.field("clauses");
-        if rule.clauses.len() > limits::CLAUSES_PER_RULE {
-            diag.report(
-                &clauses_path,
-                format!(
-                    "{} clauses exceed the limit of {}",
-                    rule.clauses.len(),
-                    limits::CLAUSES_PER_RULE
-                ),
-            );
+        if !diag.within_limit(
+            &clauses_path,
+            rule.clauses.len(),
+            limits::CLAUSES_PER_RULE,
+            "clauses",
+        ) {
             continue;
         }
         let compiled: Vec<CompiledClause> = rule

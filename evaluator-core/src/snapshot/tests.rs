@@ -13,6 +13,15 @@ fn load(document: Value) -> (CompiledSnapshot, Vec<String>) {
     (snapshot, warnings.iter().map(ToString::to_string).collect())
 }
 
+/// `warnings` start with one warning starting with each of `prefixes`, in order.
+#[track_caller]
+fn assert_warning_prefixes(warnings: &[String], prefixes: &[&str]) {
+    assert!(warnings.len() >= prefixes.len(), "{warnings:?}");
+    for (warning, prefix) in warnings.iter().zip(prefixes) {
+        assert!(warning.starts_with(prefix), "{warning}");
+    }
+}
+
 #[test]
 fn bytes_that_are_not_a_snapshot_are_a_parse_error() {
     for bad in [
@@ -54,15 +63,12 @@ fn a_flag_with_the_wrong_shape_degrades_alone() {
         "not an object"
     ]}));
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(
-        warnings[0].starts_with("flags[1]: invalid type: string \"lots\""),
-        "{}",
-        warnings[0]
-    );
-    assert!(
-        warnings[1].starts_with("flags[2]: missing field `flagKey`"),
-        "{}",
-        warnings[1]
+    assert_warning_prefixes(
+        &warnings,
+        &[
+            "flags[1]: invalid type: string \"lots\"",
+            "flags[2]: missing field `flagKey`",
+        ],
     );
     assert_eq!(s.len(), 2);
     let ctx = EvaluationContext::with_targeting_key("u");
@@ -210,19 +216,12 @@ fn user_lists_and_descriptions_of_the_wrong_shape_degrade_like_the_model() {
         {"flagKey": "ok", "enabled": true}
     ], "segments": [{"segmentKey": "s", "included": "a"}]}));
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(
-        warnings[0].starts_with("segments[0]: invalid type: string \"a\", expected a sequence"),
-        "{}",
-        warnings[0]
-    );
-    assert!(
-        warnings[1].starts_with("flags[0]: invalid type: integer `1`, expected a string"),
-        "{}",
-        warnings[1]
-    );
-    assert!(
-        warnings[2].starts_with("flags[1]: invalid type: integer `5`, expected a string"),
-        "{}",
-        warnings[2]
+    assert_warning_prefixes(
+        &warnings,
+        &[
+            "segments[0]: invalid type: string \"a\", expected a sequence",
+            "flags[0]: invalid type: integer `1`, expected a string",
+            "flags[1]: invalid type: integer `5`, expected a string",
+        ],
     );
 }

@@ -131,10 +131,7 @@ impl Run<'_> {
         };
         for (i, case) in cases.iter().enumerate() {
             self.checks += 1;
-            let name = case
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("<unnamed>");
+            let name = case_name(case);
             let what = format!("validationCases[{i}] {name:?}");
             let (Some(snapshot), Some(expected)) =
                 (case.get("snapshot"), case.get("expectedErrors"))
@@ -207,15 +204,19 @@ impl Run<'_> {
         let file_now = doc.get("now").and_then(Value::as_str);
         for (i, case) in cases.iter().enumerate() {
             self.checks += 1;
-            let name = case
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("<unnamed>");
+            let name = case_name(case);
             if let Err(problem) = evaluate_case(&compiled, case, file_now) {
                 self.fail(&format!("cases[{i}] {name:?}"), problem);
             }
         }
     }
+}
+
+/// A case's `name`, for messages.
+fn case_name(case: &Value) -> &str {
+    case.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>")
 }
 
 /// Every expected entry must be a prefix of some reported error, and every reported error must

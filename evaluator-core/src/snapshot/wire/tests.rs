@@ -8,6 +8,7 @@ use alloc::format;
 use alloc::string::ToString;
 use serde::de::value::Error as ProbeError;
 use serde::de::Error as _;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::model::{Clause, Rollout, WeightedVariation};
@@ -201,6 +202,28 @@ fn written(value: Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// A row of the mirrored types: `(name, JSON of value, fields M accepts, fields W accepts)`.
+fn mirror<M, W>(
+    name: &'static str,
+    value: &M,
+) -> (
+    &'static str,
+    Value,
+    BTreeSet<&'static str>,
+    BTreeSet<&'static str>,
+)
+where
+    M: Serialize + for<'de> Deserialize<'de>,
+    W: for<'de> Deserialize<'de>,
+{
+    (
+        name,
+        serde_json::to_value(value).unwrap(),
+        accepted::<M>(),
+        accepted::<W>(),
+    )
+}
+
 #[test]
 fn each_wire_type_accepts_exactly_the_fields_of_its_model_type() {
     let full = full_snapshot();
@@ -210,30 +233,10 @@ fn each_wire_type_accepts_exactly_the_fields_of_its_model_type() {
     // The one list of mirrored types: (model name, JSON of a fully populated model value,
     // fields the model accepts, fields the wire type accepts).
     let mirrors = [
-        (
-            "Snapshot",
-            serde_json::to_value(&full).unwrap(),
-            accepted::<Snapshot>(),
-            accepted::<WireSnapshot>(),
-        ),
-        (
-            "Flag",
-            serde_json::to_value(&flag).unwrap(),
-            accepted::<Flag>(),
-            accepted::<WireFlag>(),
-        ),
-        (
-            "TargetingRules",
-            serde_json::to_value(&targeting).unwrap(),
-            accepted::<TargetingRules>(),
-            accepted::<WireTargetingRules>(),
-        ),
-        (
-            "Segment",
-            serde_json::to_value(&segment).unwrap(),
-            accepted::<Segment>(),
-            accepted::<WireSegment>(),
-        ),
+        mirror::<Snapshot, WireSnapshot>("Snapshot", &full),
+        mirror::<Flag, WireFlag>("Flag", &flag),
+        mirror::<TargetingRules, WireTargetingRules>("TargetingRules", &targeting),
+        mirror::<Segment, WireSegment>("Segment", &segment),
     ];
     for (name, json, model_fields, wire_fields) in mirrors {
         let model_fields: BTreeSet<String> = model_fields.iter().map(ToString::to_string).collect();
