@@ -32,8 +32,8 @@ use axum::routing::put;
 use axum::Router;
 use origin::auth::{Role, TokenKeys};
 use origin::publish::{
-    Delivery, DeliveryMode, EdgeSink, PublishMetrics, PublisherSettings, S3Sink, S3SinkConfig,
-    SinkError, SnapshotSink,
+    Delivery, DeliveryMode, EdgeSink, Outgoing, PublishMetrics, PublisherSettings, S3Sink,
+    S3SinkConfig, SinkError, SnapshotSink,
 };
 use origin::{app, AppState, Settings};
 use publish_protocol::{Secret, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -110,14 +110,9 @@ impl SnapshotSink for Timed {
     fn mode(&self) -> DeliveryMode {
         self.inner.mode()
     }
-    async fn deliver(
-        &self,
-        environment: &str,
-        version: u64,
-        body: &str,
-    ) -> Result<Delivery, SinkError> {
-        let delivery = self.inner.deliver(environment, version, body).await?;
-        let _ = self.arrivals.send((version, Instant::now()));
+    async fn deliver(&self, snapshot: Outgoing<'_>) -> Result<Delivery, SinkError> {
+        let delivery = self.inner.deliver(snapshot).await?;
+        let _ = self.arrivals.send((snapshot.version, Instant::now()));
         Ok(delivery)
     }
 }

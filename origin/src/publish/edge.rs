@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use publish_protocol::{Outcome, Secret, PUBLISH_PATH_PREFIX, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use reqwest::{header, Url};
 
-use super::sink::{Delivery, DeliveryMode, SinkError, SnapshotSink};
+use super::sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
 
 /// Delivers snapshots to the edge worker's publish endpoint.
 #[derive(Debug)]
@@ -75,12 +75,10 @@ impl SnapshotSink for EdgeSink {
         DeliveryMode::LatestOnly
     }
 
-    async fn deliver(
-        &self,
-        environment: &str,
-        _version: u64,
-        body: &str,
-    ) -> Result<Delivery, SinkError> {
+    async fn deliver(&self, snapshot: Outgoing<'_>) -> Result<Delivery, SinkError> {
+        let Outgoing {
+            environment, body, ..
+        } = snapshot;
         let timestamp = unix_now();
         let response = self
             .client

@@ -29,5 +29,5 @@ pub use config::{PublishConfig, PublisherSettings};
 pub use edge::EdgeSink;
 pub use metrics::PublishMetrics;
 pub use s3::{S3Sink, S3SinkConfig};
-pub use sink::{Delivery, DeliveryMode, SinkError, SnapshotSink};
+pub use sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
 pub use worker::{spawn, spawn_with_sinks};

@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use super::sink::{Delivery, DeliveryMode, SinkError, SnapshotSink};
+use super::sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
 
 /// Where and how to reach the bucket.
 #[derive(Clone)]
@@ -152,12 +152,12 @@ impl SnapshotSink for S3Sink {
         DeliveryMode::EveryVersion
     }
 
-    async fn deliver(
-        &self,
-        environment: &str,
-        version: u64,
-        body: &str,
-    ) -> Result<Delivery, SinkError> {
+    async fn deliver(&self, snapshot: Outgoing<'_>) -> Result<Delivery, SinkError> {
+        let Outgoing {
+            environment,
+            version,
+            body,
+        } = snapshot;
         // The versioned object first: if the process dies in between, `latest.json` still points
         // at an archived version, and the redelivery writes both again (same bytes, same keys).
         self.put(Self::version_key(environment, version), body)

@@ -112,6 +112,17 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// One snapshot as a sink receives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Environment key.
+    pub environment: &'a str,
+    /// Snapshot version.
+    pub version: u64,
+    /// The exact text stored in the `snapshot` row.
+    pub body: &'a str,
+}
+
 /// A destination for snapshots. Implementations must be idempotent per `(environment, version)`:
 /// after a crash between a delivery and the cursor commit the same version is delivered again.
 #[async_trait]
@@ -124,13 +135,8 @@ pub trait SnapshotSink: Send + Sync {
         DeliveryMode::EveryVersion
     }
 
-    /// Delivers one snapshot; `body` is the exact text stored in the `snapshot` row.
-    async fn deliver(
-        &self,
-        environment: &str,
-        version: u64,
-        body: &str,
-    ) -> Result<Delivery, SinkError>;
+    /// Delivers one snapshot.
+    async fn deliver(&self, snapshot: Outgoing<'_>) -> Result<Delivery, SinkError>;
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::config::{PublishConfig, PublisherSettings};
 use super::cursor;
 use super::metrics::PublishMetrics;
-use super::sink::{Delivery, SinkError, SnapshotSink};
+use super::sink::{Delivery, Outgoing, SinkError, SnapshotSink};
 use crate::outbox::Subscription;
 
 /// Starts publishing to the sinks `config` enables, woken by `announcements` (the replica's outbox
@@ -292,7 +292,11 @@ impl Drainer {
         let timeout = self.settings.delivery_timeout;
         let outcome = match tokio::time::timeout(
             timeout,
-            self.sink.deliver(environment, version, &pending.body),
+            self.sink.deliver(Outgoing {
+                environment,
+                version,
+                body: &pending.body,
+            }),
         )
         .await
         {

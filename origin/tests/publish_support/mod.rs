@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use evaluator_core::model::Snapshot;
 use origin::outbox::{self, Subscription};
 use origin::publish::{
-    self, Delivery, DeliveryMode, PublishConfig, PublishMetrics, PublisherSettings, SinkError,
-    SnapshotSink,
+    self, Delivery, DeliveryMode, Outgoing, PublishConfig, PublishMetrics, PublisherSettings,
+    SinkError, SnapshotSink,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -423,12 +423,12 @@ impl SnapshotSink for RecordingSink {
         self.mode
     }
 
-    async fn deliver(
-        &self,
-        environment: &str,
-        version: u64,
-        body: &str,
-    ) -> Result<Delivery, SinkError> {
+    async fn deliver(&self, snapshot: Outgoing<'_>) -> Result<Delivery, SinkError> {
+        let Outgoing {
+            environment,
+            version,
+            body,
+        } = snapshot;
         *self.attempts.lock().unwrap() += 1;
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
