@@ -109,9 +109,29 @@ pub struct Config {
     #[arg(long, env = "EDGEFLAGS_SNAPSHOT_POLL_SECONDS", default_value_t = 10)]
     pub snapshot_poll_seconds: u64,
 
+    /// Longest admin token lifetime accepted, in seconds (`exp - iat`, or `exp - now` when the
+    /// token has no `iat`); longer-lived tokens get 401, and `origin token` refuses to mint one.
+    #[arg(
+        long,
+        env = "EDGEFLAGS_MAX_TOKEN_LIFETIME_SECONDS",
+        default_value_t = crate::auth::DEFAULT_MAX_TOKEN_LIFETIME.as_secs()
+    )]
+    pub max_token_lifetime_seconds: u64,
+
+    /// Pruning of delivered snapshots from the outbox (origin/src/outbox/retention.rs).
+    #[command(flatten)]
+    pub retention: crate::outbox::RetentionConfig,
+
     /// Snapshot publishing to the edge and the S3 archive (origin/src/publish).
     #[command(flatten)]
     pub publish: crate::publish::PublishConfig,
+}
+
+impl Config {
+    /// The longest admin token lifetime accepted.
+    pub fn max_token_lifetime(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_token_lifetime_seconds)
+    }
 }
 
 /// Shortest JWT secret accepted: HS256 is only as strong as its key.
@@ -128,6 +148,23 @@ mod tests {
         assert_eq!(cli.config.bind.to_string(), "127.0.0.1:8080");
         assert!(cli.config.require_client_keys);
         assert_eq!(cli.config.max_body_bytes, 1024 * 1024);
+        assert_eq!(cli.config.max_token_lifetime_seconds, 30 * 24 * 3600);
+    }
+
+    #[test]
+    fn max_token_lifetime_is_configurable() {
+        let cli = Cli::try_parse_from([
+            "origin",
+            "--jwt-secret",
+            "x",
+            "--max-token-lifetime-seconds",
+            "3600",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.config.max_token_lifetime(),
+            std::time::Duration::from_secs(3600)
+        );
     }
 
     #[test]

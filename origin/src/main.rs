@@ -45,6 +45,15 @@ fn print_token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(anyhow::Error::msg)
         .context("--role")?;
+    let max = config.max_token_lifetime();
+    if args.ttl > max.as_secs() {
+        bail!(
+            "--ttl {} is longer than the longest token lifetime accepted, {} seconds \
+             (EDGEFLAGS_MAX_TOKEN_LIFETIME_SECONDS)",
+            args.ttl,
+            max.as_secs()
+        );
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("system clock")?
@@ -75,11 +84,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("applying migrations")?;
 
-    let state = AppState::new(pool.clone(), Settings::from(&config)).context("metrics registry")?;
+    let state = AppState::new(pool.clone(), Settings::from(&config))
+        .context("metrics registry")?
+        .with_max_token_lifetime(config.max_token_lifetime());
     // Serve nothing before every environment's snapshot is loaded.
     state.live.load(&pool).await.context("loading snapshots")?;
 
-    // One shutdown for everything: the HTTP server, the outbox listener and its two consumers.
+    // One shutdown for everything: the HTTP server, the outbox listener and its two consumers,
+    // and the outbox pruner.
     let shutdown = CancellationToken::new();
     // One listener per replica feeds the evaluation cache and the publisher. It polls as often
     // as the more impatient of the two asks for.
@@ -100,14 +112,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let publish_metrics = PublishMetrics::register(&state.metrics.registry)
         .context("registering publisher metrics")?;
-    let publisher = publish::spawn(
+    let sinks = config
+        .publish
+        .sinks()
+        .context("configuring the snapshot sinks")?;
+    let sink_names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    let publisher = publish::spawn_with_sinks(
         pool.clone(),
-        &config.publish,
+        sinks,
+        config.publish.settings(),
         publish_metrics,
         announcements,
         shutdown.clone(),
     )
     .context("starting the snapshot publisher")?;
+    // Delivered snapshots beyond the retention go; what a sink still needs stays.
+    let pruner = config.retention.interval().map(|interval| {
+        outbox::spawn_pruner(
+            pool.clone(),
+            config.retention.retention(),
+            sink_names,
+            interval,
+            shutdown.clone(),
+        )
+    });
 
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -131,6 +159,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // in-flight deliveries finish (bounded by the delivery timeout); undelivered versions stay
     // in the outbox for the next start or another replica
     let _ = publisher.await;
+    if let Some(pruner) = pruner {
+        let _ = pruner.await;
+    }
     pool.close().await;
     Ok(())
 }

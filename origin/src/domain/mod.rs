@@ -50,13 +50,35 @@ use mutation::Mutation;
 pub struct Writer<'a> {
     pool: &'a PgPool,
     live: &'a Arc<LiveSnapshots>,
-    actor: &'a str,
+    actor: Actor<'a>,
+}
+
+/// Who a write is recorded as: the token's subject and, when it has one, its id (`jti`), so the
+/// audit log can tell one of a subject's tokens from another (a leaked one, say).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Actor<'a> {
+    pub(crate) subject: &'a str,
+    pub(crate) token_id: Option<&'a str>,
 }
 
 impl<'a> Writer<'a> {
-    /// A writer acting as `actor` (the JWT subject of the caller).
+    /// A writer acting as `actor` (the JWT subject of the caller), with no token id.
     pub fn new(pool: &'a PgPool, live: &'a Arc<LiveSnapshots>, actor: &'a str) -> Self {
-        Self { pool, live, actor }
+        Self {
+            pool,
+            live,
+            actor: Actor {
+                subject: actor,
+                token_id: None,
+            },
+        }
+    }
+
+    /// The same writer, recording `token_id` (the caller's `jti`) in the audit log.
+    #[must_use]
+    pub fn with_token_id(mut self, token_id: Option<&'a str>) -> Self {
+        self.actor.token_id = token_id;
+        self
     }
 
     /// Opens a mutation of the existing environment `environment`.

@@ -13,7 +13,7 @@ use evaluator_core::model::{ClientKey, Flag, Segment, Snapshot};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::rows;
+use super::{rows, Actor};
 use crate::error::{Error, Resource, Result};
 use crate::live::LiveSnapshots;
 use crate::outbox;
@@ -89,13 +89,19 @@ pub(super) struct Mutation {
     now: DateTime<Utc>,
     /// JWT subject of the caller.
     actor: String,
+    /// `jti` of the caller's token, if it has one.
+    token_id: Option<String>,
     changes: Vec<Change>,
     delete_environment: bool,
 }
 
 impl Mutation {
     /// Starts a mutation of the existing environment `environment_key`.
-    pub(super) async fn begin(pool: &PgPool, environment_key: &str, actor: &str) -> Result<Self> {
+    pub(super) async fn begin(
+        pool: &PgPool,
+        environment_key: &str,
+        actor: Actor<'_>,
+    ) -> Result<Self> {
         let mut tx = pool.begin().await?;
         let env = rows::environment::lock(&mut tx, environment_key)
             .await?
@@ -108,7 +114,7 @@ impl Mutation {
         pool: &PgPool,
         key: &str,
         name: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Self> {
         let mut tx = pool.begin().await?;
         // the new row is invisible to others and locked by this transaction until it commits
@@ -121,7 +127,7 @@ impl Mutation {
     async fn start(
         mut tx: Transaction<'static, Postgres>,
         env: environment::Row,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Self> {
         let now: DateTime<Utc> = sqlx::query_scalar("select now()")
             .fetch_one(&mut *tx)
@@ -132,7 +138,8 @@ impl Mutation {
             env,
             view,
             now,
-            actor: actor.to_owned(),
+            actor: actor.subject.to_owned(),
+            token_id: actor.token_id.map(str::to_owned),
             changes: Vec::new(),
             delete_environment: false,
         })
@@ -256,6 +263,7 @@ impl Mutation {
             &mut self.tx,
             &self.env.environment_key,
             &self.actor,
+            self.token_id.as_deref(),
             version,
             &self.changes,
         )

@@ -67,6 +67,7 @@ impl Admin {
     /// The domain writer acting as the caller: every admin write goes through it.
     pub(super) fn writer(&self) -> Writer<'_> {
         Writer::new(&self.state.pool, &self.state.live, &self.caller.sub)
+            .with_token_id(self.caller.token_id.as_deref())
     }
 
     /// Environment `key`'s row (unlocked), once the caller may read it; 404 when absent.

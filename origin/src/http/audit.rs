@@ -36,6 +36,8 @@ struct AuditQuery {
     entity_key: Option<String>,
     /// Only changes by this token subject.
     actor: Option<String>,
+    /// Only changes made with the token of this id (its `jti`).
+    token_id: Option<String>,
     /// At or after (RFC 3339).
     #[param(format = DateTime)]
     from: Option<String>,
@@ -94,6 +96,7 @@ fn filter(q: AuditQuery) -> Result<Filter> {
         entity_type,
         entity_key,
         actor: q.actor,
+        token_id: q.token_id,
         from: timestamp(q.from.as_deref(), "from")?,
         to: timestamp(q.to.as_deref(), "to")?,
         before_id: q.cursor,
@@ -147,6 +150,7 @@ mod tests {
             entity_type: None,
             entity_key: None,
             actor: None,
+            token_id: None,
             from: None,
             to: None,
             limit: None,

@@ -96,6 +96,15 @@ impl AppState {
             settings: Arc::new(settings),
         })
     }
+
+    /// The same state, accepting admin tokens that live up to `max` (default
+    /// [`crate::auth::DEFAULT_MAX_TOKEN_LIFETIME`]).
+    #[must_use]
+    pub fn with_max_token_lifetime(mut self, max: std::time::Duration) -> Self {
+        self.tokens =
+            Arc::new(TokenKeys::new(self.settings.jwt_secret.as_bytes()).with_max_lifetime(max));
+        self
+    }
 }
 
 /// Every route with its documentation: the admin routes (which [`app`] puts behind
@@ -154,7 +163,24 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(CatchPanicLayer::new())
+        // outermost, so that every admin answer carries it: rejections by the guard, 404s of
+        // unknown admin paths, 405s, even a caught panic's 500
+        .layer(middleware::from_fn(admin_no_store))
         .with_state(state)
+}
+
+/// `Cache-Control: no-store` on every answer under `/admin`: they hold configuration, audit
+/// trails and, once, a new client key's secret, none of which a shared or browser cache may keep.
+async fn admin_no_store(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let admin = path == "/admin" || path.starts_with("/admin/");
+    let mut response = next.run(req).await;
+    if admin {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 async fn fallback(method: Method, uri: axum::http::Uri) -> Error {

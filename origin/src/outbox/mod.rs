@@ -9,9 +9,11 @@
 //!
 //! Both learn about new versions from one listener per replica ([`spawn_listener`]), which
 //! announces "environment E is at version V" (never a body); each consumer reads a body only for a
-//! version it needs.
+//! version it needs. Rows every sink has passed are pruned beyond a retention
+//! ([`spawn_pruner`], see [`retention`]).
 
 mod listener;
+pub mod retention;
 
 use chrono::{DateTime, Utc};
 use evaluator_core::model::Snapshot;
@@ -21,6 +23,7 @@ use crate::error::{Error, Resource, Result};
 use crate::store::{environment, rfc3339, version_i64, version_u64, view::View};
 
 pub use listener::{spawn_listener, Announcement, Subscription};
+pub use retention::{prune, spawn_pruner, Retention, RetentionConfig};
 
 /// The channel every appended snapshot is announced on; the payload is the environment key.
 pub const CHANNEL: &str = "edgeflags_snapshot";

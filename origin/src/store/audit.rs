@@ -59,8 +59,10 @@ pub struct Row {
     pub entity_key: String,
     /// What happened.
     pub action: String,
-    /// Who.
+    /// Who: the token subject.
     pub actor: String,
+    /// The token's `jti`; `None` for tokens without one (and rows written before it was kept).
+    pub token_id: Option<String>,
     /// Before.
     pub old_value: Option<Json<Value>>,
     /// After.
@@ -83,6 +85,7 @@ impl Row {
             "entityKey": self.entity_key,
             "action": self.action,
             "actor": self.actor,
+            "tokenId": self.token_id,
             "oldValue": self.old_value.as_ref().map(|v| &v.0),
             "newValue": self.new_value.as_ref().map(|v| &v.0),
             "snapshotVersion": version_u64(self.snapshot_version),
@@ -111,6 +114,8 @@ pub struct Filter {
     pub entity_key: Option<String>,
     /// Only this actor.
     pub actor: Option<String>,
+    /// Only changes made with the token of this id (`jti`).
+    pub token_id: Option<String>,
     /// At or after.
     pub from: Option<DateTime<Utc>>,
     /// Before.
@@ -122,8 +127,8 @@ pub struct Filter {
 /// Up to `limit` rows matching `filter`, newest first.
 pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Result<Vec<Row>> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select audit_log_id, environment_key, entity_type, entity_key, action, actor, old_value,
-                new_value, entity_version, snapshot_version, created_at
+        "select audit_log_id, environment_key, entity_type, entity_key, action, actor, token_id,
+                old_value, new_value, entity_version, snapshot_version, created_at
          from audit_log where true",
     );
     if let Some(list) = &filter.environments {
@@ -142,6 +147,9 @@ pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Resu
     }
     if let Some(actor) = &filter.actor {
         q.push(" and actor = ").push_bind(actor.clone());
+    }
+    if let Some(token_id) = &filter.token_id {
+        q.push(" and token_id = ").push_bind(token_id.clone());
     }
     if let Some(from) = filter.from {
         q.push(" and created_at >= ").push_bind(from);

@@ -355,3 +355,15 @@ pub async fn side_effects(pool: &PgPool, environment: &str) -> (i64, i64, i64, i
         snapshot_version(pool, environment).await.unwrap(),
     )
 }
+
+impl TestApp {
+    /// The same app serving `state` instead (e.g. `state.with_max_token_lifetime(..)`); the admin
+    /// token stays valid as long as the new state accepts it.
+    pub fn with_state(self, state: AppState) -> Self {
+        Self {
+            router: app(state.clone()),
+            state,
+            ..self
+        }
+    }
+}

@@ -7,12 +7,13 @@ use crate::domain::mutation::Change;
 use crate::error::Result;
 use crate::store::version_i64;
 
-/// Writes one audit row per change, in order, all labelled with the snapshot version the
-/// mutation publishes.
+/// Writes one audit row per change, in order, all labelled with the actor (token subject and id)
+/// and the snapshot version the mutation publishes.
 pub(in crate::domain) async fn insert(
     conn: &mut PgConnection,
     environment_key: &str,
     actor: &str,
+    token_id: Option<&str>,
     snapshot_version: u64,
     changes: &[Change],
 ) -> Result<()> {
@@ -32,9 +33,9 @@ pub(in crate::domain) async fn insert(
     }
     // one statement for any number of changes; `ordinality` keeps the ids in recording order
     sqlx::query(
-        "insert into audit_log (environment_key, entity_type, entity_key, action, actor,
+        "insert into audit_log (environment_key, entity_type, entity_key, action, actor, token_id,
                                 old_value, new_value, entity_version, snapshot_version)
-         select $1, c.entity_type, c.entity_key, c.action, $2, c.old_value, c.new_value,
+         select $1, c.entity_type, c.entity_key, c.action, $2, $10, c.old_value, c.new_value,
                 c.entity_version, $3
          from unnest($4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::bigint[])
               with ordinality
@@ -50,6 +51,7 @@ pub(in crate::domain) async fn insert(
     .bind(old_values)
     .bind(new_values)
     .bind(versions)
+    .bind(token_id)
     .execute(conn)
     .await?;
     Ok(())

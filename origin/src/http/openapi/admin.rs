@@ -101,6 +101,8 @@ pub struct FlagVersion {
     pub action: String,
     /// Token subject that made the change.
     pub actor: String,
+    /// `jti` of the token that made the change; `null` when the token had none.
+    pub token_id: Option<String>,
     /// When (RFC 3339).
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -264,6 +266,8 @@ pub struct AuditEntry {
     pub action: String,
     /// Token subject that made the change.
     pub actor: String,
+    /// `jti` of the token that made the change; `null` when the token had none.
+    pub token_id: Option<String>,
     /// The entity before the change; `null` for a creation.
     pub old_value: Option<Value>,
     /// The entity after the change; `null` for a deletion.
