@@ -355,6 +355,12 @@ mod tests {
         keys.authenticate(Some(&format!("Bearer {token}")))
     }
 
+    /// Why `keys` refuse `token`.
+    fn refusal(keys: &TokenKeys, token: &str) -> Error {
+        keys.authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err()
+    }
+
     #[test]
     fn token_is_refused_until_its_nbf() {
         let keys = TokenKeys::new(SECRET);
@@ -422,9 +428,7 @@ mod tests {
             format!("{none_header}.{payload}."),
             format!("{none_header}.{payload}"),
         ] {
-            let err = keys
-                .authenticate(Some(&format!("Bearer {token}")))
-                .unwrap_err();
+            let err = refusal(&keys, &token);
             assert!(
                 matches!(
                     err,
@@ -433,13 +437,9 @@ mod tests {
                 "{token}: {err:?}"
             );
         }
-        let err = keys
-            .authenticate(Some(&format!("Bearer {none_header}.{payload}.")))
-            .unwrap_err();
+        let err = refusal(&keys, &format!("{none_header}.{payload}."));
         assert!(matches!(err, Error::Unauthorized(HS256_ONLY)), "{err:?}");
-        let err = keys
-            .authenticate(Some(&format!("Bearer {hs384}")))
-            .unwrap_err();
+        let err = refusal(&keys, &hs384);
         assert!(matches!(err, Error::Unauthorized(HS256_ONLY)), "{err:?}");
     }
 
@@ -449,9 +449,7 @@ mod tests {
         let token = keys
             .issue("alice", Role::Admin, None, now() - 120, 60)
             .unwrap();
-        let err = keys
-            .authenticate(Some(&format!("Bearer {token}")))
-            .unwrap_err();
+        let err = refusal(&keys, &token);
         assert!(
             matches!(err, Error::Unauthorized("token expired")),
             "{err:?}"
@@ -464,9 +462,7 @@ mod tests {
         let token = other
             .issue("mallory", Role::Admin, None, now(), 60)
             .unwrap();
-        let err = TokenKeys::new(SECRET)
-            .authenticate(Some(&format!("Bearer {token}")))
-            .unwrap_err();
+        let err = refusal(&TokenKeys::new(SECRET), &token);
         assert!(
             matches!(err, Error::Unauthorized("bad token signature")),
             "{err:?}"
@@ -483,9 +479,7 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        let err = TokenKeys::new(SECRET)
-            .authenticate(Some(&format!("Bearer {token}")))
-            .unwrap_err();
+        let err = refusal(&TokenKeys::new(SECRET), &token);
         assert!(
             matches!(err, Error::Unauthorized("wrong token audience")),
             "{err:?}"

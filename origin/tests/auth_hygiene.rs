@@ -34,6 +34,18 @@ fn sign(app: &TestApp, claims: &Claims) -> String {
     app.state.tokens.sign(claims).unwrap()
 }
 
+/// Creates environment `key` as the bearer of `token`.
+async fn create_environment_as(app: &TestApp, token: &str, key: &str) {
+    app.call(
+        Method::POST,
+        "/admin/environments",
+        token,
+        Some(json!({ "key": key })),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+}
+
 async fn list_environments(app: &TestApp, token: &str) -> TestResponse {
     app.call(Method::GET, "/admin/environments", token, None)
         .await
@@ -165,27 +177,13 @@ async fn audit_entries_name_the_token_id_next_to_the_subject(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let now = now_secs();
     let with_id = sign(&app, &claims(now + 600, Some(now), None, Some("token-7")));
-    app.call(
-        Method::POST,
-        "/admin/environments",
-        &with_id,
-        Some(json!({"key": "dev"})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
+    create_environment_as(&app, &with_id, "dev").await;
     let entry = newest_audit_entry(&app).await;
     assert_eq!(entry["actor"], "root");
     assert_eq!(entry["tokenId"], "token-7");
 
     let without_id = sign(&app, &claims(now + 600, Some(now), None, None));
-    app.call(
-        Method::POST,
-        "/admin/environments",
-        &without_id,
-        Some(json!({"key": "staging"})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
+    create_environment_as(&app, &without_id, "staging").await;
     let entry = newest_audit_entry(&app).await;
     assert_eq!(entry["entityKey"], "staging");
     assert_eq!(entry["tokenId"], Value::Null);
@@ -217,16 +215,8 @@ async fn tokens_the_origin_issues_carry_a_fresh_id_that_the_audit_log_records(po
             .unwrap()
     };
     let (first, second) = (issue(), issue());
-    for (token, key) in [(&first, "dev"), (&second, "staging")] {
-        app.call(
-            Method::POST,
-            "/admin/environments",
-            token,
-            Some(json!({ "key": key })),
-        )
-        .await
-        .assert_status(StatusCode::CREATED);
-    }
+    create_environment_as(&app, &first, "dev").await;
+    create_environment_as(&app, &second, "staging").await;
     let page = app.get("/admin/audit?actor=alice").await;
     let ids: Vec<&str> = page.body["entries"]
         .as_array()
