@@ -43,6 +43,57 @@ fn body_error(e: &BytesRejection, limit: usize) -> Error {
     }
 }
 
+/// Longest query or path parameter accepted, in bytes once percent-decoded. Nothing the API
+/// stores or looks up is longer (keys: 255 characters; override user ids: 2,048 bytes), and a
+/// lookup by a longer value could only find nothing.
+pub const MAX_PARAMETER_BYTES: usize = 4096;
+
+/// The parameter names the API documents, so errors can name the one at fault; any other is
+/// reported as `query` or `path`, as a parameter that fails to deserialise is.
+const PARAMETER_NAMES: &[&str] = &[
+    "environment",
+    "limit",
+    "cursor",
+    "flagKey",
+    "segmentKey",
+    "entityType",
+    "entityKey",
+    "actor",
+    "from",
+    "to",
+    "flag_key",
+    "segment_key",
+    "user_id",
+    "name",
+];
+
+/// The input boundary for request parameters: every query and path parameter must be text
+/// PostgreSQL can store and at most [`MAX_PARAMETER_BYTES`] long, or the request is a 400
+/// naming it before any handler (and so any query) sees it.
+fn check_parameters<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    unnamed: &'static str,
+) -> Result<()> {
+    for (name, value) in pairs {
+        let problem = if value.len() > MAX_PARAMETER_BYTES {
+            Some(format!(
+                "is {} bytes long; the limit is {MAX_PARAMETER_BYTES} bytes",
+                value.len()
+            ))
+        } else {
+            document::unstorable_text(value).map(str::to_owned)
+        };
+        if let Some(problem) = problem {
+            let known = PARAMETER_NAMES.iter().find(|known| **known == name);
+            return Err(Error::InvalidParameter {
+                name: known.copied().unwrap_or(unnamed),
+                message: format!("{name} {problem}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Query parameters; a bad one → 400 `INVALID_PARAMETER`.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -51,13 +102,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let query_error = |e: QueryRejection| Error::InvalidParameter {
+            name: "query",
+            message: e.body_text(),
+        };
+        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(query_error)?;
+        check_parameters(
+            pairs.0.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            "query",
+        )?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
-            .map_err(|e: QueryRejection| Error::InvalidParameter {
-                name: "query",
-                message: e.body_text(),
-            })
+            .map_err(query_error)
     }
 }
 
@@ -69,13 +127,21 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let path_error = |e: PathRejection| Error::InvalidParameter {
+            name: "path",
+            message: e.body_text(),
+        };
+        let pairs = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(path_error)?;
+        check_parameters(
+            pairs.0.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            "path",
+        )?;
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
-            .map_err(|e: PathRejection| Error::InvalidParameter {
-                name: "path",
-                message: e.body_text(),
-            })
+            .map_err(path_error)
     }
 }
 
@@ -164,6 +230,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn parameters_with_nul_or_over_the_limit_are_refused_by_name() {
+        let long = "k".repeat(MAX_PARAMETER_BYTES + 1);
+        assert!(check_parameters([("cursor", "a"), ("environment", "é")], "query").is_ok());
+        for (pairs, expected) in [
+            ([("cursor", "a\0")], "cursor"),
+            ([("environment", long.as_str())], "environment"),
+            ([("whatever", "\0")], "query"),
+        ] {
+            match check_parameters(pairs, "query") {
+                Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, expected),
+                other => panic!("expected a parameter error, got {other:?}"),
+            }
+        }
     }
 
     #[test]
