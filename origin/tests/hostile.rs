@@ -269,6 +269,22 @@ impl Tokens {
     }
 }
 
+/// Every admin route that reads a JSON body.
+fn body_routes() -> [(&'static str, Method, &'static str); 10] {
+    [
+        ("create flag", Method::POST, FLAGS),
+        ("update flag", Method::PUT, FLAG),
+        ("create segment", Method::POST, SEGMENTS),
+        ("update segment", Method::PUT, SEGMENT),
+        ("create environment", Method::POST, ENVIRONMENTS),
+        ("rename environment", Method::PUT, ENVIRONMENT),
+        ("create client key", Method::POST, CLIENT_KEYS),
+        ("set override", Method::PUT, OVERRIDE),
+        ("rollback", Method::POST, ROLLBACK),
+        ("copy", Method::POST, COPY),
+    ]
+}
+
 /// Bodies that are not JSON, or not whole: 400 `MALFORMED_JSON` before anything is looked up.
 fn malformed_json() -> Vec<Row> {
     let mut rows: Vec<Row> = [
@@ -346,7 +362,7 @@ fn malformed_json() -> Vec<Row> {
             .malformed(),
     );
     rows.push(
-        req("create flag: 100,000 nested objects", Method::POST, FLAGS)
+        req("create flag: 10,000 nested objects", Method::POST, FLAGS)
             .raw(format!(
                 "{}{}",
                 "{\"a\":".repeat(10_000),
@@ -354,17 +370,7 @@ fn malformed_json() -> Vec<Row> {
             ))
             .malformed(),
     );
-    for (what, method, uri) in [
-        ("update flag", Method::PUT, FLAG),
-        ("create segment", Method::POST, SEGMENTS),
-        ("update segment", Method::PUT, SEGMENT),
-        ("create environment", Method::POST, ENVIRONMENTS),
-        ("rename environment", Method::PUT, ENVIRONMENT),
-        ("create client key", Method::POST, CLIENT_KEYS),
-        ("set override", Method::PUT, OVERRIDE),
-        ("rollback", Method::POST, ROLLBACK),
-        ("copy", Method::POST, COPY),
-    ] {
+    for (what, method, uri) in body_routes() {
         rows.push(
             req(format!("{what}: truncated JSON"), method, uri)
                 .raw("{\"")
@@ -808,14 +814,7 @@ fn unstorable_characters() -> Vec<Row> {
 fn oversized() -> Vec<Row> {
     let big = "x".repeat(70 * 1024);
     let mut rows = Vec::new();
-    for (what, method, uri) in [
-        ("create flag", Method::POST, FLAGS),
-        ("update flag", Method::PUT, FLAG),
-        ("create segment", Method::POST, SEGMENTS),
-        ("create environment", Method::POST, ENVIRONMENTS),
-        ("set override", Method::PUT, OVERRIDE),
-        ("copy", Method::POST, COPY),
-    ] {
+    for (what, method, uri) in body_routes() {
         rows.push(
             req(format!("{what}: a 70 KiB body"), method, uri)
                 .json(json!({"description": big}))
