@@ -4,6 +4,11 @@
 //! JSON are a 400 `MALFORMED_JSON`; JSON of the wrong shape (a string where a boolean belongs, a
 //! missing `flagKey`, a misspelt `targetingRule`) is a 422 `VALIDATION_FAILED` whose details say
 //! which field, e.g. `targetingRules.rules[0].clauses[1].negate`.
+//!
+//! Parsing is also the input boundary for what PostgreSQL cannot store: a body holding a NUL
+//! character (`\u0000`) anywhere, in a value or a member name, is refused here with a 422 naming
+//! the field, so it never reaches the database as a query error. (serde_json already refuses
+//! lone surrogates, invalid UTF-8 and nesting beyond 128 levels as malformed JSON.)
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -18,12 +23,65 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>> {
         ));
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => {
+            let mut problems = Vec::new();
+            unstorable_members("", &map, &mut problems);
+            if problems.is_empty() {
+                Ok(map)
+            } else {
+                Err(Error::Validation(problems))
+            }
+        }
         Ok(other) => Err(Error::invalid(
             "",
             format!("expected a JSON object, found {}", json_type(&other)),
         )),
         Err(e) => Err(Error::MalformedJson(e.to_string())),
+    }
+}
+
+/// The problem of a text PostgreSQL cannot store (in `text` or in `jsonb`), if it has one: both
+/// refuse the NUL character. Shared by bodies and request parameters.
+pub fn unstorable_text(text: &str) -> Option<&'static str> {
+    text.contains('\0')
+        .then_some("contains a NUL character (U+0000), which cannot be stored")
+}
+
+/// Most problems one body reports: enough to fix a document, bounded for a hostile one.
+const MAX_PROBLEMS: usize = 100;
+
+/// Records every member name and string inside `value` (at `path`) that cannot be stored.
+fn unstorable(path: &str, value: &Value, problems: &mut Vec<FieldError>) {
+    if problems.len() >= MAX_PROBLEMS {
+        return;
+    }
+    match value {
+        Value::String(text) => {
+            if let Some(message) = unstorable_text(text) {
+                problems.push(FieldError::new(path, message));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unstorable(&format!("{path}[{i}]"), item, problems);
+            }
+        }
+        Value::Object(members) => unstorable_members(path, members, problems),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn unstorable_members(path: &str, members: &Map<String, Value>, problems: &mut Vec<FieldError>) {
+    for (key, member) in members {
+        let member_path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match unstorable_text(key) {
+            Some(message) => problems.push(FieldError::new(member_path, message)),
+            None => unstorable(&member_path, member, problems),
+        }
     }
 }
 
@@ -209,6 +267,21 @@ mod tests {
         ));
         assert!(matches!(parse_object(b"  "), Err(Error::MalformedJson(_))));
         assert!(matches!(parse_object(b"[1]"), Err(Error::Validation(_))));
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_is_refused_naming_each_field() {
+        let body = br#"{"description": "a\u0000b", "variations": [{"key": "on",
+            "value": {"k": [1, "\u0000"]}}], "x\u0000y": 1, "ok": "fine"}"#;
+        let details = details_of(parse_object(body).unwrap_err());
+        let mut fields: Vec<_> = details.iter().map(|d| d.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["description", "variations[0].value.k[1]", "x\u{0}y"]
+        );
+        assert!(details[0].message.contains("NUL"), "{}", details[0].message);
+        assert!(parse_object(br#"{"description": "a\u0001b \ud83d\ude80"}"#).is_ok());
     }
 
     #[test]

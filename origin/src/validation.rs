@@ -46,7 +46,12 @@ pub fn flag(flag: &Flag, view: &View) -> Result<()> {
 fn storage_problems(flag: &Flag, prefix: &str, details: &mut Vec<FieldError>) {
     let mut users = HashSet::new();
     for (i, o) in flag.overrides.iter().enumerate() {
-        if !users.insert(o.user_id.as_str()) {
+        if let Some(problem) = user_id_problem(&o.user_id) {
+            details.push(FieldError::new(
+                format!("{prefix}overrides[{i}].userId"),
+                problem,
+            ));
+        } else if !users.insert(o.user_id.as_str()) {
             details.push(FieldError::new(
                 format!("{prefix}overrides[{i}].userId"),
                 format!("duplicate override for user {:?}", o.user_id),
@@ -60,6 +65,27 @@ fn storage_problems(flag: &Flag, prefix: &str, details: &mut Vec<FieldError>) {
                 }
             }
         }
+    }
+}
+
+/// Longest override user id, in characters (the `flag_override.user_id` check).
+pub const USER_ID_CHARS: usize = 1024;
+/// Longest override user id, in bytes: `(flag, user id)` is a btree key, and PostgreSQL refuses
+/// index entries over about 2,700 bytes (a user id of 1,024 four-byte characters would be one).
+pub const USER_ID_BYTES: usize = 2048;
+
+/// Why the override table cannot hold `user_id`, if it cannot.
+fn user_id_problem(user_id: &str) -> Option<String> {
+    if user_id.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if user_id.chars().count() > USER_ID_CHARS || user_id.len() > USER_ID_BYTES {
+        Some(format!(
+            "must be at most {USER_ID_CHARS} characters and {USER_ID_BYTES} bytes, got {} characters ({} bytes)",
+            user_id.chars().count(),
+            user_id.len()
+        ))
+    } else {
+        None
     }
 }
 

@@ -43,6 +43,57 @@ fn body_error(e: &BytesRejection, limit: usize) -> Error {
     }
 }
 
+/// Longest query or path parameter accepted, in bytes once percent-decoded. Nothing the API
+/// stores or looks up is longer (keys: 255 characters; override user ids: 2,048 bytes), and a
+/// lookup by a longer value could only find nothing.
+pub const MAX_PARAMETER_BYTES: usize = 4096;
+
+/// The parameter names the API documents, so errors can name the one at fault; any other is
+/// reported as `query` or `path`, as a parameter that fails to deserialise is.
+const PARAMETER_NAMES: &[&str] = &[
+    "environment",
+    "limit",
+    "cursor",
+    "flagKey",
+    "segmentKey",
+    "entityType",
+    "entityKey",
+    "actor",
+    "from",
+    "to",
+    "flag_key",
+    "segment_key",
+    "user_id",
+    "name",
+];
+
+/// The input boundary for request parameters: every query and path parameter must be text
+/// PostgreSQL can store and at most [`MAX_PARAMETER_BYTES`] long, or the request is a 400
+/// naming it before any handler (and so any query) sees it.
+/// Request parameters as (name, value) pairs, decoded.
+type Pairs = Vec<(String, String)>;
+
+fn check_parameters(pairs: &[(String, String)], unnamed: &'static str) -> Result<()> {
+    for (name, value) in pairs {
+        let problem = if value.len() > MAX_PARAMETER_BYTES {
+            Some(format!(
+                "is {} bytes long; the limit is {MAX_PARAMETER_BYTES} bytes",
+                value.len()
+            ))
+        } else {
+            document::unstorable_text(value).map(str::to_owned)
+        };
+        if let Some(problem) = problem {
+            let known = PARAMETER_NAMES.iter().find(|known| *known == name);
+            return Err(Error::InvalidParameter {
+                name: known.copied().unwrap_or(unnamed),
+                message: format!("{name} {problem}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Query parameters; a bad one → 400 `INVALID_PARAMETER`.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -50,14 +101,18 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|e: QueryRejection| Error::InvalidParameter {
-                name: "query",
-                message: e.body_text(),
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        let pairs = axum::extract::Query::<Pairs>::try_from_uri(&parts.uri).map_err(query_error)?;
+        check_parameters(&pairs.0, "query")?;
+        let query = axum::extract::Query::try_from_uri(&parts.uri).map_err(query_error)?;
+        Ok(Query(query.0))
+    }
+}
+
+fn query_error(e: QueryRejection) -> Error {
+    Error::InvalidParameter {
+        name: "query",
+        message: e.body_text(),
     }
 }
 
@@ -69,13 +124,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Path(p.0))
-            .map_err(|e: PathRejection| Error::InvalidParameter {
-                name: "path",
-                message: e.body_text(),
-            })
+        let pairs = axum::extract::Path::<Pairs>::from_request_parts(parts, state).await;
+        check_parameters(&pairs.map_err(path_error)?.0, "path")?;
+        let path = axum::extract::Path::from_request_parts(parts, state).await;
+        Ok(Path(path.map_err(path_error)?.0))
+    }
+}
+
+fn path_error(e: PathRejection) -> Error {
+    Error::InvalidParameter {
+        name: "path",
+        message: e.body_text(),
     }
 }
 
@@ -164,6 +223,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn parameters_with_nul_or_over_the_limit_are_refused_by_name() {
+        let pair = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
+        let long = "k".repeat(MAX_PARAMETER_BYTES + 1);
+        assert!(check_parameters(&pair("environment", "é"), "query").is_ok());
+        assert!(check_parameters(&pair("cursor", &long[1..]), "query").is_ok());
+        for (pairs, expected) in [
+            (pair("cursor", "a\0"), "cursor"),
+            (pair("environment", &long), "environment"),
+            (pair("whatever", "\0"), "query"),
+        ] {
+            match check_parameters(&pairs, "query") {
+                Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, expected),
+                other => panic!("expected a parameter error, got {other:?}"),
+            }
+        }
     }
 
     #[test]

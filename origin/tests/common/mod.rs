@@ -175,6 +175,11 @@ impl TestApp {
             builder = builder.header(*name, *value);
         }
         let request = builder.body(body.unwrap_or_else(Body::empty)).unwrap();
+        self.send_request(request).await
+    }
+
+    /// Sends a request built by the caller (raw header bytes, any body).
+    pub async fn send_request(&self, request: Request<Body>) -> TestResponse {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -366,4 +371,28 @@ impl TestApp {
             ..self
         }
     }
+}
+
+/// Every row of every table the admin API writes, as text in a stable order: equal dumps before
+/// and after a batch of requests mean the batch changed nothing.
+pub async fn dump(pool: &PgPool) -> String {
+    let mut dump = String::new();
+    for table in [
+        "environment",
+        "feature_flag",
+        "flag_override",
+        "flag_version",
+        "segment",
+        "client_key",
+        "audit_log",
+        "snapshot",
+        "publish_cursor",
+    ] {
+        let sql = format!(
+            "select coalesce(string_agg(row_to_json(t)::text, E'\\n' order by row_to_json(t)::text), '') from {table} t"
+        );
+        let rows: String = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap();
+        dump.push_str(&format!("{table}:\n{rows}\n"));
+    }
+    dump
 }
