@@ -207,6 +207,22 @@ impl TokenKeys {
         if claims.sub.is_empty() {
             return Err(Error::Unauthorized("token subject is empty"));
         }
+        // `sub` and `jti` become the audit actor and token id (indexed text columns): refuse what
+        // the database could not store rather than fail the first write with a database error
+        if !storable_claim(&claims.sub) {
+            return Err(Error::Unauthorized(
+                "token subject is unusable (NUL, or over 255 bytes)",
+            ));
+        }
+        if claims
+            .jti
+            .as_deref()
+            .is_some_and(|jti| !storable_claim(jti))
+        {
+            return Err(Error::Unauthorized(
+                "token id (jti) is unusable (NUL, or over 255 bytes)",
+            ));
+        }
         if lifetime(&claims, jsonwebtoken::get_current_timestamp()) > self.max_lifetime_secs {
             return Err(Error::Unauthorized(
                 "token lifetime exceeds the longest accepted (EDGEFLAGS_MAX_TOKEN_LIFETIME_SECONDS)",
@@ -297,6 +313,11 @@ impl Caller {
         }
         Ok(())
     }
+}
+
+/// Whether a claim fits the audit log: at most 255 bytes, no NUL (which PostgreSQL text refuses).
+fn storable_claim(value: &str) -> bool {
+    value.len() <= 255 && !value.contains('\0')
 }
 
 #[cfg(test)]

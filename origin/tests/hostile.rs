@@ -1625,12 +1625,8 @@ fn credentials(t: &Tokens) -> Vec<Row> {
     rows
 }
 
-/// Subjects the database cannot store as an actor, in tokens signed with the right secret.
-// BLOCKED: origin/src/auth.rs `TokenKeys::authenticate` accepts any non-empty `sub`; the writer
-// records it as `created_by`/`updated_by`/`audit_log.actor` (a btree-indexed text column), so a
-// NUL or a subject over ~2,700 bytes makes the write a database error (500). Fix there: refuse a
-// `sub` holding NUL or longer than 255 bytes like an empty one (401 "token subject is
-// unusable"). Excluded from the run until then.
+/// Subjects the database cannot store as an actor (`created_by`, the indexed `audit_log.actor`),
+/// in tokens signed with the right secret: refused as unusable before any write.
 fn unstorable_subjects(t: &Tokens) -> Vec<Row> {
     let create = || req("create flag", Method::POST, FLAGS).json(json!({"flagKey": "x"}));
     vec![
@@ -1925,7 +1921,6 @@ async fn hostile_requests_get_their_documented_error_and_change_nothing(pool: Pg
 }
 
 #[sqlx::test(migrations = "../migrations")]
-#[ignore = "BLOCKED: origin/src/auth.rs accepts token subjects the audit log cannot store"]
 async fn tokens_whose_subject_cannot_be_stored_are_refused(pool: PgPool) {
     let app = hostile_app(pool.clone()).await;
     let rows = unstorable_subjects(&Tokens::new(&app));
