@@ -8,6 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ const REGEX_CACHE_LIMIT: usize = 1 << 18;
 /// clone and snapshots repeat patterns across flags).
 pub(crate) struct ClauseCompiler<'a> {
     pub(crate) segments: &'a KeyIndex<'a>,
-    regexes: HashMap<String, Result<Regex, String>>,
+    regexes: Regexes,
     /// String operands of `in` / `notIn`; the compiled snapshot keeps it.
     pub(crate) interner: Interner,
 }
@@ -41,7 +42,7 @@ impl<'a> ClauseCompiler<'a> {
     pub(crate) fn new(segments: &'a KeyIndex<'a>) -> Self {
         Self {
             segments,
-            regexes: HashMap::new(),
+            regexes: Regexes::default(),
             interner: Interner::default(),
         }
     }
@@ -193,7 +194,7 @@ impl<'a> Operands<'a, '_> {
         })
     }
 
-    fn regexes(&mut self, cache: &mut HashMap<String, Result<Regex, String>>) -> Vec<Regex> {
+    fn regexes(&mut self, regexes: &mut Regexes) -> Vec<Regex> {
         let mut out = Vec::new();
         for (i, value) in self.values.iter().enumerate() {
             let path = self.path.index(i);
@@ -218,19 +219,9 @@ impl<'a> Operands<'a, '_> {
                 );
                 continue;
             }
-            let compiled = match cache.get(pattern) {
-                Some(compiled) => compiled.clone(),
-                None => {
-                    let compiled = build_regex(pattern);
-                    cache.insert(pattern.to_string(), compiled.clone());
-                    compiled
-                }
-            };
-            match compiled {
+            match regexes.get(pattern) {
                 Ok(regex) => out.push(regex),
-                Err(message) => self
-                    .diag
-                    .report(&path, format!("invalid regular expression: {message}")),
+                Err(message) => self.diag.report(&path, message),
             }
         }
         out
@@ -257,6 +248,76 @@ impl<'a> Operands<'a, '_> {
         }
         out
     }
+}
+
+/// `matches` operands among `clauses`, for [`limits::REGEXES_PER_FLAG`].
+pub(crate) fn regex_operands<'c>(clauses: impl IntoIterator<Item = &'c Clause>) -> usize {
+    clauses
+        .into_iter()
+        .filter(|c| c.operator == "matches")
+        .map(|c| c.values.len())
+        .sum()
+}
+
+/// The distinct regular expressions of one snapshot, each compiled once, within the snapshot's
+/// budgets: [`limits::REGEXES`] patterns and [`limits::REGEX_STATES`] automaton states. A pattern
+/// that would exceed a budget fails like an invalid one (so does every later use of it), in
+/// document order, so every evaluator refuses the same clauses.
+#[derive(Default)]
+struct Regexes {
+    cache: HashMap<String, Result<Regex, String>>,
+    /// Patterns compiled so far, and the states of their automata.
+    compiled: usize,
+    states: usize,
+}
+
+impl Regexes {
+    /// The compiled `pattern`, or the message of why it is refused.
+    fn get(&mut self, pattern: &str) -> Result<Regex, String> {
+        if let Some(known) = self.cache.get(pattern) {
+            return known.clone();
+        }
+        let compiled = self.compile(pattern);
+        self.cache.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    fn compile(&mut self, pattern: &str) -> Result<Regex, String> {
+        if self.compiled >= limits::REGEXES {
+            return Err(format!(
+                "the snapshot's distinct regular expressions exceed the limit of {}",
+                limits::REGEXES
+            ));
+        }
+        // The pattern compiles first, so that its problems read as regex-syntax words them.
+        let regex = build_regex(pattern)
+            .map_err(|message| format!("invalid regular expression: {message}"))?;
+        let states = regex_states(pattern)
+            .map_err(|message| format!("invalid regular expression: {message}"))?;
+        if self.states.saturating_add(states) > limits::REGEX_STATES {
+            return Err(format!(
+                "the snapshot's regular expressions compile to more than {} automaton states \
+                 (this one has {states}, the ones before it {})",
+                limits::REGEX_STATES,
+                self.states
+            ));
+        }
+        self.compiled += 1;
+        self.states += states;
+        Ok(regex)
+    }
+}
+
+/// States of the pattern's Thompson NFA: the measure of [`limits::REGEX_STATES`]. Unlike the
+/// bytes a compiled regex occupies, it is the same on every platform (32- or 64-bit, with or
+/// without the faster engines of `std`).
+fn regex_states(pattern: &str) -> Result<usize, String> {
+    thompson::Compiler::new()
+        .syntax(syntax::Config::new())
+        .configure(thompson::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
+        .build(pattern)
+        .map(|nfa| nfa.states().len())
+        .map_err(|e| e.to_string())
 }
 
 fn build_regex(pattern: &str) -> Result<Regex, String> {
