@@ -50,7 +50,7 @@ pub mod limits {
     pub const REGEXES: usize = 1_000;
     /// States of the compiled automata (Thompson NFAs) of a snapshot's distinct regular
     /// expressions, summed. A state count, not bytes, so that every platform counts the same.
-    pub const REGEX_STATES: usize = 200_000;
+    pub const REGEX_STATES: usize = 100_000;
     /// Bytes of a snapshot as the edge stores it: packed (`crate::packed`), which must fit one
     /// Workers KV value (25 MiB, `publish_protocol::MAX_SNAPSHOT_BYTES`).
     pub const SNAPSHOT_BYTES: usize = 25 * 1024 * 1024;

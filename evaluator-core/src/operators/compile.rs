@@ -362,3 +362,10 @@ fn describe(value: &Value) -> String {
         _ => kind.to_string(),
     }
 }
+#[cfg(test)]
+#[test]
+fn regex_states_count_the_thompson_nfa_the_same_everywhere() {
+    // Pinned: the conformance budgets (21-budgets.json) rely on these counts.
+    assert_eq!(regex_states("^a$"), Ok(6));
+    assert_eq!(regex_states("\\w{20}a"), Ok(6332));
+}
