@@ -18,18 +18,12 @@ pub(crate) fn prerequisite_depths(
     entries: &[Entry<'_, Flag>],
     index: &KeyIndex<'_>,
 ) -> Vec<Option<usize>> {
-    let graph: Vec<Vec<u32>> = entries
-        .iter()
-        .map(|entry| match entry {
-            Entry::Parsed(flag) => flag
-                .prerequisites
-                .iter()
-                .filter_map(|p| index.get(p.flag_key.as_str()).copied())
-                .collect(),
-            Entry::Unparsable { .. } => Vec::new(),
-        })
-        .collect();
-    longest_paths(&graph)
+    longest_paths(&graph_of(entries, |flag: &Flag| {
+        flag.prerequisites
+            .iter()
+            .filter_map(|p| index.get(p.flag_key.as_str()).copied())
+            .collect()
+    }))
 }
 
 /// For every segment, how many segments deep its `segmentMatch` chain is (1: it matches no
@@ -38,23 +32,30 @@ pub(crate) fn segment_depths(
     entries: &[Entry<'_, Segment>],
     index: &KeyIndex<'_>,
 ) -> Vec<Option<usize>> {
-    let graph: Vec<Vec<u32>> = entries
-        .iter()
-        .map(|entry| match entry {
-            Entry::Parsed(segment) => segment
-                .rules
-                .iter()
-                .flat_map(|rule| &rule.clauses)
-                .filter(|clause| clause.operator == "segmentMatch")
-                .flat_map(|clause| &clause.values)
-                .filter_map(|value| value.as_str().and_then(|key| index.get(key)).copied())
-                .collect(),
-            Entry::Unparsable { .. } => Vec::new(),
-        })
-        .collect();
+    let graph = graph_of(entries, |segment: &Segment| {
+        segment
+            .rules
+            .iter()
+            .flat_map(|rule| &rule.clauses)
+            .filter(|clause| clause.operator == "segmentMatch")
+            .flat_map(|clause| &clause.values)
+            .filter_map(|value| value.as_str().and_then(|key| index.get(key)).copied())
+            .collect()
+    });
     longest_paths(&graph)
         .into_iter()
         .map(|edges| edges.map(|e| e + 1))
+        .collect()
+}
+
+/// The targets of every entry's edges; an unparsable entry has none.
+fn graph_of<T>(entries: &[Entry<'_, T>], edges: impl Fn(&T) -> Vec<u32>) -> Vec<Vec<u32>> {
+    entries
+        .iter()
+        .map(|entry| match entry {
+            Entry::Parsed(item) => edges(item),
+            Entry::Unparsable { .. } => Vec::new(),
+        })
         .collect()
 }
 

@@ -131,6 +131,7 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
     let mut clauses = ClauseCompiler::new(&segment_index);
     let mut diag = Diagnostics::default();
     let _ = compile_flag(flag, None, &scope, &mut clauses, &mut diag, &Path::ROOT);
+    diag.errors.extend(clauses.regex_budget_error());
     let own = entries.len().saturating_sub(1);
     for cycle in prerequisite_cycles(&entries, &scope.index) {
         if cycle.flag == own {
@@ -159,6 +160,7 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
     let mut clauses = ClauseCompiler::new(&index);
     let mut diag = Diagnostics::default();
     let _ = compile_segment(segment, None, &mut clauses, &mut diag, &Path::ROOT);
+    diag.errors.extend(clauses.regex_budget_error());
     let own = entries.len().saturating_sub(1);
     for cycle in segment_cycles(&entries, &index) {
         if cycle.segment == own {
@@ -183,31 +185,43 @@ pub(crate) fn too_deep_prerequisites(
     flag: &Path<'_>,
     depth: usize,
 ) -> bool {
-    if depth <= limits::PREREQUISITE_DEPTH {
-        return false;
-    }
-    diag.report(
+    too_deep(
+        diag,
         &flag.field("prerequisites"),
-        format!(
-            "prerequisites nest {depth} levels deep, beyond the limit of {}",
-            limits::PREREQUISITE_DEPTH
-        ),
-    );
-    true
+        depth,
+        limits::PREREQUISITE_DEPTH,
+        "prerequisites nest",
+        "levels",
+    )
 }
 
 /// Reports (at `segment.rules`) a segment whose `segmentMatch` chain is `depth` segments deep,
 /// if that exceeds [`limits::SEGMENT_DEPTH`]; whether it did.
 pub(crate) fn too_deep_segment(diag: &mut Diagnostics, segment: &Path<'_>, depth: usize) -> bool {
-    if depth <= limits::SEGMENT_DEPTH {
+    too_deep(
+        diag,
+        &segment.field("rules"),
+        depth,
+        limits::SEGMENT_DEPTH,
+        "segmentMatch nests",
+        "segments",
+    )
+}
+
+fn too_deep(
+    diag: &mut Diagnostics,
+    path: &Path<'_>,
+    depth: usize,
+    limit: usize,
+    what: &str,
+    unit: &str,
+) -> bool {
+    if depth <= limit {
         return false;
     }
     diag.report(
-        &segment.field("rules"),
-        format!(
-            "segmentMatch nests {depth} segments deep, beyond the limit of {}",
-            limits::SEGMENT_DEPTH
-        ),
+        path,
+        format!("{what} {depth} {unit} deep, beyond the limit of {limit}"),
     );
     true
 }

@@ -20,6 +20,7 @@ use crate::path::{Diagnostics, Path};
 use crate::sets::{IdSet, Interner};
 use crate::time::parse_rfc3339_millis;
 use crate::validate::limits;
+use crate::validate::ValidationError;
 use crate::version::SemVer;
 
 /// Compiled size limit of one regular expression's NFA. Patterns are at most 1,024 bytes, but
@@ -219,7 +220,7 @@ impl<'a> Operands<'a, '_> {
                 );
                 continue;
             }
-            match regexes.get(pattern) {
+            match regexes.get(pattern, &path) {
                 Ok(regex) => out.push(regex),
                 Err(message) => self.diag.report(&path, message),
             }
@@ -259,52 +260,72 @@ pub(crate) fn regex_operands<'c>(clauses: impl IntoIterator<Item = &'c Clause>) 
         .sum()
 }
 
-/// The distinct regular expressions of one snapshot, each compiled once, within the snapshot's
-/// budgets: [`limits::REGEXES`] patterns and [`limits::REGEX_STATES`] automaton states. A pattern
-/// that would exceed a budget fails like an invalid one (so does every later use of it), in
-/// document order, so every evaluator refuses the same clauses.
+/// The distinct regular expressions of one snapshot, each compiled once, and the snapshot's
+/// budgets: [`limits::REGEXES`] patterns and [`limits::REGEX_STATES`] automaton states. The first
+/// pattern, in document order, that takes the snapshot over a budget is reported (so validation
+/// refuses the snapshot), but nothing is degraded: a budget of the whole snapshot must not change
+/// how a flag evaluates, or a subset of the snapshot (the edge compiles subsets) would evaluate
+/// differently from the whole.
 #[derive(Default)]
 struct Regexes {
     cache: HashMap<String, Result<Regex, String>>,
     /// Patterns compiled so far, and the states of their automata.
     compiled: usize,
     states: usize,
+    over_budget: Option<ValidationError>,
 }
 
 impl Regexes {
-    /// The compiled `pattern`, or the message of why it is refused.
-    fn get(&mut self, pattern: &str) -> Result<Regex, String> {
+    /// The compiled `pattern`, or the message of why it is invalid; `path` is where it is used.
+    fn get(&mut self, pattern: &str, path: &Path<'_>) -> Result<Regex, String> {
         if let Some(known) = self.cache.get(pattern) {
             return known.clone();
         }
-        let compiled = self.compile(pattern);
+        let compiled = build_regex(pattern)
+            .map_err(|message| format!("invalid regular expression: {message}"));
+        if compiled.is_ok() {
+            self.count(pattern, path);
+        }
         self.cache.insert(pattern.to_string(), compiled.clone());
         compiled
     }
 
-    fn compile(&mut self, pattern: &str) -> Result<Regex, String> {
-        if self.compiled >= limits::REGEXES {
-            return Err(format!(
+    /// Counts a newly compiled pattern against the budgets.
+    fn count(&mut self, pattern: &str, path: &Path<'_>) {
+        // A pattern that compiled has an NFA within the same size limit.
+        let states = regex_states(pattern).unwrap_or(0);
+        self.compiled += 1;
+        self.states = self.states.saturating_add(states);
+        if self.over_budget.is_some() {
+            return;
+        }
+        let message = if self.compiled > limits::REGEXES {
+            format!(
                 "the snapshot's distinct regular expressions exceed the limit of {}",
                 limits::REGEXES
-            ));
-        }
-        // The pattern compiles first, so that its problems read as regex-syntax words them.
-        let regex = build_regex(pattern)
-            .map_err(|message| format!("invalid regular expression: {message}"))?;
-        let states = regex_states(pattern)
-            .map_err(|message| format!("invalid regular expression: {message}"))?;
-        if self.states.saturating_add(states) > limits::REGEX_STATES {
-            return Err(format!(
+            )
+        } else if self.states > limits::REGEX_STATES {
+            format!(
                 "the snapshot's regular expressions compile to more than {} automaton states \
                  (this one has {states}, the ones before it {})",
                 limits::REGEX_STATES,
-                self.states
-            ));
-        }
-        self.compiled += 1;
-        self.states += states;
-        Ok(regex)
+                self.states - states
+            )
+        } else {
+            return;
+        };
+        self.over_budget = Some(ValidationError {
+            path: path.render(),
+            message,
+        });
+    }
+}
+
+impl ClauseCompiler<'_> {
+    /// The snapshot's regular expressions over a budget, if they are: the problem, at the first
+    /// pattern that crossed it.
+    pub(crate) fn regex_budget_error(&self) -> Option<ValidationError> {
+        self.regexes.over_budget.clone()
     }
 }
 

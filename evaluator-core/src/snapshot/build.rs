@@ -267,6 +267,9 @@ pub(super) fn compile_input(
         }
     }
 
+    // Reported, never degraded: see `Regexes`.
+    diag.errors.extend(clauses.regex_budget_error());
+
     let (client_keys, has_client_keys) = compile_client_keys(&input.client_keys, &mut diag, &root);
     let flag_index = flags
         .iter()
