@@ -60,6 +60,36 @@ mod native {
         });
     }
 
+    /// Nesting at the depth limits (issue 11): a `segmentMatch` chain of 32 segments that each
+    /// match the next twice, and 16 levels of 4 prerequisites each needing all 4 below. Without
+    /// memoising, 2^32 and 4^16 steps; with it, one per segment or flag.
+    fn nesting(c: &mut Criterion) {
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/conformance/22-nesting.json"
+        ))
+        .expect("the conformance file is there");
+        let file: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        let snapshot = serde_json::to_vec(&file["snapshot"]).expect("serialises");
+        let (compiled, warnings) = CompiledSnapshot::from_json(&snapshot).expect("a snapshot");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let ctx = testdata::context(42);
+        c.bench_function("nested/segment_chain_32_fan_out_2", |b| {
+            b.iter(|| {
+                compiled
+                    .evaluate(black_box("in-chain"), black_box(&ctx), NOW)
+                    .enabled
+            })
+        });
+        c.bench_function("nested/prerequisites_16_levels_x_4", |b| {
+            b.iter(|| {
+                compiled
+                    .evaluate(black_box("top"), black_box(&ctx), NOW)
+                    .enabled
+            })
+        });
+    }
+
     fn loading(c: &mut Criterion) {
         let json =
             serde_json::to_vec(&testdata::realistic_snapshot()).expect("the model serialises");
@@ -86,7 +116,7 @@ mod native {
         });
     }
 
-    criterion_group!(benches, evaluation, loading);
+    criterion_group!(benches, evaluation, nesting, loading);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -12,15 +12,18 @@ use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::evaluation::{enabled, NULL};
 use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
+use crate::memo::Memo;
 use crate::reason::{detail, ErrorCode, Reason};
 use crate::segment::Scope;
 use crate::snapshot::CompiledSnapshot;
 
 pub use crate::evaluation::{Evaluation, ValueType};
 
-/// How deep prerequisites may nest. Validation rejects cycles; this bounds what is left (a
-/// deeper chain fails its prerequisite rather than exhausting the stack).
-pub const MAX_PREREQUISITE_DEPTH: u8 = 16;
+/// How deep prerequisites may nest. Validation rejects cycles and deeper chains
+/// ([`crate::validate::limits::PREREQUISITE_DEPTH`]); this only keeps the stack bounded should
+/// that ever not hold (a deeper chain fails its prerequisite).
+#[allow(clippy::cast_possible_truncation)]
+pub const MAX_PREREQUISITE_DEPTH: u8 = crate::validate::limits::PREREQUISITE_DEPTH as u8;
 
 /// What went wrong, resolved to a code and message only for the top-level flag.
 #[derive(Clone, Copy)]
@@ -63,7 +66,7 @@ impl CompiledSnapshot {
         now_ms: i64,
     ) -> Evaluation<'a> {
         match self.flag_position(flag_key) {
-            Some(position) => self.evaluate_position(position, flag_key, ctx, now_ms),
+            Some(position) => self.evaluate_position(position, flag_key, ctx, now_ms, &self.memo()),
             None => Evaluation::not_found(flag_key),
         }
     }
@@ -76,19 +79,31 @@ impl CompiledSnapshot {
         ctx: &EvaluationContext,
         now_ms: i64,
     ) -> Vec<Evaluation<'a>> {
+        // One context throughout: what one flag worked out about segments and prerequisites
+        // holds for the others.
+        let memo = self.memo();
         keys.iter()
-            .map(|key| self.evaluate(key, ctx, now_ms))
+            .map(|key| match self.flag_position(key) {
+                Some(position) => self.evaluate_position(position, key, ctx, now_ms, &memo),
+                None => Evaluation::not_found(key),
+            })
             .collect()
     }
 
     /// Evaluates every flag, in snapshot order.
     #[must_use]
     pub fn evaluate_all<'a>(&'a self, ctx: &EvaluationContext, now_ms: i64) -> Vec<Evaluation<'a>> {
+        let memo = self.memo();
         self.flags
             .iter()
             .enumerate()
-            .map(|(position, flag)| self.evaluate_position(position, &flag.key, ctx, now_ms))
+            .map(|(position, flag)| self.evaluate_position(position, &flag.key, ctx, now_ms, &memo))
             .collect()
+    }
+
+    /// An empty memo for one context's evaluations (allocates nothing up front).
+    fn memo(&self) -> Memo {
+        Memo::new(self.segments.len(), self.flags.len())
     }
 
     fn evaluate_position<'a>(
@@ -97,11 +112,12 @@ impl CompiledSnapshot {
         flag_key: &'a str,
         ctx: &EvaluationContext,
         now_ms: i64,
+        memo: &Memo,
     ) -> Evaluation<'a> {
         let Some(flag) = self.flags.get(position) else {
             return Evaluation::not_found(flag_key);
         };
-        let outcome = self.resolve(flag, ctx, now_ms, 0);
+        let outcome = self.resolve(flag, ctx, now_ms, 0, memo);
         let (value, variant) = served(flag, outcome.variation);
         let (error_code, error_message) = match outcome.failure {
             None => (None, None),
@@ -130,6 +146,7 @@ impl CompiledSnapshot {
         ctx: &EvaluationContext,
         now_ms: i64,
         depth: u8,
+        memo: &Memo,
     ) -> Outcome<'a> {
         let t = match &flag.body {
             Body::Valid(targeting) => targeting.as_ref(),
@@ -148,18 +165,21 @@ impl CompiledSnapshot {
         if !flag.enabled {
             return Outcome::serve(t.off, Reason::Disabled, detail::FLAG_DISABLED);
         }
-        // 2. Prerequisites: each must be on, error-free and serve the required variation.
+        // 2. Prerequisites: each must be on, error-free and serve the required variation. Each
+        // prerequisite flag is resolved once per evaluation (a diamond of prerequisites would
+        // otherwise cost exponential time); the depth check comes first so that a cut-off
+        // answer is never remembered.
         for prerequisite in &t.prerequisites {
             let passed = depth < MAX_PREREQUISITE_DEPTH
-                && self
-                    .flags
-                    .get(prerequisite.flag as usize)
-                    .is_some_and(|other| {
-                        let o = self.resolve(other, ctx, now_ms, depth + 1);
-                        !matches!(o.reason, Reason::Disabled | Reason::Error)
-                            && prerequisite.variation.is_some()
-                            && o.variation == prerequisite.variation
-                    });
+                && prerequisite.variation.is_some()
+                && memo.prerequisite(prerequisite.flag, || {
+                    let other = self.flags.get(prerequisite.flag as usize)?;
+                    #[cfg(test)]
+                    crate::memo::count::prerequisite();
+                    let o = self.resolve(other, ctx, now_ms, depth + 1, memo);
+                    o.variation
+                        .filter(|_| !matches!(o.reason, Reason::Disabled | Reason::Error))
+                }) == prerequisite.variation;
             if !passed {
                 return Outcome::serve(t.off, Reason::Default, detail::PREREQUISITE_FAILED);
             }
@@ -188,7 +208,7 @@ impl CompiledSnapshot {
         }
         // 6. `targetingRules.segments`, then rules in order.
         if !t.segments.is_empty() || !t.rules.is_empty() {
-            if let Some(outcome) = self.segments_and_rules(flag, t, ctx) {
+            if let Some(outcome) = self.segments_and_rules(flag, t, ctx, memo) {
                 return outcome;
             }
         }
@@ -223,8 +243,9 @@ impl CompiledSnapshot {
         flag: &'a CompiledFlag,
         t: &'a Targeting,
         ctx: &EvaluationContext,
+        memo: &Memo,
     ) -> Option<Outcome<'a>> {
-        let scope = Scope::new(ctx, &self.segments, &self.interner, 0);
+        let scope = Scope::new(ctx, &self.segments, &self.interner, 0, memo);
         if t.segments.iter().any(|&s| scope.in_segment(s)) {
             return Some(serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT));
         }
@@ -341,5 +362,7 @@ fn describe(failure: Failure<'_>) -> (ErrorCode, String) {
     }
 }
 
+#[cfg(test)]
+mod nesting_tests;
 #[cfg(test)]
 mod tests;

@@ -35,7 +35,9 @@ pub mod evaluate;
 mod evaluation;
 mod flag;
 mod json;
+mod memo;
 pub mod model;
+mod nesting;
 pub mod operators;
 /// The edge's storage form of a snapshot: compile only the flags a request needs.
 pub mod packed;
@@ -59,5 +61,6 @@ pub use reason::{ErrorCode, Reason};
 pub use snapshot::CompiledSnapshot;
 pub use time::parse_rfc3339_millis;
 pub use validate::{
-    validate_flag, validate_flag_key, validate_segment, validate_snapshot, ValidationError,
+    validate_flag, validate_flag_key, validate_segment, validate_snapshot, validate_snapshot_bytes,
+    ValidationError,
 };

@@ -21,7 +21,7 @@ use crate::version::SemVer;
 mod compile;
 mod matching;
 
-pub(crate) use compile::ClauseCompiler;
+pub(crate) use compile::{regex_operands, ClauseCompiler};
 
 /// Every operator name the model accepts, in the order of `docs/flag-model.md`.
 pub const OPERATORS: &[&str] = &[

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::attribute::AttrCache;
 use crate::context::EvaluationContext;
+use crate::memo::Memo;
 use crate::operators::CompiledClause;
 use crate::sets::{Interner, StrSet};
 
@@ -15,9 +16,10 @@ mod compile;
 
 pub(crate) use compile::{compile_segment, SegmentLists};
 
-/// How deep `segmentMatch` may nest. Validation rejects cycles, so this only bounds a snapshot
-/// that skipped validation; a deeper chain does not match.
-pub(crate) const MAX_SEGMENT_DEPTH: u8 = 32;
+/// How deep `segmentMatch` may nest. Validation rejects cycles and deeper chains
+/// (`limits::SEGMENT_DEPTH`), so this only keeps the stack bounded should that ever not hold; a
+/// deeper chain does not match.
+pub(crate) const MAX_SEGMENT_DEPTH: u8 = crate::validate::limits::SEGMENT_DEPTH as u8;
 
 /// A segment ready for membership tests.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub(crate) struct Scope<'s> {
     pub(crate) interner: &'s Interner,
     /// Attributes already looked up by the clauses of the flag or segment being matched.
     pub(crate) cache: AttrCache<'s>,
+    /// Memberships this evaluation has already worked out.
+    pub(crate) memo: &'s Memo,
 }
 
 impl<'s> Scope<'s> {
@@ -57,6 +61,7 @@ impl<'s> Scope<'s> {
         segments: &'s [Option<CompiledSegment>],
         interner: &'s Interner,
         depth: u8,
+        memo: &'s Memo,
     ) -> Self {
         Self {
             ctx,
@@ -64,19 +69,30 @@ impl<'s> Scope<'s> {
             depth,
             interner,
             cache: AttrCache::new(),
+            memo,
         }
     }
 }
 
 impl Scope<'_> {
     /// Whether the context's user is in segment `index` (see "Segment" in the spec).
+    ///
+    /// Worked out once per evaluation (see `memo`), so nested segments cost linear time.
     pub(crate) fn in_segment(&self, index: u32) -> bool {
-        let Some(Some(segment)) = self.segments.get(index as usize) else {
-            return false;
-        };
+        // Before the memo: an answer cut off by depth must not be remembered for shallower
+        // callers (validation keeps compiled snapshots from ever getting here).
         if self.depth >= MAX_SEGMENT_DEPTH {
             return false;
         }
+        self.memo.segment(index, || self.work_out(index))
+    }
+
+    fn work_out(&self, index: u32) -> bool {
+        let Some(Some(segment)) = self.segments.get(index as usize) else {
+            return false;
+        };
+        #[cfg(test)]
+        crate::memo::count::segment();
         if let Some(user) = self.ctx.targeting_key.as_deref() {
             if segment.excluded.contains(user) {
                 return false;
@@ -88,7 +104,13 @@ impl Scope<'_> {
         if self.declared_member(&segment.key) {
             return true;
         }
-        let inner = Scope::new(self.ctx, self.segments, self.interner, self.depth + 1);
+        let inner = Scope::new(
+            self.ctx,
+            self.segments,
+            self.interner,
+            self.depth + 1,
+            self.memo,
+        );
         segment
             .rules
             .iter()

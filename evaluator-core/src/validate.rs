@@ -11,6 +11,7 @@ use core::fmt;
 use crate::cycles::{prerequisite_cycles, segment_cycles};
 use crate::flag::{compile_flag, FlagScope};
 use crate::model::{Flag, Segment, Snapshot};
+use crate::nesting::{prerequisite_depths, segment_depths};
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::compile_segment;
@@ -34,6 +35,25 @@ pub mod limits {
     pub const REGEX_BYTES: usize = 1_024;
     /// Characters of a flag, segment or environment key.
     pub const KEY_CHARS: usize = 255;
+    /// Overrides per flag.
+    pub const OVERRIDES: usize = USER_IDS;
+    /// Prerequisites per flag.
+    pub const PREREQUISITES: usize = 100;
+    /// Levels of prerequisites below a flag (a flag whose prerequisite has a prerequisite has
+    /// two).
+    pub const PREREQUISITE_DEPTH: usize = 16;
+    /// Segments in a chain of `segmentMatch` (a segment matching no other segment counts one).
+    pub const SEGMENT_DEPTH: usize = 32;
+    /// `matches` operands of one flag (or one segment).
+    pub const REGEXES_PER_FLAG: usize = 100;
+    /// Distinct regular expressions of a snapshot.
+    pub const REGEXES: usize = 1_000;
+    /// States of the compiled automata (Thompson NFAs) of a snapshot's distinct regular
+    /// expressions, summed. A state count, not bytes, so that every platform counts the same.
+    pub const REGEX_STATES: usize = 100_000;
+    /// Bytes of a snapshot as the edge stores it: packed (`crate::packed`), which must fit one
+    /// Workers KV value (25 MiB, `publish_protocol::MAX_SNAPSHOT_BYTES`).
+    pub const SNAPSHOT_BYTES: usize = 25 * 1024 * 1024;
 }
 
 /// One problem: where (`flags[3].targetingRules.rules[2].clauses[0].operator`) and what.
@@ -60,6 +80,39 @@ pub fn validate_snapshot(snapshot: &Snapshot) -> Vec<ValidationError> {
     compile_snapshot(snapshot).1
 }
 
+/// The size budget of a snapshot's text (the exact bytes that will be published): whether its
+/// packed form, the value the edge stores in Workers KV, fits [`limits::SNAPSHOT_BYTES`].
+/// Empty means it fits.
+///
+/// [`validate_snapshot`] cannot check this: a model has no text until it is serialised, and only
+/// the text that is stored counts. Call it on the text before storing it, so that a change that
+/// would make the environment unpublishable is refused instead of failing at the edge.
+#[must_use]
+pub fn validate_snapshot_bytes(json: &[u8]) -> Vec<ValidationError> {
+    // The packed form holds the JSON, so text over the limit never fits; otherwise pack it (the
+    // directory's size depends on the flags' references, so there is no cheaper exact bound).
+    let packed = if json.len() > limits::SNAPSHOT_BYTES {
+        json.len()
+    } else {
+        match crate::packed::pack_valid(json) {
+            Ok(packed) => packed.len(),
+            // Not a snapshot document: parsing reports that, not this budget.
+            Err(_) => return Vec::new(),
+        }
+    };
+    if packed <= limits::SNAPSHOT_BYTES {
+        return Vec::new();
+    }
+    Vec::from([ValidationError {
+        path: String::from("snapshot"),
+        message: format!(
+            "the snapshot would take {packed} bytes at the edge (packed), beyond the limit of {} \
+             bytes (25 MiB, one Workers KV value): remove flags, segments or user lists",
+            limits::SNAPSHOT_BYTES
+        ),
+    }])
+}
+
 /// Every problem of one flag, in the context of its environment's segments and other flags
 /// (for references and prerequisite cycles). Paths are relative to the flag
 /// (`targetingRules.rules[2].clauses[0].operator`, `flagKey`).
@@ -78,6 +131,7 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
     let mut clauses = ClauseCompiler::new(&segment_index);
     let mut diag = Diagnostics::default();
     let _ = compile_flag(flag, None, &scope, &mut clauses, &mut diag, &Path::ROOT);
+    diag.errors.extend(clauses.regex_budget_error());
     let own = entries.len().saturating_sub(1);
     for cycle in prerequisite_cycles(&entries, &scope.index) {
         if cycle.flag == own {
@@ -85,6 +139,9 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
             let prerequisite = prerequisites.index(cycle.prerequisite);
             diag.report(&prerequisite.field("flagKey"), cycle.message);
         }
+    }
+    if let Some(Some(depth)) = prerequisite_depths(&entries, &scope.index).get(own) {
+        too_deep_prerequisites(&mut diag, &Path::ROOT, *depth);
     }
     diag.errors
 }
@@ -103,6 +160,7 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
     let mut clauses = ClauseCompiler::new(&index);
     let mut diag = Diagnostics::default();
     let _ = compile_segment(segment, None, &mut clauses, &mut diag, &Path::ROOT);
+    diag.errors.extend(clauses.regex_budget_error());
     let own = entries.len().saturating_sub(1);
     for cycle in segment_cycles(&entries, &index) {
         if cycle.segment == own {
@@ -114,7 +172,58 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
             diag.report(&values.index(cycle.value), cycle.message);
         }
     }
+    if let Some(Some(depth)) = segment_depths(&entries, &index).get(own) {
+        too_deep_segment(&mut diag, &Path::ROOT, *depth);
+    }
     diag.errors
+}
+
+/// Reports (at `flag.prerequisites`) a flag whose prerequisites nest `depth` levels deep, if
+/// that exceeds [`limits::PREREQUISITE_DEPTH`]; whether it did.
+pub(crate) fn too_deep_prerequisites(
+    diag: &mut Diagnostics,
+    flag: &Path<'_>,
+    depth: usize,
+) -> bool {
+    too_deep(
+        diag,
+        &flag.field("prerequisites"),
+        depth,
+        limits::PREREQUISITE_DEPTH,
+        "prerequisites nest",
+        "levels",
+    )
+}
+
+/// Reports (at `segment.rules`) a segment whose `segmentMatch` chain is `depth` segments deep,
+/// if that exceeds [`limits::SEGMENT_DEPTH`]; whether it did.
+pub(crate) fn too_deep_segment(diag: &mut Diagnostics, segment: &Path<'_>, depth: usize) -> bool {
+    too_deep(
+        diag,
+        &segment.field("rules"),
+        depth,
+        limits::SEGMENT_DEPTH,
+        "segmentMatch nests",
+        "segments",
+    )
+}
+
+fn too_deep(
+    diag: &mut Diagnostics,
+    path: &Path<'_>,
+    depth: usize,
+    limit: usize,
+    what: &str,
+    unit: &str,
+) -> bool {
+    if depth <= limit {
+        return false;
+    }
+    diag.report(
+        path,
+        format!("{what} {depth} {unit} deep, beyond the limit of {limit}"),
+    );
+    true
 }
 
 /// `others` without any of `item`'s key, then `item` itself (last, so its index is

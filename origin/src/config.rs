@@ -89,6 +89,20 @@ pub struct Config {
     #[arg(long, env = "EDGEFLAGS_ADMIN_RATE_BURST", default_value_t = 100)]
     pub admin_rate_burst: u32,
 
+    /// Sustained evaluation API requests per second allowed per client IP at the origin; over
+    /// it, 429 RATE_LIMITED with Retry-After. 0 disables this limit.
+    #[arg(long, env = "EDGEFLAGS_EVALUATION_RATE_PER_SECOND", default_value_t = crate::live::EvaluationBudget::DEFAULT.rate_per_second)]
+    pub evaluation_rate_per_second: f64,
+
+    /// Burst size of the evaluation API rate limit (the token bucket's capacity).
+    #[arg(long, env = "EDGEFLAGS_EVALUATION_RATE_BURST", default_value_t = crate::live::EvaluationBudget::DEFAULT.burst)]
+    pub evaluation_rate_burst: u32,
+
+    /// Evaluations of many flags (batch and bulk requests) running at once at the origin, off
+    /// the async runtime; more get 503 OVERLOADED with Retry-After.
+    #[arg(long, env = "EDGEFLAGS_EVALUATION_CONCURRENCY", default_value_t = crate::live::EvaluationBudget::DEFAULT.concurrency)]
+    pub evaluation_concurrency: usize,
+
     /// Largest admin request body in bytes; larger bodies get 413 PAYLOAD_TOO_LARGE.
     #[arg(long, env = "EDGEFLAGS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -17,13 +17,75 @@ use std::sync::{Arc, Mutex, RwLock};
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Announcement, Subscription};
+use crate::ratelimit::RateLimiter;
+
+/// What the origin's evaluation API may cost, so that evaluation cannot starve the runtime that
+/// serves the admin API and `/readyz` (issue 11, "Resource budgets").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvaluationBudget {
+    /// Evaluations of many flags (batch, bulk) running at once on the blocking pool; more are
+    /// refused with 503 rather than queued.
+    pub concurrency: usize,
+    /// Sustained evaluation requests per second per client IP; 0 disables the limit.
+    pub rate_per_second: f64,
+    /// Token bucket capacity of that limit.
+    pub burst: u32,
+}
+
+impl EvaluationBudget {
+    /// The defaults of [`crate::config::Config`].
+    pub const DEFAULT: Self = Self {
+        concurrency: 8,
+        rate_per_second: 100.0,
+        burst: 1000,
+    };
+}
+
+impl From<&crate::config::Config> for EvaluationBudget {
+    fn from(config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: config.evaluation_concurrency,
+            rate_per_second: config.evaluation_rate_per_second,
+            burst: config.evaluation_rate_burst,
+        }
+    }
+}
+
+/// The enforcement of an [`EvaluationBudget`]: the slots of the blocking evaluations and the
+/// per-client token buckets.
+#[derive(Debug)]
+pub struct EvaluationGate {
+    slots: Arc<Semaphore>,
+    limiter: RateLimiter,
+}
+
+impl EvaluationGate {
+    fn new(budget: EvaluationBudget) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(budget.concurrency)),
+            limiter: RateLimiter::new(budget.rate_per_second, budget.burst),
+        }
+    }
+
+    /// A slot for one blocking evaluation, held until dropped; `None` when all are taken. Never
+    /// waits: a request over the bound is refused at once, so work cannot pile up.
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).try_acquire_owned().ok()
+    }
+
+    /// Takes one request of `client` from the rate limit: `Err` with how long until the next
+    /// is admitted.
+    pub fn admit(&self, client: &str) -> Result<(), std::time::Duration> {
+        self.limiter.check(client, std::time::Instant::now())
+    }
+}
 
 /// Pause before the follower retries after failing to read the outbox.
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -40,6 +102,8 @@ pub struct LiveSnapshots {
     /// Snapshot bodies read from the outbox so far.
     body_reads: AtomicU64,
     metrics: Metrics,
+    /// What evaluating from these snapshots may cost (see [`EvaluationGate`]).
+    gate: RwLock<Arc<EvaluationGate>>,
 }
 
 impl LiveSnapshots {
@@ -51,7 +115,20 @@ impl LiveSnapshots {
             installed: Notify::new(),
             body_reads: AtomicU64::new(0),
             metrics,
+            gate: RwLock::new(Arc::new(EvaluationGate::new(EvaluationBudget::DEFAULT))),
         }
+    }
+
+    /// The budget the evaluation API answers within now.
+    pub fn evaluation_gate(&self) -> Arc<EvaluationGate> {
+        Arc::clone(&self.gate.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the evaluation budget (at start-up, from [`crate::config::Config`]; tests).
+    /// Evaluations holding a slot of the old budget finish under it.
+    pub fn set_evaluation_budget(&self, budget: EvaluationBudget) {
+        *self.gate.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(EvaluationGate::new(budget));
     }
 
     /// The snapshot of `environment`, if one is loaded.

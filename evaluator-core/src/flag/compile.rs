@@ -12,7 +12,7 @@ use crate::attribute::AttrTable;
 use crate::bucketing::SaltState;
 use crate::json::{json_eq, Kind};
 use crate::model::Flag;
-use crate::operators::{ClauseCompiler, KeyIndex};
+use crate::operators::{regex_operands, ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::sets::StrList;
 use crate::snapshot::Entry;
@@ -145,6 +145,17 @@ pub(crate) fn compile_flag(
     let FlagCompiler {
         variations, diag, ..
     } = c;
+    let rules = flag
+        .targeting_rules
+        .as_ref()
+        .map_or(&[][..], |t| t.rules.as_slice());
+    let targeting_path = path.field("targetingRules");
+    diag.within_limit(
+        &targeting_path.field("rules"),
+        regex_operands(rules.iter().flat_map(|r| &r.clauses)),
+        limits::REGEXES_PER_FLAG,
+        "regular expressions",
+    );
 
     let body = match targeting {
         Some(targeting) if diag.len() == before => Body::Valid(Box::new(targeting)),

@@ -74,7 +74,14 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
 
     fn prerequisites(&mut self, scope: &FlagScope<'_>) -> Vec<CompiledPrerequisite> {
         let path = self.path.field("prerequisites");
-        let mut out = Vec::with_capacity(self.flag.prerequisites.len());
+        let count = self.flag.prerequisites.len();
+        if !self
+            .diag
+            .within_limit(&path, count, limits::PREREQUISITES, "prerequisites")
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(count);
         for (i, prerequisite) in self.flag.prerequisites.iter().enumerate() {
             let item = path.index(i);
             match scope.prerequisite(&prerequisite.flag_key, &prerequisite.variation) {
@@ -96,7 +103,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let mut out: HashMap<String, Vec<CompiledOverride>> = HashMap::new();
         if !self
             .diag
-            .within_limit(&path, list.len(), limits::USER_IDS, "overrides")
+            .within_limit(&path, list.len(), limits::OVERRIDES, "overrides")
         {
             return out;
         }

@@ -8,6 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use serde_json::Value;
 
@@ -19,6 +20,7 @@ use crate::path::{Diagnostics, Path};
 use crate::sets::{IdSet, Interner};
 use crate::time::parse_rfc3339_millis;
 use crate::validate::limits;
+use crate::validate::ValidationError;
 use crate::version::SemVer;
 
 /// Compiled size limit of one regular expression's NFA. Patterns are at most 1,024 bytes, but
@@ -32,7 +34,7 @@ const REGEX_CACHE_LIMIT: usize = 1 << 18;
 /// clone and snapshots repeat patterns across flags).
 pub(crate) struct ClauseCompiler<'a> {
     pub(crate) segments: &'a KeyIndex<'a>,
-    regexes: HashMap<String, Result<Regex, String>>,
+    regexes: Regexes,
     /// String operands of `in` / `notIn`; the compiled snapshot keeps it.
     pub(crate) interner: Interner,
 }
@@ -41,7 +43,7 @@ impl<'a> ClauseCompiler<'a> {
     pub(crate) fn new(segments: &'a KeyIndex<'a>) -> Self {
         Self {
             segments,
-            regexes: HashMap::new(),
+            regexes: Regexes::default(),
             interner: Interner::default(),
         }
     }
@@ -193,7 +195,7 @@ impl<'a> Operands<'a, '_> {
         })
     }
 
-    fn regexes(&mut self, cache: &mut HashMap<String, Result<Regex, String>>) -> Vec<Regex> {
+    fn regexes(&mut self, regexes: &mut Regexes) -> Vec<Regex> {
         let mut out = Vec::new();
         for (i, value) in self.values.iter().enumerate() {
             let path = self.path.index(i);
@@ -218,19 +220,9 @@ impl<'a> Operands<'a, '_> {
                 );
                 continue;
             }
-            let compiled = match cache.get(pattern) {
-                Some(compiled) => compiled.clone(),
-                None => {
-                    let compiled = build_regex(pattern);
-                    cache.insert(pattern.to_string(), compiled.clone());
-                    compiled
-                }
-            };
-            match compiled {
+            match regexes.get(pattern, &path) {
                 Ok(regex) => out.push(regex),
-                Err(message) => self
-                    .diag
-                    .report(&path, format!("invalid regular expression: {message}")),
+                Err(message) => self.diag.report(&path, message),
             }
         }
         out
@@ -257,6 +249,96 @@ impl<'a> Operands<'a, '_> {
         }
         out
     }
+}
+
+/// `matches` operands among `clauses`, for [`limits::REGEXES_PER_FLAG`].
+pub(crate) fn regex_operands<'c>(clauses: impl IntoIterator<Item = &'c Clause>) -> usize {
+    clauses
+        .into_iter()
+        .filter(|c| c.operator == "matches")
+        .map(|c| c.values.len())
+        .sum()
+}
+
+/// The distinct regular expressions of one snapshot, each compiled once, and the snapshot's
+/// budgets: [`limits::REGEXES`] patterns and [`limits::REGEX_STATES`] automaton states. The first
+/// pattern, in document order, that takes the snapshot over a budget is reported (so validation
+/// refuses the snapshot), but nothing is degraded: a budget of the whole snapshot must not change
+/// how a flag evaluates, or a subset of the snapshot (the edge compiles subsets) would evaluate
+/// differently from the whole.
+#[derive(Default)]
+struct Regexes {
+    cache: HashMap<String, Result<Regex, String>>,
+    /// Patterns compiled so far, and the states of their automata.
+    compiled: usize,
+    states: usize,
+    over_budget: Option<ValidationError>,
+}
+
+impl Regexes {
+    /// The compiled `pattern`, or the message of why it is invalid; `path` is where it is used.
+    fn get(&mut self, pattern: &str, path: &Path<'_>) -> Result<Regex, String> {
+        if let Some(known) = self.cache.get(pattern) {
+            return known.clone();
+        }
+        let compiled = build_regex(pattern)
+            .map_err(|message| format!("invalid regular expression: {message}"));
+        if compiled.is_ok() {
+            self.count(pattern, path);
+        }
+        self.cache.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    /// Counts a newly compiled pattern against the budgets.
+    fn count(&mut self, pattern: &str, path: &Path<'_>) {
+        // A pattern that compiled has an NFA within the same size limit.
+        let states = regex_states(pattern).unwrap_or(0);
+        self.compiled += 1;
+        self.states = self.states.saturating_add(states);
+        if self.over_budget.is_some() {
+            return;
+        }
+        let message = if self.compiled > limits::REGEXES {
+            format!(
+                "the snapshot's distinct regular expressions exceed the limit of {}",
+                limits::REGEXES
+            )
+        } else if self.states > limits::REGEX_STATES {
+            format!(
+                "the snapshot's regular expressions compile to more than {} automaton states \
+                 (this one has {states}, the ones before it {})",
+                limits::REGEX_STATES,
+                self.states - states
+            )
+        } else {
+            return;
+        };
+        self.over_budget = Some(ValidationError {
+            path: path.render(),
+            message,
+        });
+    }
+}
+
+impl ClauseCompiler<'_> {
+    /// The snapshot's regular expressions over a budget, if they are: the problem, at the first
+    /// pattern that crossed it.
+    pub(crate) fn regex_budget_error(&self) -> Option<ValidationError> {
+        self.regexes.over_budget.clone()
+    }
+}
+
+/// States of the pattern's Thompson NFA: the measure of [`limits::REGEX_STATES`]. Unlike the
+/// bytes a compiled regex occupies, it is the same on every platform (32- or 64-bit, with or
+/// without the faster engines of `std`).
+fn regex_states(pattern: &str) -> Result<usize, String> {
+    thompson::Compiler::new()
+        .syntax(syntax::Config::new())
+        .configure(thompson::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
+        .build(pattern)
+        .map(|nfa| nfa.states().len())
+        .map_err(|e| e.to_string())
 }
 
 fn build_regex(pattern: &str) -> Result<Regex, String> {
@@ -300,4 +382,11 @@ fn describe(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         _ => kind.to_string(),
     }
+}
+#[cfg(test)]
+#[test]
+fn regex_states_count_the_thompson_nfa_the_same_everywhere() {
+    // Pinned: the conformance budgets (21-budgets.json) rely on these counts.
+    assert_eq!(regex_states("^a$"), Ok(6));
+    assert_eq!(regex_states("\\w{20}a"), Ok(6332));
 }

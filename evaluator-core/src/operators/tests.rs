@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::attribute::{AttrTable, CACHE_SLOTS};
 use crate::context::EvaluationContext;
+use crate::memo::Memo;
 use crate::model::Clause;
 use crate::path::{Diagnostics, Path};
 use crate::segment::Scope;
@@ -44,7 +45,7 @@ fn matches(clause: Value, context: Value) -> bool {
     let context = ctx(context);
     compiled
         .unwrap()
-        .matches(&Scope::new(&context, &[], &interner, 0))
+        .matches(&Scope::new(&context, &[], &interner, 0, &Memo::new(0, 0)))
 }
 
 #[test]
@@ -323,7 +324,8 @@ fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
         panic!("three clauses compiled");
     };
     let context = ctx(json!({"country": "US"}));
-    let scope = Scope::new(&context, &[], &interner, 0);
+    let memo = Memo::new(0, 0);
+    let scope = Scope::new(&context, &[], &interner, 0, &memo);
     // The second clause reads the cached value; the missing attribute is cached as missing.
     assert!(is_us.matches(&scope) && not_ca.matches(&scope));
     assert!(!has_plan.matches(&scope) && !has_plan.matches(&scope));
@@ -340,6 +342,7 @@ fn attributes_beyond_the_cache_slots_are_still_read() {
         object.insert(format!("a{i}"), json!(i));
     }
     let context = ctx(Value::Object(object));
-    let scope = Scope::new(&context, &[], &interner, 0);
+    let memo = Memo::new(0, 0);
+    let scope = Scope::new(&context, &[], &interner, 0, &memo);
     assert!(clauses.iter().all(|c| c.matches(&scope)));
 }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::CompiledSegment;
 use crate::attribute::AttrTable;
 use crate::model::Segment;
-use crate::operators::{ClauseCompiler, CompiledClause};
+use crate::operators::{regex_operands, ClauseCompiler, CompiledClause};
 use crate::path::{Diagnostics, Path};
 use crate::sets::StrList;
 use crate::validate::{check_key, limits};
@@ -51,6 +51,12 @@ pub(crate) fn compile_segment(
     if !diag.within_limit(&rules_path, segment.rules.len(), limits::RULES, "rules") {
         return None;
     }
+    diag.within_limit(
+        &rules_path,
+        regex_operands(segment.rules.iter().flat_map(|r| &r.clauses)),
+        limits::REGEXES_PER_FLAG,
+        "regular expressions",
+    );
     let mut attrs = AttrTable::default();
     let mut rules = Vec::with_capacity(segment.rules.len());
     for (r, rule) in segment.rules.iter().enumerate() {

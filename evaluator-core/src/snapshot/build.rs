@@ -13,10 +13,11 @@ use crate::bucketing::SaltState;
 use crate::cycles::prerequisite_cycles;
 use crate::flag::{compile_flag, Body, CompiledFlag, FlagLists, FlagScope};
 use crate::model::{ClientKey, Flag, Segment, Snapshot};
+use crate::nesting::prerequisite_depths;
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::SegmentLists;
-use crate::validate::{index_u32, ValidationError};
+use crate::validate::{index_u32, too_deep_prerequisites, ValidationError};
 
 /// A snapshot whose flags and segments are still raw JSON, for degrading per flag.
 #[derive(Deserialize)]
@@ -233,6 +234,20 @@ pub(super) fn compile_input(
         }
     }
 
+    // Prerequisites nested deeper than the limit: evaluation would cut them off (and the memo of
+    // prerequisite outcomes relies on it never doing so).
+    let depths = prerequisite_depths(&kept_entries, &scope.index);
+    for (position, (flag, depth)) in flags.iter_mut().zip(depths).enumerate() {
+        let original = kept.get(position).copied().unwrap_or(position);
+        let Some(depth) = depth else { continue };
+        if too_deep_prerequisites(&mut diag, &flags_path.index(original), depth) {
+            flag.break_with(format!(
+                "invalid flag configuration: prerequisites nest {depth} levels deep, beyond the limit of {}",
+                crate::validate::limits::PREREQUISITE_DEPTH
+            ));
+        }
+    }
+
     // A flag that targets an invalid segment would silently treat it as empty: make it an error.
     for (position, flag) in flags.iter_mut().enumerate() {
         let invalid = flag
@@ -251,6 +266,9 @@ pub(super) fn compile_input(
             flag.break_with(format!("invalid flag configuration: {message}"));
         }
     }
+
+    // Reported, never degraded: see `Regexes`.
+    diag.errors.extend(clauses.regex_budget_error());
 
     let (client_keys, has_client_keys) = compile_client_keys(&input.client_keys, &mut diag, &root);
     let flag_index = flags

@@ -6,10 +6,11 @@ use alloc::vec::Vec;
 use super::Entry;
 use crate::cycles::segment_cycles;
 use crate::model::Segment;
+use crate::nesting::segment_depths;
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::{compile_segment, CompiledSegment, SegmentLists};
-use crate::validate::index_u32;
+use crate::validate::{index_u32, too_deep_segment};
 
 /// Indexes segments by key (the first of duplicates wins); also says which are duplicates.
 pub(super) fn index_segments<'s>(
@@ -82,6 +83,22 @@ pub(super) fn compile_segments(
         diag.report(&values.index(cycle.value), cycle.message);
         if let Some(slot) = segments.get_mut(cycle.segment) {
             *slot = None;
+        }
+    }
+
+    // A chain deeper than the limit: evaluation would cut it off (and the memo of segment
+    // membership relies on it never doing so).
+    for (i, depth) in segment_depths(entries, clauses.segments)
+        .into_iter()
+        .enumerate()
+    {
+        let compiled = segments.get(i).is_some_and(Option::is_some);
+        if let (true, Some(depth)) = (compiled, depth) {
+            if too_deep_segment(diag, &path.index(i), depth) {
+                if let Some(slot) = segments.get_mut(i) {
+                    *slot = None;
+                }
+            }
         }
     }
 

@@ -473,3 +473,29 @@ fn snapshot_validation_equals_compile_warnings() {
         ]
     );
 }
+
+#[test]
+fn a_snapshot_text_whose_packed_form_fits_one_kv_value_is_within_budget() {
+    let json = serde_json::to_vec(&snapshot(json!([{"flagKey": "f"}]), json!([]))).unwrap();
+    assert!(validate_snapshot_bytes(&json).is_empty());
+}
+
+#[test]
+fn a_snapshot_text_over_25_mib_once_packed_is_refused_with_its_size() {
+    // Just under the limit as JSON: the packed directory takes it over.
+    let filler = limits::SNAPSHOT_BYTES - 100;
+    let document = json!({"environment": "e", "version": 1,
+        "flags": [{"flagKey": "f", "description": "x".repeat(filler)}]});
+    let json = serde_json::to_vec(&document).unwrap();
+    assert!(json.len() <= limits::SNAPSHOT_BYTES);
+    let packed = crate::packed::pack_valid(&json).unwrap().len();
+    let errors = validate_snapshot_bytes(&json);
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [format!(
+            "snapshot: the snapshot would take {packed} bytes at the edge (packed), beyond the \
+             limit of 26214400 bytes (25 MiB, one Workers KV value): remove flags, segments or \
+             user lists"
+        )]
+    );
+}

@@ -30,6 +30,8 @@ macro_rules! for_each_conformance_file {
             degraded_flags_conform => "18-degraded-flags.json",
             validation_conforms => "19-validation.json",
             validation_limits_conform => "20-validation-limits.json",
+            resource_budgets_conform => "21-budgets.json",
+            nesting_at_the_depth_limits_costs_linear_time => "22-nesting.json",
         }
     };
 }

@@ -3,18 +3,28 @@
 //! `evaluation-api` crate, the same code the edge runs, so both answer identically; this module
 //! only adapts axum's request and response types and supplies the snapshot and the clock.
 //!
+//! Evaluation has budgets of its own (issue 11, [`crate::live::EvaluationBudget`]): a rate limit
+//! per client IP (429 `RATE_LIMITED`), and requests that evaluate many flags run on the blocking
+//! pool, at most `concurrency` at once (over it, 503 `OVERLOADED`), so that they never hold up
+//! the async runtime serving the admin API and `/readyz`. A single flag costs microseconds and is
+//! answered in place.
+//!
 //! Each of the four operations has its own documented route (so it is in the OpenAPI document
 //! and has its own `route` label in the metrics), but every handler is the same [`evaluate`]:
 //! the crate re-reads the path itself.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use evaluation_api::{
-    parse, payload_too_large, respond, ApiResponse, Config, HttpRequest, RequestHeaders,
+    parse, payload_too_large, respond, ApiRequest, ApiResponse, Config, HttpRequest, RequestHeaders,
 };
+use serde_json::json;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -176,9 +186,28 @@ async fn ofrep_bulk(state: State<AppState>, req: Request) -> Response {
     evaluate(state, req).await
 }
 
+/// Requests naming at most this many flags are evaluated in place, on the async runtime.
+const INLINE_FLAGS: usize = 16;
+/// `Retry-After` of a 503 `OVERLOADED`: the blocking evaluations ahead take milliseconds.
+const OVERLOADED_RETRY_SECS: u64 = 1;
+
 async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
+    let gate = state.live.evaluation_gate();
+    let client = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".to_owned(),
+    };
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
+    if let Err(wait) = gate.admit(&client) {
+        return into_axum(refusal(
+            path,
+            429,
+            "RATE_LIMITED",
+            "too many evaluation requests from this client; retry later",
+            whole_seconds(wait),
+        ));
+    }
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -210,7 +239,7 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
     };
     let response = match parse(&request, &config) {
         Err(finished) => finished,
-        Ok(api_request) => {
+        Ok(api_request) if is_small(&api_request) => {
             let snapshot = state.live.get(api_request.environment());
             respond(
                 &api_request,
@@ -218,8 +247,64 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
                 chrono::Utc::now().timestamp_millis(),
             )
         }
+        Ok(api_request) => {
+            let Some(slot) = gate.try_slot() else {
+                return into_axum(refusal(
+                    path,
+                    503,
+                    "OVERLOADED",
+                    "the origin is evaluating as many large requests as it allows; retry later",
+                    OVERLOADED_RETRY_SECS,
+                ));
+            };
+            let snapshot = state.live.get(api_request.environment());
+            let evaluated = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                respond(
+                    &api_request,
+                    snapshot.as_deref(),
+                    chrono::Utc::now().timestamp_millis(),
+                )
+            })
+            .await;
+            match evaluated {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(error = %e, "a blocking evaluation failed");
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            }
+        }
     };
     into_axum(response)
+}
+
+/// Whether the request names few enough flags to evaluate in place.
+fn is_small(request: &ApiRequest) -> bool {
+    request
+        .flag_keys()
+        .is_some_and(|keys| keys.len() <= INLINE_FLAGS)
+}
+
+/// A refusal of the evaluation budget in the API's own error shape, with `Retry-After`: REST
+/// `{"error": {"code", "message"}}`, OFREP `{"errorCode": "GENERAL", "errorDetails"}` (OFREP has
+/// no code of its own for it; its status says it).
+fn refusal(path: &str, status: u16, code: &str, message: &str, retry_after: u64) -> ApiResponse {
+    let body = if path.starts_with("/ofrep/") {
+        json!({"errorCode": "GENERAL", "errorDetails": format!("{code}: {message}")})
+    } else {
+        json!({"error": {"code": code, "message": message}})
+    };
+    let mut response = ApiResponse::json(status, body.to_string().into_bytes());
+    response
+        .headers
+        .push(("Retry-After", retry_after.to_string()));
+    response
+}
+
+/// Rounds a wait up to whole seconds, at least one.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 fn into_axum(response: ApiResponse) -> Response {
