@@ -87,6 +87,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), Settings::from(&config))
         .context("metrics registry")?
         .with_max_token_lifetime(config.max_token_lifetime());
+    state
+        .live
+        .set_evaluation_budget(live::EvaluationBudget::from(&config));
     // Serve nothing before every environment's snapshot is loaded.
     state.live.load(&pool).await.context("loading snapshots")?;
 

@@ -37,6 +37,7 @@ pub const CHANNEL: &str = "edgeflags_snapshot";
 /// in order, which the publisher's cursors rely on.
 pub async fn append(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<String> {
     let body = serde_json::to_string(snapshot)?;
+    refuse_unpublishable(&body)?;
     sqlx::query("insert into snapshot (environment_key, version, body) values ($1, $2, $3)")
         .bind(&snapshot.environment)
         .bind(version_i64(snapshot.version))
@@ -49,6 +50,25 @@ pub async fn append(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<Stri
         .execute(conn)
         .await?;
     Ok(body)
+}
+
+/// Refuses a snapshot the edge could not store (one Workers KV value, packed), so the change that
+/// would produce it fails with a 422 instead of being committed and then refused by every edge.
+///
+/// Packing costs about a parse of the snapshot, so it runs only where the limit is in reach: the
+/// packed value is the JSON plus a directory of fixed-size entries, key bytes and dependency
+/// words, each smaller than the JSON text it points at, so text under half the limit always fits.
+fn refuse_unpublishable(body: &str) -> Result<()> {
+    if body.len() <= evaluator_core::validate::limits::SNAPSHOT_BYTES / 2 - 4096 {
+        return Ok(());
+    }
+    match evaluator_core::validate_snapshot_bytes(body.as_bytes())
+        .into_iter()
+        .next()
+    {
+        None => Ok(()),
+        Some(problem) => Err(Error::invalid(problem.path, problem.message)),
+    }
 }
 
 /// The snapshot of `environment_key` as `conn` (usually a transaction) sees it now, labelled
@@ -128,4 +148,34 @@ pub async fn latest(pool: &PgPool, environment_key: &str) -> Result<Option<(u64,
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(v, body)| (version_u64(v), body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_budget_is_what_the_edge_accepts() {
+        assert_eq!(
+            evaluator_core::validate::limits::SNAPSHOT_BYTES,
+            publish_protocol::MAX_SNAPSHOT_BYTES
+        );
+    }
+
+    #[test]
+    fn a_snapshot_the_edge_could_not_store_is_refused_naming_the_limit() {
+        let small = r#"{"environment":"dev","version":1,"generatedAt":"2026-12-01T00:00:00Z","flags":[],"segments":[]}"#;
+        assert!(refuse_unpublishable(small).is_ok());
+        let description = "x".repeat(evaluator_core::validate::limits::SNAPSHOT_BYTES);
+        let big = format!(
+            r#"{{"environment":"dev","version":1,"generatedAt":"2026-12-01T00:00:00Z","flags":[{{"flagKey":"f","description":"{description}"}}],"segments":[]}}"#
+        );
+        match refuse_unpublishable(&big) {
+            Err(Error::Validation(problems)) => {
+                assert_eq!(problems[0].field, "snapshot");
+                assert!(problems[0].message.contains("26214400"), "{problems:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
