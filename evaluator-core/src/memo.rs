@@ -15,7 +15,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{OnceCell, RefCell};
 
 /// Answers kept inline before spilling.
 const INLINE: usize = 8;
@@ -26,7 +26,9 @@ const UNKNOWN: u32 = u32::MAX;
 pub(crate) struct Memo {
     segments: u32,
     nodes: usize,
-    state: RefCell<State>,
+    /// Set up at the first answer: most evaluations (a flag without segments or prerequisites)
+    /// never touch the memo and so never pay for clearing its table.
+    state: OnceCell<RefCell<State>>,
 }
 
 struct State {
@@ -42,11 +44,7 @@ impl Memo {
         Self {
             segments: u32::try_from(segments).unwrap_or(u32::MAX),
             nodes: segments.saturating_add(flags),
-            state: RefCell::new(State {
-                len: 0,
-                inline: [(0, 0); INLINE],
-                spilled: Vec::new(),
-            }),
+            state: OnceCell::new(),
         }
     }
 
@@ -82,7 +80,7 @@ impl Memo {
 
     fn get(&self, node: u32) -> Option<u32> {
         // Never borrowed across a `compute`, so this cannot fail; answer "unknown" if it did.
-        let state = self.state.try_borrow().ok()?;
+        let state = self.state.get()?.try_borrow().ok()?;
         if !state.spilled.is_empty() {
             return state
                 .spilled
@@ -99,7 +97,14 @@ impl Memo {
     }
 
     fn put(&self, node: u32, value: u32) {
-        let Ok(mut state) = self.state.try_borrow_mut() else {
+        let state = self.state.get_or_init(|| {
+            RefCell::new(State {
+                len: 0,
+                inline: [(0, 0); INLINE],
+                spilled: Vec::new(),
+            })
+        });
+        let Ok(mut state) = state.try_borrow_mut() else {
             return;
         };
         if !state.spilled.is_empty() {

@@ -1,0 +1,77 @@
+//! A driver for counting instructions with callgrind (`scripts/bench-core-instructions`):
+//! builds the realistic snapshot of `evaluator_core::testdata`, compiles it, then runs one shape
+//! `count` times. Callgrind counts are exact and repeatable on a shared machine where times are
+//! not, so the script runs every shape twice (`count` 0 and N) and reports the difference / N:
+//! the instructions of one operation, set-up excluded.
+//!
+//! `cargo run --release -p evaluator-core --features testdata --example instructions -- <shape> <count>`
+//! with shape `simple`, `rules`, `typical`, `all`, `from_json` or `none`.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use evaluator_core::{testdata, CompiledSnapshot};
+
+/// The evaluation time the benches use (2026-11-22).
+const NOW: i64 = 1_795_514_400_000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(shape), Some(Ok(count))) = (args.first(), args.get(1).map(|c| c.parse::<usize>()))
+    else {
+        eprintln!("usage: instructions <simple|rules|typical|all|from_json|none> <count>");
+        return ExitCode::FAILURE;
+    };
+    let model = testdata::realistic_snapshot();
+    let Ok(json) = serde_json::to_vec(&model) else {
+        eprintln!("the model does not serialise");
+        return ExitCode::FAILURE;
+    };
+    // Names the input, so two builds can be checked to measure the same snapshot.
+    eprintln!(
+        "snapshot: {} bytes, FNV-1a {:016x}",
+        json.len(),
+        fnv1a(&json)
+    );
+    let (compiled, _) = CompiledSnapshot::compile(model);
+    let ctx = testdata::context(42);
+    let mut served = 0_usize;
+    for _ in 0..count {
+        served += match shape.as_str() {
+            "simple" => usize::from(
+                compiled
+                    .evaluate(black_box(testdata::SIMPLE_FLAG), black_box(&ctx), NOW)
+                    .enabled,
+            ),
+            "rules" => usize::from(
+                compiled
+                    .evaluate(black_box(testdata::RULES_FLAG), black_box(&ctx), NOW)
+                    .enabled,
+            ),
+            "typical" => usize::from(
+                compiled
+                    .evaluate(
+                        black_box(testdata::RULES_TYPICAL_FLAG),
+                        black_box(&ctx),
+                        NOW,
+                    )
+                    .enabled,
+            ),
+            "all" => compiled.evaluate_all(black_box(&ctx), NOW).len(),
+            "from_json" => usize::from(CompiledSnapshot::from_json(black_box(&json)).is_ok()),
+            "none" => 0,
+            other => {
+                eprintln!("unknown shape {other:?}");
+                return ExitCode::FAILURE;
+            }
+        };
+    }
+    println!("{served}");
+    ExitCode::SUCCESS
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
