@@ -69,6 +69,17 @@ async fn delivered_soon(pool: &PgPool, environment: &str, version: u64) {
     .await;
 }
 
+/// An app, its environment `production` and an edge set up by `setup` (versions it refuses,
+/// what it holds already).
+async fn app_and_edge(pool: &PgPool, setup: impl FnOnce(&EdgeRecord)) -> (TestApp, RecordingEdge) {
+    let app = TestApp::new(pool.clone());
+    create_environment(pool, "production").await;
+    let state = Arc::new(EdgeRecord::default());
+    setup(&state);
+    let edge = RecordingEdge::start("127.0.0.1:0".parse().unwrap(), state).await;
+    (app, edge)
+}
+
 const REJECTED: &str = r#"edgeflags_publish_delivery_errors_total{kind="rejected",sink="edge"}"#;
 const STORED: &str = r#"edgeflags_publish_deliveries_total{outcome="stored",sink="edge"}"#;
 const SUPERSEDED: &str = r#"edgeflags_publish_deliveries_total{outcome="superseded",sink="edge"}"#;
@@ -77,11 +88,7 @@ const SUPERSEDED: &str = r#"edgeflags_publish_deliveries_total{outcome="supersed
 async fn a_version_the_edge_refuses_shows_in_metrics_and_the_next_valid_one_is_delivered_at_once(
     pool: PgPool,
 ) {
-    let app = TestApp::new(pool.clone());
-    create_environment(&pool, "production").await;
-    let state = Arc::new(EdgeRecord::default());
-    state.reject.lock().unwrap().push(1);
-    let edge = RecordingEdge::start("127.0.0.1:0".parse().unwrap(), state).await;
+    let (app, edge) = app_and_edge(&pool, |edge| edge.reject.lock().unwrap().push(1)).await;
     let publisher = publish_to(&app, &edge, slow_retry_settings());
 
     commit_snapshot(&pool, "production", 1).await;
@@ -142,11 +149,10 @@ async fn a_newer_version_is_not_held_back_by_an_older_versions_temporary_failure
 async fn an_edge_holding_a_newer_version_is_reported_superseded_not_counted_as_stored(
     pool: PgPool,
 ) {
-    let app = TestApp::new(pool.clone());
-    create_environment(&pool, "production").await;
-    let state = Arc::new(EdgeRecord::default());
-    state.stored.lock().unwrap().insert("production".into(), 40);
-    let edge = RecordingEdge::start("127.0.0.1:0".parse().unwrap(), state).await;
+    let (app, edge) = app_and_edge(&pool, |edge| {
+        edge.stored.lock().unwrap().insert("production".into(), 40);
+    })
+    .await;
     let publisher = publish_to(&app, &edge, fast_settings());
     commit_snapshot(&pool, "production", 1).await;
     delivered_soon(&pool, "production", 1).await;

@@ -655,11 +655,8 @@ async fn edge_publish(
             )
         } else {
             stored.insert(environment.clone(), version);
-            state
-                .accepted
-                .lock()
-                .unwrap()
-                .push((environment.clone(), version, body));
+            let stored_body = (environment.clone(), version, body);
+            state.accepted.lock().unwrap().push(stored_body);
             (
                 200,
                 json!({"environment": environment, "version": version, "stored": true}),
