@@ -2,11 +2,13 @@
 //! "Faults: each an automated test").
 //!
 //! The test runs the real `origin` binary (spawned by PID) over a scratch database, publishing to
-//! a stand-in edge that is down (connection refused) at first. It makes changes through the admin
-//! API, waits until the publisher has tried and failed to deliver them, kills the origin with
-//! SIGKILL, brings the edge up and starts the origin again: the committed snapshots are still in
-//! the outbox and the edge receives the newest one (the edge sink is `LatestOnly`: it skips to the
-//! newest version, docs/architecture.md "Outbox"), byte for byte, and the cursor reaches it.
+//! a stand-in edge that is down (connection refused) at first and to an S3 archive (moto, see
+//! `publish_s3.rs`) whose bucket does not exist yet. It makes changes through the admin API, waits
+//! until the publisher has tried and failed to deliver them to both, kills the origin with
+//! SIGKILL, brings the edge up, creates the bucket and starts the origin again: the committed
+//! snapshots are still in the outbox, the edge receives the newest one (the edge sink is
+//! `LatestOnly`: it skips to the newest version, docs/architecture.md "Outbox") and the archive
+//! every version (`EveryVersion`), byte for byte, and both cursors reach the newest.
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p origin --test faults_origin_kill`
 
@@ -17,17 +19,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use origin::publish::{S3Sink, S3SinkConfig};
 use publish_support::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 const JWT_SECRET: &str = "faults-jwt-secret-0123456789-faults-jwt-secret";
 
-/// How to start `origin serve`: its database, its address, the edge it publishes to.
+/// How to start `origin serve`: its database, its address, the edge and the archive it publishes
+/// to.
 struct OriginConfig {
     database_url: String,
     bind: SocketAddr,
     edge: SocketAddr,
+    archive: S3SinkConfig,
     log: std::path::PathBuf,
 }
 
@@ -42,7 +47,20 @@ impl OriginConfig {
             .env("EDGEFLAGS_EDGE_URL", format!("http://{}", self.edge))
             .env("EDGEFLAGS_EDGE_PUBLISH_SECRET", EDGE_SECRET)
             .env("EDGEFLAGS_PUBLISH_POLL_SECONDS", "1")
+            .env(
+                "EDGEFLAGS_S3_ENDPOINT",
+                self.archive.endpoint.as_deref().unwrap(),
+            )
+            .env("EDGEFLAGS_S3_BUCKET", &self.archive.bucket)
+            .env("EDGEFLAGS_S3_REGION", &self.archive.region)
+            .env("EDGEFLAGS_S3_ACCESS_KEY_ID", &self.archive.access_key_id)
+            .env(
+                "EDGEFLAGS_S3_SECRET_ACCESS_KEY",
+                &self.archive.secret_access_key,
+            )
             .env("EDGEFLAGS_PUBLISH_MAX_BACKOFF_SECONDS", "1")
+            // a missing bucket is a rejection (404): retried after this
+            .env("EDGEFLAGS_PUBLISH_REJECTED_BACKOFF_SECONDS", "1")
             .env("EDGEFLAGS_SNAPSHOT_POLL_SECONDS", "1")
             .env("EDGEFLAGS_ADMIN_RATE_PER_SECOND", "0")
             .env("RUST_LOG", "info")
@@ -165,14 +183,49 @@ fn database_url(pool: &PgPool) -> String {
     )
 }
 
+/// Asserts the archive holds exactly the outbox's bytes for every version of `environment`, and
+/// the newest as `latest.json`.
+async fn assert_archived(pool: &PgPool, archive: &S3Sink, environment: &str) {
+    let rows = snapshot_rows(pool, environment).await;
+    let newest = S3Sink::latest_key(environment);
+    let keys = rows
+        .iter()
+        .map(|(version, body)| (S3Sink::version_key(environment, *version), body))
+        .chain(rows.last().map(|(_, body)| (newest, body)));
+    for (key, body) in keys {
+        let object = archive
+            .client()
+            .get_object()
+            .bucket(archive.bucket())
+            .key(&key);
+        let object = object
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        assert_eq!(bytes, body.as_bytes(), "{key}");
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
-async fn changes_committed_before_a_sigkill_reach_the_edge_after_the_restart(pool: PgPool) {
+async fn changes_committed_before_a_sigkill_reach_the_edge_and_the_archive_after_the_restart(
+    pool: PgPool,
+) {
     let started = Instant::now();
+    let s3 = S3Server::start().await;
     let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = OriginConfig {
         database_url: database_url(&pool),
         bind: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
         edge: edge_addr,
+        archive: S3SinkConfig {
+            endpoint: Some(s3.endpoint.clone()),
+            bucket: format!("faults-kill-{}", edge_addr.port()),
+            region: "us-east-1".to_owned(),
+            access_key_id: "test-key".to_owned(),
+            secret_access_key: "test-secret".to_owned(),
+            timeout: Duration::from_secs(10),
+        },
         log: std::env::temp_dir().join(format!(
             "edgeflags-faults-origin-{}-{}.log",
             std::process::id(),
@@ -181,7 +234,7 @@ async fn changes_committed_before_a_sigkill_reach_the_edge_after_the_restart(poo
     };
     let token = config.token();
 
-    // The edge is down: every delivery is refused at the TCP level.
+    // The edge is down (every delivery is refused at the TCP level), the bucket missing.
     let origin = config.serve().await;
     let (status, _, mut committed) = origin
         .admin(&token, "/admin/environments", json!({"key": "production"}))
@@ -199,13 +252,21 @@ async fn changes_committed_before_a_sigkill_reach_the_edge_after_the_restart(poo
     let committed = committed.unwrap();
     let down = wait_failed(&pool, "edge", "production", 1).await;
     down.assert_stuck(0, &["unreachable"]);
+    wait_failed(&pool, "s3", "production", 1)
+        .await
+        .assert_stuck(0, &["404"]);
 
     // Killed between commit and publish: nothing of the publisher's runs to its end.
     origin.kill();
 
     let edge = RecordingEdge::start(edge_addr, Arc::default()).await;
+    let archive = S3Sink::new(&config.archive);
+    let bucket = archive.client().create_bucket().bucket(archive.bucket());
+    bucket.send().await.unwrap();
     let origin = config.serve().await;
     wait_delivered(&pool, "edge", "production", committed).await;
+    wait_delivered(&pool, "s3", "production", committed).await;
+    assert_archived(&pool, &archive, "production").await;
     let rows = snapshot_rows(&pool, "production").await;
     assert_eq!(
         rows.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
@@ -231,7 +292,9 @@ async fn changes_committed_before_a_sigkill_reach_the_edge_after_the_restart(poo
         .await;
     assert_eq!((status, version), (201, Some(committed + 1)));
     wait_delivered(&pool, "edge", "production", committed + 1).await;
+    wait_delivered(&pool, "s3", "production", committed + 1).await;
     origin.kill();
+    assert_archived(&pool, &archive, "production").await;
     assert_eq!(edge.versions("production"), vec![committed, committed + 1]);
     assert!(edge.answers().iter().all(|(_, status)| *status == 200));
     edge.stop().await;
