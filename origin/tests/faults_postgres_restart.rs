@@ -3,7 +3,7 @@
 //! The test starts its own PostgreSQL cluster (Debian's binaries under
 //! `/usr/lib/postgresql/*/bin`, trust auth, a free port on 127.0.0.1, a temporary directory), runs
 //! the origin's router in-process over a pool pointing at it, sends a stream of flag creations from
-//! a task and restarts the cluster (`pg_ctl restart -m fast`) in the middle. Afterwards:
+//! a task and restarts the cluster in the middle (`pg_ctl stop -m fast`, 3 s down, `pg_ctl start`):
 //! - every acknowledged (201) write is in the database with its history and audit rows;
 //! - every other write was answered `503 UNAVAILABLE` with `Retry-After` within a bound, never a
 //!   500, and left all of its rows or none;
@@ -29,6 +29,9 @@ use sqlx::PgPool;
 /// The longest any one request may take, a restart included: the pool's acquire timeout (2 s)
 /// plus a reconnect, with room to spare. A request past it is a hang.
 const REQUEST_BOUND: Duration = Duration::from_secs(15);
+
+/// How long the database stays down: longer than the pool's acquire timeout.
+const OUTAGE: Duration = Duration::from_secs(3);
 
 /// A PostgreSQL cluster of this test alone: created by `initdb`, started and stopped by `pg_ctl`
 /// (which signals the postmaster by the PID in its `postmaster.pid`), removed on drop.
@@ -215,7 +218,7 @@ async fn write_stream(app: TestApp, stop: Arc<AtomicBool>) -> Vec<Attempt> {
             took: started.elapsed(),
             flag,
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     attempts
 }
@@ -265,15 +268,22 @@ async fn writes_across_a_postgres_restart_are_either_committed_or_answered_503_a
     let writer = tokio::spawn(write_stream(app.clone(), Arc::clone(&stop)));
     wait_acknowledged(&app, 5, Duration::from_secs(30)).await;
 
-    // The restart: fast shutdown terminates every backend (mid-statement ones included), then the
-    // cluster starts again on the same port. The stream keeps writing throughout.
+    // The restart: fast shutdown terminates every backend (mid-statement ones included), and the
+    // cluster stays down for longer than the pool's 2 s acquire timeout before it starts again on
+    // the same port, so writes meet both a dropped connection and a refused one. The stream keeps
+    // writing throughout.
     let restart = tokio::task::spawn_blocking({
-        let mut command = cluster.pg_ctl("restart");
-        move || run(&mut command)
+        let mut stop = cluster.pg_ctl("stop");
+        let mut start = cluster.pg_ctl("start");
+        move || {
+            run(&mut stop);
+            std::thread::sleep(OUTAGE);
+            run(&mut start);
+        }
     });
-    tokio::time::timeout(Duration::from_secs(60), restart)
+    tokio::time::timeout(Duration::from_secs(90), restart)
         .await
-        .expect("pg_ctl restart took more than 60 s")
+        .expect("the restart took more than 90 s")
         .unwrap();
     let after_restart = count(&app.pool, "select count(*) from feature_flag").await;
     wait_acknowledged(&app, after_restart + 5, Duration::from_secs(30)).await;
@@ -291,6 +301,10 @@ async fn writes_across_a_postgres_restart_are_either_committed_or_answered_503_a
         "{} writes, {} answered otherwise than 201: {failed:?}",
         attempts.len(),
         failed.len()
+    );
+    assert!(
+        !failed.is_empty(),
+        "the outage outlasts the acquire timeout: some write must have been refused"
     );
     for attempt in &attempts {
         assert!(attempt.took < REQUEST_BOUND, "{attempt:?}");
