@@ -170,8 +170,7 @@ async fn coordinate(
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {
-                ensure_cursors(&pool, &sinks.all, &mut announcements, &mut known).await;
-                expedite(&pool, &sinks.latest_only, &announcements.latest(), &mut announced).await;
+                follow(&pool, &sinks, &mut announcements, &mut known, &mut announced).await;
                 if let Err(e) = refresh_depth(&pool, &sinks.all, &metrics).await {
                     warn!(error = format!("{e:#}"), "snapshot publisher poll failed");
                 }
@@ -180,9 +179,7 @@ async fn coordinate(
             changed = announcements.changed(), if listening => {
                 if changed {
                     debug!("snapshot announcement");
-                    ensure_cursors(&pool, &sinks.all, &mut announcements, &mut known).await;
-                    expedite(&pool, &sinks.latest_only, &announcements.latest(), &mut announced)
-                        .await;
+                    follow(&pool, &sinks, &mut announcements, &mut known, &mut announced).await;
                 } else {
                     // The listener stopped (shutdown in progress): the poll carries on alone.
                     listening = false;
@@ -193,14 +190,27 @@ async fn coordinate(
     }
 }
 
+/// Acts on the latest announcement: [`ensure_cursors`], then [`expedite`]. It is read once, so
+/// whatever arrives meanwhile is still unseen for the next `changed()`.
+async fn follow(
+    pool: &PgPool,
+    sinks: &SinkNames,
+    announcements: &mut Subscription,
+    known: &mut HashSet<String>,
+    announced: &mut HashMap<String, u64>,
+) {
+    let announcement = announcements.latest();
+    ensure_cursors(pool, &sinks.all, &announcement, known).await;
+    expedite(pool, &sinks.latest_only, &announcement, announced).await;
+}
+
 /// Creates the cursors of every announced environment not in `known` (for all sinks).
 async fn ensure_cursors(
     pool: &PgPool,
     sinks: &[String],
-    announcements: &mut Subscription,
+    announcement: &Announcement,
     known: &mut HashSet<String>,
 ) {
-    let announcement = announcements.latest();
     let new: Vec<String> = announcement
         .versions()
         .keys()
