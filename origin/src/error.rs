@@ -214,6 +214,7 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if connection_lost(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Migrate(_) | Self::Json(_) | Self::Token(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -237,6 +238,7 @@ impl Error {
             Self::RouteNotFound(_) => "ROUTE_NOT_FOUND".into(),
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED".into(),
             Self::Unavailable(_) => "UNAVAILABLE".into(),
+            Self::Database(e) if connection_lost(e) => "UNAVAILABLE".into(),
             Self::Database(_) | Self::Migrate(_) | Self::Json(_) | Self::Token(_) => {
                 "INTERNAL".into()
             }
@@ -272,6 +274,10 @@ impl IntoResponse for Error {
             // the cause goes to the log, never to the client
             tracing::error!(error = %self, "request failed");
             "internal server error".to_owned()
+        } else if let Self::Database(_) = &self {
+            // a lost connection: the client learns that, the log gets the driver's words
+            tracing::warn!(error = %self, "database unreachable");
+            DATABASE_UNREACHABLE.to_owned()
         } else {
             self.to_string()
         };
@@ -303,9 +309,42 @@ impl IntoResponse for Error {
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+                );
+            }
             _ => {}
         }
         response
+    }
+}
+
+/// Message of a 503 for a database error that means the connection is gone.
+const DATABASE_UNREACHABLE: &str = "service unavailable: database unreachable";
+
+/// `Retry-After` seconds of a 503: a restarting database or a pool refilling takes seconds.
+const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
+/// True when `error` says the database could not be reached or dropped the connection (a restart,
+/// a failover, a full pool), not that the statement was wrong: such a request failed before or
+/// without committing and may be retried, so it is a 503, not a 500.
+///
+/// PostgreSQL's own words for it are SQLSTATE class 08 (connection exception) and 57P01..57P03
+/// (admin shutdown, crash shutdown, cannot connect now) — what a backend says when `pg_ctl
+/// restart` terminates it or a connection arrives while it starts.
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 
@@ -332,6 +371,35 @@ mod tests {
         );
         assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(error.code(), "VALIDATION_FAILED");
+    }
+
+    #[test]
+    fn a_lost_database_connection_is_503_unavailable_with_retry_after() {
+        let lost = Error::Database(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(lost.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(lost.code(), "UNAVAILABLE");
+        let response = lost.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        for timeout in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            assert_eq!(
+                Error::Database(timeout).status_code(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+    }
+
+    #[test]
+    fn other_database_errors_stay_500_internal() {
+        let broken = Error::Database(sqlx::Error::RowNotFound);
+        assert_eq!(broken.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.code(), "INTERNAL");
+        assert!(broken
+            .into_response()
+            .headers()
+            .get(header::RETRY_AFTER)
+            .is_none());
     }
 
     #[test]

@@ -139,6 +139,29 @@ pub(crate) async fn record_failure(
     Ok(())
 }
 
+/// Ends the backoff of the `sinks`' cursors of `environment` that have not delivered `version`:
+/// they are due now (the failure count stays). Returns how many cursors it moved.
+pub(crate) async fn expedite(
+    pool: &PgPool,
+    sinks: &[String],
+    environment_key: &str,
+    version: u64,
+) -> sqlx::Result<u64> {
+    let version = i64::try_from(version).unwrap_or(i64::MAX);
+    let moved = sqlx::query(
+        "update publish_cursor
+         set next_attempt_at = clock_timestamp(), updated_at = clock_timestamp()
+         where sink = any($1) and environment_key = $2
+           and delivered_version < $3 and next_attempt_at > clock_timestamp()",
+    )
+    .bind(sinks)
+    .bind(environment_key)
+    .bind(version)
+    .execute(pool)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
 /// Seconds until the earliest future deadline among `sink`'s cursors with undelivered versions.
 ///
 /// Cursors already due are left out: if this worker could not claim them, another one holds them

@@ -3,12 +3,12 @@
 //!
 //! Task layout (all inside one `JoinSet`, so aborting the returned handle stops everything):
 //! - one coordinator: follows the listener's announcements, creates the cursors of environments it
-//!   has not seen yet, refreshes the outbox depth gauge every poll, and bumps a `watch` counter to
-//!   wake the drainers;
+//!   has not seen yet, ends the backoff of latest-only cursors when a newer version is announced,
+//!   refreshes the outbox depth gauge every poll, and bumps a `watch` counter to wake the drainers;
 //! - `concurrency` drainers per sink: each repeatedly claims one due cursor (`for update skip
 //!   locked`), delivers one version and advances or backs off the cursor in the same transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +22,8 @@ use tracing::{debug, error, info, warn};
 use super::config::{PublishConfig, PublisherSettings};
 use super::cursor;
 use super::metrics::PublishMetrics;
-use super::sink::{Delivery, Outgoing, SinkError, SnapshotSink};
-use crate::outbox::Subscription;
+use super::sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
+use crate::outbox::{Announcement, Subscription};
 
 /// Starts publishing to the sinks `config` enables, woken by `announcements` (the replica's outbox
 /// listener). The task ends after `shutdown` is cancelled and in-flight deliveries finish (each
@@ -87,6 +87,11 @@ async fn run(
         return;
     }
     let names: Arc<[String]> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    let latest_only: Vec<String> = sinks
+        .iter()
+        .filter(|s| s.mode() == DeliveryMode::LatestOnly)
+        .map(|s| s.name().to_owned())
+        .collect();
     info!(sinks = ?names, "snapshot publisher started");
 
     // A child token: a failed task stops this publisher without shutting the process down.
@@ -95,7 +100,10 @@ async fn run(
     let mut tasks = JoinSet::new();
     tasks.spawn(coordinate(
         pool.clone(),
-        Arc::clone(&names),
+        SinkNames {
+            all: Arc::clone(&names),
+            latest_only,
+        },
         settings.poll_interval,
         metrics.clone(),
         announcements,
@@ -132,11 +140,19 @@ async fn run(
     info!("snapshot publisher stopped");
 }
 
-/// Cursor creation, depth gauge, and waking the drainers: on every announcement of the outbox
-/// listener, and every poll (which is what keeps the publisher going if the listener is down).
+/// The names of the publisher's sinks.
+struct SinkNames {
+    all: Arc<[String]>,
+    /// Those delivering only the newest version ([`DeliveryMode::LatestOnly`]).
+    latest_only: Vec<String>,
+}
+
+/// Cursor creation, ending backoffs a newer version makes moot, depth gauge, and waking the
+/// drainers: on every announcement of the outbox listener, and every poll (which is what keeps the
+/// publisher going if the listener is down).
 async fn coordinate(
     pool: PgPool,
-    sinks: Arc<[String]>,
+    sinks: SinkNames,
     poll_interval: Duration,
     metrics: PublishMetrics,
     mut announcements: Subscription,
@@ -145,6 +161,8 @@ async fn coordinate(
 ) {
     // Environments whose cursors exist for every sink.
     let mut known: HashSet<String> = HashSet::new();
+    // The newest version announced per environment, to notice one moving on.
+    let mut announced: HashMap<String, u64> = HashMap::new();
     let mut listening = true;
     let mut tick = tokio::time::interval(poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -152,8 +170,8 @@ async fn coordinate(
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {
-                ensure_cursors(&pool, &sinks, &mut announcements, &mut known).await;
-                if let Err(e) = refresh_depth(&pool, &sinks, &metrics).await {
+                follow(&pool, &sinks, &mut announcements, &mut known, &mut announced).await;
+                if let Err(e) = refresh_depth(&pool, &sinks.all, &metrics).await {
                     warn!(error = format!("{e:#}"), "snapshot publisher poll failed");
                 }
                 wake.send_modify(|n| *n = n.wrapping_add(1));
@@ -161,7 +179,7 @@ async fn coordinate(
             changed = announcements.changed(), if listening => {
                 if changed {
                     debug!("snapshot announcement");
-                    ensure_cursors(&pool, &sinks, &mut announcements, &mut known).await;
+                    follow(&pool, &sinks, &mut announcements, &mut known, &mut announced).await;
                 } else {
                     // The listener stopped (shutdown in progress): the poll carries on alone.
                     listening = false;
@@ -172,14 +190,27 @@ async fn coordinate(
     }
 }
 
+/// Acts on the latest announcement: [`ensure_cursors`], then [`expedite`]. It is read once, so
+/// whatever arrives meanwhile is still unseen for the next `changed()`.
+async fn follow(
+    pool: &PgPool,
+    sinks: &SinkNames,
+    announcements: &mut Subscription,
+    known: &mut HashSet<String>,
+    announced: &mut HashMap<String, u64>,
+) {
+    let announcement = announcements.latest();
+    ensure_cursors(pool, &sinks.all, &announcement, known).await;
+    expedite(pool, &sinks.latest_only, &announcement, announced).await;
+}
+
 /// Creates the cursors of every announced environment not in `known` (for all sinks).
 async fn ensure_cursors(
     pool: &PgPool,
     sinks: &[String],
-    announcements: &mut Subscription,
+    announcement: &Announcement,
     known: &mut HashSet<String>,
 ) {
-    let announcement = announcements.latest();
     let new: Vec<String> = announcement
         .versions()
         .keys()
@@ -198,6 +229,42 @@ async fn ensure_cursors(
         }
         // retried at the next announcement or poll: `known` only records successes
         Err(e) => warn!(error = %e, "creating publish cursors failed"),
+    }
+}
+
+/// Makes the backed-off cursors of the `latest_only` sinks due now for every environment whose
+/// announced version moved past the one in `announced`.
+///
+/// A latest-only sink (the edge) delivers the newest version, so a failure's backoff was earned by
+/// an older version than the one now waiting: a refused or undeliverable version must not hold
+/// back a newer, valid one for a backoff of up to `EDGEFLAGS_PUBLISH_REJECTED_BACKOFF_SECONDS`.
+/// The first announcement of an environment (at start-up) changes nothing, so a restart does not
+/// end backoffs; the failure count stays, so a newer version that fails too backs off longer.
+/// Archives (`EveryVersion`) are left alone: their versions go in order, the failed one first.
+async fn expedite(
+    pool: &PgPool,
+    latest_only: &[String],
+    announcement: &Announcement,
+    announced: &mut HashMap<String, u64>,
+) {
+    for (environment, &version) in announcement.versions() {
+        let Some(&previous) = announced.get(environment) else {
+            announced.insert(environment.clone(), version);
+            continue;
+        };
+        if version <= previous {
+            continue;
+        }
+        if !latest_only.is_empty() {
+            // Waits for a drainer delivering this cursor (at most the delivery timeout), so a
+            // failure it is about to record is ended too.
+            if let Err(e) = cursor::expedite(pool, latest_only, environment, version).await {
+                // `announced` keeps the old version: the next announcement or poll tries again
+                warn!(error = %e, environment, "ending a superseded backoff failed");
+                continue;
+            }
+        }
+        announced.insert(environment.clone(), version);
     }
 }
 

@@ -540,3 +540,132 @@ impl Drop for S3Server {
         }
     }
 }
+
+/// A stand-in edge for the fault tests (`tests/faults_*.rs`): the publish endpoint on a chosen
+/// address of 127.0.0.1, checking signatures with `publish_protocol`, keeping the newest version
+/// per environment as the worker does (200 `stored`, 200 `stored:false` for the same version,
+/// 409 `STALE_VERSION` for an older one) and refusing the versions in `reject` with 400
+/// `INVALID_SNAPSHOT`. Every answer is recorded. Stopping it closes the port (connection refused).
+pub struct RecordingEdge {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<EdgeRecord>,
+    task: JoinHandle<()>,
+}
+
+/// What a [`RecordingEdge`] saw and holds.
+#[derive(Default)]
+pub struct EdgeRecord {
+    /// Versions the edge refuses as invalid.
+    pub reject: Mutex<Vec<u64>>,
+    /// Newest stored version per environment.
+    pub stored: Mutex<std::collections::HashMap<String, u64>>,
+    /// (environment, version, body) of every stored snapshot, in arrival order.
+    pub accepted: Mutex<Vec<(String, u64, String)>>,
+    /// (version, status) of every answer, in order.
+    pub answers: Mutex<Vec<(u64, u16)>>,
+}
+
+/// The publish secret of [`RecordingEdge`] (32 bytes, the protocol's minimum).
+pub const EDGE_SECRET: &str = "faults-publish-secret-32-bytes!!";
+
+impl RecordingEdge {
+    pub async fn start(addr: std::net::SocketAddr, state: Arc<EdgeRecord>) -> Self {
+        use axum::routing::put;
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/internal/snapshots/{environment}", put(edge_publish))
+            .with_state(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, state, task }
+    }
+
+    pub fn url(&self) -> reqwest::Url {
+        format!("http://{}", self.addr).parse().unwrap()
+    }
+
+    /// Stored versions of `environment`, in arrival order.
+    pub fn versions(&self, environment: &str) -> Vec<u64> {
+        let accepted = self.state.accepted.lock().unwrap();
+        accepted
+            .iter()
+            .filter(|(e, _, _)| e == environment)
+            .map(|(_, v, _)| *v)
+            .collect()
+    }
+
+    pub fn answers(&self) -> Vec<(u64, u16)> {
+        self.state.answers.lock().unwrap().clone()
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn edge_publish(
+    axum::extract::State(state): axum::extract::State<Arc<EdgeRecord>>,
+    axum::extract::Path(environment): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let secret = publish_protocol::Secret::new(EDGE_SECRET.as_bytes()).unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let signed = publish_protocol::verify(
+        &secret,
+        header(publish_protocol::TIMESTAMP_HEADER),
+        header(publish_protocol::SIGNATURE_HEADER),
+        body.as_bytes(),
+        now,
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let version = parsed["version"].as_u64().unwrap_or(0);
+    let (status, answer) = if signed.is_err() {
+        (
+            401,
+            json!({"code": "INVALID_SIGNATURE", "message": "bad signature"}),
+        )
+    } else if state.reject.lock().unwrap().contains(&version) {
+        (
+            400,
+            json!({"code": "INVALID_SNAPSHOT", "message": "refused by the test", "errors": []}),
+        )
+    } else {
+        let mut stored = state.stored.lock().unwrap();
+        let current = stored.get(&environment).copied().unwrap_or(0);
+        if version < current {
+            (
+                409,
+                json!({"code": "STALE_VERSION", "message": "older", "storedVersion": current}),
+            )
+        } else if version == current {
+            (
+                200,
+                json!({"environment": environment, "version": version, "stored": false}),
+            )
+        } else {
+            stored.insert(environment.clone(), version);
+            let stored_body = (environment.clone(), version, body);
+            state.accepted.lock().unwrap().push(stored_body);
+            (
+                200,
+                json!({"environment": environment, "version": version, "stored": true}),
+            )
+        }
+    };
+    state.answers.lock().unwrap().push((version, status));
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        axum::Json(answer),
+    )
+}
