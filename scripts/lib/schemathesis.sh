@@ -24,7 +24,7 @@ SCHEMATHESIS_REQUIREMENTS=("schemathesis==4.32.5")
 SEED="${EDGEFLAGS_SCHEMATHESIS_SEED:-1100}"
 MAX_EXAMPLES="${EDGEFLAGS_SCHEMATHESIS_MAX_EXAMPLES:-25}"
 MAX_SECONDS="${EDGEFLAGS_SCHEMATHESIS_MAX_SECONDS:-150}"
-CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+CHECKS="${EDGEFLAGS_SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
 
 schemathesis_install() {
   python_tool_install schemathesis schemathesis "${SCHEMATHESIS_REQUIREMENTS[@]}"
@@ -69,21 +69,25 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 say "starting the origin on $url (log: $work/origin.log)"
 EDGEFLAGS_BIND="127.0.0.1:$port" EDGEFLAGS_ADMIN_RATE_PER_SECOND=0 \
-  EDGEFLAGS_REQUIRE_CLIENT_KEYS=false RUST_LOG="${RUST_LOG:-warn}" \
+  RUST_LOG="${RUST_LOG:-warn}" \
   "$origin_bin" serve </dev/null >"$work/origin.log" 2>&1 &
 origin_pid=$!
 wait_http "$url/readyz" 60 || { tail -n 40 "$work/origin.log" >&2; die "the origin did not start"; }
 
-token="$("$origin_bin" token --sub schemathesis --role admin --ttl 3600)"
-scripts/lib/seed-demo.sh "$url" "$token"
+export EDGEFLAGS_SCHEMATHESIS_ADMIN_TOKEN EDGEFLAGS_SCHEMATHESIS_CLIENT_KEY
+EDGEFLAGS_SCHEMATHESIS_ADMIN_TOKEN="$("$origin_bin" token --sub schemathesis --role admin --ttl 3600)"
+scripts/lib/seed-demo.sh "$url" "$EDGEFLAGS_SCHEMATHESIS_ADMIN_TOKEN"
+EDGEFLAGS_SCHEMATHESIS_CLIENT_KEY=$(curl -sf -X POST "$url/admin/environments/dev/client-keys" \
+  -H "authorization: Bearer $EDGEFLAGS_SCHEMATHESIS_ADMIN_TOKEN" -H 'content-type: application/json' \
+  --data-binary '{"name":"schemathesis"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])') \
+  || die "creating a client key failed"
 
 say "schemathesis: seed $SEED, at most $MAX_EXAMPLES examples per operation, ${MAX_SECONDS}s"
 started=$SECONDS
 status=0
-"$bin" --config-file "$ROOT/scripts/lib/schemathesis.toml" run "$url/openapi.json" \
-  --header "Authorization: Bearer $token" \
+timeout --signal=INT --kill-after=10 "$MAX_SECONDS" "$bin" --config-file "$ROOT/scripts/lib/schemathesis.toml" run "$url/openapi.json" \
   --checks "$CHECKS" \
-  --seed "$SEED" --max-examples "$MAX_EXAMPLES" --max-time "$MAX_SECONDS" \
+  --seed "$SEED" --max-examples "$MAX_EXAMPLES" \
   --generation-database none --workers 2 --request-timeout 10 --no-color \
   --report junit --report-junit-path "$work/junit.xml" || status=$?
 
