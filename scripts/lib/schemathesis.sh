@@ -22,7 +22,7 @@ cd "$ROOT"
 # Pinned so every machine generates the same requests from the same seed.
 SCHEMATHESIS_REQUIREMENTS=("schemathesis==4.32.5")
 SEED="${EDGEFLAGS_SCHEMATHESIS_SEED:-1100}"
-MAX_EXAMPLES="${EDGEFLAGS_SCHEMATHESIS_MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${EDGEFLAGS_SCHEMATHESIS_MAX_EXAMPLES:-100}"
 MAX_SECONDS="${EDGEFLAGS_SCHEMATHESIS_MAX_SECONDS:-150}"
 CHECKS="${EDGEFLAGS_SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
 
