@@ -2,7 +2,8 @@
 # Runs schemathesis (PyPI, pinned, installed into .tools/schemathesis-venv) against the origin's
 # own OpenAPI document: every documented operation gets generated requests, valid and invalid,
 # and every answer must be no server error and must match what the document says (status code,
-# content type, body schema).
+# content type, headers, body schema); invalid requests must be refused, and so must requests
+# without credentials.
 #
 #   scripts/lib/schemathesis.sh             # scratch database, origin on a free port, run, clean up
 #   scripts/lib/schemathesis.sh install     # idempotent; prints schemathesis' path
@@ -24,7 +25,12 @@ SCHEMATHESIS_REQUIREMENTS=("schemathesis==4.32.5")
 SEED="${EDGEFLAGS_SCHEMATHESIS_SEED:-1100}"
 MAX_EXAMPLES="${EDGEFLAGS_SCHEMATHESIS_MAX_EXAMPLES:-100}"
 MAX_SECONDS="${EDGEFLAGS_SCHEMATHESIS_MAX_SECONDS:-150}"
-CHECKS="${EDGEFLAGS_SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
+# Every check but positive_data_acceptance ("a schema-valid request is accepted"): the document
+# cannot say what the handlers check across members and against stored data (copy `from` != `to`,
+# a flag cannot be renamed, a segment still referenced cannot be deleted, an override needs
+# `variation` or `enabled`, a rollout needs a targeting key), so those 422s are right.
+CHECKS="${EDGEFLAGS_SCHEMATHESIS_CHECKS:-all}"
+EXCLUDED_CHECKS="${EDGEFLAGS_SCHEMATHESIS_EXCLUDED_CHECKS-positive_data_acceptance}"
 
 schemathesis_install() {
   python_tool_install schemathesis schemathesis "${SCHEMATHESIS_REQUIREMENTS[@]}"
@@ -85,8 +91,12 @@ EDGEFLAGS_SCHEMATHESIS_CLIENT_KEY=$(curl -sf -X POST "$url/admin/environments/de
 say "schemathesis: seed $SEED, at most $MAX_EXAMPLES examples per operation, ${MAX_SECONDS}s"
 started=$SECONDS
 status=0
-timeout --signal=INT --kill-after=10 "$MAX_SECONDS" "$bin" --config-file "$ROOT/scripts/lib/schemathesis.toml" run "$url/openapi.json" \
-  --checks "$CHECKS" \
+rm -f "$work/junit.xml"
+# --max-time is no bound: it makes fuzzing repeat until the time is spent. The examples bound the
+# run; `timeout` only stops one that hangs.
+timeout --signal=INT --kill-after=10 "$MAX_SECONDS" \
+  "$bin" --config-file "$ROOT/scripts/lib/schemathesis.toml" run "$url/openapi.json" \
+  --checks "$CHECKS" ${EXCLUDED_CHECKS:+--exclude-checks "$EXCLUDED_CHECKS"} \
   --seed "$SEED" --max-examples "$MAX_EXAMPLES" \
   --generation-database none --workers 2 --request-timeout 10 --no-color \
   --report junit --report-junit-path "$work/junit.xml" || status=$?
@@ -105,6 +115,7 @@ for case in cases:
 print(total, failures, errors)
 EOF
 )
+[ "$status" -ne 124 ] || warn "schemathesis did not finish within ${MAX_SECONDS}s"
 failed=$((failures + errors))
 passed=$((total - failed))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
