@@ -125,3 +125,94 @@ fn flatten_all_of(schemas: &mut BTreeMap<String, RefOr<Schema>>) {
         schemas.insert(name, RefOr::T(Schema::Object(object)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn closed(document: Value) -> Value {
+        let mut document: OpenApi = serde_json::from_value(document).unwrap();
+        close_admin_request_bodies(&mut document);
+        serde_json::to_value(document).unwrap()
+    }
+
+    fn with_body(path: &str, schemas: Value) -> Value {
+        json!({
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {path: {"post": {
+                "requestBody": {"content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Body"}
+                }}},
+                "responses": {}
+            }}},
+            "components": {"schemas": schemas}
+        })
+    }
+
+    #[test]
+    fn an_admin_body_and_the_structs_it_reaches_are_closed_and_maps_stay_open() {
+        let document = closed(with_body(
+            "/admin/things",
+            json!({
+                "Body": {"type": "object", "properties": {
+                    "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}},
+                    "context": {"type": "object", "additionalProperties": true}
+                }},
+                "Rule": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "Unused": {"type": "object", "properties": {"name": {"type": "string"}}}
+            }),
+        ));
+        let schemas = &document["components"]["schemas"];
+        assert_eq!(schemas["Body"]["additionalProperties"], json!(false));
+        assert_eq!(schemas["Rule"]["additionalProperties"], json!(false));
+        assert_eq!(
+            schemas["Body"]["properties"]["context"]["additionalProperties"],
+            json!(true)
+        );
+        assert_eq!(schemas["Unused"].get("additionalProperties"), None);
+    }
+
+    #[test]
+    fn a_public_body_stays_open() {
+        let document = closed(with_body(
+            "/api/v1/things",
+            json!({"Body": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+        ));
+        assert_eq!(
+            document["components"]["schemas"]["Body"].get("additionalProperties"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_all_of_extension_becomes_one_open_object_with_every_member() {
+        let document = closed(with_body(
+            "/admin/things",
+            json!({
+                "Body": {"type": "object", "properties": {"key": {"type": "string"}},
+                    "required": ["key"]},
+                "Stored": {"allOf": [
+                    {"$ref": "#/components/schemas/Body"},
+                    {"type": "object", "properties": {"version": {"type": "integer"}},
+                        "required": ["version"]}
+                ], "description": "Body and its version."}
+            }),
+        ));
+        let stored = &document["components"]["schemas"]["Stored"];
+        assert_eq!(stored.get("allOf"), None);
+        assert_eq!(stored["required"], json!(["key", "version"]));
+        assert_eq!(stored["description"], json!("Body and its version."));
+        assert_eq!(
+            stored["properties"],
+            json!({"key": {"type": "string"}, "version": {"type": "integer"}})
+        );
+        assert_eq!(stored.get("additionalProperties"), None);
+        assert_eq!(
+            document["components"]["schemas"]["Body"]["additionalProperties"],
+            json!(false)
+        );
+    }
+}
