@@ -31,6 +31,7 @@ struct AuditQuery {
     /// Only this segment (shorthand for `entityType=segment&entityKey=...`).
     segment_key: Option<String>,
     /// `flag`, `segment`, `environment` or `clientKey`.
+    #[param(pattern = "^(flag|segment|environment|clientKey)$")]
     entity_type: Option<String>,
     /// Only this entity key.
     entity_key: Option<String>,

@@ -54,6 +54,7 @@ async fn list(Path(environment): Path<String>, admin: Admin) -> Result<Json<Valu
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = ClientKeyCreate)]
 struct CreateBody {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     name: String,
 }
 

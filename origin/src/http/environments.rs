@@ -68,7 +68,10 @@ async fn show(Path(key): Path<String>, admin: Admin) -> Result<Json<Value>> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = EnvironmentCreate)]
 struct CreateBody {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     key: String,
+    /// 1-255 characters, not blank.
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     name: Option<String>,
 }
 
@@ -112,6 +115,8 @@ async fn create(admin: Admin, JsonObject(body): JsonObject) -> Result<Response> 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = EnvironmentUpdate)]
 struct UpdateBody {
+    /// 1-255 characters, not blank.
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     name: String,
 }
 

@@ -138,7 +138,7 @@ async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Respons
         ("flag_key" = String, Path, description = "Flag key"),
         ("environment" = Option<String>, Query,
             description = "Environment key; or the body's `environment` (they must agree)"),
-        ("If-Match" = Option<String>, Header, description = "The flag version the change is based \
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The flag version the change is based \
             on (`3`, `\"3\"` or `W/\"3\"`); a stale one gives 409 `VERSION_CONFLICT`"),
     ),
     request_body(content = ref("#/components/schemas/FlagPatch"), content_type = "application/json",
@@ -174,7 +174,7 @@ async fn update(
     params(
         ("flag_key" = String, Path, description = "Flag key"),
         ("environment" = String, Query, description = "Environment key"),
-        ("If-Match" = Option<String>, Header, description = "The flag version the deletion is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The flag version the deletion is based on"),
     ),
     responses(
         (status = 204, description = "Deleted", headers(
@@ -265,7 +265,7 @@ struct RollbackBody {
         ("flag_key" = String, Path, description = "Flag key"),
         ("environment" = Option<String>, Query,
             description = "Environment key; or the body's `environment` (they must agree)"),
-        ("If-Match" = Option<String>, Header,
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$",
             description = "The current version (of the flag, or of its deletion)"),
     ),
     request_body(content = RollbackBody, description = "The version to roll back to"),
@@ -309,7 +309,7 @@ struct CopyBody {
         `editor` on `to`.",
     params(
         ("flag_key" = String, Path, description = "Flag key"),
-        ("If-Match" = Option<String>, Header,
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$",
             description = "The target's current version (`*`: the target must exist)"),
     ),
     request_body(content = CopyBody, description = "Source and target environment"),

@@ -102,7 +102,7 @@ struct OverrideBody {
         ("user_id" = String, Path, description = "Targeting key of the user (percent-encoded)"),
         ("environment" = Option<String>, Query,
             description = "Environment key; or the body's `environment` (they must agree)"),
-        ("If-Match" = Option<String>, Header, description = "The flag version the change is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The flag version the change is based on"),
     ),
     request_body(content = OverrideBody, description = "Exactly one of `variation` and `enabled`"),
     responses(
@@ -159,7 +159,7 @@ async fn set(
         ("flag_key" = String, Path, description = "Flag key"),
         ("user_id" = String, Path, description = "Targeting key of the user (percent-encoded)"),
         ("environment" = String, Query, description = "Environment key"),
-        ("If-Match" = Option<String>, Header, description = "The flag version the change is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The flag version the change is based on"),
     ),
     responses(
         (status = 204, description = "Removed", headers(

@@ -122,7 +122,7 @@ async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Respons
         ("segment_key" = String, Path, description = "Segment key"),
         ("environment" = Option<String>, Query,
             description = "Environment key; or the body's `environment` (they must agree)"),
-        ("If-Match" = Option<String>, Header, description = "The segment version the change is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The segment version the change is based on"),
     ),
     request_body(content = ref("#/components/schemas/SegmentPatch"), content_type = "application/json",
         description = "The members to change"),
@@ -157,7 +157,7 @@ async fn update(
     params(
         ("segment_key" = String, Path, description = "Segment key"),
         ("environment" = String, Query, description = "Environment key"),
-        ("If-Match" = Option<String>, Header, description = "The segment version the deletion is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The segment version the deletion is based on"),
     ),
     responses(
         (status = 204, description = "Deleted", headers(

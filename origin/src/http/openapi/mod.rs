@@ -11,6 +11,7 @@
 //! as JSON values or bytes rather than from typed structs.
 
 pub mod admin;
+mod closed;
 pub mod errors;
 pub mod evaluation;
 
@@ -139,7 +140,8 @@ pub(super) fn guarded(mut admin: OpenApi) -> OpenApi {
 /// Names of the partial-update bodies derived from full schemas (`PUT` merges members).
 pub const PATCHES: [(&str, &str); 2] = [("Flag", "FlagPatch"), ("Segment", "SegmentPatch")];
 
-/// The last touches: path parameters in the API's camelCase and the partial-update schemas.
+/// The last touches: path parameters in the API's camelCase, the partial-update schemas, and
+/// closed admin request bodies ([`closed`]).
 pub(super) fn finish(mut document: OpenApi) -> OpenApi {
     // The router's templates keep snake_case (`{flag_key}`): they are the `route` label of the
     // HTTP metrics. The document names parameters like the JSON members (`{flagKey}`).
@@ -167,6 +169,7 @@ pub(super) fn finish(mut document: OpenApi) -> OpenApi {
             }
         }
     }
+    closed::close_admin_request_bodies(&mut document);
     document
 }
 
