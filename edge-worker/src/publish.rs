@@ -11,7 +11,9 @@
 
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
-use publish_protocol::{StoredAnswer, MAX_SNAPSHOT_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use publish_protocol::{
+    SignedHeaders, StoredAnswer, MAX_SNAPSHOT_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use worker::{Env, Request, Response};
 
 use crate::error::{Error, Result};
@@ -34,6 +36,11 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
     // A missing or too short secret is a deployment mistake; say so instead of rejecting every
     // signature.
     let secret = settings::publish_secret(env)?;
+    // Headers first: a request that cannot be a valid publish (no or malformed signature, a
+    // stale timestamp) is refused before a byte of its body is read.
+    let now_ms = timing::now_ms();
+    let now_seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    let signed = SignedHeaders::parse(timestamp.as_deref(), signature.as_deref(), now_seconds)?;
     let body = req.bytes().await?;
     if body.len() > limit {
         return Err(Error::PayloadTooLarge {
@@ -41,15 +48,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
             limit,
         });
     }
-    let now_ms = timing::now_ms();
-    let now_seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-    publish_protocol::verify(
-        &secret,
-        timestamp.as_deref(),
-        signature.as_deref(),
-        &body,
-        now_seconds,
-    )?;
+    signed.verify(&secret, &body)?;
     let compiled = check_snapshot(environment, &body)?;
     let version = compiled.version();
     let namespace = kv::namespace(env).map_err(|e| Error::Storage {

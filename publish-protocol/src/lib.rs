@@ -43,7 +43,7 @@ mod signature;
 
 pub use answer::{outcome, ErrorAnswer, ErrorCode, Outcome, StoredAnswer};
 pub use kv::{snapshot_key, version_key};
-pub use signature::{sign, verify, Secret, SecretTooShort, SignatureError};
+pub use signature::{sign, verify, Secret, SecretTooShort, SignatureError, SignedHeaders};
 
 /// Path prefix of the publish endpoint; the environment follows as the last segment.
 pub const PUBLISH_PATH_PREFIX: &str = "/internal/snapshots/";

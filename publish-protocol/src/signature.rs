@@ -91,7 +91,8 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// `now_seconds` on the receiver's clock: the timestamp is an integer within
 /// [`TIMESTAMP_TOLERANCE_SECONDS`] either way, and the signature is `v1=` + 64 lowercase hex
 /// digits equal to HMAC-SHA256(secret, `"<timestamp as sent>.<body>"`), compared in constant time.
-/// Surrounding whitespace of either header is ignored.
+/// Surrounding whitespace of either header is ignored. The same as [`SignedHeaders::parse`]
+/// followed by [`SignedHeaders::verify`].
 pub fn verify(
     secret: &Secret,
     timestamp: Option<&str>,
@@ -99,27 +100,57 @@ pub fn verify(
     body: &[u8],
     now_seconds: i64,
 ) -> Result<(), SignatureError> {
-    let timestamp = timestamp
-        .map(str::trim)
-        .ok_or(SignatureError::MissingTimestamp)?;
-    let signed_at: i64 = timestamp
-        .parse()
-        .map_err(|_| SignatureError::MalformedTimestamp)?;
-    if now_seconds.abs_diff(signed_at) > TIMESTAMP_TOLERANCE_SECONDS {
-        return Err(SignatureError::OutsideTolerance);
+    SignedHeaders::parse(timestamp, signature, now_seconds)?.verify(secret, body)
+}
+
+/// A publish request's signature headers, checked for everything that does not need the body:
+/// a receiver parses them first and refuses a request without usable headers before reading a
+/// byte of its body.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedHeaders<'a> {
+    /// The timestamp as sent (trimmed): it is part of the signed string.
+    timestamp: &'a str,
+    /// The HMAC the signature header names.
+    expected: [u8; 32],
+}
+
+impl<'a> SignedHeaders<'a> {
+    /// Both headers present and well-formed, and the timestamp within the tolerance of
+    /// `now_seconds`.
+    pub fn parse(
+        timestamp: Option<&'a str>,
+        signature: Option<&str>,
+        now_seconds: i64,
+    ) -> Result<Self, SignatureError> {
+        let timestamp = timestamp
+            .map(str::trim)
+            .ok_or(SignatureError::MissingTimestamp)?;
+        let signed_at: i64 = timestamp
+            .parse()
+            .map_err(|_| SignatureError::MalformedTimestamp)?;
+        if now_seconds.abs_diff(signed_at) > TIMESTAMP_TOLERANCE_SECONDS {
+            return Err(SignatureError::OutsideTolerance);
+        }
+        let expected = signature
+            .map(str::trim)
+            .ok_or(SignatureError::MissingSignature)?
+            .strip_prefix(SIGNATURE_PREFIX)
+            .and_then(decode_hex)
+            .ok_or(SignatureError::MalformedSignature)?;
+        Ok(Self {
+            timestamp,
+            expected,
+        })
     }
-    let signature = signature
-        .map(str::trim)
-        .ok_or(SignatureError::MissingSignature)?;
-    let expected = signature
-        .strip_prefix(SIGNATURE_PREFIX)
-        .and_then(decode_hex)
-        .ok_or(SignatureError::MalformedSignature)?;
-    // `verify_slice` compares in constant time.
-    secret
-        .mac(timestamp, body)
-        .verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+
+    /// Whether `body` is what was signed with `secret` (constant-time comparison).
+    pub fn verify(&self, secret: &Secret, body: &[u8]) -> Result<(), SignatureError> {
+        // `verify_slice` compares in constant time.
+        secret
+            .mac(self.timestamp, body)
+            .verify_slice(&self.expected)
+            .map_err(|_| SignatureError::Mismatch)
+    }
 }
 
 /// 64 lowercase hex digits as the 32 bytes they spell; anything else is `None`.
@@ -230,6 +261,38 @@ mod tests {
         for now in [NOW, NOW - 300, NOW + 300, NOW + 299] {
             assert_eq!(check("1700000000", &signature, BODY, now), Ok(()), "{now}");
         }
+    }
+
+    #[test]
+    fn headers_are_checked_before_the_body_and_verify_is_their_check_then_the_mac() {
+        let signature = sign(&secret(), 1_700_000_000, BODY);
+        let parse = |t, s| SignedHeaders::parse(t, s, NOW).map(|_| ());
+        assert_eq!(
+            parse(None, Some(&*signature)),
+            Err(SignatureError::MissingTimestamp)
+        );
+        assert_eq!(
+            parse(Some("soon"), Some(&*signature)),
+            Err(SignatureError::MalformedTimestamp)
+        );
+        assert_eq!(
+            parse(Some("1"), Some(&*signature)),
+            Err(SignatureError::OutsideTolerance)
+        );
+        assert_eq!(
+            parse(Some("1700000000"), None),
+            Err(SignatureError::MissingSignature)
+        );
+        assert_eq!(
+            parse(Some("1700000000"), Some("v1=zz")),
+            Err(SignatureError::MalformedSignature)
+        );
+        let signed = SignedHeaders::parse(Some("1700000000"), Some(&signature), NOW).unwrap();
+        assert_eq!(signed.verify(&secret(), BODY), Ok(()));
+        assert_eq!(
+            signed.verify(&secret(), b"{}"),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
