@@ -60,6 +60,7 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
             "DELETE",
             "/admin/environments/{environment}/client-keys/{name}",
         ),
+        ("GET", "/admin/environments/{environment}/delivery"),
         ("GET", "/api/v1/flags/{flagKey}"),
         ("POST", "/api/v1/flags/batch"),
         ("POST", "/ofrep/v1/evaluate/flags/{key}"),
@@ -74,8 +75,8 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
             "{method} {path} is not documented: {documented:?}"
         );
     }
-    // 25 admin operations, 4 evaluation, 4 operations
-    assert_eq!(documented.len(), 33, "{documented:?}");
+    // 26 admin operations, 4 evaluation, 4 operations
+    assert_eq!(documented.len(), 34, "{documented:?}");
     for (method, path) in operations(&doc) {
         let operation = &doc["paths"][&path][&method];
         let security = &operation["security"];
@@ -602,6 +603,18 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     assert!(r.body["versions"][0]["definition"].is_null());
     assert!(r.body["versions"][1]["rollbackOf"].is_number());
     let steps: Vec<Step> = vec![
+        (
+            M::GET,
+            "/admin/environments/production/delivery",
+            None,
+            S::OK,
+        ),
+        (
+            M::GET,
+            "/admin/environments/nope/delivery",
+            None,
+            S::NOT_FOUND,
+        ),
         (M::GET, "/admin/audit?limit=5", None, S::OK),
         (M::GET, "/admin/audit?flagKey=checkout-theme", None, S::OK),
     ];

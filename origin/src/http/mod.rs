@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod client_keys;
+mod delivery;
 mod environments;
 mod evaluate;
 pub mod extract;
@@ -122,6 +123,7 @@ fn routes() -> Routes {
         .merge(segments::router())
         .merge(environments::router())
         .merge(client_keys::router())
+        .merge(delivery::router())
         .merge(audit::router())
         .split_for_parts();
     let (public, public_document) = OpenApiRouter::new()

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod client_key;
+pub mod delivery;
 pub mod environment;
 pub mod flag;
 pub mod segment;

@@ -299,3 +299,35 @@ pub struct Health {
     #[schema(examples("ok"))]
     pub status: String,
 }
+
+/// How far each sink has delivered an environment's snapshots.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    /// The environment.
+    pub environment: String,
+    /// Its current snapshot version.
+    pub snapshot_version: u64,
+    /// One entry per sink that has a cursor for the environment, by name.
+    pub sinks: Vec<SinkDelivery>,
+}
+
+/// One sink's delivery of an environment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkDelivery {
+    /// The sink (`edge`, `s3`).
+    pub sink: String,
+    /// Highest version the sink acknowledged; 0 = none yet.
+    pub delivered_version: u64,
+    /// Versions between the delivered one and the current one.
+    pub behind: u64,
+    /// Consecutive failed deliveries since the last success.
+    pub attempts: i32,
+    /// The last failure (for a rejection, the sink's answer), while no success followed it.
+    pub last_error: Option<String>,
+    /// When the sink is tried again (RFC 3339).
+    pub next_attempt_at: String,
+    /// When the cursor last changed (RFC 3339).
+    pub updated_at: String,
+}
