@@ -30,4 +30,4 @@ pub use edge::EdgeSink;
 pub use metrics::PublishMetrics;
 pub use s3::{S3Sink, S3SinkConfig};
 pub use sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
-pub use worker::{spawn, spawn_with_sinks};
+pub use worker::spawn_with_sinks;

@@ -19,33 +19,16 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::config::{PublishConfig, PublisherSettings};
+use super::config::PublisherSettings;
 use super::cursor;
 use super::metrics::PublishMetrics;
 use super::sink::{Delivery, DeliveryMode, Outgoing, SinkError, SnapshotSink};
 use crate::outbox::{Announcement, Subscription};
 
-/// Starts publishing to the sinks `config` enables, woken by `announcements` (the replica's outbox
-/// listener). The task ends after `shutdown` is cancelled and in-flight deliveries finish (each
-/// bounded by the delivery timeout); with no sink configured it ends at once.
-pub fn spawn(
-    pool: PgPool,
-    config: &PublishConfig,
-    metrics: PublishMetrics,
-    announcements: Subscription,
-    shutdown: CancellationToken,
-) -> Result<JoinHandle<()>, SinkError> {
-    spawn_with_sinks(
-        pool,
-        config.sinks()?,
-        config.settings(),
-        metrics,
-        announcements,
-        shutdown,
-    )
-}
-
-/// Starts publishing to `sinks` (the seam tests and embedders use to bring their own sinks).
+/// Starts publishing to `sinks` (`crate::publish::PublishConfig::sinks` builds the configured ones; tests bring
+/// their own), woken by `announcements` (the replica's outbox listener). The task ends after
+/// `shutdown` is cancelled and in-flight deliveries finish (each bounded by the delivery
+/// timeout); with no sink it ends at once.
 pub fn spawn_with_sinks(
     pool: PgPool,
     sinks: Vec<Arc<dyn SnapshotSink>>,

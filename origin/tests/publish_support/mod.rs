@@ -135,7 +135,7 @@ impl Publisher {
         }
     }
 
-    /// Publishes to the sinks `config` enables, with its timings: what `publish::spawn` builds
+    /// Publishes to the sinks `config` enables, with its timings: what `main` builds
     /// from the command-line configuration.
     pub fn from_config(pool: &PgPool, config: &PublishConfig, metrics: PublishMetrics) -> Self {
         Self::start(pool, config.sinks().unwrap(), config.settings(), metrics)
