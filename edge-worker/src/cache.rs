@@ -62,6 +62,15 @@ pub(crate) trait Host {
     fn error(&self, message: &str);
 }
 
+/// What an isolate keeps of its snapshots, by default (var `CACHE_MIB`): a quarter of the 128 MB
+/// an isolate may use, so that evaluations and a publish being compiled have the rest.
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
+/// Heap bytes a compiled snapshot takes per byte of its JSON: 3.8 to 4.0 measured natively
+/// (64-bit) on the realistic 1,000-flag snapshot and generated ones of 100 and 2,000 flags;
+/// wasm32's 4-byte pointers make it less there, so this overestimates.
+const COMPILED_BYTES_PER_JSON_BYTE: usize = 4;
+
 /// Environment → loaded snapshot. Workers run one request at a time per isolate thread,
 /// interleaved only at `await`s, so a `RefCell` borrowed between awaits is enough.
 #[derive(Default)]
@@ -73,6 +82,9 @@ struct Entry {
     snapshot: Option<Rc<Loaded>>,
     /// When KV was last consulted (Unix ms), whatever the outcome.
     checked_at_ms: u64,
+    /// When a request last used the entry (Unix ms): the least recently used goes first when
+    /// the cache is over its bytes.
+    used_at_ms: u64,
 }
 
 thread_local! {
@@ -100,11 +112,13 @@ impl Cache {
             let mut entries = self.entries.borrow_mut();
             match entries.get_mut(environment) {
                 Some(entry) if now_ms.saturating_sub(entry.checked_at_ms) < ttl_ms => {
+                    entry.used_at_ms = entry.used_at_ms.max(now_ms);
                     (entry.snapshot.clone(), false)
                 }
                 Some(entry) => {
                     // Claim the refresh: requests interleaving with it keep using the cached copy.
                     entry.checked_at_ms = now_ms;
+                    entry.used_at_ms = entry.used_at_ms.max(now_ms);
                     (entry.snapshot.clone(), true)
                 }
                 None => (None, true),
@@ -122,6 +136,7 @@ impl Cache {
         let entry = entries.entry(environment.to_owned()).or_insert(Entry {
             snapshot: None,
             checked_at_ms: now_ms,
+            used_at_ms: now_ms,
         });
         // An interleaved request (or a publish) may have installed a newer one meanwhile.
         let newer_installed = matches!(
@@ -166,6 +181,7 @@ impl Cache {
         let entry = entries.entry(loaded.environment.clone()).or_insert(Entry {
             snapshot: None,
             checked_at_ms: now_ms,
+            used_at_ms: now_ms,
         });
         if entry
             .snapshot
@@ -175,6 +191,49 @@ impl Cache {
             entry.snapshot = Some(Rc::new(loaded));
             entry.checked_at_ms = now_ms;
         }
+    }
+
+    /// Drops the least recently used snapshots until what the cache holds is within
+    /// `budget_bytes` (estimated: stored bytes plus compiled forms), never the one of `keep`,
+    /// which the current request is using. A dropped environment is read from KV again by the
+    /// next request that names it (after the index admits it).
+    pub(crate) fn trim(&self, host: &impl Host, keep: &str, budget_bytes: usize) {
+        let mut entries = self.entries.borrow_mut();
+        let mut sizes: Vec<(u64, String, usize)> = entries
+            .iter()
+            .map(|(name, entry)| {
+                let bytes = entry.snapshot.as_ref().map_or(0, |loaded| loaded.bytes());
+                (entry.used_at_ms, name.clone(), bytes)
+            })
+            .collect();
+        let mut total: usize = sizes.iter().map(|(_, _, bytes)| bytes).sum();
+        if total <= budget_bytes {
+            return;
+        }
+        sizes.sort_unstable();
+        for (_, name, bytes) in sizes {
+            if total <= budget_bytes {
+                break;
+            }
+            if name != keep {
+                entries.remove(&name);
+                total -= bytes;
+                host.warn(&format!(
+                    "snapshot cache over {budget_bytes} bytes: dropped {name} ({bytes} bytes)"
+                ));
+            }
+        }
+    }
+
+    /// Estimated bytes of everything the cache holds.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.entries
+            .borrow()
+            .values()
+            .filter_map(|entry| entry.snapshot.as_ref())
+            .map(|loaded| loaded.bytes())
+            .sum()
     }
 
     /// `(environment, version)` of every snapshot held, sorted (for `/healthz`).
@@ -261,11 +320,15 @@ fn load(
         timing.add_parse(host.clock_ms() - started);
         loaded
     } else {
+        let json_len = bytes.len();
         let whole = compile(host, environment, &bytes, timing)?;
         Loaded {
             environment: whole.environment().to_owned(),
             version: whole.version(),
-            form: Form::Whole(Rc::new(whole)),
+            form: Form::Whole {
+                compiled: Rc::new(whole),
+                json_len,
+            },
         }
     };
     if loaded.environment != environment {
@@ -312,15 +375,19 @@ enum Form {
         snapshot: PackedSnapshot,
         compiled: RefCell<Compiled>,
     },
-    /// A plain JSON snapshot, compiled whole when it was loaded.
-    Whole(Rc<CompiledSnapshot>),
+    /// A plain JSON snapshot (of `json_len` bytes), compiled whole when it was loaded.
+    Whole {
+        compiled: Rc<CompiledSnapshot>,
+        json_len: usize,
+    },
 }
 
 #[derive(Default)]
 struct Compiled {
     whole: Option<Rc<CompiledSnapshot>>,
-    /// Compiled subsets by their sorted, deduplicated flag keys joined with `\n`.
-    subsets: HashMap<String, Rc<CompiledSnapshot>>,
+    /// Compiled subsets (and the bytes of the JSON each was compiled from) by their sorted,
+    /// deduplicated flag keys joined with `\n`.
+    subsets: HashMap<String, (Rc<CompiledSnapshot>, usize)>,
     subsets_compiled: usize,
 }
 
@@ -346,6 +413,23 @@ impl Loaded {
         self.version
     }
 
+    /// Estimated heap bytes: the stored bytes, and each compiled form at
+    /// [`COMPILED_BYTES_PER_JSON_BYTE`] per byte of the JSON it was compiled from.
+    fn bytes(&self) -> usize {
+        match &self.form {
+            Form::Whole { json_len, .. } => json_len * COMPILED_BYTES_PER_JSON_BYTE,
+            Form::Packed { snapshot, compiled } => {
+                let compiled = compiled.borrow();
+                let whole = compiled
+                    .whole
+                    .as_ref()
+                    .map_or(0, |_| snapshot.view().json().len());
+                let subsets: usize = compiled.subsets.values().map(|(_, len)| len).sum();
+                snapshot.byte_len() + (whole + subsets) * COMPILED_BYTES_PER_JSON_BYTE
+            }
+        }
+    }
+
     /// A compiled snapshot that answers a request evaluating `keys` (`None`: every flag)
     /// exactly as the whole snapshot would: the whole one if compiled or needed, else the
     /// subset of those flags and everything they depend on.
@@ -357,7 +441,7 @@ impl Loaded {
         timing: &mut Timing,
     ) -> Result<Rc<CompiledSnapshot>, String> {
         let (snapshot, compiled) = match &self.form {
-            Form::Whole(whole) => return Ok(Rc::clone(whole)),
+            Form::Whole { compiled, .. } => return Ok(Rc::clone(compiled)),
             Form::Packed { snapshot, compiled } => (snapshot, compiled),
         };
         let mut compiled = compiled.borrow_mut();
@@ -373,17 +457,19 @@ impl Loaded {
                 sorted
             });
         let cache_key = subset_keys.as_ref().map(|keys| keys.join("\n"));
-        if let Some(subset) = cache_key.as_ref().and_then(|k| compiled.subsets.get(k)) {
+        if let Some((subset, _)) = cache_key.as_ref().and_then(|k| compiled.subsets.get(k)) {
             return Ok(Rc::clone(subset));
         }
         // Checked when it was loaded: viewing it again costs nothing.
         let view = snapshot.view();
         match (subset_keys, cache_key) {
             (Some(keys), Some(cache_key)) if compiled.subsets_compiled < subset_limit => {
-                let subset = compile(host, &self.environment, &view.subset_json(&keys), timing)?;
-                let subset = Rc::new(subset);
+                let json = view.subset_json(&keys);
+                let subset = Rc::new(compile(host, &self.environment, &json, timing)?);
                 compiled.subsets_compiled += 1;
-                compiled.subsets.insert(cache_key, Rc::clone(&subset));
+                compiled
+                    .subsets
+                    .insert(cache_key, (Rc::clone(&subset), json.len()));
                 Ok(subset)
             }
             _ => {

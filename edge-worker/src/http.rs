@@ -1,8 +1,9 @@
 //! Conversions between the framework-independent answers and `worker::Response`.
 
 use evaluation_api::ApiResponse;
+use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{Headers, Response};
+use worker::{Headers, Request, Response};
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,36 @@ pub(crate) fn split_url(url: &str) -> (&str, &str) {
         Some((path, query)) => (path, query),
         None => (path_and_query, ""),
     }
+}
+
+/// The request's body if it is at most `limit` bytes, `Ok(None)` if it is longer.
+///
+/// A body whose `Content-Length` the caller has checked is read whole (the runtime holds it to
+/// that length). One without (`Transfer-Encoding: chunked`) is read chunk by chunk and left
+/// unread from the chunk that crosses the limit: a client cannot make the isolate buffer more
+/// than the limit by not declaring a length.
+pub(crate) async fn body_within(
+    req: &mut Request,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<Option<Vec<u8>>> {
+    if declared_length.is_some() {
+        let body = req.bytes().await?;
+        return Ok((body.len() <= limit).then_some(body));
+    }
+    if req.inner().body().is_none() {
+        return Ok(Some(Vec::new()));
+    }
+    let mut stream = req.stream()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// Copies an `evaluation_api` answer into a worker response.

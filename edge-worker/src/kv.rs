@@ -8,12 +8,18 @@
 //! (`cache`); this module only knows how.
 
 use evaluator_core::packed::{self, Packed};
-use publish_protocol::{snapshot_key, version_key};
+use publish_protocol::kv::SNAPSHOT_KEY_PREFIX;
+use publish_protocol::{snapshot_key, version_key, SnapshotMetadata};
 use worker::kv::KvStore;
 use worker::Env;
 
 use crate::cache::Store;
 use crate::error::Result;
+use crate::index::Listing;
+
+/// Pages of 1,000 keys one listing reads at most: 100,000 environments, far beyond any
+/// deployment, and a bound on the work a listing can cost.
+const MAX_LISTING_PAGES: usize = 100;
 
 /// KV namespace binding holding the snapshots (`wrangler.toml`).
 pub(crate) const BINDING: &str = "FLAGS";
@@ -46,6 +52,35 @@ impl Store for Kv<'_> {
     }
 }
 
+impl Listing for Kv<'_> {
+    async fn environments(&self) -> Result<Vec<(String, Option<SnapshotMetadata>)>, String> {
+        let mut environments = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_LISTING_PAGES {
+            let mut list = self.0.list().prefix(SNAPSHOT_KEY_PREFIX.to_owned());
+            if let Some(cursor) = cursor.take() {
+                list = list.cursor(cursor);
+            }
+            let page = list.execute().await.map_err(|e| e.to_string())?;
+            for key in page.keys {
+                let Some(environment) = key.name.strip_prefix(SNAPSHOT_KEY_PREFIX) else {
+                    continue;
+                };
+                // Metadata that does not read (hand-written, another writer) lists no keys.
+                let metadata = key
+                    .metadata
+                    .and_then(|value| serde_json::from_value::<SnapshotMetadata>(value).ok());
+                environments.push((environment.to_owned(), metadata));
+            }
+            match page.cursor {
+                Some(next) if !page.list_complete && !next.is_empty() => cursor = Some(next),
+                _ => return Ok(environments),
+            }
+        }
+        Ok(environments)
+    }
+}
+
 /// The version stored for `environment`: the version key, or, if that is missing or corrupt,
 /// the stored snapshot's own `version`. `None` when nothing valid is stored.
 pub(crate) async fn stored_version(kv: &KvStore, environment: &str) -> Result<Option<u64>> {
@@ -72,18 +107,19 @@ fn snapshot_version(stored: &[u8]) -> Option<u64> {
         .map(|v| v.version)
 }
 
-/// Writes a validated, packed snapshot: body first, then the version key, so a reader that
-/// sees the new version always finds a body at least as new.
+/// Writes a validated, packed snapshot with its index metadata: body first, then the version
+/// key, so a reader that sees the new version always finds a body at least as new.
 pub(crate) async fn write(
     kv: &KvStore,
     environment: &str,
     packed: &[u8],
-    version: u64,
+    metadata: &SnapshotMetadata,
 ) -> Result<()> {
     kv.put_bytes(&snapshot_key(environment), packed)?
+        .metadata(metadata)?
         .execute()
         .await?;
-    kv.put(&version_key(environment), version.to_string())?
+    kv.put(&version_key(environment), metadata.version.to_string())?
         .execute()
         .await?;
     Ok(())

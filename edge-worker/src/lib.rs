@@ -27,6 +27,7 @@
 mod cache;
 mod error;
 mod http;
+mod index;
 mod kv;
 mod publish;
 mod routes;

@@ -12,13 +12,14 @@
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
 use publish_protocol::{
-    SignedHeaders, StoredAnswer, MAX_SNAPSHOT_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    SignedHeaders, SnapshotMetadata, StoredAnswer, MAX_SNAPSHOT_BYTES, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
 };
 use worker::{Env, Request, Response};
 
 use crate::error::{Error, Result};
 use crate::timing::{self, Runtime};
-use crate::{cache, http, kv, settings};
+use crate::{cache, http, index, kv, settings};
 
 /// Reported validation problems are capped so the answer stays small.
 const MAX_REPORTED_ERRORS: usize = 100;
@@ -49,7 +50,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
         });
     }
     signed.verify(&secret, &body)?;
-    let compiled = check_snapshot(environment, &body)?;
+    let (compiled, metadata) = check_snapshot(environment, &body)?;
     let version = compiled.version();
     let namespace = kv::namespace(env).map_err(|e| Error::Storage {
         message: e.to_string(),
@@ -70,7 +71,8 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
                     limit,
                 });
             }
-            kv::write(&namespace, environment, &packed, version).await?;
+            kv::write(&namespace, environment, &packed, &metadata).await?;
+            index::isolate().record(environment, metadata);
             cache::isolate().install(&Runtime, packed, compiled, now_ms);
             true
         }
@@ -85,12 +87,16 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
     )
 }
 
-/// Parses, validates and compiles the body as a snapshot of `environment` (the path's).
+/// Parses, validates and compiles the body as a snapshot of `environment` (the path's), with the
+/// index metadata to store beside it.
 ///
 /// Validation is compilation (`validate_snapshot` compiles and keeps only the warnings), so the
 /// snapshot is compiled once here: any warning refuses it, and the compiled form is what the
 /// receiving isolate installs.
-pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<CompiledSnapshot> {
+pub(crate) fn check_snapshot(
+    environment: &str,
+    body: &[u8],
+) -> Result<(CompiledSnapshot, SnapshotMetadata)> {
     if evaluator_core::validate_flag_key(environment).is_err() {
         return Err(Error::InvalidEnvironment {
             environment: environment.to_owned(),
@@ -105,6 +111,10 @@ pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<CompiledS
             body: snapshot.environment,
         });
     }
+    let metadata = SnapshotMetadata::new(
+        snapshot.version,
+        snapshot.client_keys.iter().map(|key| key.sha256.as_str()),
+    );
     let (compiled, problems) = CompiledSnapshot::compile(snapshot);
     if !problems.is_empty() {
         let total = problems.len();
@@ -118,7 +128,7 @@ pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<CompiledS
         }
         return Err(Error::InvalidSnapshot { errors });
     }
-    Ok(compiled)
+    Ok((compiled, metadata))
 }
 
 /// What to do with a valid snapshot of `version` when `stored` is in KV.
@@ -217,8 +227,15 @@ mod tests {
     fn valid_snapshot_is_returned() {
         let body =
             br#"{"environment":"production","version":3,"flags":[{"flagKey":"a","enabled":true}]}"#;
-        let snapshot = check_snapshot("production", body).unwrap();
+        let (snapshot, metadata) = check_snapshot("production", body).unwrap();
         assert_eq!(snapshot.version(), 3);
+        assert_eq!(
+            metadata,
+            SnapshotMetadata {
+                version: 3,
+                keys: Some(Vec::new())
+            }
+        );
     }
 
     #[test]

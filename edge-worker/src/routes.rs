@@ -9,6 +9,7 @@ use worker::{console_error, Env, Method, Request, Response};
 use crate::cache;
 use crate::error::{Error, Result};
 use crate::http;
+use crate::index::{self, Admission, Caller};
 use crate::kv::{self, Kv};
 use crate::publish;
 use crate::settings::Settings;
@@ -23,7 +24,7 @@ pub(crate) async fn route(req: Request, env: &Env) -> Result<Response> {
     match path {
         "/healthz" => {
             only(&method, Method::Get, "GET")?;
-            http::json(200, &health_body())
+            http::json(200, &health_body(Settings::of(env).require_client_keys))
         }
         "/internal/constant" => {
             only(&method, Method::Get, "GET")?;
@@ -50,13 +51,19 @@ fn only(method: &Method, expected: Method, allow: &'static str) -> Result<()> {
     }
 }
 
-fn health_body() -> serde_json::Value {
-    let snapshots: Vec<serde_json::Value> = cache::isolate()
-        .versions()
+/// `/healthz`: up, and how many snapshots this isolate holds. Which environments and versions
+/// only with client keys off (local development): an unauthenticated route must not tell a caller
+/// which environments exist.
+fn health_body(require_client_keys: bool) -> serde_json::Value {
+    let versions = cache::isolate().versions();
+    if require_client_keys {
+        return serde_json::json!({ "status": "ok", "snapshotsHeld": versions.len() });
+    }
+    let snapshots: Vec<serde_json::Value> = versions
         .into_iter()
         .map(|(environment, version)| serde_json::json!({ "environment": environment, "version": version }))
         .collect();
-    serde_json::json!({ "status": "ok", "snapshots": snapshots })
+    serde_json::json!({ "status": "ok", "snapshotsHeld": snapshots.len(), "snapshots": snapshots })
 }
 
 async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Result<Response> {
@@ -73,7 +80,16 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     }
     let method = req.method();
     let body = match method {
-        Method::Post | Method::Put | Method::Patch => req.bytes().await?,
+        Method::Post | Method::Put | Method::Patch => {
+            let limit = evaluation_api::MAX_BODY_BYTES;
+            match http::body_within(&mut req, declared_length, limit).await? {
+                Some(body) => body,
+                // As the origin answers a body it stopped reading at the limit.
+                None => {
+                    return http::api_response(evaluation_api::payload_too_large(path, limit + 1))
+                }
+            }
+        }
         _ => Vec::new(),
     };
     let request = HttpRequest {
@@ -103,16 +119,45 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let loaded = match kv::namespace(env) {
         Ok(namespace) => {
             let store = Kv(&namespace);
-            cache
-                .snapshot(
-                    &store,
-                    &Runtime,
-                    environment,
-                    now_ms,
-                    settings.ttl_ms,
-                    &mut timing,
-                )
-                .await
+            // An environment this isolate holds is screened by its snapshot; any other by the
+            // index first, so a made-up name costs no read of its own and no cache entry.
+            let admission = if cache.cached(environment).is_some() {
+                Admission::Admitted
+            } else {
+                index::isolate()
+                    .admit(
+                        &store,
+                        &Runtime,
+                        Caller {
+                            environment,
+                            key_sha256: api_request.client_key_sha256(),
+                        },
+                        now_ms,
+                        settings.ttl_ms,
+                        &mut timing,
+                    )
+                    .await
+            };
+            match admission {
+                Admission::Admitted => {
+                    cache
+                        .snapshot(
+                            &store,
+                            &Runtime,
+                            environment,
+                            now_ms,
+                            settings.ttl_ms,
+                            &mut timing,
+                        )
+                        .await
+                }
+                Admission::Refused => {
+                    let answer = evaluation_api::respond_unknown_environment(&api_request);
+                    return http::api_response(answer);
+                }
+                // KV cannot list: the fallback, without reading the environment.
+                Admission::Unknown => None,
+            }
         }
         Err(e) => {
             // A missing binding is a deployment mistake; still answer from memory or fallback.
@@ -134,10 +179,15 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
             })
             .ok()
     });
+    if timing.worked() {
+        // Something was read or compiled: the cache may have grown past its bytes.
+        cache.trim(&Runtime, environment, settings.cache_bytes);
+    }
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut answer = evaluation_api::respond(&api_request, snapshot.as_deref(), now);
     timing.set_total(timing::clock_ms() - arrived_ms);
-    if let Some(header) = timing.header() {
+    // Not on refusals: whether KV was read must not tell a wrong key from a missing environment.
+    if let Some(header) = timing.header().filter(|_| answer.status != 401) {
         answer.headers.push(("Server-Timing", header));
     }
     http::api_response(answer)

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use publish_protocol::Secret;
 use worker::{console_warn, Env};
 
-use crate::cache::DEFAULT_SUBSET_LIMIT;
+use crate::cache::{DEFAULT_CACHE_BYTES, DEFAULT_SUBSET_LIMIT};
 use crate::error::{Error, Result};
 
 /// Var: how often an isolate re-checks KV for a newer snapshot, in seconds.
@@ -22,6 +22,8 @@ const TTL_VAR: &str = "SNAPSHOT_TTL_SECONDS";
 const CLIENT_KEYS_VAR: &str = "REQUIRE_CLIENT_KEYS";
 /// Var: subsets compiled per snapshot version before the whole (see `cache`).
 const SUBSET_LIMIT_VAR: &str = "SUBSET_CACHE_LIMIT";
+/// Var: the most the isolate's snapshot cache may hold, in MiB (see `cache`).
+const CACHE_MIB_VAR: &str = "CACHE_MIB";
 /// Secret: the publish secret shared with the origin.
 pub(crate) const PUBLISH_SECRET: &str = "PUBLISH_SECRET";
 
@@ -37,6 +39,8 @@ pub(crate) struct Settings {
     /// Subsets of a snapshot version an isolate compiles before it compiles the whole
     /// (default [`DEFAULT_SUBSET_LIMIT`]).
     pub(crate) subset_limit: usize,
+    /// Bytes the isolate's snapshot cache may hold (default [`DEFAULT_CACHE_BYTES`]).
+    pub(crate) cache_bytes: usize,
 }
 
 thread_local! {
@@ -94,10 +98,26 @@ impl Settings {
             }),
             None => DEFAULT_SUBSET_LIMIT,
         };
+        let cache_bytes = match var(CACHE_MIB_VAR) {
+            Some(value) => value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|mib| mib.checked_mul(1 << 20))
+                .unwrap_or_else(|| {
+                    warn(format!(
+                        "{CACHE_MIB_VAR}={value:?} is not a number of MiB; using {}",
+                        DEFAULT_CACHE_BYTES >> 20
+                    ));
+                    DEFAULT_CACHE_BYTES
+                }),
+            None => DEFAULT_CACHE_BYTES,
+        };
         Self {
             require_client_keys,
             ttl_ms,
             subset_limit,
+            cache_bytes,
         }
     }
 }
@@ -158,11 +178,13 @@ mod tests {
         (settings, warnings)
     }
 
-    /// The documented defaults (wrangler.toml, README): keys required, 5 s TTL, 32 subsets.
+    /// The documented defaults (wrangler.toml, README): keys required, 5 s TTL, 32 subsets,
+    /// 32 MiB of snapshots.
     const DEFAULTS: Settings = Settings {
         require_client_keys: true,
         ttl_ms: 5_000,
         subset_limit: 32,
+        cache_bytes: 32 << 20,
     };
 
     #[test]
@@ -178,13 +200,15 @@ mod tests {
             ("REQUIRE_CLIENT_KEYS", "FALSE"),
             ("SNAPSHOT_TTL_SECONDS", " 2 "),
             ("SUBSET_CACHE_LIMIT", "0"),
+            ("CACHE_MIB", "8"),
         ]);
         assert_eq!(
             settings,
             Settings {
                 require_client_keys: false,
                 ttl_ms: 2_000,
-                subset_limit: 0
+                subset_limit: 0,
+                cache_bytes: 8 << 20,
             }
         );
         assert!(warnings.is_empty());
@@ -224,6 +248,7 @@ mod tests {
             ("REQUIRE_CLIENT_KEYS", "yes"),
             ("SNAPSHOT_TTL_SECONDS", "soon"),
             ("SUBSET_CACHE_LIMIT", "many"),
+            ("CACHE_MIB", "lots"),
         ]);
         assert_eq!(settings, DEFAULTS);
         assert_eq!(
@@ -232,6 +257,7 @@ mod tests {
                 r#"REQUIRE_CLIENT_KEYS="yes" is not true/false; requiring client keys"#,
                 r#"SNAPSHOT_TTL_SECONDS="soon" is not a number of seconds; using 5"#,
                 r#"SUBSET_CACHE_LIMIT="many" is not a number; using 32"#,
+                r#"CACHE_MIB="lots" is not a number of MiB; using 32"#,
             ]
         );
     }

@@ -77,6 +77,11 @@ impl Timing {
         self.compile_ms = Some(self.compile_ms.unwrap_or(0.0) + ms);
     }
 
+    /// Whether the request read KV or compiled anything.
+    pub(crate) fn worked(&self) -> bool {
+        self.kv_ms.is_some() || self.parse_ms.is_some() || self.compile_ms.is_some()
+    }
+
     pub(crate) fn set_total(&mut self, ms: f64) {
         self.total_ms = Some(ms);
     }

@@ -33,20 +33,12 @@ pub fn respond(
     snapshot: Option<&CompiledSnapshot>,
     now_ms: i64,
 ) -> ApiResponse {
-    let api = request.api();
-    let flag_key = match &request.route {
-        Route::OfrepFlag { key } => Some(key.as_str()),
-        _ => None,
-    };
     let Some(snapshot) = snapshot.filter(|s| s.environment() == request.environment) else {
         return unavailable(request);
     };
     if let Some(key) = &request.client_key {
         if !snapshot.client_key_hash_allowed(key.sha256_hex()) {
-            let error = Error::InvalidClientKey {
-                reason: "unknown or revoked key",
-            };
-            return error.to_response(api, flag_key);
+            return unknown_key(request);
         }
     }
     let mut response = match &request.route {
@@ -88,6 +80,34 @@ pub fn respond(
         .headers
         .push((SNAPSHOT_VERSION_HEADER, format!("{}", snapshot.version())));
     response
+}
+
+/// Answers `request`, which names an environment the adapter knows does not exist (the origin's
+/// database or the edge's environment index has no snapshot of it).
+///
+/// With a client key this is exactly [`respond`]'s answer to an unknown or revoked key of an
+/// environment that does exist, so a caller cannot tell a missing environment from a wrong key
+/// and probe which environments exist. Without one (client keys off, local development) it is
+/// the no-snapshot fallback.
+#[must_use]
+pub fn respond_unknown_environment(request: &ApiRequest) -> ApiResponse {
+    if request.client_key.is_some() {
+        unknown_key(request)
+    } else {
+        unavailable(request)
+    }
+}
+
+/// The answer to a well-formed client key that the environment does not hold.
+fn unknown_key(request: &ApiRequest) -> ApiResponse {
+    let flag_key = match &request.route {
+        Route::OfrepFlag { key } => Some(key.as_str()),
+        _ => None,
+    };
+    let error = Error::InvalidClientKey {
+        reason: "unknown or revoked key",
+    };
+    error.to_response(request.api(), flag_key)
 }
 
 fn rest_flag(

@@ -12,6 +12,11 @@
 //! - [`respond`]`(&ApiRequest, Option<&CompiledSnapshot>, now_ms) -> ApiResponse`: checks the
 //!   client key against the snapshot, evaluates, renders. `None` = no snapshot available: the
 //!   documented fallback (REST API 503 with `reason: "error"`, OFREP 500 `GENERAL`), never a panic.
+//! - [`respond_unknown_environment`]`(&ApiRequest) -> ApiResponse`: the answer for an environment
+//!   the adapter knows does not exist: with a client key, byte for byte the answer to an unknown
+//!   key of an existing one (so environments cannot be probed); without, the fallback.
+//! - [`ApiRequest::client_key_sha256`]: the presented key's hash, for adapters that screen keys
+//!   before they fetch a snapshot (the edge's environment index).
 //! - [`is_api_path`]: whether a path belongs here (for adapters with other routes).
 //! - [`payload_too_large`]: the 413 answer, for adapters that refuse a body by its
 //!   `Content-Length` before reading it. [`MAX_BODY_BYTES`] is the limit [`parse`] enforces.
@@ -87,7 +92,7 @@ mod query;
 mod request;
 mod response;
 
-pub use answer::respond;
+pub use answer::{respond, respond_unknown_environment};
 pub use error::{Error, Result};
 pub use request::{is_api_path, parse, ApiRequest, Config, HttpRequest, RequestHeaders};
 pub use response::ApiResponse;

@@ -114,6 +114,14 @@ impl ApiRequest {
         &self.environment
     }
 
+    /// Lowercase hex SHA-256 of the client key the request presented (as snapshots list their
+    /// keys), `None` without one. Only well-formed keys get this far; whether the environment
+    /// holds it is [`crate::respond`]'s decision.
+    #[must_use]
+    pub fn client_key_sha256(&self) -> Option<&str> {
+        self.client_key.as_ref().map(ClientKey::sha256_hex)
+    }
+
     /// Which API flavour the request used.
     #[must_use]
     pub const fn api(&self) -> Api {

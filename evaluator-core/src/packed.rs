@@ -22,7 +22,7 @@ pub use format::{is_packed, Packed, PackedSnapshot, FORMAT_VERSION, MAGIC};
 pub use pack::{pack, pack_valid};
 
 #[cfg(test)]
-use format::{checksum, Entry, CHECKSUM_LEN, ENTRY_LEN, HEADER_LEN};
+use format::{checksum, directory_checksum, Entry, CHECKSUM_LEN, ENTRY_LEN, HEADER_LEN};
 
 #[cfg(test)]
 mod tests;

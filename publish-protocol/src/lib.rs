@@ -42,7 +42,7 @@ pub mod kv;
 mod signature;
 
 pub use answer::{outcome, ErrorAnswer, ErrorCode, Outcome, StoredAnswer};
-pub use kv::{snapshot_key, version_key};
+pub use kv::{snapshot_key, version_key, SnapshotMetadata};
 pub use signature::{sign, verify, Secret, SecretTooShort, SignatureError, SignedHeaders};
 
 /// Path prefix of the publish endpoint; the environment follows as the last segment.

@@ -597,3 +597,44 @@ fn the_same_version_read_again_keeps_what_was_compiled_of_it() {
     assert_eq!(isolate.kv.reads(), (1, 2));
     assert!(Rc::ptr_eq(&before, &isolate.cache.cached(ENV).unwrap()));
 }
+
+#[test]
+fn the_cache_is_bounded_by_bytes_dropping_the_least_recently_used_first() {
+    let cache = Cache::default();
+    let host = FakeHost::default();
+    // Three environments of 200 flags; each packed value and its whole compiled form estimated.
+    for (i, environment) in ["a", "b", "c"].into_iter().enumerate() {
+        install_snapshot(&cache, &host, (environment, 1, 200), T0 + i as u64);
+    }
+    let one = cache.bytes() / 3;
+    assert!(one > 200 * 30, "{one} bytes for 200 flags");
+    // "a" is used again, so "b" is now the least recently used.
+    let kv = FakeKv::default();
+    let used = ready(cache.snapshot(&kv, &host, "a", T0 + 10, TTL, &mut Timing::default()));
+    assert!(used.is_some());
+    cache.trim(&host, "c", 2 * one + one / 2);
+    assert_eq!(
+        cache.versions(),
+        [("a".to_owned(), 1), ("c".to_owned(), 1)],
+        "the least recently used went first"
+    );
+    assert!(cache.bytes() <= 2 * one + one / 2);
+    // The one the request uses stays, even alone over the budget.
+    cache.trim(&host, "c", 1);
+    assert_eq!(cache.versions(), [("c".to_owned(), 1)]);
+    assert!(host
+        .log
+        .borrow()
+        .iter()
+        .any(|line| line.starts_with("warn: snapshot cache over")));
+    // A snapshot read from KV counts its packed bytes, then each compiled subset on top.
+    let cache = Cache::default();
+    kv.publish(ENV, 1, 200);
+    let loaded = ready(cache.snapshot(&kv, &host, ENV, T0, TTL, &mut Timing::default())).unwrap();
+    let stored = cache.bytes();
+    assert_eq!(stored, kv.snapshot.borrow().as_ref().unwrap().len());
+    loaded
+        .compiled_for(&host, Some(&["f1"]), 32, &mut Timing::default())
+        .unwrap();
+    assert!(cache.bytes() > stored);
+}

@@ -121,6 +121,70 @@ impl<'a> Call<'a> {
     pub(super) fn send(&self) -> ApiResponse {
         self.send_to(Some(&snapshot(7)))
     }
+
+    /// The answer of an adapter that knows the named environment does not exist.
+    pub(super) fn send_to_unknown_environment(&self) -> ApiResponse {
+        let request = HttpRequest {
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            headers: RequestHeaders::from_pairs(self.headers.iter().copied()),
+            body: self.body,
+        };
+        match parse(&request, &self.config) {
+            Err(finished) => finished,
+            Ok(api_request) => crate::respond_unknown_environment(&api_request),
+        }
+    }
+}
+
+/// An unknown environment with a client key gets byte for byte the answer of a wrong key for an
+/// existing environment, on every route: nothing tells a caller which environments exist.
+/// Without a key (keys off) it is the no-snapshot fallback.
+#[test]
+fn unknown_environments_and_unknown_keys_answer_the_same() {
+    let routes = || {
+        [
+            get("/api/v1/flags/static-on", ""),
+            post("/api/v1/flags/batch", r#"{"flagKeys":["static-on"]}"#),
+            post("/api/v1/flags/batch", "{}"),
+            post("/ofrep/v1/evaluate/flags/static-on", r#"{"context":{}}"#),
+            post("/ofrep/v1/evaluate/flags", r#"{"context":{}}"#),
+        ]
+    };
+    for (wrong, unknown) in routes().into_iter().zip(routes()) {
+        let wrong = wrong
+            .config(KEYED)
+            .header(
+                "X-Client-Key",
+                "efk.production.ffffffffffffffffffffffffffffffff",
+            )
+            .send();
+        let unknown = unknown
+            .config(KEYED)
+            .header(
+                "X-Client-Key",
+                "efk.nowhere.0123456789abcdef0123456789abcdef",
+            )
+            .send_to_unknown_environment();
+        assert_eq!(wrong.status, 401);
+        assert_eq!(unknown, wrong);
+    }
+    let open_routes = || {
+        [
+            get("/api/v1/flags/static-on", "environment=nowhere"),
+            post("/api/v1/flags/batch", r#"{"environment":"nowhere"}"#),
+            post(
+                "/ofrep/v1/evaluate/flags",
+                r#"{"context":{"environment":"nowhere"}}"#,
+            ),
+        ]
+    };
+    for (call, again) in open_routes().into_iter().zip(open_routes()) {
+        let unknown = call.send_to_unknown_environment();
+        assert!(matches!(unknown.status, 500 | 503), "{}", unknown.status);
+        assert_eq!(unknown, again.send_to(None));
+    }
 }
 
 pub(super) fn body(response: &ApiResponse) -> Value {

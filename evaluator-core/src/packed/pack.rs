@@ -352,7 +352,7 @@ fn write(
     out.extend_from_slice(&entries);
     out.extend(words.iter().flat_map(|w| w.to_le_bytes()));
     out.extend_from_slice(&keys);
-    let sum = checksum(&out);
+    let sum = checksum(&out, json);
     out.extend_from_slice(&sum.to_le_bytes());
     out.extend_from_slice(json);
     Ok(out)

@@ -39,7 +39,7 @@ fn directory_len(bytes: &[u8]) -> usize {
 /// the checksum can be tested.
 fn reseal(bytes: &mut [u8]) {
     let end = directory_len(bytes).min(bytes.len()).max(CHECKSUM_LEN);
-    let sum = checksum(&bytes[..end - CHECKSUM_LEN]);
+    let sum = checksum(&bytes[..end - CHECKSUM_LEN], &bytes[end..]);
     bytes[end - CHECKSUM_LEN..end].copy_from_slice(&sum.to_le_bytes());
 }
 
@@ -92,8 +92,62 @@ fn the_header_holds_the_documented_fields_at_their_offsets() {
     assert_eq!(member(1), "42");
     assert_eq!(member(2), r#""2026-11-24T10:00:00Z""#);
     assert!(member(3).starts_with(r#"[{"name": "web""#));
-    let sum = checksum(&bytes[..d - CHECKSUM_LEN]);
+    let sum = checksum(&bytes[..d - CHECKSUM_LEN], json);
     assert_eq!(bytes[d - CHECKSUM_LEN..d], sum.to_le_bytes());
+}
+
+#[test]
+fn damage_inside_the_json_is_a_checksum_mismatch() {
+    let bytes = packed();
+    let d = directory_len(&bytes);
+    // A byte inside a string value: the JSON would still parse, with another value.
+    let at = d + SNAPSHOT.find("web").unwrap();
+    let mut damaged = bytes.clone();
+    damaged[at] = b'x';
+    assert_corrupt(&damaged, "checksum mismatch");
+    // Every single-bit flip anywhere in the value is caught.
+    for at in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x20;
+        assert!(
+            Packed::parse(&flipped).is_err(),
+            "flip at {at} of {}",
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn format_version_1_values_are_read_with_their_directory_checksum() {
+    let mut bytes = packed();
+    let d = directory_len(&bytes);
+    bytes[4] = 1;
+    let sum = directory_checksum(&bytes[..d - CHECKSUM_LEN]);
+    bytes[d - CHECKSUM_LEN..d].copy_from_slice(&sum.to_le_bytes());
+    let old = Packed::parse(&bytes).unwrap();
+    assert_eq!((old.environment(), old.version()), ("production", 42));
+    assert_eq!(old.json(), SNAPSHOT.as_bytes());
+    // A version 2 checksum under a version 1 header is refused, and the other way round.
+    let mut mixed = packed();
+    mixed[4] = 1;
+    assert_corrupt(&mixed, "checksum mismatch");
+    bytes[4] = FORMAT_VERSION;
+    assert_corrupt(&bytes, "checksum mismatch");
+}
+
+#[test]
+fn the_lanes_hash_every_length_and_position() {
+    // Lengths around the 32-byte blocks and the 8-byte words; one flipped bit at each position.
+    for len in [0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+        let base = checksum(b"dir", &data);
+        for at in 0..len {
+            let mut flipped = data.clone();
+            flipped[at] ^= 1;
+            assert_ne!(checksum(b"dir", &flipped), base, "len {len}, at {at}");
+        }
+        assert_ne!(checksum(b"diR", &data), base, "len {len}");
+    }
 }
 
 #[test]
@@ -409,7 +463,7 @@ mod properties {
             let bytes = packed();
             prop_assert!(Packed::parse(&bytes[..cut.index(bytes.len())]).is_err());
             let mut flipped = bytes.clone();
-            let at = flip.index(directory_len(&bytes));
+            let at = flip.index(bytes.len());
             flipped[at] ^= 1 << bit;
             prop_assert!(Packed::parse(&flipped).is_err());
         }

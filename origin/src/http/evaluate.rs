@@ -22,8 +22,10 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use evaluation_api::{
-    parse, payload_too_large, respond, ApiRequest, ApiResponse, Config, HttpRequest, RequestHeaders,
+    parse, payload_too_large, respond, respond_unknown_environment, ApiRequest, ApiResponse,
+    Config, HttpRequest, RequestHeaders,
 };
+use evaluator_core::CompiledSnapshot;
 use serde_json::json;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -241,11 +243,7 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
         Err(finished) => finished,
         Ok(api_request) if is_small(&api_request) => {
             let snapshot = state.live.get(api_request.environment());
-            respond(
-                &api_request,
-                snapshot.as_deref(),
-                chrono::Utc::now().timestamp_millis(),
-            )
+            answer(&api_request, snapshot.as_deref())
         }
         Ok(api_request) => {
             let Some(slot) = gate.try_slot() else {
@@ -260,11 +258,7 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
             let snapshot = state.live.get(api_request.environment());
             let evaluated = tokio::task::spawn_blocking(move || {
                 let _slot = slot;
-                respond(
-                    &api_request,
-                    snapshot.as_deref(),
-                    chrono::Utc::now().timestamp_millis(),
-                )
+                answer(&api_request, snapshot.as_deref())
             })
             .await;
             match evaluated {
@@ -277,6 +271,20 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
         }
     };
     into_axum(response)
+}
+
+/// Answers from the environment's live snapshot. Every environment gets a snapshot when it is
+/// created, so none means the environment does not exist: the answer is then the one for an
+/// unknown key, and a caller cannot probe which environments exist.
+fn answer(request: &ApiRequest, snapshot: Option<&CompiledSnapshot>) -> ApiResponse {
+    match snapshot {
+        Some(snapshot) => respond(
+            request,
+            Some(snapshot),
+            chrono::Utc::now().timestamp_millis(),
+        ),
+        None => respond_unknown_environment(request),
+    }
 }
 
 /// Whether the request names few enough flags to evaluate in place.
