@@ -42,13 +42,13 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
     let now_ms = timing::now_ms();
     let now_seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
     let signed = SignedHeaders::parse(timestamp.as_deref(), signature.as_deref(), now_seconds)?;
-    let body = req.bytes().await?;
-    if body.len() > limit {
+    // A body without Content-Length is read only up to the limit.
+    let Some(body) = http::body_within(&mut req, declared_length, limit).await? else {
         return Err(Error::PayloadTooLarge {
-            length: body.len(),
+            length: limit + 1,
             limit,
         });
-    }
+    };
     signed.verify(&secret, &body)?;
     let (compiled, metadata) = check_snapshot(environment, &body)?;
     let version = compiled.version();

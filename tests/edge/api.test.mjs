@@ -22,7 +22,7 @@ describe("evaluation API without client keys", () => {
     await get(worker.base, `/api/v1/flags/static-on?${ENV}`);
     const response = await get(worker.base, "/healthz");
     assert.equal(response.status, 200);
-    assert.deepEqual(response.json, { status: "ok", snapshots: [{ environment: "production", version: 3 }] });
+    assert.deepEqual(response.json, { status: "ok", snapshotsHeld: 1, snapshots: [{ environment: "production", version: 3 }] });
   });
 
   test("GET /internal/constant answers a constant with the API's headers", async () => {
@@ -279,6 +279,31 @@ describe("evaluation API without client keys", () => {
 describe("evaluation API with client keys required", () => {
   const worker = suiteWorker({ requireClientKeys: true }, async () => {
     assert.equal((await publish(worker.base, fixtureSnapshot(1))).status, 200);
+  });
+
+  test("an environment that does not exist answers exactly like a wrong key, and costs no cache entry", async () => {
+    const wrong = "efk.production.00000000000000000000000000000000";
+    const routes = [
+      (key) => get(worker.base, "/api/v1/flags/static-on", { "x-client-key": key }),
+      (key) => post(worker.base, "/api/v1/flags/batch", {}, { authorization: `Bearer ${key}` }),
+      (key) => post(worker.base, "/ofrep/v1/evaluate/flags/static-on", { context: {} }, { "x-api-key": key }),
+      (key) => post(worker.base, "/ofrep/v1/evaluate/flags", { context: {} }, { "x-api-key": key }),
+    ];
+    const shape = (response) => ({
+      status: response.status,
+      text: response.text,
+      headers: [...response.headers].filter(([name]) => name !== "date"),
+    });
+    for (const route of routes) {
+      const expected = shape(await route(wrong));
+      assert.equal(expected.status, 401);
+      for (let i = 0; i < 50; i++) {
+        assert.deepEqual(shape(await route(`efk.probe-${i}.0123456789abcdef0123456789abcdef`)), expected);
+      }
+    }
+    // 200 made-up environments later the isolate holds what it held, and /healthz names none.
+    const health = await get(worker.base, "/healthz");
+    assert.deepEqual(health.json, { status: "ok", snapshotsHeld: 1 });
   });
 
   test("no key is 401 with a REST API error body", async () => {

@@ -51,6 +51,8 @@ function evaluationRows() {
     { ...rest("DELETE on a flag", `/api/v1/flags/theme?${ENV}`, 405, "METHOD_NOT_ALLOWED"), method: "DELETE" },
     { ...rest("a malformed client key", "/api/v1/flags/theme", 401, "INVALID_CLIENT_KEY"), headers: { "x-client-key": "efk.production.nothex" } },
     { ...rest("an unknown client key", "/api/v1/flags/theme", 401, "INVALID_CLIENT_KEY"), headers: { "x-client-key": "efk.production.00000000000000000000000000000000" } },
+    { ...rest("a key of an environment that does not exist", "/api/v1/flags/theme", 401, "INVALID_CLIENT_KEY"), headers: { "x-client-key": "efk.nowhere.00000000000000000000000000000000" } },
+    { ...bulk("a key of an environment that does not exist", json({ context: {} }), 401, ""), headers: { "x-api-key": "efk.nowhere.00000000000000000000000000000000" } },
     { ...rest("a client key of another environment", `/api/v1/flags/theme?environment=staging`, 403, "FORBIDDEN_ENVIRONMENT"), headers: { authorization: `Bearer ${CLIENT_KEY}` } },
     rest("an unknown route", "/api/v1/nothing/here", 404, "NOT_FOUND"),
     batch("truncated JSON", '{"environment":', 400, "INVALID_JSON"),
@@ -66,6 +68,8 @@ function evaluationRows() {
     batch("a lone surrogate", '{"environment":"production","userId":"\\ud800"}', 400, "INVALID_JSON"),
     batch("200 nested arrays in the context", `{"environment":"production","context":{"a":${nested(200, "1")}}}`, 400, "INVALID_JSON"),
     batch("a 70 KiB body", BIG, 413, "PAYLOAD_TOO_LARGE"),
+    { ...batch("a 70 KiB chunked body (no Content-Length)", BIG, 413, "PAYLOAD_TOO_LARGE"), chunked: true },
+    { ...batch("a small chunked body", json({ environment: "production", flagKeys: ["theme"] }), 200, ""), chunked: true },
     ofrep("truncated JSON", '{"context":', 400, "PARSE_ERROR"),
     ofrep("plain text", "context", 400, "PARSE_ERROR"),
     ofrep("context is a string", json({ context: "x" }), 400, "INVALID_CONTEXT"),
@@ -79,6 +83,7 @@ function evaluationRows() {
     bulk("an array body", "[1]", 400, "INVALID_CONTEXT"),
     bulk("200 nested arrays", `{"context":{"environment":"production","a":${nested(200, "1")}}}`, 400, "PARSE_ERROR"),
     bulk("a 70 KiB body", BIG, 413, "GENERAL"),
+    { ...bulk("a 70 KiB chunked body (no Content-Length)", BIG, 413, "GENERAL"), chunked: true },
     { ...bulk("GET", undefined, 405, "GENERAL"), method: "GET" },
   ];
 }
@@ -144,84 +149,70 @@ function publishRows() {
     signed(json(fixtureSnapshot(STORED + 1, { extraFlags: [{ flagKey: "static-on", enabled: true }] })), 400, "INVALID_SNAPSHOT", "a duplicate flag key"),
     signed(`{"environment":"production","version":11,"flags":${nested(200, "1")}}`, 400, "INVALID_SNAPSHOT", "200 nested arrays"),
     signed('{"environment":"production\\ud800","version":11}', 400, "INVALID_SNAPSHOT", "a lone surrogate"),
+    { ...signed(`${"x".repeat(25 * 1024 * 1024 + 64 * 1024)}`, 413, "PAYLOAD_TOO_LARGE", "a chunked body over 25 MiB (no Content-Length)"), chunked: true },
+    { ...signed(json(fixtureSnapshot(STORED)), 200, "", "the stored version again, chunked"), chunked: true },
     { ...signed(body, 405, "METHOD_NOT_ALLOWED", "GET instead of PUT"), method: "GET", body: undefined },
     { ...signed(body, 405, "METHOD_NOT_ALLOWED", "POST instead of PUT"), method: "POST" },
   ];
 }
 
 /**
- * Declares a body over the KV value limit (25 MiB + 1) on a raw socket but sends only 1 KiB: the
- * worker must refuse it by its Content-Length before reading it. Resolves to the answer's status
- * and JSON body.
+ * Sends `body` on a raw socket and resolves to the answer `{ status, text, json }` as soon as it
+ * is complete. A server may answer a request whose body it refuses (too large, badly signed)
+ * before reading that body and close the connection; fetch then fails while still writing, at
+ * random. Here a write error after the answer has arrived is expected and ignored.
+ *
+ * `chunked` sends the body with `Transfer-Encoding: chunked` (no length declared, 16 KiB chunks);
+ * `declaredLength` declares that Content-Length but sends only `body`, and never ends the request.
  */
-function declaredOversize(base) {
+function sendRaw(base, method, path, headers, body, { chunked = false, declaredLength } = {}) {
   const { hostname, port } = new URL(base);
-  const signed = signatureHeaders("{}");
-  const head = [
-    "PUT /internal/snapshots/production HTTP/1.1",
-    `Host: ${hostname}:${port}`,
-    "Content-Type: application/json",
-    `Content-Length: ${25 * 1024 * 1024 + 1}`,
-    ...Object.entries(signed).map(([name, value]) => `${name}: ${value}`),
-  ].join("\r\n");
-  return new Promise((resolve, reject) => {
-    let answer = "";
-    const socket = net.connect(Number(port), hostname, () => socket.write(`${head}\r\n\r\n${"x".repeat(1024)}`));
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk) => {
-      answer += chunk;
-      const [status, body] = [answer.match(/^HTTP\/1\.1 (\d{3})/), answer.match(/\r\n\r\n(?:[0-9a-f]+\r\n)?(\{.*\})/s)];
-      if (!status || !body) return;
-      let json;
-      try {
-        json = JSON.parse(body[1]);
-      } catch {
-        return; // more of the body is still to come
-      }
-      socket.destroy();
-      resolve({ status: Number(status[1]), json });
-    });
-    socket.on("error", reject);
-  });
-}
-
-/**
- * Sends `body` on a raw socket and resolves to the answer. A server may answer a request whose
- * body it refuses (too large, badly signed) before reading that body and close the connection;
- * fetch then fails while still writing, at random. Here a write error after the answer has
- * arrived is expected and ignored.
- */
-function sendRaw(base, method, path, headers, body) {
-  const { hostname, port } = new URL(base);
+  const bytes = Buffer.from(body);
+  const framing = chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${declaredLength ?? bytes.length}`;
   const head = [
     `${method} ${path} HTTP/1.1`,
     `Host: ${hostname}:${port}`,
     "Connection: close",
-    `Content-Length: ${Buffer.byteLength(body)}`,
+    framing,
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ].join("\r\n");
   return new Promise((resolve, reject) => {
-    let answer = "";
+    let answer = Buffer.alloc(0);
     let done = false;
-    const finish = () => {
-      if (done) return;
-      const status = answer.match(/^HTTP\/1\.1 (\d{3})/);
+    // The answer's body once complete (by Content-Length, or the chunked terminator), else null.
+    const complete = (final) => {
       const split = answer.indexOf("\r\n\r\n");
-      if (!status || split < 0) return reject(new Error(`no HTTP answer: ${answer.slice(0, 200)}`));
-      done = true;
-      let text = answer.slice(split + 4);
-      if (/\r\ntransfer-encoding: chunked/i.test(answer.slice(0, split))) {
-        // one or more chunks: "<hex>\r\n<data>\r\n", ending with "0\r\n\r\n"
-        let rest = text;
-        text = "";
+      if (split < 0) return null;
+      const head = answer.subarray(0, split).toString("latin1");
+      const rest = answer.subarray(split + 4);
+      if (/\r\ntransfer-encoding: chunked/i.test(head)) {
+        const chunks = [];
+        let at = 0;
         for (;;) {
-          const line = rest.indexOf("\r\n");
-          const size = parseInt(rest.slice(0, line), 16);
-          if (!(size > 0)) break;
-          text += rest.slice(line + 2, line + 2 + size);
-          rest = rest.slice(line + 2 + size + 2);
+          const line = rest.indexOf("\r\n", at);
+          if (line < 0) return final ? Buffer.concat(chunks) : null;
+          const size = parseInt(rest.subarray(at, line).toString("latin1"), 16);
+          if (!(size > 0)) return Buffer.concat(chunks);
+          if (rest.length < line + 2 + size) return final ? Buffer.concat(chunks) : null;
+          chunks.push(rest.subarray(line + 2, line + 2 + size));
+          at = line + 2 + size + 2;
         }
       }
+      const length = head.match(/\r\ncontent-length: (\d+)/i);
+      if (length && rest.length >= Number(length[1])) return rest.subarray(0, Number(length[1]));
+      return final || /^HTTP\/1\.1 (204|304)/.test(head) ? rest : null;
+    };
+    const finish = (final) => {
+      if (done) return;
+      const status = answer.toString("latin1").match(/^HTTP\/1\.1 (\d{3})/);
+      const content = complete(final);
+      if (!status || content === null) {
+        if (final) reject(new Error(`no complete HTTP answer: ${answer.toString("utf8").slice(0, 200)}`));
+        return;
+      }
+      done = true;
+      socket.destroy();
+      const text = content.toString("utf8");
       let json;
       try {
         json = text ? JSON.parse(text) : undefined;
@@ -230,19 +221,36 @@ function sendRaw(base, method, path, headers, body) {
       }
       resolve({ status: Number(status[1]), text, json });
     };
-    const socket = net.connect(Number(port), hostname, () => socket.end(`${head}\r\n\r\n${body}`));
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk) => (answer += chunk));
-    socket.on("end", finish);
-    socket.on("close", finish);
-    socket.on("error", (error) => (answer ? finish() : reject(error)));
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write(`${head}\r\n\r\n`);
+      if (chunked) {
+        for (let at = 0; at < bytes.length; at += 16 * 1024) {
+          const chunk = bytes.subarray(at, at + 16 * 1024);
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+          socket.write("\r\n");
+        }
+        socket.end("0\r\n\r\n");
+      } else if (declaredLength !== undefined) {
+        socket.write(bytes);
+      } else {
+        socket.end(bytes);
+      }
+    });
+    socket.on("data", (chunk) => {
+      answer = Buffer.concat([answer, chunk]);
+      finish(false);
+    });
+    socket.on("end", () => finish(true));
+    socket.on("close", () => finish(true));
+    socket.on("error", (error) => (answer.length ? finish(true) : reject(error)));
   });
 }
 
 async function send(base, row) {
-  if (typeof row.body === "string" && row.body.length > 16 * 1024) {
+  if (row.chunked || (typeof row.body === "string" && row.body.length > 16 * 1024)) {
     const headers = { "Content-Type": "application/json", ...row.headers };
-    return sendRaw(base, row.method, row.path, headers, row.body);
+    return sendRaw(base, row.method, row.path, headers, row.body, { chunked: row.chunked });
   }
   const response = await fetch(base + row.path, {
     method: row.method,
@@ -270,7 +278,12 @@ describe("hostile requests at the edge", () => {
         failures.push(`${row.name}: expected ${row.status} ${row.code}, got ${response.status} ${code}: ${response.text.slice(0, 200)}`);
       }
     }
-    const oversize = await declaredOversize(worker.base);
+    // A body over the KV value limit (25 MiB + 1) declared but not sent: refused by its
+    // Content-Length before a byte of it is read.
+    const signed = { "Content-Type": "application/json", ...signatureHeaders("{}") };
+    const oversize = await sendRaw(worker.base, "PUT", "/internal/snapshots/production", signed, "x".repeat(1024), {
+      declaredLength: 25 * 1024 * 1024 + 1,
+    });
     if (oversize.status !== 413 || codeOf(oversize.json) !== "PAYLOAD_TOO_LARGE") {
       failures.push(`publish: a declared 25 MiB + 1 body: got ${oversize.status} ${codeOf(oversize.json)}`);
     }

@@ -95,6 +95,36 @@ describe("isolate cache over KV", () => {
   });
 });
 
+describe("damage inside a stored snapshot's JSON", () => {
+  // Packs snapshots the way a publish stores them, so a test can damage real packed bytes.
+  const packer = suiteWorker({});
+  const worker = suiteWorker({ ttlSeconds: TTL_SECONDS }, async () => {
+    assert.equal((await publish(worker.base, fixtureSnapshot(1))).status, 200);
+  });
+
+  test("is caught by the checksum over the whole value, and the last good snapshot keeps serving", async () => {
+    assert.equal((await publish(packer.base, fixtureSnapshot(2))).status, 200);
+    const packed = Buffer.from(await packer.kv.get("snapshot:production", "arrayBuffer"));
+    const directory = packed.readUInt32LE(8);
+    // A variation's value: "dark" becomes "dbrk", still valid JSON, a wrong answer if served.
+    const at = packed.indexOf('"value":"dark"', directory) + '"value":"d'.length;
+    assert.ok(at > directory);
+    const damaged = Buffer.from(packed);
+    damaged[at] = "b".charCodeAt(0);
+    const arrayBuffer = (bytes) => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+    await worker.kv.put("snapshot:production", arrayBuffer(damaged));
+    await worker.kv.put("version:production", "2");
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 1);
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 1);
+    // The same bytes undamaged are adopted: the refusal was the checksum's.
+    await worker.kv.put("snapshot:production", arrayBuffer(packed));
+    await pastTtl();
+    assert.equal(await servedVersion(worker.base), 2);
+  });
+});
+
 describe("an isolate within its TTL", () => {
   const worker = suiteWorker({ ttlSeconds: 3600 });
 
