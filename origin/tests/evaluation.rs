@@ -229,6 +229,53 @@ async fn client_keys_are_required_when_configured(pool: PgPool) {
     assert!(revoked.status.is_client_error(), "{}", revoked.status);
 }
 
+/// A key of an environment that does not exist gets exactly the answer of a wrong key of one
+/// that does, on every route: a caller cannot probe which environments exist.
+#[sqlx::test(migrations = "../migrations")]
+async fn unknown_environments_answer_exactly_like_wrong_keys(pool: PgPool) {
+    let app = TestApp::requiring_client_keys(pool);
+    app.create_environment_with_flag("production", json!({"flagKey": "f", "enabled": true}))
+        .await;
+    app.create_client_key("production", "web").await;
+    let routes: [(Method, &str, Option<Value>); 4] = [
+        (Method::GET, "/api/v1/flags/f?userId=u", None),
+        (Method::POST, "/api/v1/flags/batch", Some(json!({}))),
+        (
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/f",
+            Some(json!({"context": {}})),
+        ),
+        (
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(json!({"context": {}})),
+        ),
+    ];
+    for (method, uri, body) in routes {
+        let send = |key: &'static str| {
+            let (method, body) = (method.clone(), body.clone());
+            let app = &app;
+            async move {
+                let response = app
+                    .public(method, uri, body, &[("x-client-key", key)])
+                    .await;
+                let mut headers: Vec<(String, String)> = response
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| *name != "date")
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                    .collect();
+                headers.sort();
+                (response.status, headers, response.text)
+            }
+        };
+        let wrong = send("efk.production.00000000000000000000000000000000").await;
+        assert_eq!(wrong.0, StatusCode::UNAUTHORIZED, "{uri}");
+        let unknown = send("efk.nowhere.00000000000000000000000000000000").await;
+        assert_eq!(unknown, wrong, "{uri}");
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_evaluation_routes_get_the_shared_api_errors(pool: PgPool) {
     let app = with_checkout_flag(pool).await;
