@@ -19,6 +19,7 @@ use crate::auth;
 use crate::error::Error;
 use crate::request::{ApiRequest, Route};
 use crate::response::{internal_error, ApiResponse, ResponseBuilder, SNAPSHOT_VERSION_HEADER};
+use crate::stream::EventStream;
 use crate::Api;
 
 /// Answers `request` from `snapshot` (the environment's, as [`ApiRequest::environment`] named
@@ -63,8 +64,17 @@ pub fn respond(
             let evaluations = snapshot.evaluate_all(&request.context, now_ms);
             let flags: Vec<OfrepItem<'_>> =
                 evaluations.iter().map(OfrepItem::from_evaluation).collect();
+            let event_streams = request.event_streams.map(|key| {
+                [EventStream::new(
+                    &key,
+                    &request.environment,
+                    request.client_key_sha256(),
+                    now_ms,
+                )]
+            });
             let body = OfrepBulk {
                 flags,
+                event_streams,
                 metadata: BulkMetadata {
                     environment: snapshot.environment(),
                     snapshot_version: snapshot.version(),

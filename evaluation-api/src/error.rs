@@ -88,6 +88,16 @@ pub enum Error {
         /// The environment asked for.
         environment: String,
     },
+    /// An event-stream request without a valid token (`crate::stream`).
+    InvalidStreamToken {
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The environment, or the client key, has as many event streams open as allowed.
+    TooManyStreams {
+        /// The limit reached.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -109,6 +119,8 @@ impl Error {
             Self::ForbiddenEnvironment { .. } => "FORBIDDEN_ENVIRONMENT",
             Self::FlagNotFound { .. } => "FLAG_NOT_FOUND",
             Self::SnapshotUnavailable { .. } => "SNAPSHOT_UNAVAILABLE",
+            Self::InvalidStreamToken { .. } => "INVALID_STREAM_TOKEN",
+            Self::TooManyStreams { .. } => "TOO_MANY_STREAMS",
         }
     }
 
@@ -122,7 +134,13 @@ impl Error {
             (Self::InvalidFlagKey { .. }, Api::Ofrep) => 404,
             (Self::MethodNotAllowed { .. }, _) => 405,
             (Self::PayloadTooLarge { .. }, _) => 413,
-            (Self::MissingClientKey | Self::InvalidClientKey { .. }, _) => 401,
+            (
+                Self::MissingClientKey
+                | Self::InvalidClientKey { .. }
+                | Self::InvalidStreamToken { .. },
+                _,
+            ) => 401,
+            (Self::TooManyStreams { .. }, _) => 429,
             (Self::ForbiddenEnvironment { .. }, _) => 403,
             (Self::SnapshotUnavailable { .. }, Api::Rest) => 503,
             (Self::SnapshotUnavailable { .. }, Api::Ofrep) => 500,
@@ -164,7 +182,10 @@ impl Error {
             | Self::ForbiddenEnvironment { .. }
             | Self::SnapshotUnavailable { .. } => Some("environment"),
             Self::MissingClientKey | Self::InvalidClientKey { .. } => Some("Authorization"),
-            Self::RouteNotFound { .. } | Self::MethodNotAllowed { .. } => None,
+            Self::InvalidStreamToken { .. } => Some("token"),
+            Self::RouteNotFound { .. }
+            | Self::MethodNotAllowed { .. }
+            | Self::TooManyStreams { .. } => None,
         }
     }
 
@@ -246,6 +267,11 @@ impl fmt::Display for Error {
             Self::SnapshotUnavailable { environment } => write!(
                 f,
                 "no flag snapshot is available for environment {environment:?}; serving the fallback"
+            ),
+            Self::InvalidStreamToken { reason } => write!(f, "event stream refused: {reason}"),
+            Self::TooManyStreams { limit } => write!(
+                f,
+                "{limit} event streams are open already for this environment or client key; retry later"
             ),
         }
     }

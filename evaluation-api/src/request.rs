@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::input::{ofrep_body, rest_batch_body, rest_query_context};
 use crate::query;
 use crate::response::{ApiResponse, ResponseBuilder, CORS_ALLOW_HEADERS};
+use crate::stream::StreamKey;
 use crate::{Api, MAX_BODY_BYTES};
 
 /// The request headers the evaluation API reads.
@@ -105,6 +106,10 @@ pub struct ApiRequest {
     pub(crate) client_key: Option<ClientKey>,
     pub(crate) context: EvaluationContext,
     pub(crate) if_none_match: Option<String>,
+    /// Advertise this environment's event stream in bulk answers, with tokens under this key.
+    pub(crate) event_streams: Option<StreamKey>,
+    /// The snapshot version a bulk request's `flagConfigEtag` names (sent after an event).
+    pub(crate) config_version_hint: Option<u64>,
 }
 
 impl ApiRequest {
@@ -120,6 +125,23 @@ impl ApiRequest {
     #[must_use]
     pub fn client_key_sha256(&self) -> Option<&str> {
         self.client_key.as_ref().map(ClientKey::sha256_hex)
+    }
+
+    /// Makes an OFREP bulk answer advertise the environment's event stream
+    /// (`eventStreams`, ADR-0008) with a token signed with `key`; other routes ignore it. An
+    /// adapter that serves [`crate::stream::STREAM_PATH`] sets it.
+    #[must_use]
+    pub fn with_event_streams(mut self, key: StreamKey) -> Self {
+        self.event_streams = Some(key);
+        self
+    }
+
+    /// The snapshot version the client was told about by an event (`flagConfigEtag` on a bulk
+    /// request): an adapter holding an older snapshot should look for a newer one before it
+    /// answers, or the client re-fetches stale flags.
+    #[must_use]
+    pub fn config_version_hint(&self) -> Option<u64> {
+        self.config_version_hint
     }
 
     /// Which API flavour the request used.
@@ -248,6 +270,7 @@ fn parse_route(
     if client_key.is_none() && config.require_client_keys {
         return Err(Error::MissingClientKey);
     }
+    let mut config_version_hint = None;
     let (route, requested_environment, context) = match matched {
         Matched::RestFlag(raw) => {
             let flag_key = decode_flag_key(raw)?;
@@ -271,6 +294,7 @@ fn parse_route(
         }
         Matched::OfrepBulk => {
             let (environment, context) = ofrep_body(request.body, client_key.is_some())?;
+            config_version_hint = bulk_event_metadata(request.query)?;
             (Route::OfrepBulk, environment, context)
         }
     };
@@ -294,7 +318,34 @@ fn parse_route(
         client_key,
         context,
         if_none_match: request.headers.if_none_match.map(String::from),
+        event_streams: None,
+        config_version_hint,
     })
+}
+
+/// The event metadata of a bulk request (ADR-0008): `flagConfigEtag` (our events send the
+/// snapshot version, quoted) and `flagConfigLastModified` (Unix seconds or an RFC 3339 time). A
+/// tag that is not a version (another server's) is ignored; a broken query or an unreadable
+/// time is a 400 naming the parameter, as elsewhere.
+fn bulk_event_metadata(query: &str) -> Result<Option<u64>, Error> {
+    let mut version = None;
+    for (name, value) in query::parse_query(query)? {
+        match name.as_str() {
+            "flagConfigEtag" => version = crate::stream::etag_version(&value),
+            "flagConfigLastModified" => {
+                let readable = value.trim().parse::<u64>().is_ok()
+                    || evaluator_core::time::parse_rfc3339_millis(value.trim()).is_some();
+                if !readable {
+                    return Err(Error::InvalidField {
+                        field: name,
+                        message: String::from("must be Unix seconds or an RFC 3339 date-time"),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(version)
 }
 
 fn preflight(allowed: &'static str) -> ApiResponse {

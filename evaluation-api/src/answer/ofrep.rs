@@ -1,6 +1,7 @@
 //! OFREP's answer bodies (`POST /ofrep/v1/evaluate/flags[/{key}]`): `evaluationSuccess` and
 //! `evaluationFailure` per flag, and the bulk wrapper with its metadata.
 
+use crate::stream::EventStream;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -79,8 +80,12 @@ impl<'a> OfrepItem<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct OfrepBulk<'a> {
     pub(super) flags: Vec<OfrepItem<'a>>,
+    /// ADR-0008's stream of this environment's changes, when the adapter serves streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) event_streams: Option<[EventStream; 1]>,
     pub(super) metadata: BulkMetadata<'a>,
 }
 

@@ -11,7 +11,8 @@ use crate::{parse, respond, ApiResponse, Config, HttpRequest, RequestHeaders};
 pub(super) const NOW: i64 = 1_790_000_000_000;
 /// `printf %s efk.production.0123456789abcdef0123456789abcdef | sha256sum`
 pub(super) const KEY: &str = "efk.production.0123456789abcdef0123456789abcdef";
-const KEY_SHA256: &str = "8ea1b6fea071e237e0facd3020a1096c514dd7a0b71ed7dff3319816011817ba";
+pub(super) const KEY_SHA256: &str =
+    "8ea1b6fea071e237e0facd3020a1096c514dd7a0b71ed7dff3319816011817ba";
 
 pub(super) fn snapshot_json(version: u64) -> String {
     let snapshot = json!({

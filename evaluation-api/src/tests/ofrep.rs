@@ -239,3 +239,80 @@ fn ofrep_bulk_without_snapshot_is_500_general() {
     assert_eq!(answer["errorCode"], "GENERAL");
     assert!(answer.get("key").is_none());
 }
+
+// ---- OFREP event streams (ADR-0008) ---------------------------------------------------------
+
+fn bulk_with_streams(query: &'static str, headers: &[(&'static str, &'static str)]) -> ApiResponse {
+    let key = crate::stream::StreamKey::derive(b"test-publish-secret-of-32-bytes!");
+    let request = HttpRequest {
+        method: "POST",
+        path: BULK,
+        query,
+        headers: RequestHeaders::from_pairs(headers.iter().copied()),
+        body: br#"{"context":{"targetingKey":"u1","environment":"production"}}"#,
+    };
+    let parsed = parse(&request, &OPEN).unwrap().with_event_streams(key);
+    respond(&parsed, Some(&snapshot(7)), NOW)
+}
+
+#[test]
+fn bulk_answers_advertise_the_environments_stream_without_the_client_key() {
+    let response = bulk_with_streams("", &[("X-API-Key", KEY)]);
+    assert_eq!(response.status, 200);
+    let streams = &body(&response)["eventStreams"];
+    assert_eq!(streams.as_array().map(Vec::len), Some(1));
+    assert_eq!(streams[0]["type"], "sse");
+    assert_eq!(streams[0]["inactivityDelaySec"], 120);
+    let uri = streams[0]["endpoint"]["requestUri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("/ofrep/v1/event-stream?token=v1.production."),
+        "{uri}"
+    );
+    assert!(!uri.contains(KEY) && !uri.contains("efk."), "{uri}");
+    // The token opens a stream of this environment, bound to the key it was issued for.
+    let key = crate::stream::StreamKey::derive(b"test-publish-secret-of-32-bytes!");
+    let query = uri.split_once('?').unwrap().1;
+    let opened = crate::stream::parse_stream_request("GET", query, None, &key, NOW).unwrap();
+    assert_eq!(opened.grant.environment(), "production");
+    assert_eq!(opened.grant.key_sha256(), Some(KEY_SHA256));
+    // Stable within the hour: the ETag still answers 304.
+    let etag = String::from(response.header("ETag").unwrap());
+    let again = bulk_with_streams(
+        "",
+        &[("X-API-Key", KEY), ("If-None-Match", etag.clone().leak())],
+    );
+    assert_eq!(again.status, 304);
+    // Without streams the answer is what it always was.
+    let plain = post(
+        BULK,
+        r#"{"context":{"targetingKey":"u1","environment":"production"}}"#,
+    )
+    .send();
+    assert!(body(&plain).get("eventStreams").is_none());
+}
+
+#[test]
+fn bulk_requests_after_an_event_carry_the_version_it_named() {
+    let request = |query: &'static str| HttpRequest {
+        method: "POST",
+        path: BULK,
+        query,
+        headers: RequestHeaders::default(),
+        body: br#"{"context":{"environment":"production"}}"#,
+    };
+    let hint = |query| parse(&request(query), &OPEN).map(|r| r.config_version_hint());
+    assert_eq!(hint(""), Ok(None));
+    assert_eq!(
+        hint("flagConfigEtag=%2242%22&flagConfigLastModified=1771622898"),
+        Ok(Some(42))
+    );
+    assert_eq!(hint("flagConfigEtag=W%2F%2242%22"), Ok(Some(42)));
+    assert_eq!(hint("flagConfigEtag=%22other-server%22"), Ok(None));
+    assert_eq!(
+        hint("flagConfigLastModified=2026-02-20T21:28:18Z"),
+        Ok(None)
+    );
+    let refused = parse(&request("flagConfigLastModified=yesterday"), &OPEN).unwrap_err();
+    assert_eq!(refused.status, 400);
+    assert_eq!(body(&refused)["errorCode"], "INVALID_CONTEXT");
+}
