@@ -71,7 +71,7 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
                     limit,
                 });
             }
-            kv::write(&namespace, environment, &packed, &metadata).await?;
+            kv::write(env, &namespace, environment, &packed, &metadata).await?;
             index::isolate().record(environment, metadata);
             cache::isolate().install(&Runtime, packed, compiled, now_ms);
             true

@@ -118,7 +118,7 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let cache = cache::isolate();
     let loaded = match kv::namespace(env) {
         Ok(namespace) => {
-            let store = Kv(&namespace);
+            let store = Kv::new(&namespace, env);
             // An environment this isolate holds is screened by its snapshot; any other by the
             // index first, so a made-up name costs no read of its own and no cache entry.
             let admission = if cache.cached(environment).is_some() {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { CLIENT_KEY, fixtureSnapshot, get, post, publish, read, suiteWorker } from "./harness.mjs";
+import { CLIENT_KEY, fixtureSnapshot, get, post, publish, read, sha256hex, suiteWorker } from "./harness.mjs";
 
 const ENV = "environment=production";
 
@@ -304,6 +304,13 @@ describe("evaluation API with client keys required", () => {
     // 200 made-up environments later the isolate holds what it held, and /healthz names none.
     const health = await get(worker.base, "/healthz");
     assert.deepEqual(health.json, { status: "ok", snapshotsHeld: 1 });
+  });
+
+  test("a publish stores the environment index's metadata with the snapshot", async () => {
+    const { keys } = await worker.kv.list({ prefix: "snapshot:" });
+    assert.deepEqual(keys.map(({ name, metadata }) => ({ name, metadata })), [
+      { name: "snapshot:production", metadata: { version: 1, keys: [sha256hex(CLIENT_KEY).slice(0, 16)] } },
+    ]);
   });
 
   test("no key is 401 with a REST API error body", async () => {

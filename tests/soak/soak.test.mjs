@@ -14,35 +14,20 @@
 //   EDGEFLAGS_SOAK_SECONDS=300 node --test tests/soak/   # the several-minute soak
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync, fork } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { fork } from "node:child_process";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+import { ROOT, psql, sleep, startSystem } from "../support/system.mjs";
+
 const SECONDS = Number(process.env.EDGEFLAGS_SOAK_SECONDS ?? 45);
-const STARTUP_LIMIT_MS = 15 * 60 * 1000;
 const SOAK_FLAGS = 20;
 const ENV = "production";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 if (process.argv[2] === "--load") {
   await load(JSON.parse(process.argv[3]));
   process.exit(0);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -114,64 +99,15 @@ async function load({ role, origin, edge, token, until, inFlight, seed }) {
 
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
 
-const database = `edgeflags_soak_${process.pid}`;
-const devDir = mkdtempSync(join(tmpdir(), "edgeflags-soak-"));
-let dev;
-let devOutput = "";
-const psqlAt = (db, sql) =>
-  execFileSync("psql", [`postgres://postgres@127.0.0.1:5432/${db}`, "-tAqc", sql], { stdio: ["ignore", "pipe", "pipe"] }).toString().trim();
-
-after(async () => {
-  if (dev && dev.exitCode === null) {
-    dev.kill("SIGTERM");
-    await sleep(2000);
-  }
-  try {
-    psqlAt("postgres", `drop database if exists "${database}" with (force)`);
-  } catch {
-    /* best effort */
-  }
-  rmSync(devDir, { recursive: true, force: true });
-});
+let system;
+after(async () => system?.stop());
 
 test(`a ${SECONDS} s soak: no errors, no lost writes, the edge serves the database's state`, async () => {
-  const originPort = await freePort();
-  const edgePort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
-  const edge = `http://127.0.0.1:${edgePort}`;
-  dev = spawn(join(ROOT, "scripts", "dev"), [], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      EDGEFLAGS_DEV_DIR: devDir,
-      EDGEFLAGS_ORIGIN_PORT: String(originPort),
-      EDGEFLAGS_EDGE_PORT: String(edgePort),
-      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-      EDGEFLAGS_ADMIN_RATE_PER_SECOND: "0",
-      EDGEFLAGS_EVALUATION_RATE_PER_SECOND: "0",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  system = await startSystem("soak", {
+    EDGEFLAGS_ADMIN_RATE_PER_SECOND: "0",
+    EDGEFLAGS_EVALUATION_RATE_PER_SECOND: "0",
   });
-  await new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      devOutput += chunk;
-      if (devOutput.includes("edgeflags is running.")) resolve();
-    };
-    dev.stdout.on("data", onData);
-    dev.stderr.on("data", onData);
-    dev.on("exit", (code) => reject(new Error(`scripts/dev exited with ${code}:\n${devOutput.slice(-4000)}`)));
-    setTimeout(() => reject(new Error(`scripts/dev not ready in time:\n${devOutput.slice(-4000)}`)), STARTUP_LIMIT_MS).unref();
-  });
-  const token = readFileSync(join(devDir, "admin-token"), "utf8").trim();
-  const admin = async (method, path, body) => {
-    const response = await fetch(`${origin}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const { origin, edge, token, admin, database } = system;
 
   for (let i = 0; i < SOAK_FLAGS; i++) {
     const targeting = i % 2 ? { percentage: 5 * i, countries: ["US"], userIds: [`user-${i}`] } : {};
@@ -265,9 +201,9 @@ test(`a ${SECONDS} s soak: no errors, no lost writes, the edge serves the databa
   };
   const [edgeBulk, originBulk] = [await bulk(edge), await bulk(origin)];
   const audited = Number(
-    psqlAt(database, `select count(*) from audit_log where environment_key = '${ENV}' and entity_key like 'soak-%' and action <> 'create'`),
+    psql(database, `select count(*) from audit_log where environment_key = '${ENV}' and entity_key like 'soak-%' and action <> 'create'`),
   );
-  const actions = psqlAt(database, `select string_agg(distinct action, ',') from audit_log where entity_key like 'soak-%'`);
+  const actions = psql(database, `select string_agg(distinct action, ',') from audit_log where entity_key like 'soak-%'`);
 
   const report = { seconds: SECONDS, processes: roles.length, total, errors, acknowledgedWrites: acknowledged, auditedWrites: audited, snapshotVersion: dbVersion, kinds: rows };
   mkdirSync(join(ROOT, "target", "soak"), { recursive: true });

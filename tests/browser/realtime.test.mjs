@@ -1,0 +1,133 @@
+// Real-time updates in a real browser (issue 13): an unmodified @openfeature/ofrep-web-provider
+// with its default change detection (SSE) and no polling, in Debian's chromium driven by
+// playwright-core, against the edge under wrangler dev and against the origin, both brought up
+// by scripts/dev. An admin change at the origin must make the provider emit its
+// configuration-changed event and serve the new value. The page is served from its own origin,
+// so the stream is a cross-origin EventSource, as in a real app. The time from the admin write to
+// the event in the page is written to target/realtime.json (reported, never asserted: machines
+// here are shared and noisy).
+//
+//   source scripts/lib/toolchain.sh && source scripts/lib/browser.sh && ensure_chromium \
+//     && node --test tests/browser/
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+
+import { ROOT, sleep, startSystem } from "../support/system.mjs";
+
+const FLAG = "realtime-banner";
+const CHANGE_LIMIT_MS = 15_000; // a change not in the page by then is a failure
+const ENV = "production";
+
+let system;
+let browser;
+let pageServer;
+after(async () => {
+  await browser?.close();
+  pageServer?.close();
+  await system?.stop();
+});
+
+/** Serves the bundled page on 127.0.0.1; resolves to its URL. */
+async function servePage() {
+  const bundled = await build({
+    entryPoints: [join(ROOT, "tests/browser/page.mjs")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    logLevel: "silent",
+  });
+  const script = bundled.outputFiles[0].contents;
+  const html = '<!doctype html><meta charset="utf-8"><title>edgeflags realtime</title><script type="module" src="/page.js"></script>';
+  pageServer = createServer((request, response) => {
+    if (request.url === "/page.js") {
+      response.writeHead(200, { "content-type": "text/javascript" });
+      response.end(script);
+    } else {
+      response.writeHead(200, { "content-type": "text/html" });
+      response.end(html);
+    }
+  });
+  await new Promise((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${pageServer.address().port}/`;
+}
+
+test("a change at the origin reaches the browser over the event stream, at the edge and at the origin", async (t) => {
+  const executablePath = process.env.EDGEFLAGS_CHROMIUM ?? "/usr/bin/chromium";
+  system = await startSystem("browser");
+  const { origin, edge, admin } = system;
+  const created = await admin("POST", `/admin/flags?environment=${ENV}`, { flagKey: FLAG, enabled: true });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const key = await admin("POST", `/admin/environments/${ENV}/client-keys`, { name: "browser-test" });
+  assert.equal(key.status, 201, JSON.stringify(key.body));
+  const apiKey = key.body.key;
+
+  const pageUrl = await servePage();
+  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--headless=new"] });
+  const figures = {};
+
+  for (const [name, baseUrl] of [
+    ["edge", edge],
+    ["origin", origin],
+  ]) {
+    await t.test(`${name}: the provider emits configuration-changed and serves the new value`, async () => {
+      // The key and the flag must have reached this server before the provider starts.
+      for (const deadline = Date.now() + 30_000; ; await sleep(50)) {
+        const response = await fetch(`${baseUrl}/ofrep/v1/evaluate/flags/${FLAG}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": apiKey },
+          body: JSON.stringify({ context: { targetingKey: "browser-user" } }),
+        });
+        const answer = await response.json().catch(() => null);
+        if (response.status === 200 && answer?.value === true) break;
+        assert.ok(Date.now() < deadline, `${FLAG} not served by ${name}: ${response.status} ${JSON.stringify(answer)}`);
+      }
+      await admin("PUT", `/admin/flags/${FLAG}?environment=${ENV}`, { enabled: true });
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const streams = [];
+      const bulkRequests = [];
+      page.on("request", (request) => {
+        if (request.url().includes("/ofrep/v1/event-stream")) streams.push(request.url());
+        if (request.url().includes("/ofrep/v1/evaluate/flags") && request.method() === "POST") bulkRequests.push(request.url());
+      });
+      await page.goto(pageUrl);
+      await page.waitForFunction(() => typeof window.startProvider === "function");
+      const initial = await page.evaluate((options) => window.startProvider(options), { baseUrl, apiKey, flag: FLAG });
+      assert.equal(initial, true);
+      // The provider opened the stream the bulk answer advertised, and the URL holds no key.
+      await page.waitForFunction(() => performance.getEntriesByType("resource").some((e) => e.name.includes("/ofrep/v1/event-stream")), null, { timeout: 10_000 });
+      assert.ok(streams.length >= 1, "the provider opened an event stream");
+      assert.ok(streams.every((url) => !url.includes(apiKey) && !url.includes("efk.")), "no client key in the stream URL");
+      const bulkBefore = bulkRequests.length;
+
+      const changed = await admin("PUT", `/admin/flags/${FLAG}?environment=${ENV}`, { enabled: false });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      const writtenAt = Date.now();
+      await page.waitForFunction(
+        (flag) => window.changes.length > 0 && window.value(flag) === false,
+        FLAG,
+        { timeout: CHANGE_LIMIT_MS },
+      );
+      const tookMs = Date.now() - writtenAt;
+      assert.equal(await page.evaluate((flag) => window.value(flag), FLAG), false);
+      // The re-fetch came from the event, not from polling (none is configured): it carried the
+      // event's metadata.
+      const refetches = bulkRequests.slice(bulkBefore);
+      assert.ok(refetches.some((url) => url.includes("flagConfigEtag=")), `re-fetches: ${refetches.join(", ")}`);
+      figures[name] = { adminWriteToConfigurationChangedMs: tookMs };
+      await context.close();
+      // Turn it back on for the next server.
+      await admin("PUT", `/admin/flags/${FLAG}?environment=${ENV}`, { enabled: true });
+    });
+  }
+
+  mkdirSync(join(ROOT, "target"), { recursive: true });
+  writeFileSync(join(ROOT, "target", "realtime.json"), `${JSON.stringify({ measuredAt: new Date().toISOString(), ...figures }, null, 2)}\n`);
+  console.log(`realtime: admin write -> configuration-changed in the page: ${JSON.stringify(figures)}`);
+});
