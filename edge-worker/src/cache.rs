@@ -199,29 +199,23 @@ impl Cache {
     /// next request that names it (after the index admits it).
     pub(crate) fn trim(&self, host: &impl Host, keep: &str, budget_bytes: usize) {
         let mut entries = self.entries.borrow_mut();
-        let mut sizes: Vec<(u64, String, usize)> = entries
-            .iter()
-            .map(|(name, entry)| {
-                let bytes = entry.snapshot.as_ref().map_or(0, |loaded| loaded.bytes());
-                (entry.used_at_ms, name.clone(), bytes)
-            })
-            .collect();
-        let mut total: usize = sizes.iter().map(|(_, _, bytes)| bytes).sum();
-        if total <= budget_bytes {
-            return;
-        }
-        sizes.sort_unstable();
-        for (_, name, bytes) in sizes {
-            if total <= budget_bytes {
+        let bytes = |entry: &Entry| entry.snapshot.as_ref().map_or(0, |loaded| loaded.bytes());
+        let mut total: usize = entries.values().map(bytes).sum();
+        while total > budget_bytes {
+            // Few entries (one per environment served): a scan per eviction, no sort.
+            let oldest = entries
+                .iter()
+                .filter(|(name, _)| name.as_str() != keep)
+                .min_by_key(|(_, entry)| entry.used_at_ms)
+                .map(|(name, entry)| (name.clone(), bytes(entry)));
+            let Some((name, size)) = oldest else {
                 break;
-            }
-            if name != keep {
-                entries.remove(&name);
-                total -= bytes;
-                host.warn(&format!(
-                    "snapshot cache over {budget_bytes} bytes: dropped {name} ({bytes} bytes)"
-                ));
-            }
+            };
+            entries.remove(&name);
+            total -= size;
+            host.warn(&format!(
+                "snapshot cache over {budget_bytes} bytes: dropped {name} ({size} bytes)"
+            ));
         }
     }
 

@@ -18,7 +18,6 @@
 //! natively.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use publish_protocol::SnapshotMetadata;
 
@@ -61,10 +60,12 @@ pub(crate) struct Index {
 #[derive(Default)]
 struct State {
     /// Environment → its snapshot's metadata, as last listed; `None` until a listing succeeded.
-    listed: Option<HashMap<String, Option<SnapshotMetadata>>>,
+    /// Lists, not maps: a deployment has tens of environments, a scan of them costs less than
+    /// hashing, and each map type would add its own few KB of hash table code to the wasm.
+    listed: Option<Vec<(String, Option<SnapshotMetadata>)>>,
     /// Snapshots this isolate stored by publish that the listing has not shown yet (listings lag
     /// writes); dropped once a listing shows their version or a newer one.
-    recorded: HashMap<String, SnapshotMetadata>,
+    recorded: Vec<(String, SnapshotMetadata)>,
     /// When a listing was last started (Unix ms).
     listed_at_ms: Option<u64>,
 }
@@ -109,11 +110,9 @@ impl Index {
             timing.add_kv(host.clock_ms() - started);
             let mut state = self.state.borrow_mut();
             match listed {
-                Ok(environments) => {
-                    let listed: HashMap<String, Option<SnapshotMetadata>> =
-                        environments.into_iter().collect();
-                    state.recorded.retain(|name, ours| {
-                        listed.get(name).is_none_or(|seen| {
+                Ok(listed) => {
+                    state.recorded.retain(|(name, ours)| {
+                        find(&listed, name).is_none_or(|seen| {
                             seen.as_ref()
                                 .is_some_and(|seen| seen.version < ours.version)
                         })
@@ -131,9 +130,9 @@ impl Index {
             key_sha256,
         } = caller;
         let state = self.state.borrow();
-        let metadata = match (state.recorded.get(environment), &state.listed) {
+        let metadata = match (find(&state.recorded, environment), &state.listed) {
             (Some(recorded), _) => Some(recorded),
-            (None, Some(listed)) => match listed.get(environment) {
+            (None, Some(listed)) => match find(listed, environment) {
                 Some(metadata) => metadata.as_ref(),
                 None => return Admission::Refused,
             },
@@ -152,15 +151,23 @@ impl Index {
         let listed_version = state
             .listed
             .as_ref()
-            .and_then(|listed| listed.get(environment)?.as_ref().map(|m| m.version));
-        let recorded_version = state.recorded.get(environment).map(|m| m.version);
+            .and_then(|listed| find(listed, environment)?.as_ref().map(|m| m.version));
+        let recorded_version = find(&state.recorded, environment).map(|m| m.version);
         if listed_version
             .max(recorded_version)
             .is_none_or(|held| held < metadata.version)
         {
-            state.recorded.insert(environment.to_owned(), metadata);
+            state.recorded.retain(|(name, _)| name != environment);
+            state.recorded.push((environment.to_owned(), metadata));
         }
     }
+}
+
+/// The value listed for `name`.
+fn find<'a, T>(list: &'a [(String, T)], name: &str) -> Option<&'a T> {
+    list.iter()
+        .find(|(listed, _)| listed == name)
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]
@@ -286,7 +293,7 @@ mod tests {
         }
         assert_eq!(listing.listings.get(), 1);
         let held = index.state.borrow();
-        assert_eq!(held.listed.as_ref().map(HashMap::len), Some(2));
+        assert_eq!(held.listed.as_ref().map(Vec::len), Some(2));
     }
 
     #[test]
@@ -388,7 +395,7 @@ mod tests {
             admit(&index, &listing, "staging", None, T0 + 2 * TTL),
             Admission::Admitted
         );
-        assert!(!index.state.borrow().recorded.contains_key("staging"));
+        assert!(find(&index.state.borrow().recorded, "staging").is_none());
         listing
             .environments
             .borrow_mut()
