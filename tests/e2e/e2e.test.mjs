@@ -8,90 +8,22 @@
 //   source scripts/lib/toolchain.sh && node --test tests/e2e/
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const STARTUP_LIMIT_MS = 15 * 60 * 1000; // a cold build of origin + worker on 2 cores
+import { ROOT, sleep, startSystem } from '../support/system.mjs';
+
 const VISIBLE_LIMIT_MS = 30_000; // a change not visible at the edge by then is a failure
 const SAMPLES = 20;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const database = `edgeflags_e2e_${process.pid}`;
-const devDir = mkdtempSync(join(tmpdir(), 'edgeflags-e2e-'));
-let dev; // the scripts/dev process
-let devOutput = '';
-
-function psql(sql) {
-  execFileSync('psql', ['postgres://postgres@127.0.0.1:5432/postgres', '-qc', sql], { stdio: 'pipe' });
-}
-
-after(async () => {
-  if (dev && dev.exitCode === null) {
-    dev.kill('SIGTERM');
-    await sleep(2000);
-  }
-  try { psql(`drop database if exists "${database}" with (force)`); } catch { /* best effort */ }
-  rmSync(devDir, { recursive: true, force: true });
-});
+let system;
+after(async () => system?.stop());
 
 test('scripts/dev brings the system up; a change at the origin reaches the edge; rollback too', async (t) => {
-  const originPort = await freePort();
-  const edgePort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
-  const edge = `http://127.0.0.1:${edgePort}`;
+  system = await startSystem('e2e');
+  const { origin, edge, token, admin, process: dev } = system;
+  assert.ok(system.output().includes(token), 'the dev command prints the admin token');
 
-  dev = spawn(join(ROOT, 'scripts', 'dev'), [], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      EDGEFLAGS_DEV_DIR: devDir,
-      EDGEFLAGS_ORIGIN_PORT: String(originPort),
-      EDGEFLAGS_EDGE_PORT: String(edgePort),
-      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      devOutput += chunk;
-      if (devOutput.includes('edgeflags is running.')) resolve();
-    };
-    dev.stdout.on('data', onData);
-    dev.stderr.on('data', onData);
-    dev.on('exit', (code) => reject(new Error(`scripts/dev exited with ${code}:\n${devOutput.slice(-4000)}`)));
-    setTimeout(() => reject(new Error(`scripts/dev not ready in time:\n${devOutput.slice(-4000)}`)), STARTUP_LIMIT_MS).unref();
-  });
-  await ready;
-  const token = readFileSync(join(devDir, 'admin-token'), 'utf8').trim();
-  assert.ok(devOutput.includes(token), 'the dev command prints the admin token');
-
-  const admin = async (method, path, body, headers = {}) => {
-    const response = await fetch(`${origin}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
-  };
   const evaluate = async (base, flagKey, userId) => {
     const response = await fetch(`${base}/api/v1/flags/${flagKey}?userId=${userId}&environment=production&country=US`);
     return { status: response.status, body: await response.json() };

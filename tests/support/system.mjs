@@ -38,7 +38,8 @@ export function psql(db, sql) {
 /**
  * Starts `scripts/dev` with `env` added to its environment; resolves once it reports
  * "edgeflags is running." with `{ origin, edge, token, database, admin, stop }`, where
- * `admin(method, path, body)` calls the origin's admin API as the dev admin.
+ * `admin(method, path, body, headers)` calls the origin's admin API as the dev admin, `process` is the
+ * scripts/dev child and `output()` what it printed.
  */
 export async function startSystem(name, env = {}) {
   const database = `edgeflags_${name}_${process.pid}`;
@@ -87,14 +88,14 @@ export async function startSystem(name, env = {}) {
     throw error;
   }
   const token = readFileSync(join(devDir, "admin-token"), "utf8").trim();
-  const admin = async (method, path, body) => {
+  const admin = async (method, path, body, headers = {}) => {
     const response = await fetch(`${origin}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
   };
-  return { origin, edge, token, database, admin, stop, output: () => output };
+  return { origin, edge, token, database, admin, stop, process: dev, output: () => output };
 }
