@@ -173,26 +173,13 @@ fn find<'a, T>(list: &'a [(String, T)], name: &str) -> Option<&'a T> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
 
     use super::*;
+    use crate::fakes::ready;
 
     const TTL: u64 = 5_000;
     const T0: u64 = 1_790_000_000_000;
     const KEY: &str = "8ea1b6fea071e237e0facd3020a1096c514dd7a0b71ed7dff3319816011817ba";
-
-    fn ready<F: Future>(future: F) -> F::Output {
-        let mut future = pin!(future);
-        match future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(output) => output,
-            Poll::Pending => panic!("the fakes never wait"),
-        }
-    }
 
     #[derive(Default)]
     struct FakeListing {
@@ -261,35 +248,47 @@ mod tests {
         ))
     }
 
+    /// Asserts each `(environment, key, expected)` admission at `now`.
+    #[track_caller]
+    fn expect(
+        index: &Index,
+        listing: &FakeListing,
+        now: u64,
+        cases: &[(&str, Option<&str>, Admission)],
+    ) {
+        for &(env, key, expected) in cases {
+            assert_eq!(
+                admit(index, listing, env, key, now),
+                expected,
+                "{env} {key:?} at {now}"
+            );
+        }
+    }
+
+    const WRONG: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    use Admission::{Admitted, Refused, Unknown};
+
     #[test]
     fn unlisted_environments_and_unlisted_keys_are_refused_after_one_listing() {
         let listing = FakeListing::with(&[("production", keys(3, &[KEY])), ("dev", None)]);
         let index = Index::default();
-        assert_eq!(
-            admit(&index, &listing, "production", Some(KEY), T0),
-            Admission::Admitted
-        );
-        assert_eq!(
-            admit(&index, &listing, "production", Some(&"f".repeat(64)), T0),
-            Admission::Refused
-        );
-        // Keys off: no key, the environment only has to exist.
-        assert_eq!(
-            admit(&index, &listing, "production", None, T0),
-            Admission::Admitted
-        );
-        // Written without metadata: every key reaches the snapshot's own check.
-        assert_eq!(
-            admit(&index, &listing, "dev", Some(&"f".repeat(64)), T0),
-            Admission::Admitted
+        expect(
+            &index,
+            &listing,
+            T0,
+            &[
+                ("production", Some(KEY), Admitted),
+                ("production", Some(WRONG), Refused),
+                // Keys off: no key, the environment only has to exist.
+                ("production", None, Admitted),
+                // Written without metadata: every key reaches the snapshot's own check.
+                ("dev", Some(WRONG), Admitted),
+            ],
         );
         // A thousand made-up names cost nothing more than the one listing.
         for i in 0..1000 {
             let name = format!("probe-{i}");
-            assert_eq!(
-                admit(&index, &listing, &name, Some(KEY), T0 + 1),
-                Admission::Refused
-            );
+            assert_eq!(admit(&index, &listing, &name, Some(KEY), T0 + 1), Refused);
         }
         assert_eq!(listing.listings.get(), 1);
         let held = index.state.borrow();
@@ -300,23 +299,19 @@ mod tests {
     fn the_index_is_listed_again_after_the_ttl_only() {
         let listing = FakeListing::with(&[("production", keys(3, &[KEY]))]);
         let index = Index::default();
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0),
-            Admission::Refused
-        );
+        expect(&index, &listing, T0, &[("staging", None, Refused)]);
         listing
             .environments
             .borrow_mut()
             .push(("staging".to_owned(), None));
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + TTL - 1),
-            Admission::Refused
+        expect(
+            &index,
+            &listing,
+            T0 + TTL - 1,
+            &[("staging", None, Refused)],
         );
         assert_eq!(listing.listings.get(), 1);
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + TTL),
-            Admission::Admitted
-        );
+        expect(&index, &listing, T0 + TTL, &[("staging", None, Admitted)]);
         assert_eq!(listing.listings.get(), 2);
     }
 
@@ -325,29 +320,22 @@ mod tests {
         let listing = FakeListing::with(&[("production", None)]);
         listing.failing.set(true);
         let index = Index::default();
-        assert_eq!(
-            admit(&index, &listing, "production", None, T0),
-            Admission::Unknown
-        );
         // Every request tries until one listing succeeds.
-        assert_eq!(
-            admit(&index, &listing, "production", None, T0 + 1),
-            Admission::Unknown
+        expect(
+            &index,
+            &listing,
+            T0,
+            &[("production", None, Unknown), ("production", None, Unknown)],
         );
         assert_eq!(listing.listings.get(), 2);
         listing.failing.set(false);
-        assert_eq!(
-            admit(&index, &listing, "production", None, T0 + 2),
-            Admission::Admitted
-        );
+        expect(&index, &listing, T0 + 2, &[("production", None, Admitted)]);
         listing.failing.set(true);
-        assert_eq!(
-            admit(&index, &listing, "production", None, T0 + 2 + TTL),
-            Admission::Admitted
-        );
-        assert_eq!(
-            admit(&index, &listing, "elsewhere", None, T0 + 3 + TTL),
-            Admission::Refused
+        expect(
+            &index,
+            &listing,
+            T0 + 2 + TTL,
+            &[("production", None, Admitted), ("elsewhere", None, Refused)],
         );
         assert_eq!(listing.listings.get(), 4);
     }
@@ -356,33 +344,32 @@ mod tests {
     fn a_publish_received_here_is_admitted_before_the_listing_shows_it() {
         let listing = FakeListing::with(&[("production", keys(3, &[KEY]))]);
         let index = Index::default();
-        assert_eq!(
-            admit(&index, &listing, "production", Some(KEY), T0),
-            Admission::Admitted
-        );
+        expect(&index, &listing, T0, &[("production", Some(KEY), Admitted)]);
         let new_key = "0123456789abcdef".repeat(4);
         index.record(
             "production",
             SnapshotMetadata::new(4, [KEY, new_key.as_str()].into_iter()),
         );
         index.record("staging", SnapshotMetadata::new(1, std::iter::empty()));
-        assert_eq!(
-            admit(&index, &listing, "production", Some(&new_key), T0 + 1),
-            Admission::Admitted
-        );
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + 1),
-            Admission::Admitted
+        expect(
+            &index,
+            &listing,
+            T0 + 1,
+            &[
+                ("production", Some(&new_key), Admitted),
+                ("staging", None, Admitted),
+            ],
         );
         // A lagging listing does not take them back; an older record does not replace a newer one.
         index.record("production", SnapshotMetadata::new(2, [KEY].into_iter()));
-        assert_eq!(
-            admit(&index, &listing, "production", Some(&new_key), T0 + TTL),
-            Admission::Admitted
-        );
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + TTL),
-            Admission::Admitted
+        expect(
+            &index,
+            &listing,
+            T0 + TTL,
+            &[
+                ("production", Some(&new_key), Admitted),
+                ("staging", None, Admitted),
+            ],
         );
         assert_eq!(listing.listings.get(), 2);
         // Once the listing shows them, the records go, and the listing decides again: an
@@ -391,18 +378,22 @@ mod tests {
             .environments
             .borrow_mut()
             .push(("staging".to_owned(), keys(1, &[])));
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + 2 * TTL),
-            Admission::Admitted
+        expect(
+            &index,
+            &listing,
+            T0 + 2 * TTL,
+            &[("staging", None, Admitted)],
         );
         assert!(find(&index.state.borrow().recorded, "staging").is_none());
         listing
             .environments
             .borrow_mut()
             .retain(|(name, _)| name != "staging");
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0 + 3 * TTL),
-            Admission::Refused
+        expect(
+            &index,
+            &listing,
+            T0 + 3 * TTL,
+            &[("staging", None, Refused)],
         );
     }
 
@@ -412,17 +403,15 @@ mod tests {
         listing.failing.set(true);
         let index = Index::default();
         index.record("production", SnapshotMetadata::new(1, [KEY].into_iter()));
-        assert_eq!(
-            admit(&index, &listing, "production", Some(KEY), T0),
-            Admission::Admitted
-        );
-        assert_eq!(
-            admit(&index, &listing, "production", Some(&"f".repeat(64)), T0),
-            Admission::Refused
-        );
-        assert_eq!(
-            admit(&index, &listing, "staging", None, T0),
-            Admission::Unknown
+        expect(
+            &index,
+            &listing,
+            T0,
+            &[
+                ("production", Some(KEY), Admitted),
+                ("production", Some(WRONG), Refused),
+                ("staging", None, Unknown),
+            ],
         );
     }
 }

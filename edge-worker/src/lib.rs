@@ -26,6 +26,8 @@
 
 mod cache;
 mod error;
+#[cfg(test)]
+mod fakes;
 mod http;
 mod index;
 mod kv;

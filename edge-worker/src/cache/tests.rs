@@ -3,27 +3,13 @@
 //! millisecond per reading, and a log) and `now_ms` chosen by each test.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use super::*;
+use crate::fakes::ready;
 
 const ENV: &str = "production";
 const TTL: u64 = 5_000;
 const T0: u64 = 1_790_000_000_000;
-
-/// Runs a future that never waits (the fakes answer at once).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the fakes never wait"),
-    }
-}
 
 /// Snapshot JSON of `environment` at `version` with `flags` static boolean flags `f0`, `f1`…
 fn snapshot_json(environment: &str, version: u64, flags: usize) -> String {

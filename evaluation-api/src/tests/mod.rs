@@ -105,15 +105,18 @@ impl<'a> Call<'a> {
         self
     }
 
-    pub(super) fn send_to(&self, snapshot: Option<&CompiledSnapshot>) -> ApiResponse {
-        let request = HttpRequest {
+    fn http_request(&self) -> HttpRequest<'_> {
+        HttpRequest {
             method: self.method,
             path: self.path,
             query: self.query,
             headers: RequestHeaders::from_pairs(self.headers.iter().copied()),
             body: self.body,
-        };
-        match parse(&request, &self.config) {
+        }
+    }
+
+    pub(super) fn send_to(&self, snapshot: Option<&CompiledSnapshot>) -> ApiResponse {
+        match parse(&self.http_request(), &self.config) {
             Err(finished) => finished,
             Ok(api_request) => respond(&api_request, snapshot, NOW),
         }
@@ -125,14 +128,7 @@ impl<'a> Call<'a> {
 
     /// The answer of an adapter that knows the named environment does not exist.
     pub(super) fn send_to_unknown_environment(&self) -> ApiResponse {
-        let request = HttpRequest {
-            method: self.method,
-            path: self.path,
-            query: self.query,
-            headers: RequestHeaders::from_pairs(self.headers.iter().copied()),
-            body: self.body,
-        };
-        match parse(&request, &self.config) {
+        match parse(&self.http_request(), &self.config) {
             Err(finished) => finished,
             Ok(api_request) => crate::respond_unknown_environment(&api_request),
         }
