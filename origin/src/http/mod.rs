@@ -1,5 +1,6 @@
 //! The HTTP surface: admin API (`/admin/...`), public evaluation API (`/api/v1/...`,
-//! `/ofrep/v1/...`, with OFREP's event stream) and operations (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`).
+//! `/ofrep/v1/...`, with OFREP's event stream) and operations (`/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.json`).
 
 mod access;
 mod audit;

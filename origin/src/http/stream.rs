@@ -296,7 +296,8 @@ fn holds_key(snapshot: &CompiledSnapshot, key_sha256: Option<&str>) -> bool {
 struct Events {
     /// The first bytes, until sent.
     opening: Option<String>,
-    /// The newest version announced (or, at the start, the client's), never announced again.
+    /// The newest version announced, or at the start the one current when the stream opened:
+    /// never announced (again).
     sent: u64,
     changes: watch::Receiver<Arc<CompiledSnapshot>>,
     key_sha256: Option<String>,
