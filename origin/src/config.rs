@@ -117,6 +117,16 @@ pub struct Config {
     )]
     pub require_client_keys: bool,
 
+    /// OFREP event streams (`GET /ofrep/v1/event-stream`) open at once per environment at this
+    /// origin; more get 429 TOO_MANY_STREAMS with Retry-After.
+    #[arg(long, env = "EDGEFLAGS_STREAMS_PER_ENVIRONMENT", default_value_t = crate::http::stream::StreamSettings::PER_ENVIRONMENT)]
+    pub streams_per_environment: usize,
+
+    /// OFREP event streams open at once per client key at this origin; more get 429
+    /// TOO_MANY_STREAMS with Retry-After.
+    #[arg(long, env = "EDGEFLAGS_STREAMS_PER_CLIENT_KEY", default_value_t = crate::http::stream::StreamSettings::PER_CLIENT_KEY)]
+    pub streams_per_client_key: usize,
+
     /// Seconds between polls of the newest snapshot versions (no bodies) into the evaluation
     /// cache, in case a NOTIFY from another replica was missed. The replica's one outbox listener
     /// polls at the shorter of this and the publisher's poll.

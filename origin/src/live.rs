@@ -9,6 +9,12 @@
 //! `COMMIT` and installs the snapshot itself, and the follower waits for that instead of reading.
 //! A snapshot only ever replaces an older version, so the order in which these paths race does not
 //! matter.
+//!
+//! Every installed version is also announced on the environment's [`watch`] channel
+//! ([`LiveSnapshots::watch`]), whichever path installed it: the origin's event streams
+//! (`http/stream.rs`) follow those, so a change committed here or by another replica reaches the
+//! streams this replica holds. A watch keeps only the newest value, so a slow stream skips to the
+//! newest version (which is all a re-fetch needs) instead of queueing every one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
 use sqlx::PgPool;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -90,10 +96,19 @@ impl EvaluationGate {
 /// Pause before the follower retries after failing to read the outbox.
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The newest snapshot of one environment, and the channel announcing its successors.
+#[derive(Debug)]
+struct Live {
+    snapshot: Arc<CompiledSnapshot>,
+    /// Holds the same snapshot; kept beside it so that [`LiveSnapshots::get`], on every
+    /// evaluation, takes no lock but the map's.
+    announce: watch::Sender<Arc<CompiledSnapshot>>,
+}
+
 /// environment key -> newest compiled snapshot.
 #[derive(Debug)]
 pub struct LiveSnapshots {
-    map: RwLock<HashMap<String, Arc<CompiledSnapshot>>>,
+    map: RwLock<HashMap<String, Live>>,
     /// Versions a local commit is compiling right now (environment -> version): the follower
     /// waits for these instead of reading them from the outbox.
     installing: Mutex<HashMap<String, u64>>,
@@ -137,7 +152,34 @@ impl LiveSnapshots {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(environment)
-            .cloned()
+            .map(|live| Arc::clone(&live.snapshot))
+    }
+
+    /// The environment's snapshot as a channel: its value is the newest snapshot, and it
+    /// changes with every newer version installed, by this replica's commits or by the follower.
+    /// `None` while the environment has no snapshot (it does not exist).
+    pub fn watch(&self, environment: &str) -> Option<watch::Receiver<Arc<CompiledSnapshot>>> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(environment)
+            .map(|live| live.announce.subscribe())
+    }
+
+    /// Waits until version `version` (or a newer one) of `environment` is installed, at most
+    /// `wait`; whether it is.
+    pub async fn wait_for_version(
+        &self,
+        environment: &str,
+        version: u64,
+        wait: std::time::Duration,
+    ) -> bool {
+        let Some(mut changes) = self.watch(environment) else {
+            return false;
+        };
+        let installed = changes.wait_for(|snapshot| snapshot.version() >= version);
+        let installed = matches!(tokio::time::timeout(wait, installed).await, Ok(Ok(_)));
+        installed
     }
 
     /// Version of the loaded snapshot of `environment`.
@@ -145,18 +187,28 @@ impl LiveSnapshots {
         self.get(environment).map(|s| s.version())
     }
 
-    /// Installs `compiled` unless a newer or equal version is already loaded.
+    /// Installs `compiled` unless a newer or equal version is already loaded, and announces it
+    /// to the environment's [`LiveSnapshots::watch`]ers; an older version announces nothing.
     pub fn install(&self, compiled: CompiledSnapshot) -> bool {
         let environment = compiled.environment().to_owned();
         let version = compiled.version();
+        let compiled = Arc::new(compiled);
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map
-            .get(&environment)
-            .is_some_and(|current| current.version() >= version)
-        {
-            return false;
+        match map.get_mut(&environment) {
+            Some(live) if live.snapshot.version() >= version => return false,
+            Some(live) => {
+                live.snapshot = Arc::clone(&compiled);
+                // under the map's lock, so watchers see versions in the order they are installed
+                live.announce.send_replace(compiled);
+            }
+            None => {
+                let live = Live {
+                    snapshot: Arc::clone(&compiled),
+                    announce: watch::Sender::new(compiled),
+                };
+                map.insert(environment.clone(), live);
+            }
         }
-        map.insert(environment.clone(), Arc::new(compiled));
         drop(map);
         self.metrics
             .cached_snapshot_version
@@ -383,4 +435,55 @@ pub fn spawn_follower(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(environment: &str, version: u64) -> CompiledSnapshot {
+        let json = format!(r#"{{"environment":"{environment}","version":{version},"flags":[]}}"#);
+        CompiledSnapshot::from_json(json.as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn every_newer_version_is_announced_to_its_environments_watchers_only() {
+        let live = LiveSnapshots::new(Metrics::new().unwrap());
+        assert!(live.watch("production").is_none());
+        assert!(live.install(snapshot("production", 3)));
+        assert!(live.install(snapshot("staging", 1)));
+        let mut production = live.watch("production").unwrap();
+        let mut staging = live.watch("staging").unwrap();
+        assert_eq!(production.borrow_and_update().version(), 3);
+
+        assert!(live.install(snapshot("production", 4)));
+        assert!(production.has_changed().unwrap());
+        assert_eq!(production.borrow_and_update().version(), 4);
+        assert!(!staging.has_changed().unwrap());
+
+        // an older or equal version installs and announces nothing
+        assert!(!live.install(snapshot("production", 2)));
+        assert!(!live.install(snapshot("production", 4)));
+        assert!(!production.has_changed().unwrap());
+        assert_eq!(live.version("production"), Some(4));
+        assert_eq!(staging.borrow_and_update().version(), 1);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_version_ends_when_it_is_installed_or_after_the_bound() {
+        let live = Arc::new(LiveSnapshots::new(Metrics::new().unwrap()));
+        let short = std::time::Duration::from_millis(20);
+        assert!(!live.wait_for_version("production", 1, short).await);
+        live.install(snapshot("production", 1));
+        assert!(live.wait_for_version("production", 1, short).await);
+        assert!(!live.wait_for_version("production", 2, short).await);
+        let installer = Arc::clone(&live);
+        let install = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            installer.install(snapshot("production", 2));
+        });
+        let long = std::time::Duration::from_secs(10);
+        assert!(live.wait_for_version("production", 2, long).await);
+        install.await.unwrap();
+    }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use origin::auth::{Role, TokenKeys};
 use origin::config::{Cli, Command, Config, TokenArgs, MIN_JWT_SECRET_BYTES};
+use origin::http::stream::StreamSettings;
 use origin::publish::{self, PublishMetrics};
 use origin::{app, live, outbox, AppState, Settings};
 use sqlx::postgres::PgPoolOptions;
@@ -84,18 +85,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("applying migrations")?;
 
+    // One shutdown for everything: the HTTP server and its event streams, the outbox listener
+    // and its two consumers, and the outbox pruner.
+    let shutdown = CancellationToken::new();
     let state = AppState::new(pool.clone(), Settings::from(&config))
         .context("metrics registry")?
-        .with_max_token_lifetime(config.max_token_lifetime());
+        .with_max_token_lifetime(config.max_token_lifetime())
+        .with_streams(StreamSettings::from(&config))
+        .with_shutdown(shutdown.clone());
     state
         .live
         .set_evaluation_budget(live::EvaluationBudget::from(&config));
     // Serve nothing before every environment's snapshot is loaded.
     state.live.load(&pool).await.context("loading snapshots")?;
 
-    // One shutdown for everything: the HTTP server, the outbox listener and its two consumers,
-    // and the outbox pruner.
-    let shutdown = CancellationToken::new();
     // One listener per replica feeds the evaluation cache and the publisher. It polls as often
     // as the more impatient of the two asks for.
     let poll = Duration::from_secs(

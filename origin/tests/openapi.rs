@@ -65,6 +65,7 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
         ("POST", "/api/v1/flags/batch"),
         ("POST", "/ofrep/v1/evaluate/flags/{key}"),
         ("POST", "/ofrep/v1/evaluate/flags"),
+        ("GET", "/ofrep/v1/event-stream"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
@@ -75,8 +76,8 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
             "{method} {path} is not documented: {documented:?}"
         );
     }
-    // 26 admin operations, 4 evaluation, 4 operations
-    assert_eq!(documented.len(), 34, "{documented:?}");
+    // 26 admin operations, 4 evaluation and OFREP's event stream, 4 operations
+    assert_eq!(documented.len(), 35, "{documented:?}");
     for (method, path) in operations(&doc) {
         let operation = &doc["paths"][&path][&method];
         let security = &operation["security"];
@@ -88,6 +89,9 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
                     "{method} {path} lacks {status}"
                 );
             }
+        } else if path == "/ofrep/v1/event-stream" {
+            // its credential is the token in its URL, not a client key
+            assert!(security.is_null(), "{method} {path}: {security}");
         } else if path.starts_with("/api") || path.starts_with("/ofrep") {
             assert_eq!(
                 security,
@@ -786,6 +790,10 @@ async fn evaluation_answers_match_the_document(pool: PgPool) {
         spec.step(&app, None, (M::POST, uri, Some(body), status))
             .await;
     }
+    // the event stream's refusal (its answers are in tests/event_stream.rs)
+    let stream = "/ofrep/v1/event-stream?token=v1.production.-.1.0";
+    spec.step(&app, None, (M::GET, stream, None, S::UNAUTHORIZED))
+        .await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -165,8 +165,16 @@ async fn ofrep_flag(state: State<AppState>, req: Request) -> Response {
     summary = "OFREP: evaluate every flag",
     description = "OFREP bulk evaluation, for polling providers: the `ETag` changes with the \
         snapshot, the context and the answer; a matching `If-None-Match` gives 304. 401 has no \
-        body.",
-    params(("If-None-Match" = Option<String>, Header, description = "`ETag` of an earlier answer")),
+        body. `eventStreams` names the environment's event stream (`ofrepEventStream`); after \
+        one of its events the provider re-fetches with `flagConfigEtag`, and a replica that \
+        does not hold that version yet waits (at most 1 s) for it.",
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "`ETag` of an earlier answer"),
+        ("flagConfigEtag" = Option<String>, Query,
+            description = "The `etag` of the event that prompted this request (`\"42\"`)"),
+        ("flagConfigLastModified" = Option<String>, Query,
+            description = "The `lastModified` of that event: Unix seconds or an RFC 3339 date-time"),
+    ),
     request_body(content = OfrepRequest, description = "The evaluation context"),
     responses(
         (status = 200, description = "Every flag of the environment", body = OfrepBulkResponse, headers(
@@ -176,7 +184,8 @@ async fn ofrep_flag(state: State<AppState>, req: Request) -> Response {
         (status = 304, description = "Not modified since the `If-None-Match` answer", headers(
             ("ETag" = String, description = "Tag of this answer"),
         )),
-        (status = 400, description = "`PARSE_ERROR` or `INVALID_CONTEXT`", body = OfrepFailure),
+        (status = 400, description = "`PARSE_ERROR` or `INVALID_CONTEXT` (also: an unreadable \
+            `flagConfigLastModified`)", body = OfrepFailure),
         (status = 401, description = "No client key, or an unknown one (no body)",
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = "`GENERAL`: the body is over 64 KiB", body = OfrepFailure),
@@ -239,7 +248,14 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
     let config = Config {
         require_client_keys: state.settings.require_client_keys,
     };
-    let response = match parse(&request, &config) {
+    let parsed = parse(&request, &config).map(|api_request| match state.streams.key() {
+        Some(key) => api_request.with_event_streams(key),
+        None => api_request,
+    });
+    if let Ok(api_request) = &parsed {
+        catch_up_to_hint(&state, api_request).await;
+    }
+    let response = match parsed {
         Err(finished) => finished,
         Ok(api_request) if is_small(&api_request) => {
             let snapshot = state.live.get(api_request.environment());
@@ -271,6 +287,27 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
         }
     };
     into_axum(response)
+}
+
+/// How long a bulk request after an event waits for this replica to install the version the
+/// event named (`flagConfigEtag`), when another replica's stream sent it and the NOTIFY has not
+/// been followed here yet. The follower takes milliseconds; a tag naming no version of ours only
+/// costs its own request this wait.
+const CONFIG_HINT_WAIT: Duration = Duration::from_secs(1);
+
+/// Lets the follower install the version a re-fetch after an event names, if this replica holds
+/// an older one, so that the client does not re-fetch the configuration it already had.
+async fn catch_up_to_hint(state: &AppState, request: &ApiRequest) {
+    let Some(hint) = request.config_version_hint() else {
+        return;
+    };
+    let environment = request.environment();
+    if state.live.version(environment).is_some_and(|v| v < hint) {
+        state
+            .live
+            .wait_for_version(environment, hint, CONFIG_HINT_WAIT)
+            .await;
+    }
 }
 
 /// Answers from the environment's live snapshot. Every environment gets a snapshot when it is
@@ -316,8 +353,14 @@ fn whole_seconds(wait: Duration) -> u64 {
 }
 
 fn into_axum(response: ApiResponse) -> Response {
+    into_axum_with_body(response, None)
+}
+
+/// `response` as axum's, with `body` instead of the answer's own when given (an event stream's).
+pub(super) fn into_axum_with_body(response: ApiResponse, body: Option<Body>) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = (status, Body::from(response.body)).into_response();
+    let body = body.unwrap_or_else(|| Body::from(response.body));
+    let mut out = (status, body).into_response();
     let headers = out.headers_mut();
     for (name, value) in response.headers {
         if let (Ok(name), Ok(value)) = (

@@ -1,5 +1,6 @@
 //! The HTTP surface: admin API (`/admin/...`), public evaluation API (`/api/v1/...`,
-//! `/ofrep/v1/...`) and operations (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`).
+//! `/ofrep/v1/...`, with OFREP's event stream) and operations (`/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.json`).
 
 mod access;
 mod audit;
@@ -13,6 +14,7 @@ pub mod openapi;
 mod ops;
 mod overrides;
 mod segments;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -36,6 +39,7 @@ use crate::live::LiveSnapshots;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use extract::BodyLimit;
+use stream::{StreamSettings, Streams};
 
 /// Settings the HTTP layer needs (a subset of [`Config`], so tests can build one directly).
 #[derive(Debug, Clone)]
@@ -79,6 +83,11 @@ pub struct AppState {
     pub live: Arc<LiveSnapshots>,
     /// Limits and switches.
     pub settings: Arc<Settings>,
+    /// The OFREP event streams open at this replica, their key and limits.
+    pub streams: Arc<Streams>,
+    /// Cancelled when the process stops: open event streams end then, so that the server's
+    /// graceful shutdown does not wait for clients that never leave.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -94,8 +103,25 @@ impl AppState {
             )),
             live: Arc::new(LiveSnapshots::new(metrics.clone())),
             metrics,
+            streams: Arc::new(Streams::new(StreamSettings::new(&settings.jwt_secret))),
             settings: Arc::new(settings),
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// The same state with event streams keyed and bounded by `streams` (default: signed under
+    /// the admin-token secret, [`StreamSettings::new`]'s limits).
+    #[must_use]
+    pub fn with_streams(mut self, streams: StreamSettings) -> Self {
+        self.streams = Arc::new(Streams::new(streams));
+        self
+    }
+
+    /// The same state, ending its event streams when `shutdown` is cancelled.
+    #[must_use]
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     /// The same state, accepting admin tokens that live up to `max` (default
@@ -128,6 +154,7 @@ fn routes() -> Routes {
         .split_for_parts();
     let (public, public_document) = OpenApiRouter::new()
         .merge(evaluate::router())
+        .merge(stream::router())
         .merge(ops::router())
         .split_for_parts();
     let mut document = openapi::base();

@@ -1,5 +1,5 @@
 //! Schemas of the public evaluation API (REST `/api/v1/flags...` and OFREP
-//! `/ofrep/v1/evaluate/flags...`).
+//! `/ofrep/v1/evaluate/flags...`, whose bulk answer advertises `/ofrep/v1/event-stream`).
 //!
 //! The `evaluation-api` crate renders these answers as bytes (the same code runs at the edge, in
 //! no_std), so the types here only describe them. `origin/tests/openapi.rs` validates real
@@ -189,8 +189,39 @@ pub enum OfrepItem {
 pub struct OfrepBulkResponse {
     /// Every flag of the environment, in snapshot order.
     pub flags: Vec<OfrepItem>,
+    /// Where to be told of changes (OFREP ADR-0008): one server-sent event stream of the
+    /// environment; absent where streams are not served.
+    #[serde(rename = "eventStreams", skip_serializing_if = "Option::is_none")]
+    pub event_streams: Option<Vec<OfrepEventStream>>,
     /// Where the answer comes from.
     pub metadata: OfrepBulkMetadata,
+}
+
+/// An event stream of an OFREP bulk answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfrepEventStream {
+    /// `sse`: server-sent events.
+    #[serde(rename = "type")]
+    #[schema(examples("sse"))]
+    pub kind: String,
+    /// Where to open it.
+    pub endpoint: OfrepEventStreamEndpoint,
+    /// Seconds of client inactivity (a hidden page) after which the provider closes the stream,
+    /// to re-fetch when it is back.
+    pub inactivity_delay_sec: u32,
+}
+
+/// Location of an event stream.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfrepEventStreamEndpoint {
+    /// Path and query (`/ofrep/v1/event-stream?token=…`) without an origin: the provider
+    /// prefixes its own base URL's. The token authorises streams of this environment for 1-2 h.
+    #[schema(examples(
+        "/ofrep/v1/event-stream?token=v1.production.-.1790006400.0123456789abcdef0123456789abcdef"
+    ))]
+    pub request_uri: String,
 }
 
 /// Metadata of an OFREP bulk answer.
