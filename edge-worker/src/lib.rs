@@ -5,20 +5,27 @@
 //!   answered by `evaluation_api` exactly as the origin answers it;
 //! - `PUT /internal/snapshots/{environment}`: signed snapshot delivery from the origin
 //!   (`publish`, over the `publish_protocol` crate);
+//! - `GET /ofrep/v1/event-stream?token=…`: OFREP event streams (`stream`), held by one Durable
+//!   Object per environment (class `EnvironmentStreams`) that every publish notifies;
 //! - `GET /healthz`: liveness, plus the snapshot versions this isolate holds;
 //! - `GET /internal/constant`: a constant answer with the API's headers and no KV or evaluation,
 //!   the baseline the throughput benchmark compares the evaluation route with.
 //!
-//! Modules: `routes` (dispatch, evaluation glue), `publish` (the publish endpoint), `cache` (the
-//! isolate's snapshots and when to re-check KV; pure, natively tested), `kv` (reads and writes
-//! of the two keys), `settings` (vars and secret), `timing` (clock, `Server-Timing`), `http`
-//! (conversions to `worker::Response`), `error`.
+//! Modules: `routes` (dispatch, evaluation glue), `publish` (the publish endpoint), `stream`
+//! (event streams: the route, the Durable Object, its pure policy in `stream::hub`), `cache`
+//! (the isolate's snapshots and when to re-check KV; pure, natively tested), `index` (which
+//! environments and keys exist), `kv` (reads and writes of the two keys), `settings` (vars and
+//! secret), `timing` (clock, `Server-Timing`), `http` (conversions to `worker::Response`),
+//! `error`.
 //!
-//! Bindings (`wrangler.toml`): KV namespace `FLAGS`; vars `SNAPSHOT_TTL_SECONDS` (how often an
-//! isolate re-checks KV, default 5, fractions to the millisecond allowed), `REQUIRE_CLIENT_KEYS`
-//! (`"true"`/`"false"`, default true) and `SUBSET_CACHE_LIMIT` (flag subsets an isolate compiles
-//! per snapshot version before it compiles the whole snapshot, default 32; see `cache`); secret
-//! `PUBLISH_SECRET` (at least 32 bytes).
+//! Bindings (`wrangler.toml`): KV namespace `FLAGS`; Durable Object namespace `STREAMS` (class
+//! `EnvironmentStreams`); vars `SNAPSHOT_TTL_SECONDS` (how often an isolate re-checks KV,
+//! default 5, fractions to the millisecond allowed), `REQUIRE_CLIENT_KEYS` (`"true"`/`"false"`,
+//! default true), `SUBSET_CACHE_LIMIT` (flag subsets an isolate compiles per snapshot version
+//! before it compiles the whole snapshot, default 32; see `cache`), `CACHE_MIB`,
+//! `STREAMS_PER_ENVIRONMENT` (default 1000), `STREAMS_PER_CLIENT_KEY` (default 100) and
+//! `STREAM_HEARTBEAT_SECONDS` (default 25); secret `PUBLISH_SECRET` (at least 32 bytes; it also
+//! keys the stream tokens, and without it there are no streams).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -34,6 +41,7 @@ mod kv;
 mod publish;
 mod routes;
 mod settings;
+mod stream;
 mod timing;
 
 use worker::{console_error, event, Context, Env, Request, Response};

@@ -8,7 +8,11 @@
 //! newer" is a read-then-write: the publisher delivers one environment's versions in order from
 //! one claimant, so two publishes of one environment do not race in normal operation, and a
 //! stale write loses to the next delivery anyway.
+//!
+//! A snapshot stored is announced to the environment's event streams (`stream::announce`), after
+//! the write and before the answer, which stays the same whether the announcement arrived or not.
 
+use evaluation_api::stream::ConfigVersion;
 use evaluator_core::model::Snapshot;
 use evaluator_core::CompiledSnapshot;
 use publish_protocol::{
@@ -19,7 +23,7 @@ use worker::{Env, Request, Response};
 
 use crate::error::{Error, Result};
 use crate::timing::{self, Runtime};
-use crate::{cache, http, index, kv, settings};
+use crate::{cache, http, index, kv, settings, stream};
 
 /// Reported validation problems are capped so the answer stays small.
 const MAX_REPORTED_ERRORS: usize = 100;
@@ -50,7 +54,11 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
         });
     };
     signed.verify(&secret, &body)?;
-    let (compiled, metadata) = check_snapshot(environment, &body)?;
+    let Checked {
+        compiled,
+        metadata,
+        key_hashes,
+    } = check_snapshot(environment, &body)?;
     let version = compiled.version();
     let namespace = kv::namespace(env).map_err(|e| Error::Storage {
         message: e.to_string(),
@@ -72,8 +80,13 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
                 });
             }
             kv::write(env, &namespace, environment, &packed, &metadata).await?;
+            let change = stream::Change {
+                config: stream::Version::from(ConfigVersion::of(&compiled)),
+                keys: key_hashes,
+            };
             index::isolate().record(environment, metadata);
             cache::isolate().install(&Runtime, packed, compiled, now_ms);
+            stream::announce(env, environment, &change).await;
             true
         }
     };
@@ -87,16 +100,24 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
     )
 }
 
+/// A valid snapshot, compiled, with what is stored and announced beside it.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) compiled: CompiledSnapshot,
+    /// The index metadata stored with it in KV.
+    pub(crate) metadata: SnapshotMetadata,
+    /// The SHA-256 (lowercase hex) of every client key it holds, for the event streams: a
+    /// stream whose key is not among them is closed.
+    pub(crate) key_hashes: Vec<String>,
+}
+
 /// Parses, validates and compiles the body as a snapshot of `environment` (the path's), with the
 /// index metadata to store beside it.
 ///
 /// Validation is compilation (`validate_snapshot` compiles and keeps only the warnings), so the
 /// snapshot is compiled once here: any warning refuses it, and the compiled form is what the
 /// receiving isolate installs.
-pub(crate) fn check_snapshot(
-    environment: &str,
-    body: &[u8],
-) -> Result<(CompiledSnapshot, SnapshotMetadata)> {
+pub(crate) fn check_snapshot(environment: &str, body: &[u8]) -> Result<Checked> {
     if evaluator_core::validate_flag_key(environment).is_err() {
         return Err(Error::InvalidEnvironment {
             environment: environment.to_owned(),
@@ -115,6 +136,11 @@ pub(crate) fn check_snapshot(
         snapshot.version,
         snapshot.client_keys.iter().map(|key| key.sha256.as_str()),
     );
+    let key_hashes = snapshot
+        .client_keys
+        .iter()
+        .map(|key| key.sha256.to_ascii_lowercase())
+        .collect();
     let (compiled, problems) = CompiledSnapshot::compile(snapshot);
     if !problems.is_empty() {
         let total = problems.len();
@@ -128,7 +154,11 @@ pub(crate) fn check_snapshot(
         }
         return Err(Error::InvalidSnapshot { errors });
     }
-    Ok((compiled, metadata))
+    Ok(Checked {
+        compiled,
+        metadata,
+        key_hashes,
+    })
 }
 
 /// What to do with a valid snapshot of `version` when `stored` is in KV.
@@ -227,15 +257,26 @@ mod tests {
     fn valid_snapshot_is_returned() {
         let body =
             br#"{"environment":"production","version":3,"flags":[{"flagKey":"a","enabled":true}]}"#;
-        let (snapshot, metadata) = check_snapshot("production", body).unwrap();
-        assert_eq!(snapshot.version(), 3);
+        let checked = check_snapshot("production", body).unwrap();
+        assert_eq!(checked.compiled.version(), 3);
         assert_eq!(
-            metadata,
+            checked.metadata,
             SnapshotMetadata {
                 version: 3,
                 keys: Some(Vec::new())
             }
         );
+        assert!(checked.key_hashes.is_empty());
+    }
+
+    #[test]
+    fn the_client_keys_of_a_valid_snapshot_are_listed_in_lowercase_for_the_streams() {
+        let hash = "8EA1B6FEA071E237E0FACD3020A1096C514DD7A0B71ED7DFF3319816011817BA";
+        let body = format!(
+            r#"{{"environment":"production","version":3,"clientKeys":[{{"name":"web","sha256":"{hash}"}}]}}"#
+        );
+        let checked = check_snapshot("production", body.as_bytes()).unwrap();
+        assert_eq!(checked.key_hashes, [hash.to_ascii_lowercase()]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Which request goes where, and the evaluation route's glue: it reads the request into
 //! `evaluation_api`'s terms, gets the snapshot from the isolate's cache (over KV) and copies the
-//! answer out. The publish route is `publish`'s.
+//! answer out. The publish route is `publish`'s, the event stream route `stream`'s.
 
+use evaluation_api::stream::STREAM_PATH;
 use evaluation_api::{Config, HttpRequest, RequestHeaders};
 use publish_protocol::PUBLISH_PATH_PREFIX;
 use worker::{console_error, Env, Method, Request, Response};
@@ -12,7 +13,8 @@ use crate::http;
 use crate::index::{self, Admission, Caller};
 use crate::kv::{self, Kv};
 use crate::publish;
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
+use crate::stream;
 use crate::timing::{self, Runtime, Timing};
 
 /// Answers `req`: the worker's own routes by path, everything else by the evaluation API (which
@@ -39,6 +41,12 @@ pub(crate) async fn route(req: Request, env: &Env) -> Result<Response> {
             let environment = path.trim_start_matches(PUBLISH_PATH_PREFIX).to_owned();
             publish::handle(req, env, &environment).await
         }
+        // Without a stream key (no usable publish secret) there are no streams, and the path is
+        // answered like any unknown one.
+        STREAM_PATH => match settings::stream_key(env) {
+            Some(key) => stream::open(req, env, query, key).await,
+            None => evaluate(req, env, path, query).await,
+        },
         _ => evaluate(req, env, path, query).await,
     }
 }
@@ -108,10 +116,13 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let config = Config {
         require_client_keys: settings.require_client_keys,
     };
-    let api_request = match evaluation_api::parse(&request, &config) {
+    let mut api_request = match evaluation_api::parse(&request, &config) {
         Ok(api_request) => api_request,
         Err(answer) => return http::api_response(answer),
     };
+    if let Some(key) = settings::stream_key(env) {
+        api_request = api_request.with_event_streams(key);
+    }
     let now_ms = timing::now_ms();
     let environment = api_request.environment();
     let mut timing = Timing::default();
@@ -140,6 +151,11 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
             };
             match admission {
                 Admission::Admitted => {
+                    // A bulk request after an event names the version announced; an isolate
+                    // holding an older one reads KV now rather than at the end of its TTL.
+                    if let Some(hinted) = api_request.config_version_hint() {
+                        cache.expect(environment, hinted, now_ms);
+                    }
                     cache
                         .snapshot(
                             &store,

@@ -3,13 +3,17 @@
 //! Vars cannot change within an isolate (a new value is a new deployment), so they are read once
 //! per isolate and looked up once per request: each read is a call into JavaScript, measurable
 //! on the hot path. The secret `PUBLISH_SECRET` is read by each publish request (rare), so it is
-//! never kept in memory longer than the request.
+//! never kept in memory longer than the request. What the isolate keeps instead is the event
+//! streams' key derived from it ([`stream_key`]): every OFREP bulk answer signs a stream token
+//! with it, and it is a one-way derivation that can only mint and check stream tokens, never
+//! sign a publish.
 //!
-//! Parsing is separate from reading ([`Settings::from_vars`], [`publish_secret_from`]) so it is
-//! unit-tested natively.
+//! Parsing is separate from reading ([`Settings::from_vars`], [`publish_secret_from`],
+//! [`stream_key_from`]) so it is unit-tested natively.
 
 use std::cell::Cell;
 
+use evaluation_api::stream::{StreamKey, HEARTBEAT_SECONDS};
 use publish_protocol::Secret;
 use worker::{console_warn, Env};
 
@@ -24,10 +28,25 @@ const CLIENT_KEYS_VAR: &str = "REQUIRE_CLIENT_KEYS";
 const SUBSET_LIMIT_VAR: &str = "SUBSET_CACHE_LIMIT";
 /// Var: the most the isolate's snapshot cache may hold, in MiB (see `cache`).
 const CACHE_MIB_VAR: &str = "CACHE_MIB";
+/// Var: event streams one environment may have open at once (see `stream`).
+const STREAMS_PER_ENVIRONMENT_VAR: &str = "STREAMS_PER_ENVIRONMENT";
+/// Var: event streams opened with one client key that may be open at once.
+const STREAMS_PER_KEY_VAR: &str = "STREAMS_PER_CLIENT_KEY";
+/// Var: seconds between heartbeats on idle event streams (fractions for tests).
+const HEARTBEAT_VAR: &str = "STREAM_HEARTBEAT_SECONDS";
 /// Secret: the publish secret shared with the origin.
 pub(crate) const PUBLISH_SECRET: &str = "PUBLISH_SECRET";
 
 const DEFAULT_TTL_MS: u64 = 5_000;
+/// Streams per environment: the connections one Durable Object holds. Each costs the object a
+/// few hundred bytes and every change a write, so a thousand is far from its 128 MB.
+const DEFAULT_STREAMS_PER_ENVIRONMENT: usize = 1_000;
+/// Streams per client key: a tenth of the environment's, so one leaked key (or one buggy app
+/// reconnecting in a loop) cannot take every slot.
+const DEFAULT_STREAMS_PER_KEY: usize = 100;
+const DEFAULT_HEARTBEAT_MS: u64 = HEARTBEAT_SECONDS as u64 * 1000;
+/// Shortest heartbeat accepted: a shorter one would keep the object's alarm firing all the time.
+const MIN_HEARTBEAT_MS: u64 = 100;
 
 /// The settings an evaluation request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +60,18 @@ pub(crate) struct Settings {
     pub(crate) subset_limit: usize,
     /// Bytes the isolate's snapshot cache may hold (default [`DEFAULT_CACHE_BYTES`]).
     pub(crate) cache_bytes: usize,
+    /// Event streams one environment may have open (default 1,000).
+    pub(crate) streams_per_environment: usize,
+    /// Event streams one client key may have open (default 100).
+    pub(crate) streams_per_key: usize,
+    /// Milliseconds between heartbeats of idle streams (default `HEARTBEAT_SECONDS`, 25 s).
+    pub(crate) heartbeat_ms: u64,
 }
 
 thread_local! {
     static ISOLATE: Cell<Option<Settings>> = const { Cell::new(None) };
+    /// `None` until read; then the key, or `Some(None)` when streams are off (no usable secret).
+    static STREAM_KEY: Cell<Option<Option<StreamKey>>> = const { Cell::new(None) };
 }
 
 impl Settings {
@@ -89,15 +116,17 @@ impl Settings {
             }),
             None => DEFAULT_TTL_MS,
         };
-        let subset_limit = match var(SUBSET_LIMIT_VAR) {
+        let mut count = |name: &str, default: usize| match var(name) {
             Some(value) => value.trim().parse::<usize>().unwrap_or_else(|_| {
-                warn(format!(
-                    "{SUBSET_LIMIT_VAR}={value:?} is not a number; using {DEFAULT_SUBSET_LIMIT}"
-                ));
-                DEFAULT_SUBSET_LIMIT
+                warn(format!("{name}={value:?} is not a number; using {default}"));
+                default
             }),
-            None => DEFAULT_SUBSET_LIMIT,
+            None => default,
         };
+        let subset_limit = count(SUBSET_LIMIT_VAR, DEFAULT_SUBSET_LIMIT);
+        let streams_per_environment =
+            count(STREAMS_PER_ENVIRONMENT_VAR, DEFAULT_STREAMS_PER_ENVIRONMENT);
+        let streams_per_key = count(STREAMS_PER_KEY_VAR, DEFAULT_STREAMS_PER_KEY);
         let cache_bytes = match var(CACHE_MIB_VAR) {
             Some(value) => value
                 .trim()
@@ -113,11 +142,25 @@ impl Settings {
                 }),
             None => DEFAULT_CACHE_BYTES,
         };
+        let heartbeat_ms = match var(HEARTBEAT_VAR) {
+            Some(value) => parse_seconds_as_ms(&value)
+                .filter(|ms| *ms >= MIN_HEARTBEAT_MS)
+                .unwrap_or_else(|| {
+                    warn(format!(
+                        "{HEARTBEAT_VAR}={value:?} is not a number of seconds of at least {MIN_HEARTBEAT_MS} ms; using {HEARTBEAT_SECONDS}"
+                    ));
+                    DEFAULT_HEARTBEAT_MS
+                }),
+            None => DEFAULT_HEARTBEAT_MS,
+        };
         Self {
             require_client_keys,
             ttl_ms,
             subset_limit,
             cache_bytes,
+            streams_per_environment,
+            streams_per_key,
+            heartbeat_ms,
         }
     }
 }
@@ -163,6 +206,28 @@ pub(crate) fn publish_secret_from(value: Option<String>) -> Result<Secret> {
     Secret::new(value.as_bytes()).map_err(Error::PublishSecretTooShort)
 }
 
+/// The key of this deployment's event-stream tokens (read from `env` once per isolate); `None`
+/// when the publish secret is unset or too short, and then there are no event streams: bulk
+/// answers advertise none and the stream route answers like an unknown path.
+pub(crate) fn stream_key(env: &Env) -> Option<StreamKey> {
+    STREAM_KEY.with(|cell| {
+        cell.get().unwrap_or_else(|| {
+            let key = stream_key_from(env.secret(PUBLISH_SECRET).ok().map(|s| s.to_string()));
+            cell.set(Some(key));
+            key
+        })
+    })
+}
+
+/// The stream key of a publish secret's value: derived from the same bytes the origin derives
+/// its key from, so tokens from either end are valid at both. A secret publishes refuse
+/// (unset, empty, too short) gives none.
+pub(crate) fn stream_key_from(value: Option<String>) -> Option<StreamKey> {
+    let value = value?;
+    publish_secret_from(Some(value.clone())).ok()?;
+    Some(StreamKey::derive(value.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +250,9 @@ mod tests {
         ttl_ms: 5_000,
         subset_limit: 32,
         cache_bytes: 32 << 20,
+        streams_per_environment: 1_000,
+        streams_per_key: 100,
+        heartbeat_ms: 25_000,
     };
 
     #[test]
@@ -201,6 +269,9 @@ mod tests {
             ("SNAPSHOT_TTL_SECONDS", " 2 "),
             ("SUBSET_CACHE_LIMIT", "0"),
             ("CACHE_MIB", "8"),
+            ("STREAMS_PER_ENVIRONMENT", "3"),
+            ("STREAMS_PER_CLIENT_KEY", "2"),
+            ("STREAM_HEARTBEAT_SECONDS", "0.5"),
         ]);
         assert_eq!(
             settings,
@@ -209,6 +280,9 @@ mod tests {
                 ttl_ms: 2_000,
                 subset_limit: 0,
                 cache_bytes: 8 << 20,
+                streams_per_environment: 3,
+                streams_per_key: 2,
+                heartbeat_ms: 500,
             }
         );
         assert!(warnings.is_empty());
@@ -249,6 +323,9 @@ mod tests {
             ("SNAPSHOT_TTL_SECONDS", "soon"),
             ("SUBSET_CACHE_LIMIT", "many"),
             ("CACHE_MIB", "lots"),
+            ("STREAMS_PER_ENVIRONMENT", "-1"),
+            ("STREAMS_PER_CLIENT_KEY", "all"),
+            ("STREAM_HEARTBEAT_SECONDS", "0.05"),
         ]);
         assert_eq!(settings, DEFAULTS);
         assert_eq!(
@@ -257,7 +334,10 @@ mod tests {
                 r#"REQUIRE_CLIENT_KEYS="yes" is not true/false; requiring client keys"#,
                 r#"SNAPSHOT_TTL_SECONDS="soon" is not a number of seconds; using 5"#,
                 r#"SUBSET_CACHE_LIMIT="many" is not a number; using 32"#,
+                r#"STREAMS_PER_ENVIRONMENT="-1" is not a number; using 1000"#,
+                r#"STREAMS_PER_CLIENT_KEY="all" is not a number; using 100"#,
                 r#"CACHE_MIB="lots" is not a number of MiB; using 32"#,
+                r#"STREAM_HEARTBEAT_SECONDS="0.05" is not a number of seconds of at least 100 ms; using 25"#,
             ]
         );
     }
@@ -281,5 +361,17 @@ mod tests {
             "publishing is disabled: the secret PUBLISH_SECRET is 19 bytes; it must be at least 32 bytes"
         );
         assert!(publish_secret_from(Some("x".repeat(32))).is_ok());
+    }
+
+    #[test]
+    fn the_stream_key_comes_from_a_usable_publish_secret_only() {
+        let secret = "test-publish-secret-of-32-bytes!";
+        assert_eq!(
+            stream_key_from(Some(secret.to_owned())),
+            Some(StreamKey::derive(secret.as_bytes()))
+        );
+        for unusable in [None, Some(String::new()), Some("short".to_owned())] {
+            assert_eq!(stream_key_from(unusable), None);
+        }
     }
 }

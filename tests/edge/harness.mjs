@@ -21,10 +21,13 @@ export const sha256hex = (data) => createHash("sha256").update(data).digest("hex
 /**
  * Starts the built worker on 127.0.0.1 (a free port). `ttlSeconds` is SNAPSHOT_TTL_SECONDS
  * (fractions to the millisecond, e.g. 0.25); `kv: false` declares no KV namespace (to test a
- * broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds worker vars.
+ * broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds worker vars;
+ * `persist` is a directory keeping KV and Durable Object storage across workers started with it
+ * (by default both are in memory and die with the worker); `streams: false` declares no
+ * Durable Object namespace for the event streams (a broken deployment).
  * `logs()` is what the worker wrote to its console so far (also passed through to this process).
  */
-export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {} } = {}) {
+export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {}, persist, streams = true } = {}) {
   if (!existsSync(path.join(BUILD, "index.js"))) {
     throw new Error(`no built worker in ${BUILD}: run scripts/build-worker first`);
   }
@@ -47,6 +50,9 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     ],
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: kv ? ["FLAGS"] : [],
+    // As wrangler.toml declares it: one object per environment holding its event streams.
+    durableObjects: streams ? { STREAMS: { className: "EnvironmentStreams", useSQLite: true } } : {},
+    ...(persist ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") } : {}),
     bindings,
     host: "127.0.0.1",
     port: 0,

@@ -194,6 +194,56 @@ fn within_the_ttl_kv_is_not_consulted_and_at_the_ttl_it_is() {
     assert_eq!(isolate.kv.reads(), (1, 2));
 }
 
+/// docs/event-streams.md, "The re-fetch": after an event, the bulk request's `flagConfigEtag`
+/// names the new version, and an isolate holding an older one reads KV before it answers.
+#[test]
+fn a_hint_of_a_newer_version_checks_kv_at_once_at_most_once_per_interval() {
+    let isolate = Isolate::serving(1);
+    isolate.kv.publish(ENV, 2, 3);
+    let now = T0 + 10;
+    assert!(isolate.cache.expect(ENV, 2, now));
+    assert_eq!(
+        isolate.served(now),
+        Some(2),
+        "within the TTL, because of the hint"
+    );
+    assert_eq!(isolate.kv.reads(), (1, 2));
+    // Held now: the same hint again forces nothing.
+    assert!(!isolate.cache.expect(ENV, 2, now + HINT_CHECK_INTERVAL_MS));
+    assert_eq!(isolate.served(now + HINT_CHECK_INTERVAL_MS), Some(2));
+    assert_eq!(isolate.kv.reads(), (1, 2));
+}
+
+#[test]
+fn forged_hints_cost_one_version_read_per_interval_whatever_the_request_rate() {
+    let isolate = Isolate::serving(1);
+    let start = T0 + 10;
+    // A hundred requests within one interval, each naming a version that does not exist.
+    for n in 0..100 {
+        isolate.cache.expect(ENV, 99, start + n);
+        assert_eq!(isolate.served(start + n), Some(1));
+    }
+    assert_eq!(isolate.kv.reads(), (1, 1), "one forced version read");
+    // The next interval allows one more.
+    let next = start + HINT_CHECK_INTERVAL_MS;
+    assert!(isolate.cache.expect(ENV, 99, next));
+    assert_eq!(isolate.served(next), Some(1));
+    assert_eq!(isolate.kv.reads(), (2, 1));
+    // Hints of the version held, or older, never force a read.
+    let later = next + HINT_CHECK_INTERVAL_MS;
+    assert!(!isolate.cache.expect(ENV, 1, later));
+    assert!(!isolate.cache.expect(ENV, 0, later));
+    assert_eq!(isolate.served(later), Some(1));
+    assert_eq!(isolate.kv.reads(), (2, 1));
+}
+
+#[test]
+fn a_hint_for_an_environment_the_isolate_never_read_forces_nothing() {
+    let isolate = Isolate::new();
+    assert!(!isolate.cache.expect(ENV, 5, T0));
+    assert_eq!(isolate.kv.reads(), (0, 0));
+}
+
 #[test]
 fn an_unchanged_version_key_costs_one_small_read_per_ttl() {
     let isolate = Isolate::serving(1);
