@@ -86,7 +86,9 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
             };
             index::isolate().record(environment, metadata);
             cache::isolate().install(&Runtime, packed, compiled, now_ms);
-            stream::announce(env, environment, &change).await;
+            if settings::stream_key(env).is_some() {
+                stream::announce(env, environment, &change).await;
+            }
             true
         }
     };

@@ -28,6 +28,8 @@ const CLIENT_KEYS_VAR: &str = "REQUIRE_CLIENT_KEYS";
 const SUBSET_LIMIT_VAR: &str = "SUBSET_CACHE_LIMIT";
 /// Var: the most the isolate's snapshot cache may hold, in MiB (see `cache`).
 const CACHE_MIB_VAR: &str = "CACHE_MIB";
+/// Var: whether the worker serves OFREP event streams (`"true"`/`"false"`).
+const EVENT_STREAMS_VAR: &str = "EVENT_STREAMS";
 /// Var: event streams one environment may have open at once (see `stream`).
 const STREAMS_PER_ENVIRONMENT_VAR: &str = "STREAMS_PER_ENVIRONMENT";
 /// Var: event streams opened with one client key that may be open at once.
@@ -60,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) subset_limit: usize,
     /// Bytes the isolate's snapshot cache may hold (default [`DEFAULT_CACHE_BYTES`]).
     pub(crate) cache_bytes: usize,
+    /// OFREP event streams are served (default true; they also need the publish secret).
+    pub(crate) event_streams: bool,
     /// Event streams one environment may have open (default 1,000).
     pub(crate) streams_per_environment: usize,
     /// Event streams one client key may have open (default 100).
@@ -101,6 +105,17 @@ impl Settings {
             Some(value) => {
                 warn(format!(
                     "{CLIENT_KEYS_VAR}={value:?} is not true/false; requiring client keys"
+                ));
+                true
+            }
+            None => true,
+        };
+        let event_streams = match var(EVENT_STREAMS_VAR) {
+            Some(value) if value.eq_ignore_ascii_case("false") => false,
+            Some(value) if value.eq_ignore_ascii_case("true") => true,
+            Some(value) => {
+                warn(format!(
+                    "{EVENT_STREAMS_VAR}={value:?} is not true/false; serving event streams"
                 ));
                 true
             }
@@ -158,6 +173,7 @@ impl Settings {
             ttl_ms,
             subset_limit,
             cache_bytes,
+            event_streams,
             streams_per_environment,
             streams_per_key,
             heartbeat_ms,
@@ -207,12 +223,16 @@ pub(crate) fn publish_secret_from(value: Option<String>) -> Result<Secret> {
 }
 
 /// The key of this deployment's event-stream tokens (read from `env` once per isolate); `None`
-/// when the publish secret is unset or too short, and then there are no event streams: bulk
-/// answers advertise none and the stream route answers like an unknown path.
+/// when streams are off (var `EVENT_STREAMS`) or the publish secret is unset or too short, and
+/// then there are no event streams: bulk answers advertise none, the stream route answers like
+/// an unknown path, and publishes announce nothing.
 pub(crate) fn stream_key(env: &Env) -> Option<StreamKey> {
     STREAM_KEY.with(|cell| {
         cell.get().unwrap_or_else(|| {
-            let key = stream_key_from(env.secret(PUBLISH_SECRET).ok().map(|s| s.to_string()));
+            let key = Settings::of(env)
+                .event_streams
+                .then(|| stream_key_from(env.secret(PUBLISH_SECRET).ok().map(|s| s.to_string())))
+                .flatten();
             cell.set(Some(key));
             key
         })
@@ -250,6 +270,7 @@ mod tests {
         ttl_ms: 5_000,
         subset_limit: 32,
         cache_bytes: 32 << 20,
+        event_streams: true,
         streams_per_environment: 1_000,
         streams_per_key: 100,
         heartbeat_ms: 25_000,
@@ -269,6 +290,7 @@ mod tests {
             ("SNAPSHOT_TTL_SECONDS", " 2 "),
             ("SUBSET_CACHE_LIMIT", "0"),
             ("CACHE_MIB", "8"),
+            ("EVENT_STREAMS", "False"),
             ("STREAMS_PER_ENVIRONMENT", "3"),
             ("STREAMS_PER_CLIENT_KEY", "2"),
             ("STREAM_HEARTBEAT_SECONDS", "0.5"),
@@ -280,6 +302,7 @@ mod tests {
                 ttl_ms: 2_000,
                 subset_limit: 0,
                 cache_bytes: 8 << 20,
+                event_streams: false,
                 streams_per_environment: 3,
                 streams_per_key: 2,
                 heartbeat_ms: 500,
@@ -323,6 +346,7 @@ mod tests {
             ("SNAPSHOT_TTL_SECONDS", "soon"),
             ("SUBSET_CACHE_LIMIT", "many"),
             ("CACHE_MIB", "lots"),
+            ("EVENT_STREAMS", "maybe"),
             ("STREAMS_PER_ENVIRONMENT", "-1"),
             ("STREAMS_PER_CLIENT_KEY", "all"),
             ("STREAM_HEARTBEAT_SECONDS", "0.05"),
@@ -332,6 +356,7 @@ mod tests {
             warnings,
             [
                 r#"REQUIRE_CLIENT_KEYS="yes" is not true/false; requiring client keys"#,
+                r#"EVENT_STREAMS="maybe" is not true/false; serving event streams"#,
                 r#"SNAPSHOT_TTL_SECONDS="soon" is not a number of seconds; using 5"#,
                 r#"SUBSET_CACHE_LIMIT="many" is not a number; using 32"#,
                 r#"STREAMS_PER_ENVIRONMENT="-1" is not a number; using 1000"#,

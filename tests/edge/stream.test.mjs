@@ -423,23 +423,30 @@ describe("a worker whose streams' Durable Object cannot be reached", () => {
   });
 });
 
-describe("a worker without a publish secret", () => {
-  const worker = suiteWorker({ publishSecret: null }, async () => {
-    await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(1)));
-    await worker.kv.put("version:production", "1");
-  });
+for (const [what, options] of [
+  ["without a publish secret", { publishSecret: null }],
+  ["with EVENT_STREAMS=false", { vars: { EVENT_STREAMS: "false" } }],
+]) {
+  describe(`a worker ${what}`, () => {
+    const worker = suiteWorker(options, async () => {
+      await worker.kv.put("snapshot:production", JSON.stringify(fixtureSnapshot(1)));
+      await worker.kv.put("version:production", "1");
+    });
 
-  test("has no streams: bulk answers advertise none, and the stream path is an unknown route", async () => {
-    const bulk = await post(worker.base, BULK, { context: { targetingKey: "u1", environment: "production" } });
-    assert.equal(bulk.status, 200, bulk.text);
-    assert.equal(bulk.json.eventStreams, undefined);
-    const token = mintToken({ keyHash: "-", expiresAt: inAnHour() });
-    const stream = await get(worker.base, `${STREAM}?token=${token}`);
-    const unknown = await get(worker.base, "/ofrep/v1/no-such-route");
-    assert.equal(stream.status, 404);
-    assert.equal(stream.json.error?.code ?? stream.json.errorCode, unknown.json.error?.code ?? unknown.json.errorCode);
+    test("has no streams: bulk answers advertise none, and the stream path is an unknown route", async () => {
+      const bulk = await post(worker.base, BULK, { context: { targetingKey: "u1", environment: "production" } });
+      assert.equal(bulk.status, 200, bulk.text);
+      assert.equal(bulk.json.eventStreams, undefined);
+      const token = mintToken({ keyHash: "-", expiresAt: inAnHour() });
+      const stream = await get(worker.base, `${STREAM}?token=${token}`);
+      const unknown = await get(worker.base, "/ofrep/v1/no-such-route");
+      assert.equal(stream.status, 404);
+      assert.equal(unknown.status, 404);
+      assert.deepEqual(Object.keys(stream.json), Object.keys(unknown.json));
+      assert.equal(stream.text, unknown.text.replace("/ofrep/v1/no-such-route", STREAM));
+    });
   });
-});
+}
 
 describe("a restarted Durable Object", () => {
   const persist = mkdtempSync(path.join(os.tmpdir(), "edgeflags-streams-"));
