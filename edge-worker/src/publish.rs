@@ -80,14 +80,11 @@ pub(crate) async fn handle(mut req: Request, env: &Env, environment: &str) -> Re
                 });
             }
             kv::write(env, &namespace, environment, &packed, &metadata).await?;
-            let change = stream::Change {
-                config: stream::Version::from(ConfigVersion::of(&compiled)),
-                keys: key_hashes,
-            };
+            let config = ConfigVersion::of(&compiled);
             index::isolate().record(environment, metadata);
             cache::isolate().install(&Runtime, packed, compiled, now_ms);
             if settings::stream_key(env).is_some() {
-                stream::announce(env, environment, &change).await;
+                stream::announce(env, environment, config, key_hashes).await;
             }
             true
         }
@@ -109,7 +106,8 @@ pub(crate) struct Checked {
     /// The index metadata stored with it in KV.
     pub(crate) metadata: SnapshotMetadata,
     /// The SHA-256 (lowercase hex) of every client key it holds, for the event streams: a
-    /// stream whose key is not among them is closed.
+    /// stream whose key is not among them is closed. (Validation refuses a snapshot listing
+    /// anything but 64 hex characters, so each is one line of `stream::Known`.)
     pub(crate) key_hashes: Vec<String>,
 }
 

@@ -2,12 +2,14 @@
 //! `evaluation_api`'s terms, gets the snapshot from the isolate's cache (over KV) and copies the
 //! answer out. The publish route is `publish`'s, the event stream route `stream`'s.
 
+use std::rc::Rc;
+
 use evaluation_api::stream::STREAM_PATH;
 use evaluation_api::{Config, HttpRequest, RequestHeaders};
 use publish_protocol::PUBLISH_PATH_PREFIX;
 use worker::{console_error, Env, Method, Request, Response};
 
-use crate::cache;
+use crate::cache::{self, Loaded};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::index::{self, Admission, Caller};
@@ -126,61 +128,19 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
     let now_ms = timing::now_ms();
     let environment = api_request.environment();
     let mut timing = Timing::default();
-    let cache = cache::isolate();
-    let loaded = match kv::namespace(env) {
-        Ok(namespace) => {
-            let store = Kv::new(&namespace, env);
-            // An environment this isolate holds is screened by its snapshot; any other by the
-            // index first, so a made-up name costs no read of its own and no cache entry.
-            let admission = if cache.cached(environment).is_some() {
-                Admission::Admitted
-            } else {
-                index::isolate()
-                    .admit(
-                        &store,
-                        &Runtime,
-                        Caller {
-                            environment,
-                            key_sha256: api_request.client_key_sha256(),
-                        },
-                        now_ms,
-                        settings.ttl_ms,
-                        &mut timing,
-                    )
-                    .await
-            };
-            match admission {
-                Admission::Admitted => {
-                    // A bulk request after an event names the version announced; an isolate
-                    // holding an older one reads KV now rather than at the end of its TTL.
-                    if let Some(hinted) = api_request.config_version_hint() {
-                        cache.expect(environment, hinted, now_ms);
-                    }
-                    cache
-                        .snapshot(
-                            &store,
-                            &Runtime,
-                            environment,
-                            now_ms,
-                            settings.ttl_ms,
-                            &mut timing,
-                        )
-                        .await
-                }
-                Admission::Refused => {
-                    let answer = evaluation_api::respond_unknown_environment(&api_request);
-                    return http::api_response(answer);
-                }
-                // KV cannot list: the fallback, without reading the environment.
-                Admission::Unknown => None,
-            }
-        }
-        Err(e) => {
-            // A missing binding is a deployment mistake; still answer from memory or fallback.
-            console_error!("KV binding {} unavailable: {e}", kv::BINDING);
-            cache.cached(environment)
+    let caller = Caller {
+        environment,
+        key_sha256: api_request.client_key_sha256(),
+    };
+    let hint = api_request.config_version_hint();
+    let loaded = match screened_snapshot(env, caller, hint, &settings, now_ms, &mut timing).await {
+        Screened::Snapshot(loaded) => loaded,
+        Screened::Refused => {
+            let answer = evaluation_api::respond_unknown_environment(&api_request);
+            return http::api_response(answer);
         }
     };
+    let cache = cache::isolate();
     let keys = api_request.flag_keys();
     let snapshot = loaded.and_then(|loaded| {
         loaded
@@ -207,4 +167,60 @@ async fn evaluate(mut req: Request, env: &Env, path: &str, query: &str) -> Resul
         answer.headers.push(("Server-Timing", header));
     }
     http::api_response(answer)
+}
+
+/// What the isolate has for a request naming an environment.
+pub(crate) enum Screened {
+    /// No such environment, or one that cannot hold the key presented: answer like a wrong key.
+    Refused,
+    /// The snapshot to answer with; `None` when none could be loaded (the fallback).
+    Snapshot(Option<Rc<Loaded>>),
+}
+
+/// Screens `caller` and gets its environment's snapshot (shared by evaluations and event
+/// streams). An environment this isolate holds is screened by its snapshot; any other by the
+/// index first, so a made-up name costs no read of its own and no cache entry. `version_hint`
+/// is a version the caller was told of (a bulk request after an event): an isolate holding an
+/// older one reads KV now rather than at the end of its TTL.
+pub(crate) async fn screened_snapshot(
+    env: &Env,
+    caller: Caller<'_>,
+    version_hint: Option<u64>,
+    settings: &Settings,
+    now_ms: u64,
+    timing: &mut Timing,
+) -> Screened {
+    let environment = caller.environment;
+    let cache = cache::isolate();
+    let namespace = match kv::namespace(env) {
+        Ok(namespace) => namespace,
+        Err(e) => {
+            // A missing binding is a deployment mistake; still answer from memory or fallback.
+            console_error!("KV binding {} unavailable: {e}", kv::BINDING);
+            return Screened::Snapshot(cache.cached(environment));
+        }
+    };
+    let store = Kv::new(&namespace, env);
+    let ttl = settings.ttl_ms;
+    let admission = if cache.cached(environment).is_some() {
+        Admission::Admitted
+    } else {
+        index::isolate()
+            .admit(&store, &Runtime, caller, now_ms, ttl, timing)
+            .await
+    };
+    match admission {
+        Admission::Admitted => {
+            if let Some(hinted) = version_hint {
+                cache.expect(environment, hinted, now_ms);
+            }
+            let loaded = cache
+                .snapshot(&store, &Runtime, environment, now_ms, ttl, timing)
+                .await;
+            Screened::Snapshot(loaded)
+        }
+        Admission::Refused => Screened::Refused,
+        // KV cannot list: the fallback, without reading the environment.
+        Admission::Unknown => Screened::Snapshot(None),
+    }
 }

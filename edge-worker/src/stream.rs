@@ -19,18 +19,19 @@ use std::time::Duration;
 
 use evaluation_api::stream::{parse_stream_request, stream_key_revoked, ConfigVersion, StreamKey};
 use futures_util::future::{select, Either};
-use serde::Serialize;
-use worker::{console_error, Delay, Env, Method, Request, RequestInit, Response, Stub};
+use worker::wasm_bindgen::JsValue;
+use worker::worker_sys::web_sys;
+use worker::{console_error, Delay, Env, Request, Response, Stub};
 
 use crate::cache;
 use crate::error::{Error, Result};
 use crate::http;
-use crate::index::{self, Admission, Caller};
-use crate::kv::{self, Kv};
+use crate::index::Caller;
+use crate::routes::{self, Screened};
 use crate::settings::Settings;
 use crate::timing::{self, Runtime, Timing};
 
-pub(crate) use wire::{Change, Version};
+use wire::Known;
 
 /// Durable Object namespace binding of the streams (`wrangler.toml`).
 pub(crate) const BINDING: &str = "STREAMS";
@@ -72,12 +73,12 @@ pub(crate) async fn open(req: Request, env: &Env, query: &str, key: StreamKey) -
     let open = wire::Open {
         key_sha256: grant.key_sha256().map(str::to_owned),
         last_event_id: request.last_event_id,
-        seen: seen.map(Version::from),
+        seen,
     };
     let stub = object_of(env, grant.environment())?;
     // The object's answer (the stream, or its refusal) goes to the client as it is.
     Ok(stub
-        .fetch_with_request(internal_request(wire::OPEN_PATH, &open)?)
+        .fetch_with_request(internal_request(wire::OPEN_PATH, &open.encode())?)
         .await?)
 }
 
@@ -89,9 +90,10 @@ enum Held {
     Version(Option<ConfigVersion>),
 }
 
-/// Screens a stream as an evaluation is screened (index, then the snapshot, read from KV at most
-/// once per TTL), and checks its key against the snapshot. When KV cannot tell (failing since
-/// the isolate started) the object's own record of the keys decides.
+/// Screens a stream as an evaluation is screened (`routes::screened_snapshot`: the index, then
+/// the snapshot, read from KV at most once per TTL), and checks its key against the snapshot.
+/// When KV cannot tell (failing since the isolate started) the object's own record of the keys
+/// decides.
 async fn held(
     env: &Env,
     environment: &str,
@@ -99,45 +101,16 @@ async fn held(
     settings: &Settings,
     now_ms: u64,
 ) -> Held {
-    let cache = cache::isolate();
     let mut timing = Timing::default();
-    let loaded = match kv::namespace(env) {
-        Ok(namespace) => {
-            let store = Kv::new(&namespace, env);
-            let admission = if cache.cached(environment).is_some() {
-                Admission::Admitted
-            } else {
-                let caller = Caller {
-                    environment,
-                    key_sha256,
-                };
-                index::isolate()
-                    .admit(
-                        &store,
-                        &Runtime,
-                        caller,
-                        now_ms,
-                        settings.ttl_ms,
-                        &mut timing,
-                    )
-                    .await
-            };
-            match admission {
-                Admission::Refused => return Held::Refused,
-                Admission::Unknown => None,
-                Admission::Admitted => {
-                    let ttl = settings.ttl_ms;
-                    cache
-                        .snapshot(&store, &Runtime, environment, now_ms, ttl, &mut timing)
-                        .await
-                }
-            }
-        }
-        Err(e) => {
-            console_error!("KV binding {} unavailable: {e}", kv::BINDING);
-            cache.cached(environment)
-        }
+    let caller = Caller {
+        environment,
+        key_sha256,
     };
+    let loaded =
+        match routes::screened_snapshot(env, caller, None, settings, now_ms, &mut timing).await {
+            Screened::Refused => return Held::Refused,
+            Screened::Snapshot(loaded) => loaded,
+        };
     let Some(loaded) = loaded else {
         return Held::Version(None);
     };
@@ -145,7 +118,7 @@ async fn held(
     // nothing to compile (or is the whole snapshot, if that is compiled already).
     let compiled = loaded.compiled_for(&Runtime, Some(&[]), settings.subset_limit, &mut timing);
     if timing.worked() {
-        cache.trim(&Runtime, environment, settings.cache_bytes);
+        cache::isolate().trim(&Runtime, environment, settings.cache_bytes);
     }
     match compiled {
         Ok(compiled) => {
@@ -162,14 +135,25 @@ async fn held(
     }
 }
 
-/// Tells the environment's object that `change` was stored, so that it announces it to every
-/// stream and closes those of revoked keys. Never fails the publish: the snapshot is stored, and
-/// streams also learn the version from the next stream that opens; a failure is logged.
-pub(crate) async fn announce(env: &Env, environment: &str, change: &Change) {
+/// Tells the environment's object that `config` was stored, holding the client keys hashing to
+/// `keys`, so that it announces it to every stream and closes those of revoked keys. Never fails
+/// the publish: the snapshot is stored, and streams also learn the version from the next stream
+/// that opens; a failure is logged.
+pub(crate) async fn announce(
+    env: &Env,
+    environment: &str,
+    config: ConfigVersion,
+    keys: Vec<String>,
+) {
+    let change = Known {
+        config: Some(config),
+        keys: Some(keys),
+    }
+    .encode();
     let delivered = async {
         let stub = object_of(env, environment)?;
         let response = stub
-            .fetch_with_request(internal_request(wire::CHANGE_PATH, change)?)
+            .fetch_with_request(internal_request(wire::CHANGE_PATH, &change)?)
             .await?;
         match response.status_code() {
             200..=299 => Ok(()),
@@ -178,16 +162,17 @@ pub(crate) async fn announce(env: &Env, environment: &str, change: &Change) {
             )))),
         }
     };
-    let timeout = Delay::from(ANNOUNCE_TIMEOUT);
-    match select(pin!(delivered), pin!(timeout)).await {
+    let delivered = pin!(delivered);
+    let timeout = pin!(Delay::from(ANNOUNCE_TIMEOUT));
+    match select(delivered, timeout).await {
         Either::Left((Ok(()), _)) => {}
         Either::Left((Err(e), _)) => console_error!(
             "event streams of {environment}: announcing version {} failed: {e}",
-            change.config.version
+            config.version
         ),
         Either::Right(_) => console_error!(
             "event streams of {environment}: announcing version {} took over {} s",
-            change.config.version,
+            config.version,
             ANNOUNCE_TIMEOUT.as_secs()
         ),
     }
@@ -201,15 +186,16 @@ fn object_of(env: &Env, environment: &str) -> Result<Stub> {
         .get_stub()?)
 }
 
-/// A request to an object: POST of `body` as JSON to `path` (the host is never resolved).
-fn internal_request(path: &str, body: &impl Serialize) -> Result<Request> {
-    let json = serde_json::to_string(body)
-        .map_err(|e| Error::Runtime(worker::Error::SerdeJsonError(e)))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(json.as_str().into()));
-    Ok(Request::new_with_init(
-        &format!("https://streams.internal{path}"),
-        &init,
-    )?)
+/// A request to an object: POST of `body` to `path` (the host is never resolved).
+///
+/// Built with `web_sys` rather than `worker::Request::new_with_init`, whose conversion of
+/// `RequestInit` carries the serialisers of every `cf` option (about 11 KB of wasm).
+fn internal_request(path: &str, body: &str) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let url = format!("https://streams.internal{path}");
+    let request =
+        web_sys::Request::new_with_str_and_init(&url, &init).map_err(worker::Error::from)?;
+    Ok(Request::from(request))
 }

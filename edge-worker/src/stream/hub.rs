@@ -76,13 +76,11 @@ impl Hub {
         self.current
     }
 
-    /// The client keys of [`Hub::current`], sorted, when known (for storage).
+    /// The client keys of [`Hub::current`], in no order, when known (for storage).
     pub(crate) fn keys(&self) -> Option<Vec<String>> {
-        self.keys.as_ref().map(|keys| {
-            let mut keys: Vec<String> = keys.iter().cloned().collect();
-            keys.sort_unstable();
-            keys
-        })
+        self.keys
+            .as_ref()
+            .map(|keys| keys.iter().cloned().collect())
     }
 
     /// Streams open (including any whose client left since the last send).

@@ -3,7 +3,7 @@
 //!
 //! Every stream of the environment is a response this object is still writing, so one publish
 //! (to whichever isolate it reaches) is one request here and one write to each stream; no stream
-//! polls KV. The object stores the version its streams were last told of ([`Record`]), so that
+//! polls KV. The object stores the version its streams were last told of ([`Known`]), so that
 //! after a restart (a deployment, an eviction: the streams are gone then, and reconnect) it still
 //! answers `Last-Event-ID` by the current version. It learns versions from publishes and from
 //! the snapshot each opening worker holds; it never reads KV itself.
@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use evaluation_api::stream::{stream_head, stream_key_revoked, too_many_streams};
+use evaluation_api::stream::{stream_head, stream_key_revoked, too_many_streams, ConfigVersion};
 use evaluation_api::ApiResponse;
 use futures_util::StreamExt;
 use worker::{
@@ -21,7 +21,7 @@ use worker::{
 };
 
 use super::hub::{Hub, Limits, Opened};
-use super::wire::{Change, Open, Record, CHANGE_PATH, OPEN_PATH, RECORD_KEY};
+use super::wire::{Known, Open, CHANGE_PATH, OPEN_PATH, RECORD_KEY};
 use crate::http;
 use crate::settings::Settings;
 
@@ -51,16 +51,19 @@ impl DurableObject for EnvironmentStreams {
         let url = req.inner().url();
         let (path, _) = http::split_url(&url);
         let path = path.to_owned();
-        let body = req.bytes().await?;
+        let body = req.text().await?;
         self.load().await;
         match path.as_str() {
-            OPEN_PATH => match serde_json::from_slice::<Open>(&body) {
-                Ok(open) => self.open(open).await,
-                Err(e) => Response::error(format!("bad open request: {e}"), 400),
+            OPEN_PATH => match Open::decode(&body) {
+                Some(open) => self.open(open).await,
+                None => Response::error("bad open request", 400),
             },
-            CHANGE_PATH => match serde_json::from_slice::<Change>(&body) {
-                Ok(change) => self.change(change).await,
-                Err(e) => Response::error(format!("bad change request: {e}"), 400),
+            CHANGE_PATH => match Known::decode(&body) {
+                Some(Known {
+                    config: Some(config),
+                    keys: Some(keys),
+                }) => self.change(config, keys).await,
+                _ => Response::error("bad change request", 400),
             },
             _ => Response::error("not found", 404),
         }
@@ -87,20 +90,20 @@ impl EnvironmentStreams {
             return;
         }
         let stored = self.state.storage().get::<String>(RECORD_KEY).await;
-        let record = match stored {
-            Ok(Some(json)) => serde_json::from_str::<Record>(&json).unwrap_or_else(|e| {
-                console_error!("event streams: stored record unreadable, starting afresh: {e}");
-                Record::default()
+        let known = match stored {
+            Ok(Some(text)) => Known::decode(&text).unwrap_or_else(|| {
+                console_error!("event streams: stored record unreadable, starting afresh");
+                Known::default()
             }),
-            Ok(None) => Record::default(),
+            Ok(None) => Known::default(),
             Err(e) => {
                 console_error!("event streams: storage read failed, starting afresh: {e}");
-                Record::default()
+                Known::default()
             }
         };
         let mut hub = self.hub.borrow_mut();
         if hub.is_none() {
-            *hub = Some(Hub::new(record.config.map(Into::into), record.keys));
+            *hub = Some(Hub::new(known.config, known.keys));
         }
     }
 
@@ -113,7 +116,7 @@ impl EnvironmentStreams {
         let (opened, learned) = {
             let mut hub = self.hub.borrow_mut();
             let hub = hub.get_or_insert_with(Hub::default);
-            let learned = hub.learn(open.seen.map(Into::into));
+            let learned = hub.learn(open.seen);
             let opened = hub.open(open.key_sha256.as_deref(), open.last_event_id, limits);
             (opened, learned.then(|| record_of(hub)))
         };
@@ -134,12 +137,11 @@ impl EnvironmentStreams {
         }
     }
 
-    async fn change(&self, change: Change) -> worker::Result<Response> {
+    async fn change(&self, config: ConfigVersion, keys: Vec<String>) -> worker::Result<Response> {
         let changed = {
             let mut hub = self.hub.borrow_mut();
             let hub = hub.get_or_insert_with(Hub::default);
-            hub.change(change.config.into(), change.keys)
-                .then(|| record_of(hub))
+            hub.change(config, keys).then(|| record_of(hub))
         };
         if let Some(record) = changed {
             self.save(&record).await;
@@ -147,15 +149,8 @@ impl EnvironmentStreams {
         Ok(Response::empty()?.with_status(204))
     }
 
-    async fn save(&self, record: &Record) {
-        let json = match serde_json::to_string(record) {
-            Ok(json) => json,
-            Err(e) => {
-                console_error!("event streams: record not serialisable: {e}");
-                return;
-            }
-        };
-        if let Err(e) = self.state.storage().put(RECORD_KEY, json).await {
+    async fn save(&self, record: &Known) {
+        if let Err(e) = self.state.storage().put(RECORD_KEY, record.encode()).await {
             // The streams were told; only a restart before the next change forgets it.
             console_error!("event streams: storing the current version failed: {e}");
         }
@@ -174,9 +169,9 @@ impl EnvironmentStreams {
     }
 }
 
-fn record_of(hub: &Hub) -> Record {
-    Record {
-        config: hub.current().map(Into::into),
+fn record_of(hub: &Hub) -> Known {
+    Known {
+        config: hub.current(),
         keys: hub.keys(),
     }
 }
