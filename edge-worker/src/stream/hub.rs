@@ -8,9 +8,9 @@
 //! let [`QUEUED_MESSAGES`] pile up. Either way nothing is kept for it, and what a stream holds is
 //! bounded whatever the number of messages.
 //!
-//! The runtime notices that a client left only when it next writes to the connection (workerd,
-//! locally and on Cloudflare: an idle connection's close is not seen), so a stream's slot is free
-//! at the latest two heartbeats after its client left: one write that fails, then the send that
+//! The runtime notices that a client left only when it next writes to the connection (measured
+//! under local workerd: an idle connection's close is not seen), so a stream's slot is free at
+//! the latest two heartbeats after its client left: one write that fails, then the send that
 //! finds the receiver dropped (or the next opening, which prunes dropped ones first).
 
 use std::collections::HashSet;
