@@ -18,12 +18,20 @@ pub(crate) fn prerequisite_depths(
     entries: &[Entry<'_, Flag>],
     index: &KeyIndex<'_>,
 ) -> Vec<Option<usize>> {
-    longest_paths(&graph_of(entries, |flag: &Flag| {
+    longest_paths(&prerequisite_graph(entries, index))
+}
+
+/// Each flag's prerequisites, as entry indexes.
+pub(crate) fn prerequisite_graph(
+    entries: &[Entry<'_, Flag>],
+    index: &KeyIndex<'_>,
+) -> Vec<Vec<u32>> {
+    graph_of(entries, |flag: &Flag| {
         flag.prerequisites
             .iter()
             .filter_map(|p| index.get(p.flag_key.as_str()).copied())
             .collect()
-    }))
+    })
 }
 
 /// For every segment, how many segments deep its `segmentMatch` chain is (1: it matches no
@@ -32,7 +40,15 @@ pub(crate) fn segment_depths(
     entries: &[Entry<'_, Segment>],
     index: &KeyIndex<'_>,
 ) -> Vec<Option<usize>> {
-    let graph = graph_of(entries, |segment: &Segment| {
+    longest_paths(&segment_graph(entries, index))
+        .into_iter()
+        .map(|edges| edges.map(|e| e + 1))
+        .collect()
+}
+
+/// The segments each segment's `segmentMatch` clauses name, as entry indexes.
+pub(crate) fn segment_graph(entries: &[Entry<'_, Segment>], index: &KeyIndex<'_>) -> Vec<Vec<u32>> {
+    graph_of(entries, |segment: &Segment| {
         segment
             .rules
             .iter()
@@ -41,11 +57,33 @@ pub(crate) fn segment_depths(
             .flat_map(|clause| &clause.values)
             .filter_map(|value| value.as_str().and_then(|key| index.get(key)).copied())
             .collect()
-    });
-    longest_paths(&graph)
-        .into_iter()
-        .map(|edges| edges.map(|e| e + 1))
-        .collect()
+    })
+}
+
+/// Which nodes reach `target` by following edges (`target` itself only if it is on a cycle):
+/// the flags or segments whose depth a change of `target` can change.
+pub(crate) fn reaching(graph: &[Vec<u32>], target: usize) -> Vec<bool> {
+    let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
+    for (node, targets) in graph.iter().enumerate() {
+        for &t in targets {
+            if let Some(list) = predecessors.get_mut(t as usize) {
+                list.push(node);
+            }
+        }
+    }
+    let mut reached = vec![false; graph.len()];
+    let mut queue: VecDeque<usize> = VecDeque::from([target]);
+    while let Some(node) = queue.pop_front() {
+        for &p in predecessors.get(node).map_or(&[][..], Vec::as_slice) {
+            if let Some(seen) = reached.get_mut(p) {
+                if !*seen {
+                    *seen = true;
+                    queue.push_back(p);
+                }
+            }
+        }
+    }
+    reached
 }
 
 /// The targets of every entry's edges; an unparsable entry has none.
@@ -60,7 +98,7 @@ fn graph_of<T>(entries: &[Entry<'_, T>], edges: impl Fn(&T) -> Vec<u32>) -> Vec<
 }
 
 /// Edges on the longest path from each node; `None` for nodes on or above a cycle.
-fn longest_paths(graph: &[Vec<u32>]) -> Vec<Option<usize>> {
+pub(crate) fn longest_paths(graph: &[Vec<u32>]) -> Vec<Option<usize>> {
     let n = graph.len();
     let mut waiting: Vec<usize> = vec![0; n];
     let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -115,6 +153,14 @@ mod tests {
         assert_eq!(
             longest_paths(&graph),
             vec![Some(2), Some(1), Some(0), None, None, None]
+        );
+        assert_eq!(
+            reaching(&graph, 2),
+            vec![true, true, false, false, false, false]
+        );
+        assert_eq!(
+            reaching(&graph, 3),
+            vec![false, false, false, true, true, true]
         );
     }
 }

@@ -11,7 +11,7 @@ use core::fmt;
 use crate::cycles::{prerequisite_cycles, segment_cycles};
 use crate::flag::{compile_flag, FlagScope};
 use crate::model::{Flag, Segment, Snapshot};
-use crate::nesting::{prerequisite_depths, segment_depths};
+use crate::nesting::{longest_paths, prerequisite_graph, reaching, segment_graph};
 use crate::operators::{ClauseCompiler, KeyIndex};
 use crate::path::{Diagnostics, Path};
 use crate::segment::compile_segment;
@@ -140,10 +140,56 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
             diag.report(&prerequisite.field("flagKey"), cycle.message);
         }
     }
-    if let Some(Some(depth)) = prerequisite_depths(&entries, &scope.index).get(own) {
-        too_deep_prerequisites(&mut diag, &Path::ROOT, *depth);
+    let graph = prerequisite_graph(&entries, &scope.index);
+    let depths = longest_paths(&graph);
+    let own_too_deep = depths
+        .get(own)
+        .copied()
+        .flatten()
+        .is_some_and(|depth| too_deep_prerequisites(&mut diag, &Path::ROOT, depth));
+    if !own_too_deep {
+        // A change of this flag also deepens every flag above it.
+        let deepened = deepest_dependent(&graph, &depths, own, limits::PREREQUISITE_DEPTH);
+        if let Some((i, depth)) = deepened {
+            let key = entry_key(&entries, i);
+            diag.report(
+                &Path::ROOT.field("prerequisites"),
+                format!(
+                    "would make the prerequisites of flag {key:?} nest {depth} levels deep, \
+                     beyond the limit of {}",
+                    limits::PREREQUISITE_DEPTH
+                ),
+            );
+        }
     }
     diag.errors
+}
+
+/// The first node above `own` (depending on it, directly or not) deeper than `limit` edges,
+/// with its depth.
+fn deepest_dependent(
+    graph: &[Vec<u32>],
+    depths: &[Option<usize>],
+    own: usize,
+    limit: usize,
+) -> Option<(usize, usize)> {
+    let reached = reaching(graph, own);
+    depths
+        .iter()
+        .zip(reached)
+        .enumerate()
+        .find_map(|(i, (depth, above))| match depth {
+            Some(depth) if above && i != own && *depth > limit => Some((i, *depth)),
+            _ => None,
+        })
+}
+
+/// The key of entry `i`, for messages.
+fn entry_key<'a, T: Keyed>(entries: &[Entry<'a, T>], i: usize) -> &'a str {
+    match entries.get(i) {
+        Some(Entry::Parsed(item)) => item.key(),
+        _ => "",
+    }
 }
 
 /// Every problem of one segment, in the context of the environment's other segments; paths
@@ -172,8 +218,29 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
             diag.report(&values.index(cycle.value), cycle.message);
         }
     }
-    if let Some(Some(depth)) = segment_depths(&entries, &index).get(own) {
-        too_deep_segment(&mut diag, &Path::ROOT, *depth);
+    let graph = segment_graph(&entries, &index);
+    let depths = longest_paths(&graph);
+    // Depth in segments is one more than the edges below.
+    let own_too_deep = depths
+        .get(own)
+        .copied()
+        .flatten()
+        .is_some_and(|edges| too_deep_segment(&mut diag, &Path::ROOT, edges + 1));
+    if !own_too_deep {
+        // A change of this segment also deepens every segment that matches it.
+        let deepened = deepest_dependent(&graph, &depths, own, limits::SEGMENT_DEPTH - 1);
+        if let Some((i, edges)) = deepened {
+            let key = entry_key(&entries, i);
+            diag.report(
+                &Path::ROOT.field("rules"),
+                format!(
+                    "would make segment {key:?} nest segmentMatch {} segments deep, beyond the \
+                     limit of {}",
+                    edges + 1,
+                    limits::SEGMENT_DEPTH
+                ),
+            );
+        }
     }
     diag.errors
 }

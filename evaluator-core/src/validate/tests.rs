@@ -499,3 +499,83 @@ fn a_snapshot_text_over_25_mib_once_packed_is_refused_with_its_size() {
         )]
     );
 }
+
+/// A change of one flag that deepens the flags above it beyond the limit is refused at the
+/// changed flag (found by the `admin_decode` fuzz target: each flag alone was valid, the
+/// environment was not).
+#[test]
+fn a_flag_change_that_deepens_the_flags_above_it_too_far_is_refused() {
+    let limit = limits::PREREQUISITE_DEPTH;
+    // f0 -> f1 -> ... -> f{limit}: f0 is exactly `limit` levels deep.
+    let chain: Vec<Flag> = (0..=limit)
+        .map(|i| {
+            let prerequisites: Vec<Value> = if i < limit {
+                vec![json!({"flagKey": format!("f{}", i + 1), "variation": "on"})]
+            } else {
+                vec![]
+            };
+            serde_json::from_value(json!({"flagKey": format!("f{i}"), "enabled": true, "prerequisites": prerequisites}))
+                .unwrap()
+        })
+        .collect();
+    let last = &chain[limit];
+    assert!(validate_flag(last, &[], &chain).is_empty());
+    let extra: Flag = serde_json::from_value(json!({"flagKey": "extra", "enabled": true})).unwrap();
+    let mut others = chain.clone();
+    others.push(extra);
+    let deeper: Flag = serde_json::from_value(json!({
+        "flagKey": format!("f{limit}"), "enabled": true,
+        "prerequisites": [{"flagKey": "extra", "variation": "on"}]
+    }))
+    .unwrap();
+    let errors: Vec<String> = validate_flag(&deeper, &[], &others)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "prerequisites: would make the prerequisites of flag \"f0\" nest {} levels deep, beyond the limit of {limit}",
+            limit + 1
+        )]
+    );
+    // A change that does not lengthen the chain stays valid.
+    let same: Flag =
+        serde_json::from_value(json!({"flagKey": format!("f{limit}"), "enabled": false})).unwrap();
+    assert!(validate_flag(&same, &[], &others).is_empty());
+}
+
+#[test]
+fn a_segment_change_that_deepens_the_segments_matching_it_too_far_is_refused() {
+    let limit = limits::SEGMENT_DEPTH;
+    // s0 matches s1 ... matches s{limit-1}: s0 is exactly `limit` segments deep.
+    let chain: Vec<Segment> = (0..limit)
+        .map(|i| {
+            let rules: Vec<Value> = if i + 1 < limit {
+                vec![json!({"clauses": [{"attribute": "userId", "operator": "segmentMatch", "values": [format!("s{}", i + 1)]}]})]
+            } else {
+                vec![]
+            };
+            serde_json::from_value(json!({"segmentKey": format!("s{i}"), "rules": rules})).unwrap()
+        })
+        .collect();
+    let mut others = chain.clone();
+    others.push(serde_json::from_value(json!({"segmentKey": "extra"})).unwrap());
+    let deeper: Segment = serde_json::from_value(json!({
+        "segmentKey": format!("s{}", limit - 1),
+        "rules": [{"clauses": [{"attribute": "userId", "operator": "segmentMatch", "values": ["extra"]}]}]
+    }))
+    .unwrap();
+    let errors: Vec<String> = validate_segment(&deeper, &others)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "rules: would make segment \"s0\" nest segmentMatch {} segments deep, beyond the limit of {limit}",
+            limit + 1
+        )]
+    );
+    assert!(validate_segment(&chain[limit - 1], &others).is_empty());
+}
