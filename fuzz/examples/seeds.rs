@@ -430,6 +430,17 @@ fn admin(corpus: &mut Corpus) {
         }
         add(4, index, b"user-2\n{\"enabled\":true}");
     }
+    // The nesting environment with a segment outside its chain (the target's last one).
+    if let Some(nesting) = environments.iter().find(|f| f.name == "22-nesting.json") {
+        let snapshot: Value = serde_json::from_slice(&nesting.json).unwrap_or(Value::Null);
+        for segment in snapshot["segments"].as_array().into_iter().flatten() {
+            add(
+                3,
+                environments.len(),
+                &serde_json::to_vec(segment).unwrap_or_default(),
+            );
+        }
+    }
     // After origin/tests/hostile.rs: malformed_json, wrong_types, unstorable_characters.
     let malformed: [&[u8]; 24] = [
         b"{",

@@ -6,8 +6,8 @@
 //! key and name members of the environment and client key bodies, or an `If-Match` header (the
 //! body is its value); its next bits pick the `?environment=` query (absent, the environment's,
 //! another). The environment byte picks the stored environment, a [`View`] of one of the
-//! conformance snapshots. For an override the body's first line is the user id (the path
-//! parameter).
+//! conformance snapshots (see [`environments`]). For an override the body's first line is the
+//! user id (the path parameter).
 //!
 //! Each route runs the handler's steps: [`document::parse_object`], [`environment_of`], the
 //! typed decoding ([`document::from_value`], [`segments::parse`], a partial update through
@@ -45,33 +45,45 @@ struct Environment {
     view: View,
 }
 
-/// Every valid conformance snapshot (and the generated one) as a stored environment.
+/// Every valid conformance snapshot (and the generated one) as a stored environment, then the
+/// nesting file's with one more segment, outside its 32-deep `segmentMatch` chain (so that one
+/// change can lengthen the chain).
 fn environments() -> &'static [Environment] {
     static ENVIRONMENTS: std::sync::OnceLock<Vec<Environment>> = std::sync::OnceLock::new();
     ENVIRONMENTS.get_or_init(|| {
-        fixtures::fixtures()
+        let valid = fixtures::fixtures().iter().filter(|f| f.valid);
+        let mut out: Vec<Environment> = valid.map(|f| stored(f.name, &f.json, None)).collect();
+        if let Some(nesting) = fixtures::fixtures()
             .iter()
-            .filter(|f| f.valid)
-            .map(|f| {
-                let snapshot: Snapshot = serde_json::from_slice(&f.json)
-                    .unwrap_or_else(|e| panic!("{}: not a model snapshot: {e}", f.name));
-                let mut view = View::default();
-                for segment in snapshot.segments {
-                    view.put_segment(segment);
-                }
-                for flag in snapshot.flags {
-                    view.put_flag(flag);
-                }
-                if let Err(e) = validation::environment(&view) {
-                    panic!("{}: the stored environment is not valid: {e:?}", f.name);
-                }
-                Environment {
-                    key: snapshot.environment,
-                    view,
-                }
-            })
-            .collect()
+            .find(|f| f.name == "22-nesting.json")
+        {
+            let extra: Segment = serde_json::from_value(serde_json::json!(
+                {"segmentKey": "extra", "included": ["user-1"]}
+            ))
+            .unwrap_or_else(|e| panic!("the extra segment: {e}"));
+            out.push(stored(nesting.name, &nesting.json, Some(extra)));
+        }
+        out
     })
+}
+
+fn stored(name: &str, json: &[u8], extra: Option<Segment>) -> Environment {
+    let snapshot: Snapshot = serde_json::from_slice(json)
+        .unwrap_or_else(|e| panic!("{name}: not a model snapshot: {e}"));
+    let mut view = View::default();
+    for segment in snapshot.segments.into_iter().chain(extra) {
+        view.put_segment(segment);
+    }
+    for flag in snapshot.flags {
+        view.put_flag(flag);
+    }
+    if let Err(e) = validation::environment(&view) {
+        panic!("{name}: the stored environment is not valid: {e:?}");
+    }
+    Environment {
+        key: snapshot.environment,
+        view,
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -14,6 +14,8 @@
 //! Only the format's public API is used, so the target holds for any format version.
 #![no_main]
 
+use std::collections::HashSet;
+
 use edgeflags_fuzz::fixtures;
 use evaluator_core::packed::{is_packed, pack, pack_valid, Packed, PackedSnapshot};
 use evaluator_core::CompiledSnapshot;
@@ -83,15 +85,11 @@ fn as_json(data: &[u8]) {
         Ok(packed) => packed,
         Err(e) => panic!("a snapshot that compiles does not pack: {e}"),
     };
+    // `pack` is a compile then `pack_valid`: equal values also mean packing is deterministic.
     assert_eq!(
         pack_valid(data).ok().as_ref(),
         Some(&packed),
         "pack and pack_valid"
-    );
-    assert_eq!(
-        pack(data).ok().as_ref(),
-        Some(&packed),
-        "packing is deterministic"
     );
     assert!(is_packed(&packed));
     let view = match Packed::parse(&packed) {
@@ -118,8 +116,13 @@ fn as_json(data: &[u8]) {
     subsets.push(first.clone());
     subsets.push(keys.clone());
     subsets.push(vec!["\u{0}not-a-flag"]);
+    // Small snapshots give the same subset for several key lists: compile each one once.
+    let mut compiled: HashSet<Vec<u8>> = HashSet::new();
     for asked in &subsets {
         let json = view.subset_json(asked);
+        if !compiled.insert(json.clone()) {
+            continue;
+        }
         let subset = match CompiledSnapshot::from_json(&json) {
             Ok((subset, _)) => subset,
             Err(e) => panic!("the subset of {asked:?} does not compile: {e}"),
