@@ -13,6 +13,8 @@
 # WRANGLER_SEND_METRICS=false, XDG_CONFIG_HOME (wrangler writes config and logs there).
 # Creates a gitignored .dev.vars with a random PUBLISH_SECRET when there is none, so a plain
 # `wrangler dev` accepts publishes signed with it (scripts/dev passes its own with --var).
+# Also defines fuzz_toolchain_install (cargo-fuzz, for scripts/fuzz); with
+# EDGEFLAGS_TOOLCHAIN=fuzz, sourcing only defines the functions and installs nothing for the edge.
 # shellcheck shell=bash
 [ -n "${ROOT:-}" ] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -20,6 +22,8 @@ EDGE_WORKER_BUILD_VERSION=0.8.7
 EDGE_NODE_MIN_MAJOR=20
 EDGE_NODE_MIN_MINOR=3
 EDGE_NODE_FALLBACK=22
+# cargo-fuzz for the fuzz targets (fuzz/, scripts/fuzz); it runs on stable with RUSTC_BOOTSTRAP=1.
+FUZZ_CARGO_FUZZ_VERSION=0.13.2
 
 case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
 
@@ -102,6 +106,16 @@ edge_dev_vars() {
   fi
 }
 
-edge_toolchain_install
-edge_toolchain_env
-edge_dev_vars
+# cargo-fuzz at exactly FUZZ_CARGO_FUZZ_VERSION, installed when missing or another version.
+fuzz_toolchain_install() {
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $FUZZ_CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $FUZZ_CARGO_FUZZ_VERSION (about 1 min)"
+    cargo install cargo-fuzz --version "$FUZZ_CARGO_FUZZ_VERSION" --locked
+  fi
+}
+
+if [ "${EDGEFLAGS_TOOLCHAIN:-}" != fuzz ]; then
+  edge_toolchain_install
+  edge_toolchain_env
+  edge_dev_vars
+fi

@@ -328,8 +328,9 @@ fn next_page_cursor<T, K>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> K) 
 }
 
 /// The environment a request addresses: the query's `environment`, or the body's, which must
-/// agree when both are given.
-fn environment_of(query: Option<&str>, body: Option<&serde_json::Value>) -> Result<String> {
+/// agree when both are given. Public for the admin decoding fuzz target (`fuzz/`), which runs
+/// the body routes' steps without a database.
+pub fn environment_of(query: Option<&str>, body: Option<&serde_json::Value>) -> Result<String> {
     let from_body = match body {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.as_str()),
