@@ -37,7 +37,67 @@ pub fn key(value: &str, field: &str) -> Result<()> {
 pub fn flag(flag: &Flag, view: &View) -> Result<()> {
     let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
     storage_problems(flag, "", &mut details);
+    if details.is_empty() && uses_regexes(flag.targeting_rules.as_ref().map(|t| &t.rules[..])) {
+        let flags: Vec<Flag> = view
+            .flags()
+            .iter()
+            .filter(|f| f.flag_key != flag.flag_key)
+            .chain(std::iter::once(flag))
+            .cloned()
+            .collect();
+        details.extend(regex_budget(
+            flags,
+            view.segments().to_vec(),
+            "targetingRules",
+        ));
+    }
     into_result(details)
+}
+
+/// Whether any clause of `rules` matches a regular expression.
+fn uses_regexes<'r, R: 'r + HasClauses>(rules: Option<&'r [R]>) -> bool {
+    rules
+        .into_iter()
+        .flatten()
+        .flat_map(HasClauses::clauses)
+        .any(|clause| clause.operator == "matches")
+}
+
+/// Rules made of clauses (a flag's and a segment's).
+trait HasClauses {
+    fn clauses(&self) -> &[evaluator_core::model::Clause];
+}
+
+impl HasClauses for evaluator_core::model::Rule {
+    fn clauses(&self) -> &[evaluator_core::model::Clause] {
+        &self.clauses
+    }
+}
+
+impl HasClauses for evaluator_core::model::SegmentRule {
+    fn clauses(&self) -> &[evaluator_core::model::Clause] {
+        &self.clauses
+    }
+}
+
+/// The snapshot-wide regular-expression budgets (distinct patterns, automaton states), which a
+/// definition checked alone cannot see: the environment as it would be after the change,
+/// validated whole, its budget problem reported at `field` of the change. Only for changes
+/// that use regular expressions, since it compiles every pattern of the environment (found by
+/// the `admin_decode` fuzz target's audit: a change within its own budget could take the
+/// environment over, and every edge would then refuse its snapshots).
+fn regex_budget(flags: Vec<Flag>, segments: Vec<Segment>, field: &str) -> Vec<FieldError> {
+    let snapshot = Snapshot {
+        flags,
+        segments,
+        ..Snapshot::default()
+    };
+    validate_snapshot(&snapshot)
+        .into_iter()
+        .filter(|e| e.message.starts_with("the snapshot's"))
+        .take(1)
+        .map(|e| FieldError::new(field, e.message))
+        .collect()
 }
 
 /// What the database needs of a flag beyond the model: one override row per user, a timestamp it
@@ -91,7 +151,18 @@ fn user_id_problem(user_id: &str) -> Option<String> {
 
 /// `segment` in the context of the environment's other segments.
 pub fn segment(segment: &Segment, view: &View) -> Result<()> {
-    into_result(field_errors(validate_segment(segment, view.segments()), ""))
+    let mut details = field_errors(validate_segment(segment, view.segments()), "");
+    if details.is_empty() && uses_regexes(Some(&segment.rules[..])) {
+        let segments: Vec<Segment> = view
+            .segments()
+            .iter()
+            .filter(|s| s.segment_key != segment.segment_key)
+            .chain(std::iter::once(segment))
+            .cloned()
+            .collect();
+        details.extend(regex_budget(view.flags().to_vec(), segments, "rules"));
+    }
+    into_result(details)
 }
 
 /// The whole environment after something was removed from it: every remaining flag and segment

@@ -619,3 +619,52 @@ async fn invalid_overrides_are_422_naming_the_body_field(pool: PgPool) {
         .await
         .assert_status(StatusCode::NOT_FOUND);
 }
+
+/// The snapshot-wide regular-expression budget (1,000 distinct patterns) holds across flags: a
+/// flag within its own budget that would take the environment over it is refused, and nothing is
+/// stored (before, every edge refused the environment's snapshots from then on).
+#[sqlx::test(migrations = "../migrations")]
+async fn a_flag_that_takes_the_environment_over_its_regex_budget_is_refused(pool: PgPool) {
+    let app = TestApp::new(pool);
+    app.create_environment("production").await;
+    let limit = evaluator_core::validate::limits::REGEXES;
+    let per_flag = evaluator_core::validate::limits::REGEXES_PER_FLAG;
+    let regex_flag = |key: String, first: usize, count: usize| {
+        let values: Vec<String> = (first..first + count)
+            .map(|i| format!("^user-{i}$"))
+            .collect();
+        json!({"flagKey": key, "enabled": true, "targetingRules": {"rules": [
+            {"clauses": [{"attribute": "userId", "operator": "matches", "values": values}], "variation": "on"}
+        ]}})
+    };
+    for f in 0..limit / per_flag {
+        app.create_flag(
+            "production",
+            regex_flag(format!("re-{f}"), f * per_flag, per_flag),
+        )
+        .await;
+    }
+    let before = app.get("/admin/environments/production").await.body["snapshotVersion"].clone();
+    let over = app
+        .post(
+            "/admin/flags?environment=production",
+            regex_flag("one-more".to_owned(), limit, 1),
+        )
+        .await;
+    over.assert_invalid("targetingRules");
+    assert!(
+        over.text.contains("exceed the limit of 1000"),
+        "{}",
+        over.text
+    );
+    let after = app.get("/admin/environments/production").await.body["snapshotVersion"].clone();
+    assert_eq!(before, after, "nothing was committed");
+    // A pattern the environment already has costs nothing more.
+    let reused = app
+        .post(
+            "/admin/flags?environment=production",
+            regex_flag("reuse".to_owned(), 0, 1),
+        )
+        .await;
+    reused.assert_status(StatusCode::CREATED);
+}
