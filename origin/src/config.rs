@@ -117,6 +117,16 @@ pub struct Config {
     )]
     pub require_client_keys: bool,
 
+    /// Whether the origin serves OFREP event streams (real-time push, docs/event-streams.md):
+    /// when false, bulk answers advertise none and the stream route refuses every token.
+    #[arg(
+        long,
+        env = "EDGEFLAGS_EVENT_STREAMS",
+        default_value_t = true,
+        action = ArgAction::Set
+    )]
+    pub event_streams: bool,
+
     /// OFREP event streams (`GET /ofrep/v1/event-stream`) open at once per environment at this
     /// origin; more get 429 TOO_MANY_STREAMS with Retry-After.
     #[arg(long, env = "EDGEFLAGS_STREAMS_PER_ENVIRONMENT", default_value_t = crate::http::stream::StreamSettings::PER_ENVIRONMENT)]

@@ -79,11 +79,16 @@ impl fmt::Debug for StreamSettings {
 
 impl From<&Config> for StreamSettings {
     fn from(config: &Config) -> Self {
-        let secret = config
-            .publish
-            .edge_publish_secret
-            .as_deref()
-            .unwrap_or(&config.jwt_secret);
+        // Streams off: no secret, so nothing is advertised and every token is refused.
+        let secret = if config.event_streams {
+            config
+                .publish
+                .edge_publish_secret
+                .as_deref()
+                .unwrap_or(&config.jwt_secret)
+        } else {
+            ""
+        };
         Self {
             per_environment: config.streams_per_environment,
             per_client_key: config.streams_per_client_key,
@@ -368,6 +373,9 @@ mod tests {
             Some(StreamKey::derive(JWT.as_bytes()))
         );
         assert_eq!(Streams::new(StreamSettings::new("")).key(), None);
+        // EDGEFLAGS_EVENT_STREAMS=false: nothing advertised, every token refused.
+        let off = config(&["--edge-publish-secret", PUBLISH, "--event-streams", "false"]);
+        assert_eq!(Streams::new(StreamSettings::from(&off)).key(), None);
     }
 
     #[test]
