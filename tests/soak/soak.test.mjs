@@ -94,7 +94,8 @@ async function load({ role, origin, edge, token, until, inFlight, seed }) {
     while (Date.now() < until) await step();
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
-  process.send({ kinds, acknowledged });
+  // Exit only once the report is out: a large message is still being written when send returns.
+  await new Promise((resolve) => process.send({ kinds, acknowledged }, resolve));
 }
 
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
@@ -131,7 +132,8 @@ test(`a ${SECONDS} s soak: no errors, no lost writes, the edge serves the databa
           const child = fork(fileURLToPath(import.meta.url), ["--load", args], { stdio: "inherit" });
           let report;
           child.on("message", (message) => (report = message));
-          child.on("exit", (code) => (code === 0 && report ? resolve(report) : reject(new Error(`load process ${role} exited with ${code}`))));
+          // "close", not "exit": it comes after the IPC channel has delivered every message.
+          child.on("close", (code) => (code === 0 && report ? resolve(report) : reject(new Error(`load process ${role} exited with ${code}`))));
         }),
     ),
   );
