@@ -38,13 +38,7 @@ pub fn flag(flag: &Flag, view: &View) -> Result<()> {
     let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
     storage_problems(flag, "", &mut details);
     if details.is_empty() && uses_regexes(flag.targeting_rules.as_ref().map(|t| &t.rules[..])) {
-        let flags: Vec<Flag> = view
-            .flags()
-            .iter()
-            .filter(|f| f.flag_key != flag.flag_key)
-            .chain(std::iter::once(flag))
-            .cloned()
-            .collect();
+        let flags = replaced(view.flags(), flag, |f| f.flag_key == flag.flag_key);
         details.extend(regex_budget(
             flags,
             view.segments().to_vec(),
@@ -52,6 +46,16 @@ pub fn flag(flag: &Flag, view: &View) -> Result<()> {
         ));
     }
     into_result(details)
+}
+
+/// `items` with the one `is_old` picks (if any) replaced by `new`, last.
+fn replaced<T: Clone>(items: &[T], new: &T, is_old: impl Fn(&T) -> bool) -> Vec<T> {
+    items
+        .iter()
+        .filter(|item| !is_old(item))
+        .chain(std::iter::once(new))
+        .cloned()
+        .collect()
 }
 
 /// Whether any clause of `rules` matches a regular expression.
@@ -153,13 +157,9 @@ fn user_id_problem(user_id: &str) -> Option<String> {
 pub fn segment(segment: &Segment, view: &View) -> Result<()> {
     let mut details = field_errors(validate_segment(segment, view.segments()), "");
     if details.is_empty() && uses_regexes(Some(&segment.rules[..])) {
-        let segments: Vec<Segment> = view
-            .segments()
-            .iter()
-            .filter(|s| s.segment_key != segment.segment_key)
-            .chain(std::iter::once(segment))
-            .cloned()
-            .collect();
+        let segments = replaced(view.segments(), segment, |s| {
+            s.segment_key == segment.segment_key
+        });
         details.extend(regex_budget(view.flags().to_vec(), segments, "rules"));
     }
     into_result(details)
