@@ -297,15 +297,19 @@ impl ConfigVersion {
 
 /// The first bytes of a stream: the reconnect delay, and, when the client resumes from an
 /// event older than `current` (it missed a change while disconnected), that change at once.
+/// Otherwise the current version as the last event id, in a block without data (which sets
+/// `EventSource`'s last event id and dispatches nothing): a client that connected and then lost
+/// the connection before any change still resumes with `Last-Event-ID`, and so learns of a change
+/// made while it was away.
 #[must_use]
 pub fn stream_opening(current: Option<ConfigVersion>, last_event_id: Option<u64>) -> String {
-    let mut opening = format!("retry: {RETRY_MS}\n\n");
-    if let (Some(current), Some(seen)) = (current, last_event_id) {
-        if seen < current.version {
-            opening.push_str(&refetch_event(current));
+    match (current, last_event_id) {
+        (Some(current), Some(seen)) if seen < current.version => {
+            format!("retry: {RETRY_MS}\n\n{}", refetch_event(current))
         }
+        (Some(current), _) => format!("retry: {RETRY_MS}\nid: {}\n\n", current.version),
+        (None, _) => format!("retry: {RETRY_MS}\n\n"),
     }
-    opening
 }
 
 /// The message that tells a provider to re-fetch: `id` is the version, `data` the ADR's JSON.
@@ -429,8 +433,15 @@ mod tests {
             refetch_event(config),
             "id: 42\nevent: message\ndata: {\"type\":\"refetchEvaluation\",\"etag\":\"\\\"42\\\"\",\"lastModified\":1771622898}\n\n"
         );
-        assert_eq!(stream_opening(Some(config), None), "retry: 2000\n\n");
-        assert_eq!(stream_opening(Some(config), Some(42)), "retry: 2000\n\n");
+        assert_eq!(stream_opening(None, None), "retry: 2000\n\n");
+        assert_eq!(
+            stream_opening(Some(config), None),
+            "retry: 2000\nid: 42\n\n"
+        );
+        assert_eq!(
+            stream_opening(Some(config), Some(42)),
+            "retry: 2000\nid: 42\n\n"
+        );
         assert_eq!(
             stream_opening(Some(config), Some(41)),
             format!("retry: 2000\n\n{}", refetch_event(config))
