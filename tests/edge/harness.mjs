@@ -24,10 +24,12 @@ export const sha256hex = (data) => createHash("sha256").update(data).digest("hex
  * broken deployment); `publishSecret: null` leaves PUBLISH_SECRET unset; `vars` adds worker vars;
  * `persist` is a directory keeping KV and Durable Object storage across workers started with it
  * (by default both are in memory and die with the worker); `streams: false` declares no
- * Durable Object namespace for the event streams (a broken deployment).
- * `logs()` is what the worker wrote to its console so far (also passed through to this process).
+ * Durable Object namespace for the event streams (a broken deployment); `port` is the port to
+ * listen on (0, the default, lets the kernel pick one; a fixed one lets a restarted worker keep
+ * its URL). `logs()` is what the worker wrote to its console so far (also passed through to this
+ * process).
  */
-export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {}, persist, streams = true } = {}) {
+export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, publishSecret = SECRET, kv = true, vars = {}, persist, streams = true, port = 0 } = {}) {
   if (!existsSync(path.join(BUILD, "index.js"))) {
     throw new Error(`no built worker in ${BUILD}: run scripts/build-worker first`);
   }
@@ -55,7 +57,7 @@ export async function startWorker({ ttlSeconds = 0, requireClientKeys = false, p
     ...(persist ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") } : {}),
     bindings,
     host: "127.0.0.1",
-    port: 0,
+    port,
     handleRuntimeStdio: (stdout, stderr) => {
       capture(stdout, process.stdout);
       capture(stderr, process.stderr);
