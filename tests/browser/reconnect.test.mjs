@@ -3,8 +3,9 @@
 // the compiled worker under Miniflare. The worker is stopped while the page's stream is open, and
 // started again on the same port with the same persisted KV and Durable Object storage, so the
 // page's EventSource reconnects to the same URL and finds the snapshot and the object's stored
-// version there. The page must end on the newest value through its reconnect alone: the event
-// pushed to the new stream, or the change replayed for its Last-Event-ID.
+// version there. The page must end on the newest value through its reconnect alone (no polling):
+// the event pushed to the new stream, or the change replayed for its Last-Event-ID, which is the
+// id of its last event or, before any, the version its stream opened at.
 //
 // Needs the built worker (scripts/build-worker; EDGE_WORKER_BUILD names another build):
 //   source scripts/lib/browser.sh && ensure_chromium && node --test tests/browser/reconnect.test.mjs
@@ -185,95 +186,99 @@ function assertNoPolling(seen) {
 }
 
 /**
- * Connects a page at version 1 (FLAG on) and gives it one event (version 2, FLAG off), so that
- * its EventSource holds a last event id; then stops the worker and waits until the provider
- * reports its stream broken.
+ * Connects a page at version 1 (FLAG on) and, `withEvent`, gives it one event (version 2, FLAG
+ * off); then stops the worker, waits until the provider reports its stream broken and until one
+ * reconnect was refused (the EventSource keeps trying after that). Resolves to the page, the
+ * version it holds (its Last-Event-ID from then on) and the value it serves.
  */
-async function pageThroughAStop(t, worker) {
+async function pageThroughAStop(t, worker, { withEvent }) {
   await worker.start();
   assert.equal((await publish(worker.base, snapshot(1, true))).status, 200);
   const client = await connectedPage(worker.base);
   t.after(client.close);
   assert.equal(client.initial, true);
-  assert.equal((await publish(worker.base, snapshot(2, false))).status, 200);
-  await client.valueBecomes(false, NOTICE_BOUND_MS);
+  let version = 1;
+  if (withEvent) {
+    version = 2;
+    assert.equal((await publish(worker.base, snapshot(version, false))).status, 200);
+    await client.valueBecomes(false, NOTICE_BOUND_MS);
+  }
   const streamsBefore = client.seen.streamRequests.length;
   await worker.stop();
   for (const deadline = Date.now() + NOTICE_BOUND_MS; (await client.staleCount()) === 0; await sleep(50)) {
     assert.ok(Date.now() < deadline, "the provider did not report its stream broken");
   }
-  // Down long enough for one reconnect to be refused: the EventSource keeps trying after that.
   await until(NOTICE_BOUND_MS, "the page tried to reconnect", () => client.seen.streamRequests.length > streamsBefore);
-  return { client, streamsBefore };
+  return { client, streamsBefore, version, value: !withEvent };
 }
 
-describe("a browser client through a restart of the worker", { timeout: TEST_TIMEOUT_MS * 3 }, () => {
-  test("a change published right after the restart reaches the page through its reconnect", { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    const worker = await restartableWorker();
-    t.after(worker.dispose);
-    const { client, streamsBefore } = await pageThroughAStop(t, worker);
+/**
+ * Checks how the page got version `version`: its last reconnect (after a refused one) named
+ * `resumedFrom`, the re-fetch named `version` (so it came from the stream), nothing polled, and
+ * the provider never gave up on its stream. Returns the stream requests since the stop.
+ */
+async function assertRecoveredThroughTheStream(client, streamsBefore, { resumedFrom, version }) {
+  const reconnects = client.seen.streamRequests.slice(streamsBefore);
+  assert.ok(reconnects.length > 1, "the page reconnected after a refused attempt");
+  assert.equal(reconnects.at(-1).lastEventId, String(resumedFrom), "the Last-Event-ID of the reconnect");
+  assert.ok(client.seen.bulk.at(-1).url.includes(`flagConfigEtag=%22${version}%22`), client.seen.bulk.at(-1).url);
+  assertNoPolling(client.seen);
+  assert.equal(await client.errorCount(), 0, "the provider never gave up on its stream");
+  return reconnects;
+}
 
-    await worker.start();
-    // At once, racing the EventSource's reconnect (2 s after the failure, by the stream's
-    // `retry`): the page gets the event on its new stream, or the change for its Last-Event-ID.
-    assert.equal((await publish(worker.base, snapshot(3, true))).status, 200);
-    const publishedAt = Date.now();
-    await client.valueBecomes(true, RECOVERY_BOUND_MS);
-    const tookMs = Date.now() - publishedAt;
+describe("a browser client through a restart of the worker", { timeout: TEST_TIMEOUT_MS * 4 }, () => {
+  for (const [when, reconnectFirst] of [
+    // At once, so most often before its reconnect (2 s after the refused one, by the stream's
+    // `retry`): the change then comes with the opening, for the page's Last-Event-ID.
+    ["right after the restart", false],
+    // After it: the change is pushed to the new stream, held by the restarted object.
+    ["once the page has reconnected", true],
+  ]) {
+    test(`a change published ${when} reaches the page through its new stream`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const worker = await restartableWorker();
+      t.after(worker.dispose);
+      const { client, streamsBefore, version, value } = await pageThroughAStop(t, worker, { withEvent: false });
 
-    const reconnects = client.seen.streamRequests.slice(streamsBefore);
-    assert.ok(reconnects.length > 1, "the page reconnected after a refused attempt");
-    assert.equal(reconnects.at(-1).lastEventId, "2", "the page resumed from the event it had");
-    assert.ok(client.seen.bulk.at(-1).url.includes("flagConfigEtag=%223%22"), client.seen.bulk.at(-1).url);
-    assertNoPolling(client.seen);
-    assert.equal(await client.errorCount(), 0, "the provider never gave up on its stream");
-    t.diagnostic(`publish after the worker started again -> value in the page: ${tookMs} ms; stream requests since the stop: ${reconnects.length}`);
-  });
+      const opensBefore = client.seen.streamResponses.length;
+      await worker.start();
+      if (reconnectFirst) {
+        await until(RECOVERY_BOUND_MS, "the page reconnected", () => client.seen.streamResponses.slice(opensBefore).some((r) => r.status === 200));
+      }
+      assert.equal((await publish(worker.base, snapshot(version + 1, !value))).status, 200);
+      const publishedAt = Date.now();
+      await client.valueBecomes(!value, RECOVERY_BOUND_MS);
+      const tookMs = Date.now() - publishedAt;
 
-  test("a change published while the worker was down reaches the page at once when it reconnects with its Last-Event-ID", { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    const worker = await restartableWorker();
-    t.after(worker.dispose);
-    const { client, streamsBefore } = await pageThroughAStop(t, worker);
+      const reconnects = await assertRecoveredThroughTheStream(client, streamsBefore, { resumedFrom: version, version: version + 1 });
+      t.diagnostic(`publish -> value in the page: ${tookMs} ms; stream requests since the stop: ${reconnects.length}`);
+    });
+  }
 
-    // The change is stored (KV) and announced (the object's stored version) by a worker the page
-    // cannot reach; the page's worker comes back over the same storage.
-    await worker.publishAside(snapshot(3, true));
-    assert.equal(await client.value(), false, "nothing reached the page while its worker was down");
-    const restartedAt = Date.now();
-    await worker.start();
-    await client.valueBecomes(true, RECOVERY_BOUND_MS);
-    const tookMs = Date.now() - restartedAt;
+  for (const [which, withEvent] of [
+    ["the id of the event it had", true],
+    // The stream's opening names the current version as the last event id (a block without
+    // data), so even a page that never had an event reconnects with Last-Event-ID. Without it
+    // the object could not tell the page missed anything, and the provider does not re-fetch
+    // when its EventSource reopens (only once its 30 s grace period passes without one).
+    ["the id its stream opened with, before any event", false],
+  ]) {
+    test(`a change published while the worker was down reaches the page when it reconnects with ${which}`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const worker = await restartableWorker();
+      t.after(worker.dispose);
+      const { client, streamsBefore, version, value } = await pageThroughAStop(t, worker, { withEvent });
 
-    const reconnects = client.seen.streamRequests.slice(streamsBefore);
-    assert.ok(reconnects.length > 1, "the page reconnected after a refused attempt");
-    assert.equal(reconnects.at(-1).lastEventId, "2", "the page resumed from the event it had");
-    assert.ok(client.seen.bulk.at(-1).url.includes("flagConfigEtag=%223%22"), client.seen.bulk.at(-1).url);
-    assertNoPolling(client.seen);
-    assert.equal(await client.errorCount(), 0, "the provider never gave up on its stream");
-    t.diagnostic(`worker started again -> value in the page: ${tookMs} ms; stream requests since the stop: ${reconnects.length}`);
-  });
+      // The change is stored (KV) and announced (the object's stored version) by a worker the
+      // page cannot reach; the page's worker comes back over the same storage.
+      await worker.publishAside(snapshot(version + 1, !value));
+      assert.equal(await client.value(), value, "nothing reached the page while its worker was down");
+      const restartedAt = Date.now();
+      await worker.start();
+      await client.valueBecomes(!value, RECOVERY_BOUND_MS);
+      const tookMs = Date.now() - restartedAt;
 
-  // A known gap, kept running so it shows when it closes. A stream opens with `retry:` only, so a
-  // page that never had an event reconnects without Last-Event-ID and the object cannot tell it
-  // missed anything; the provider does not re-fetch when its EventSource reopens (only after its
-  // 30 s grace period without one). Opening with `id: <current version>` (an id-only block sets
-  // the browser's last event id without dispatching an event) would let the reconnect name it.
-  test("a page that had no event yet gets a change published while the worker was down", {
-    timeout: TEST_TIMEOUT_MS,
-    todo: "streams open without an id, so a reconnect without a prior event sends no Last-Event-ID",
-  }, async (t) => {
-    const worker = await restartableWorker();
-    t.after(worker.dispose);
-    await worker.start();
-    assert.equal((await publish(worker.base, snapshot(1, true))).status, 200);
-    const client = await connectedPage(worker.base);
-    t.after(client.close);
-    assert.equal(client.initial, true);
-    const streamsBefore = client.seen.streamRequests.length;
-    await worker.stop();
-    await until(NOTICE_BOUND_MS, "the page tried to reconnect", () => client.seen.streamRequests.length > streamsBefore);
-    await worker.publishAside(snapshot(2, false));
-    await worker.start();
-    await client.valueBecomes(false, RECOVERY_BOUND_MS);
-  });
+      const reconnects = await assertRecoveredThroughTheStream(client, streamsBefore, { resumedFrom: version, version: version + 1 });
+      t.diagnostic(`worker started again -> value in the page: ${tookMs} ms; stream requests since the stop: ${reconnects.length}`);
+    });
+  }
 });
