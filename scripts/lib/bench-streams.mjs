@@ -70,7 +70,7 @@ const openFiles = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 
 /**
  * One stream, read with fetch's body reader until it is closed: resolves `opened` once its
- * opening (`retry:`) is in, and records when the refetchEvaluation of `version` arrives.
+ * opening is in, and records when the refetchEvaluation of `version` arrives.
  */
 function openStream(url, version) {
   const controller = new AbortController();
@@ -95,7 +95,8 @@ function openStream(url, version) {
       const { done, value } = await reader.read();
       if (done) break;
       text += decoder.decode(value, { stream: true });
-      if (Number.isNaN(stream.openMs) && text.includes("retry: 2000\n\n")) {
+      // The opening: `retry:`, and the current version as the last event id when there is one.
+      if (Number.isNaN(stream.openMs) && /^retry: \d+\n(id: \d+\n)?\n/.test(text)) {
         stream.openMs = performance.now() - startedOpening;
         markOpened(null);
       }
@@ -272,7 +273,7 @@ one Durable Object. ${ROUNDS} rounds, each with a worker of its own: start it, p
 fixture's client key, take the stream URL of a bulk answer, open a warm-up stream (it starts the
 object, so what follows is the streams' own cost), read workerd's RSS (\`VmRSS\` of the Miniflare
 instance's workerd child, found by its parent PID in \`/proc\`), open the ${streamsText} streams with
-Node's \`fetch\` (${OPENING_AT_ONCE} being opened at a time; one counts as open when its \`retry:\` line is read),
+Node's \`fetch\` (${OPENING_AT_ONCE} being opened at a time; one counts as open when its opening, \`retry:\` and \`id:\`, is read),
 hold them ${HOLD_MS / 1000} s, read the RSS again; publish version 2 and time, on every stream, the
 \`refetchEvaluation\` from sending the publish to the client reading it; close every stream and
 stop the worker. \`STREAMS_PER_ENVIRONMENT\` and \`STREAMS_PER_CLIENT_KEY\` are set above the count.
@@ -295,7 +296,8 @@ Reading: under Miniflare each stream is three requests in flight in one workerd 
 object's body back, and the object), so the memory per stream is that of all three, not the
 object's alone; on Cloudflare there is no entry worker, and the object usually runs apart from the
 worker that opened the stream. RSS counts the isolates' heaps and workerd's own buffers, not the
-kernel's socket buffers. Events arrive before the publish's answer: the object queues the event on
+kernel's socket buffers; heaps grow in steps, so part of the delta is fixed and the figure per
+stream falls as the count grows (\`EDGEFLAGS_BENCH_STREAMS\` shows it). Events arrive before the publish's answer: the object queues the event on
 every stream before it answers the announcement, and the publish answers after that. CPU is
 counted in 10 ms clock ticks.
 `;
