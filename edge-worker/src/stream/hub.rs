@@ -243,15 +243,18 @@ mod tests {
         }
     }
 
-    /// docs/event-streams.md, "The stream": `retry`, then the missed change only if the client
-    /// resumes from an older event.
+    /// docs/event-streams.md, "The stream": `retry` and the current version as the last event
+    /// id, or the missed change if the client resumes from an older event.
     #[test]
     fn a_stream_opens_with_retry_and_the_missed_change_only_for_an_older_last_event_id() {
         let mut hub = Hub::new(Some(version(7)), None);
-        assert_eq!(opened(&mut hub, None, None).received(), "retry: 2000\n\n");
+        assert_eq!(
+            opened(&mut hub, None, None).received(),
+            "retry: 2000\nid: 7\n\n"
+        );
         assert_eq!(
             opened(&mut hub, None, Some(7)).received(),
-            "retry: 2000\n\n"
+            "retry: 2000\nid: 7\n\n"
         );
         assert_eq!(
             opened(&mut hub, None, Some(6)).received(),
