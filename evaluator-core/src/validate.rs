@@ -149,17 +149,14 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
         .is_some_and(|depth| too_deep_prerequisites(&mut diag, &Path::ROOT, depth));
     if !own_too_deep {
         // A change of this flag also deepens every flag above it.
-        let before = others
-            .iter()
-            .find(|other| other.key() == flag.key())
-            .map(|old| longest_paths(&prerequisite_graph(&others_then(old, others), &scope.index)));
-        let deepened = deepest_dependent(
-            &graph,
-            &depths,
-            before.as_deref(),
-            own,
-            limits::PREREQUISITE_DEPTH,
-        );
+        let before = || {
+            let old = others.iter().find(|other| other.key() == flag.key())?;
+            Some(longest_paths(&prerequisite_graph(
+                &others_then(old, others),
+                &scope.index,
+            )))
+        };
+        let deepened = deepest_dependent(&graph, &depths, own, limits::PREREQUISITE_DEPTH, before);
         if let Some((i, depth)) = deepened {
             let key = entry_key(&entries, i);
             diag.report(
@@ -176,28 +173,41 @@ pub fn validate_flag(flag: &Flag, segments: &[Segment], others: &[Flag]) -> Vec<
 }
 
 /// The first node above `own` (depending on it, directly or not) that the change takes deeper
-/// than `limit` edges, with its depth. `before` are the depths with the stored version of `own`
-/// (same entry order), if there is one: a node that was already as deep is not the change's
-/// doing, so an environment stored before the limits existed can still be edited.
+/// than `limit` edges, with its depth. `before` gives the depths with the stored version of
+/// `own` (same entry order), if there is one, and is only called when some node above is over
+/// the limit (most changes pay for no second pass): a node that was already as deep is not the
+/// change's doing, so an environment stored before the limits existed can still be edited.
 fn deepest_dependent(
     graph: &[Vec<u32>],
     depths: &[Option<usize>],
-    before: Option<&[Option<usize>]>,
     own: usize,
     limit: usize,
+    before: impl FnOnce() -> Option<Vec<Option<usize>>>,
 ) -> Option<(usize, usize)> {
+    if !depths.iter().flatten().any(|&depth| depth > limit) {
+        return None;
+    }
     let reached = reaching(graph, own);
-    depths
+    let over: Vec<(usize, usize)> = depths
         .iter()
         .zip(reached)
         .enumerate()
-        .find_map(|(i, (depth, above))| {
+        .filter_map(|(i, (depth, above))| {
             let depth = (*depth)?;
-            let was = before
-                .and_then(|b| b.get(i).copied().flatten())
-                .unwrap_or(0);
-            (above && i != own && depth > limit && depth > was).then_some((i, depth))
+            (above && i != own && depth > limit).then_some((i, depth))
         })
+        .collect();
+    if over.is_empty() {
+        return None;
+    }
+    let before = before();
+    over.into_iter().find(|&(i, depth)| {
+        let was = before
+            .as_deref()
+            .and_then(|b| b.get(i).copied().flatten())
+            .unwrap_or(0);
+        depth > was
+    })
 }
 
 /// The key of entry `i`, for messages.
@@ -244,17 +254,14 @@ pub fn validate_segment(segment: &Segment, others: &[Segment]) -> Vec<Validation
         .is_some_and(|edges| too_deep_segment(&mut diag, &Path::ROOT, edges + 1));
     if !own_too_deep {
         // A change of this segment also deepens every segment that matches it.
-        let before = others
-            .iter()
-            .find(|other| other.key() == segment.key())
-            .map(|old| longest_paths(&segment_graph(&others_then(old, others), &index)));
-        let deepened = deepest_dependent(
-            &graph,
-            &depths,
-            before.as_deref(),
-            own,
-            limits::SEGMENT_DEPTH - 1,
-        );
+        let before = || {
+            let old = others.iter().find(|other| other.key() == segment.key())?;
+            Some(longest_paths(&segment_graph(
+                &others_then(old, others),
+                &index,
+            )))
+        };
+        let deepened = deepest_dependent(&graph, &depths, own, limits::SEGMENT_DEPTH - 1, before);
         if let Some((i, edges)) = deepened {
             let key = entry_key(&entries, i);
             diag.report(
