@@ -11,13 +11,11 @@
 //     && node --test tests/browser/
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { build } from "esbuild";
-import { chromium } from "playwright-core";
 
 import { ROOT, sleep, startSystem } from "../support/system.mjs";
+import { launchChromium, servePage } from "./support.mjs";
 
 const FLAG = "realtime-banner";
 const CHANGE_LIMIT_MS = 15_000; // a change not in the page by then is a failure
@@ -33,33 +31,7 @@ after(async () => {
   await system?.stop();
 });
 
-/** Serves the bundled page on 127.0.0.1; resolves to its URL. */
-async function servePage() {
-  const bundled = await build({
-    entryPoints: [join(ROOT, "tests/browser/page.mjs")],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    write: false,
-    logLevel: "silent",
-  });
-  const script = bundled.outputFiles[0].contents;
-  const html = '<!doctype html><meta charset="utf-8"><title>edgeflags realtime</title><script type="module" src="/page.js"></script>';
-  pageServer = createServer((request, response) => {
-    if (request.url === "/page.js") {
-      response.writeHead(200, { "content-type": "text/javascript" });
-      response.end(script);
-    } else {
-      response.writeHead(200, { "content-type": "text/html" });
-      response.end(html);
-    }
-  });
-  await new Promise((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${pageServer.address().port}/`;
-}
-
 test("a change at the origin reaches the browser over the event stream, at the edge and at the origin", async (t) => {
-  const executablePath = process.env.EDGEFLAGS_CHROMIUM ?? "/usr/bin/chromium";
   system = await startSystem("browser");
   const { origin, edge, admin } = system;
   const created = await admin("POST", `/admin/flags?environment=${ENV}`, { flagKey: FLAG, enabled: true });
@@ -68,8 +40,8 @@ test("a change at the origin reaches the browser over the event stream, at the e
   assert.equal(key.status, 201, JSON.stringify(key.body));
   const apiKey = key.body.key;
 
-  const pageUrl = await servePage();
-  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--headless=new"] });
+  pageServer = await servePage("edgeflags realtime");
+  browser = await launchChromium();
   const figures = {};
 
   for (const [name, baseUrl] of [
@@ -97,7 +69,7 @@ test("a change at the origin reaches the browser over the event stream, at the e
         if (request.url().includes("/ofrep/v1/event-stream")) streams.push(request.url());
         if (request.url().includes("/ofrep/v1/evaluate/flags") && request.method() === "POST") bulkRequests.push(request.url());
       });
-      await page.goto(pageUrl);
+      await page.goto(pageServer.url);
       await page.waitForFunction(() => typeof window.startProvider === "function");
       const initial = await page.evaluate((options) => window.startProvider(options), { baseUrl, apiKey, flag: FLAG });
       assert.equal(initial, true);

@@ -11,16 +11,14 @@
 //   source scripts/lib/browser.sh && ensure_chromium && node --test tests/browser/reconnect.test.mjs
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { build } from "esbuild";
-import { chromium } from "playwright-core";
 
-import { CLIENT_KEY, ROOT, fixtureSnapshot, publish, startWorker } from "../edge/harness.mjs";
+import { CLIENT_KEY, fixtureSnapshot, publish, startWorker } from "../edge/harness.mjs";
 import { freePort, sleep } from "../support/system.mjs";
+import { launchChromium, servePage } from "./support.mjs";
 
 const FLAG = "reconnect-banner";
 /** How long the page may take to show a change after its worker is back (generous: shared cores). */
@@ -57,31 +55,11 @@ let browser;
 let pageServer;
 let pageUrl;
 
-/** Serves the bundled page (tests/browser/page.mjs) on 127.0.0.1: another origin than the worker's. */
-async function servePage() {
-  const bundled = await build({
-    entryPoints: [path.join(ROOT, "tests/browser/page.mjs")],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    write: false,
-    logLevel: "silent",
-  });
-  const script = bundled.outputFiles[0].contents;
-  const html = '<!doctype html><meta charset="utf-8"><title>edgeflags reconnect</title><script type="module" src="/page.js"></script>';
-  pageServer = createServer((request, response) => {
-    const isScript = request.url === "/page.js";
-    response.writeHead(200, { "content-type": isScript ? "text/javascript" : "text/html" });
-    response.end(isScript ? script : html);
-  });
-  await new Promise((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${pageServer.address().port}/`;
-}
-
 before(async () => {
-  pageUrl = await servePage();
-  const executablePath = process.env.EDGEFLAGS_CHROMIUM ?? "/usr/bin/chromium";
-  browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--headless=new"] });
+  // Another origin than the worker's, as in a real app.
+  pageServer = await servePage("edgeflags reconnect");
+  pageUrl = pageServer.url;
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
