@@ -12,19 +12,18 @@ fn snapshot(flags: Value, segments: Value) -> Snapshot {
     .unwrap()
 }
 
+/// The errors as `path: message` lines.
+fn messages(errors: &[ValidationError]) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
+}
+
 fn errors_of(flags: Value, segments: Value) -> Vec<String> {
-    validate_snapshot(&snapshot(flags, segments))
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    messages(&validate_snapshot(&snapshot(flags, segments)))
 }
 
 fn flag_errors(flag: Value) -> Vec<String> {
     let flag: Flag = serde_json::from_value(flag).unwrap();
-    validate_flag(&flag, &[], &[])
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    messages(&validate_flag(&flag, &[], &[]))
 }
 
 #[test]
@@ -278,10 +277,7 @@ fn references_to_missing_segments_and_flags_are_reported() {
     let segments: Vec<Segment> = serde_json::from_value(json!([{"segmentKey": "known"}])).unwrap();
     let others: Vec<Flag> =
         serde_json::from_value(json!([{"flagKey": "other", "enabled": true}])).unwrap();
-    let errors: Vec<String> = validate_flag(&flag, &segments, &others)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_flag(&flag, &segments, &others));
     assert_eq!(
         errors,
         [
@@ -326,10 +322,7 @@ fn validate_flag_checks_cycles_against_the_other_flags_ignoring_its_old_version(
         {"flagKey": "b", "enabled": true, "prerequisites": [{"flagKey": "a", "variation": "on"}]}
     ))
     .unwrap();
-    let errors: Vec<String> = validate_flag(&new_b, &[], &others)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_flag(&new_b, &[], &others));
     assert_eq!(
         errors,
         ["prerequisites[0].flagKey: prerequisite cycle: b -> a -> b"]
@@ -362,10 +355,7 @@ fn segment_cycles_are_reported_at_the_segment_match_value() {
         {"segmentKey": "y", "rules": [{"clauses": [{"operator": "segmentMatch", "values": ["x"]}]}]}
     ))
     .unwrap();
-    let errors: Vec<String> = validate_segment(&y, &others)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_segment(&y, &others));
     assert_eq!(
         errors,
         ["rules[0].clauses[0].values[0]: segment cycle: y -> x -> y"]
@@ -378,10 +368,7 @@ fn segments_are_validated_with_paths_relative_to_the_segment() {
         "segmentKey": "bad key", "rules": [{"clauses": [{"attribute": "v", "operator": "semverGt", "values": ["x"]}]}]
     }))
     .unwrap();
-    let errors: Vec<String> = validate_segment(&segment, &[])
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_segment(&segment, &[]));
     assert_eq!(
         errors,
         [
@@ -528,10 +515,7 @@ fn a_flag_change_that_deepens_the_flags_above_it_too_far_is_refused() {
         "prerequisites": [{"flagKey": "extra", "variation": "on"}]
     }))
     .unwrap();
-    let errors: Vec<String> = validate_flag(&deeper, &[], &others)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_flag(&deeper, &[], &others));
     assert_eq!(
         errors,
         [format!(
@@ -566,10 +550,7 @@ fn a_segment_change_that_deepens_the_segments_matching_it_too_far_is_refused() {
         "rules": [{"clauses": [{"attribute": "userId", "operator": "segmentMatch", "values": ["extra"]}]}]
     }))
     .unwrap();
-    let errors: Vec<String> = validate_segment(&deeper, &others)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = messages(&validate_segment(&deeper, &others));
     assert_eq!(
         errors,
         [format!(
