@@ -189,7 +189,8 @@ fn unknown_revoked_or_mislabelled_keys_are_401_like_an_unknown_environment() {
 
 #[test]
 fn missing_and_malformed_keys_and_bad_parameters_are_refused_before_any_snapshot() {
-    let cases: [(HttpRequest<'static>, Config, (u16, &str, Option<&str>)); 6] = [
+    type Expected = (u16, &'static str, Option<&'static str>);
+    let cases: [(HttpRequest<'static>, Config, Expected); 6] = [
         (
             request("GET", "", None, None),
             KEYS_ON,
