@@ -66,6 +66,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 405, description = "`METHOD_NOT_ALLOWED`: only `GET`", body = EvaluationErrorBody,
             headers(("Allow" = String, description = "`GET`"))),
         (status = 429, description = "`RATE_LIMITED`", body = EvaluationErrorBody),
+        (status = 503, description = "`SNAPSHOT_UNAVAILABLE`: no snapshot of the environment \
+            (with keys off, also one that does not exist)", body = EvaluationErrorBody),
     ),
 )]
 async fn snapshot(State(state): State<AppState>, req: Request) -> Response {
