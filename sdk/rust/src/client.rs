@@ -156,10 +156,12 @@ impl ClientBuilder {
             (Some(from_key), _) => from_key.to_owned(),
             (None, Some(given)) => given.clone(),
         };
-        let mut snapshot_url = base.join(SNAPSHOT_PATH).map_err(|source| Error::InvalidUrl {
-            url: self.base.clone(),
-            source,
-        })?;
+        let mut snapshot_url = base
+            .join(SNAPSHOT_PATH)
+            .map_err(|source| Error::InvalidUrl {
+                url: self.base.clone(),
+                source,
+            })?;
         let authorization = if self.server_key.is_empty() {
             snapshot_url
                 .query_pairs_mut()
@@ -201,7 +203,10 @@ fn parse_server_key(key: &str) -> Result<&str> {
     else {
         return Err(invalid);
     };
-    let secret_ok = secret.len() == 32 && secret.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let secret_ok = secret.len() == 32
+        && secret
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !secret_ok || evaluator_core::validate_flag_key(environment).is_err() {
         return Err(invalid);
     }
@@ -390,7 +395,10 @@ mod tests {
             "production.0123456789abcdef0123456789abcdef",
         ] {
             assert!(
-                matches!(parse_server_key(key), Err(Error::InvalidServerKey { client_key: false })),
+                matches!(
+                    parse_server_key(key),
+                    Err(Error::InvalidServerKey { client_key: false })
+                ),
                 "{key}"
             );
         }
@@ -402,7 +410,9 @@ mod tests {
 
     #[test]
     fn the_snapshot_url_is_below_the_base_path_and_names_the_environment_without_a_key() {
-        let endpoint = Client::builder("http://127.0.0.1:9/edge", KEY).endpoint().unwrap();
+        let endpoint = Client::builder("http://127.0.0.1:9/edge", KEY)
+            .endpoint()
+            .unwrap();
         assert_eq!(
             endpoint.snapshot_url.as_str(),
             "http://127.0.0.1:9/edge/sdk/v1/snapshot"
@@ -433,10 +443,22 @@ mod tests {
             .iter()
             .map(|e| e.as_ref().map(ToString::to_string).unwrap_or_default())
             .collect();
-        assert!(matches!(errors[0], Some(Error::InvalidUrl { .. })), "{shown:?}");
-        assert!(matches!(errors[1], Some(Error::UnsupportedUrl { .. })), "{shown:?}");
-        assert!(matches!(errors[2], Some(Error::MissingCredential)), "{shown:?}");
-        assert!(matches!(errors[3], Some(Error::WrongEnvironment { .. })), "{shown:?}");
+        assert!(
+            matches!(errors[0], Some(Error::InvalidUrl { .. })),
+            "{shown:?}"
+        );
+        assert!(
+            matches!(errors[1], Some(Error::UnsupportedUrl { .. })),
+            "{shown:?}"
+        );
+        assert!(
+            matches!(errors[2], Some(Error::MissingCredential)),
+            "{shown:?}"
+        );
+        assert!(
+            matches!(errors[3], Some(Error::WrongEnvironment { .. })),
+            "{shown:?}"
+        );
     }
 
     #[test]

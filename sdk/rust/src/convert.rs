@@ -141,7 +141,10 @@ mod tests {
             ]),
         );
         assert_eq!(converted, expected);
-        assert_eq!(json_to_struct(json!({"a": [1, null]}).as_object().unwrap()), None);
+        assert_eq!(
+            json_to_struct(json!({"a": [1, null]}).as_object().unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -68,11 +68,12 @@ impl Endpoint {
         let etag = header(response.headers(), ETAG.as_str())
             .unwrap_or_default()
             .to_owned();
-        let body = read_limited(url, response, SNAPSHOT_BYTES)
-            .await?
-            .ok_or(Error::SnapshotTooLarge {
-                limit: SNAPSHOT_BYTES,
-            })?;
+        let body =
+            read_limited(url, response, SNAPSHOT_BYTES)
+                .await?
+                .ok_or(Error::SnapshotTooLarge {
+                    limit: SNAPSHOT_BYTES,
+                })?;
         let (compiled, warnings) =
             tokio::task::spawn_blocking(move || CompiledSnapshot::from_json(&body))
                 .await
@@ -104,7 +105,11 @@ impl Endpoint {
 
     /// Opens the event stream. `last_version`, sent as `Last-Event-ID`, makes the server send
     /// at once a change the client has not seen (event ids are snapshot versions).
-    pub(crate) async fn open_stream(&self, url: &Url, last_version: Option<u64>) -> Result<Response> {
+    pub(crate) async fn open_stream(
+        &self,
+        url: &Url,
+        last_version: Option<u64>,
+    ) -> Result<Response> {
         let mut request = self
             .http
             .get(url.clone())
@@ -184,10 +189,7 @@ async fn refusal(url: &Url, response: Response) -> Error {
 
 /// The whole body, or `None` when it exceeds `limit` bytes (decompressed).
 async fn read_limited(url: &Url, mut response: Response, limit: usize) -> Result<Option<Vec<u8>>> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > limit as u64)
-    {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
         return Ok(None);
     }
     let mut body = Vec::new();

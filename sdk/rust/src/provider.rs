@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use evaluator_core::{ErrorCode, Evaluation, Reason, ValueType};
-use open_feature::provider::{FeatureProvider, ProviderMetadata, ProviderStatus, ResolutionDetails};
+use open_feature::provider::{
+    FeatureProvider, ProviderMetadata, ProviderStatus, ResolutionDetails,
+};
 use open_feature::{
     EvaluationContext, EvaluationError, EvaluationErrorCode, EvaluationReason, EvaluationResult,
     FlagMetadata, StructValue,

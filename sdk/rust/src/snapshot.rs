@@ -76,7 +76,11 @@ impl Snapshot {
 
     /// Evaluates one flag now. Borrows from the snapshot: nothing is copied.
     #[must_use]
-    pub fn evaluate<'a>(&'a self, flag_key: &'a str, context: &EvaluationContext) -> Evaluation<'a> {
+    pub fn evaluate<'a>(
+        &'a self,
+        flag_key: &'a str,
+        context: &EvaluationContext,
+    ) -> Evaluation<'a> {
         self.evaluate_at(flag_key, context, now_ms())
     }
 

@@ -145,7 +145,8 @@ mod tests {
 
     #[test]
     fn a_refetch_event_split_across_chunks_at_every_byte_is_dispatched_once() {
-        let text = "id: 42\nevent: message\ndata: {\"type\":\"refetchEvaluation\"}\n\n: heartbeat\n\n";
+        let text =
+            "id: 42\nevent: message\ndata: {\"type\":\"refetchEvaluation\"}\n\n: heartbeat\n\n";
         for split in 0..text.len() {
             let mut parser = Parser::default();
             let (a, b) = text.as_bytes().split_at(split);
@@ -183,7 +184,9 @@ mod tests {
     #[test]
     fn an_id_with_nul_and_a_non_numeric_retry_are_ignored() {
         let mut parser = Parser::default();
-        parser.feed(b"id: 7\n\nid: a\0b\nretry: 5s\ndata: x\n\n").unwrap();
+        parser
+            .feed(b"id: 7\n\nid: a\0b\nretry: 5s\ndata: x\n\n")
+            .unwrap();
         assert_eq!(parser.last_event_id(), "7");
         assert_eq!(parser.retry_ms(), None);
     }

@@ -121,7 +121,8 @@ impl Shared {
     }
 
     pub(crate) fn stream_closed(&self) {
-        self.health.send_if_modified(|h| std::mem::replace(&mut h.streaming, false));
+        self.health
+            .send_if_modified(|h| std::mem::replace(&mut h.streaming, false));
     }
 
     pub(crate) fn failed(&self, error: Error) {

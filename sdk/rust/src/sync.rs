@@ -17,7 +17,7 @@ use url::Url;
 use crate::endpoint::{http_error, Endpoint, Fetch};
 use crate::error::Error;
 use crate::sse::Parser;
-use crate::status::Shared;
+use crate::status::{Shared, Status};
 
 /// The task's timing (see [`crate::ClientBuilder`] for each).
 #[derive(Debug, Clone)]
@@ -179,7 +179,10 @@ impl Task {
             return;
         }
         self.etag = Some(snapshot.etag().to_owned()).filter(|e| !e.is_empty());
-        tracing::debug!(version = snapshot.version(), "edgeflags: snapshot installed");
+        tracing::debug!(
+            version = snapshot.version(),
+            "edgeflags: snapshot installed"
+        );
         self.shared.install(snapshot);
     }
 
@@ -188,7 +191,8 @@ impl Task {
         let held = self.shared.snapshot().map(|s| s.version());
         match self.target {
             Some(target) if held < Some(target) && self.catch_up < CATCH_UP_ATTEMPTS => {
-                let delay = (CATCH_UP_DELAY * 2u32.pow(self.catch_up)).min(self.timing.poll_interval);
+                let delay =
+                    (CATCH_UP_DELAY * 2u32.pow(self.catch_up)).min(self.timing.poll_interval);
                 self.catch_up += 1;
                 let at = Instant::now() + delay;
                 self.next_fetch = Some(self.next_fetch.map_or(at, |n| n.min(at)));
@@ -215,8 +219,11 @@ impl Task {
                 tracing::debug!("edgeflags: event stream connected");
                 self.stream_backoff.reset();
                 self.shared.stream_opened();
-                // Pushed changes replace polling; a retry or catch-up already planned stays.
-                if self.fetch_backoff.failures == 0 && self.target.is_none() {
+                if self.shared.health().status != Status::Ready {
+                    // The server is back: a snapshot request (conditional) restores the status.
+                    self.next_fetch = Some(Instant::now());
+                } else if self.fetch_backoff.failures == 0 && self.target.is_none() {
+                    // Pushed changes replace polling; a retry or catch-up planned stays.
                     self.next_fetch = None;
                 }
                 Some(response)
@@ -227,7 +234,10 @@ impl Task {
                         retry_after: Some(after),
                         ..
                     } => *after,
-                    Error::Status { status, .. } if matches!(status, 401 | 403 | 404 | 410) => {
+                    Error::Status {
+                        status: 401 | 403 | 404 | 410,
+                        ..
+                    } => {
                         // The token expired or the stream is gone: the next snapshot request
                         // (unconditional, after a backoff so that a server refusing every
                         // stream is not asked in a loop) brings a new location; polling goes
@@ -243,6 +253,11 @@ impl Task {
                 };
                 tracing::debug!(%error, retry_in = ?delay, "edgeflags: event stream failed");
                 self.next_connect = Some(Instant::now() + delay);
+                if matches!(error, Error::Http { .. }) {
+                    // The server is unreachable: the snapshot in service may be outdated, and
+                    // the next poll may be far.
+                    self.shared.failed(error);
+                }
                 None
             }
         }
@@ -373,7 +388,10 @@ mod tests {
         let ceilings = [100, 200, 400, 800, 1000, 1000];
         for (delay, ceiling) in delays.iter().zip(ceilings) {
             let ceiling = Duration::from_millis(ceiling);
-            assert!(*delay >= ceiling / 2 && *delay <= ceiling, "{delay:?} vs {ceiling:?}");
+            assert!(
+                *delay >= ceiling / 2 && *delay <= ceiling,
+                "{delay:?} vs {ceiling:?}"
+            );
         }
         b.reset();
         assert!(b.next() <= Duration::from_millis(100));
