@@ -34,6 +34,9 @@ pub(crate) struct Timing {
 /// [`CATCH_UP_DELAY`].
 const CATCH_UP_ATTEMPTS: u32 = 8;
 const CATCH_UP_DELAY: Duration = Duration::from_millis(100);
+/// A stream open this long ended normally (a server restart, a proxy's connection limit); a
+/// shorter one counts as a failed connection for the backoff.
+const STABLE_STREAM: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(endpoint: Endpoint, shared: Arc<Shared>, timing: Timing) {
     Task {
@@ -91,6 +94,7 @@ struct Task {
 impl Task {
     async fn run(mut self) {
         let mut stream: Option<(Response, Parser)> = None;
+        let mut connected_at = Instant::now();
         loop {
             let (fetch_at, connect_at) = (self.next_fetch, self.next_connect);
             let idle = self.timing.stream_idle_timeout;
@@ -105,6 +109,7 @@ impl Task {
                 Wake::Connect => {
                     self.next_connect = None;
                     stream = self.connect().await.map(|r| (r, Parser::default()));
+                    connected_at = Instant::now();
                 }
                 Wake::Stream(StreamRead::Refetch(version)) => {
                     if let Some(version) = version {
@@ -118,7 +123,7 @@ impl Task {
                         .take()
                         .and_then(|(_, parser)| parser.retry_ms())
                         .map(Duration::from_millis);
-                    self.stream_ended(error, retry);
+                    self.stream_ended(error, retry, connected_at.elapsed());
                 }
             }
         }
@@ -147,10 +152,13 @@ impl Task {
                 self.schedule_catch_up();
             }
             Err(error) => {
-                let delay = if error.is_refusal() {
-                    self.timing.max_backoff
-                } else {
-                    self.fetch_backoff.next()
+                let delay = match &error {
+                    _ if error.is_refusal() => self.timing.max_backoff,
+                    Error::Status {
+                        retry_after: Some(after),
+                        ..
+                    } => self.fetch_backoff.next().max(*after),
+                    _ => self.fetch_backoff.next(),
                 };
                 tracing::warn!(%error, retry_in = ?delay, "edgeflags: snapshot request failed; serving the last good snapshot");
                 self.shared.failed(error);
@@ -217,7 +225,6 @@ impl Task {
         match self.endpoint.open_stream(&url, last_version).await {
             Ok(response) => {
                 tracing::debug!("edgeflags: event stream connected");
-                self.stream_backoff.reset();
                 self.shared.stream_opened();
                 if self.shared.health().status != Status::Ready {
                     // The server is back: a snapshot request (conditional) restores the status.
@@ -263,8 +270,14 @@ impl Task {
         }
     }
 
-    fn stream_ended(&mut self, error: Option<Error>, retry: Option<Duration>) {
+    fn stream_ended(&mut self, error: Option<Error>, retry: Option<Duration>, lived: Duration) {
         self.shared.stream_closed();
+        // Only a stream that lasted counts as a success: one closed right after it opened
+        // (a proxy that does not pass streams through) backs off like a failure, instead of
+        // costing a connection and a snapshot request every few seconds.
+        if lived >= STABLE_STREAM {
+            self.stream_backoff.reset();
+        }
         match &error {
             Some(error) => tracing::debug!(%error, "edgeflags: event stream broke"),
             None => tracing::debug!("edgeflags: event stream closed by the server"),
