@@ -18,6 +18,7 @@ import {
   VALUE_TYPES,
   type ValueType,
 } from "./codes.js";
+import { messageOf } from "./util.js";
 
 export type { EvaluationErrorCode, Reason, ValueType } from "./codes.js";
 
@@ -251,8 +252,4 @@ function deepFreeze<T extends JsonValue>(value: T): T {
     Object.freeze(value);
   }
   return value;
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

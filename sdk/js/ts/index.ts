@@ -1,3 +1,5 @@
-// @edgeflags/sdk: in-process evaluation (the low-level Engine API) and the OpenFeature server
-// provider over it. `@edgeflags/sdk/engine` is the engine alone, without OpenFeature.
+// @edgeflags/sdk: the OpenFeature server provider (EdgeflagsProvider) and the low-level engine
+// it evaluates with (Engine, Context). `@edgeflags/sdk/engine` is the engine alone, for code
+// that does not use OpenFeature.
 export * from "./engine.js";
+export { EdgeflagsProvider, type EdgeflagsProviderOptions } from "./provider.js";

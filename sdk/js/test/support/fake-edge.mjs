@@ -1,0 +1,181 @@
+// A local stand-in for the edge's SDK endpoints, implementing docs/sdk.md's contract and no
+// more: `GET /sdk/v1/snapshot` (server key, ETag / If-None-Match → 304, gzip, the
+// X-Edgeflags-Event-Stream header) and the event stream it names (docs/event-streams.md: the
+// opening's id, Last-Event-ID catch-up, one `refetchEvaluation` per new version). 127.0.0.1 on
+// an ephemeral port; it can be stopped and started again on the same port to play "down".
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import { gzipSync } from "node:zlib";
+
+export const SERVER_KEY = `efs.test.${"0123456789abcdef".repeat(2)}`;
+export const CLIENT_KEY = `efk.test.${"fedcba9876543210".repeat(2)}`;
+const TOKEN = "v1.test.stream-token";
+
+/** A small snapshot of environment `test`: `checkout` (boolean, on for `vip` or when `beta`) and `colour` (a string flag without targeting: it serves `colour`). */
+export function snapshot(version, { beta = false, colour = "red", checkoutVersion = 1 } = {}) {
+  return {
+    environment: "test",
+    version,
+    generatedAt: "2026-11-24T10:00:00Z",
+    flags: [
+      {
+        flagKey: "checkout",
+        enabled: true,
+        version: checkoutVersion,
+        variations: [
+          { key: "on", value: true },
+          { key: "off", value: false },
+        ],
+        defaultVariation: beta ? "on" : "off",
+        onVariation: "on",
+        offVariation: "off",
+        targetingRules: { userIds: ["vip"] },
+      },
+      {
+        flagKey: "colour",
+        enabled: true,
+        version: 1,
+        variations: [
+          { key: "red", value: "red" },
+          { key: "blue", value: "blue" },
+        ],
+        defaultVariation: "red",
+        onVariation: colour,
+        offVariation: "red",
+      },
+    ],
+    segments: [],
+    clientKeys: [],
+    serverKeys: [],
+  };
+}
+
+export class FakeEdge {
+  /** Every request: { method, path, headers, status }. */
+  requests = [];
+  /** Whether snapshot answers name an event stream. */
+  streams = true;
+  #text = "";
+  #version = 0;
+  #etag = "";
+  #server;
+  #port = 0;
+  #openStreams = new Set();
+
+  constructor(document) {
+    this.#set(document);
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  get openStreams() {
+    return this.#openStreams.size;
+  }
+
+  /** Listens (again) on 127.0.0.1, on the port of the previous start if there was one. */
+  async start() {
+    this.#server = createServer((request, response) => this.#handle(request, response));
+    await new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#port, "127.0.0.1", resolve);
+    });
+    this.#port = this.#server.address().port;
+  }
+
+  /** Stops listening and cuts every connection (streams included): the edge is down. */
+  async stop() {
+    for (const stream of this.#openStreams) stream.destroy();
+    this.#openStreams.clear();
+    const server = this.#server;
+    await new Promise((resolve) => {
+      server.close(resolve);
+      server.closeAllConnections();
+    });
+  }
+
+  /**
+   * Publishes a new snapshot (a document, or raw text such as a broken one with `version`):
+   * the next snapshot answer serves it, and every open stream hears of it.
+   */
+  publish(document, version) {
+    this.#set(document, version);
+    this.announce();
+  }
+
+  /** Writes a `refetchEvaluation` event for the current version to every open stream. */
+  announce() {
+    for (const stream of this.#openStreams) this.#event(stream);
+  }
+
+  #set(document, version) {
+    this.#text = typeof document === "string" ? document : JSON.stringify(document);
+    this.#version = version ?? document.version;
+    const checksum = createHash("sha256").update(this.#text).digest("hex").slice(0, 16);
+    this.#etag = `"${this.#version}-${checksum}"`;
+  }
+
+  #event(stream) {
+    const data = JSON.stringify({ type: "refetchEvaluation", etag: `"${this.#version}"`, lastModified: 1_795_514_400 });
+    stream.write(`id: ${this.#version}\nevent: message\ndata: ${data}\n\n`);
+  }
+
+  #handle(request, response) {
+    const url = new URL(request.url, "http://127.0.0.1");
+    const record = { method: request.method, path: url.pathname, headers: request.headers, status: 0 };
+    this.requests.push(record);
+    const answer = (status, headers, body) => {
+      record.status = status;
+      response.writeHead(status, headers);
+      response.end(body);
+    };
+    if (url.pathname === "/sdk/v1/snapshot") {
+      const auth = request.headers.authorization ?? "";
+      if (auth === `Bearer ${CLIENT_KEY}`) {
+        return answer(403, { "content-type": "application/json" }, '{"error":{"code":"SERVER_KEY_REQUIRED","message":"a client key cannot download a snapshot"}}');
+      }
+      if (auth !== `Bearer ${SERVER_KEY}`) {
+        return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_CLIENT_KEY","message":"unknown key"}}');
+      }
+      const headers = {
+        etag: this.#etag,
+        "x-edgeflags-snapshot-version": String(this.#version),
+        "cache-control": "private, no-cache",
+        vary: "Accept-Encoding",
+      };
+      if (this.streams) headers["x-edgeflags-event-stream"] = `/ofrep/v1/event-stream?token=${TOKEN}`;
+      if (request.headers["if-none-match"] === this.#etag) {
+        return answer(304, headers);
+      }
+      headers["content-type"] = "application/json";
+      if (/\bgzip\b/.test(request.headers["accept-encoding"] ?? "")) {
+        headers["content-encoding"] = "gzip";
+        record.gzip = true;
+        return answer(200, headers, gzipSync(this.#text));
+      }
+      return answer(200, headers, this.#text);
+    }
+    if (url.pathname === "/ofrep/v1/event-stream") {
+      if (url.searchParams.get("token") !== TOKEN) {
+        return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_STREAM_TOKEN","message":"bad token","field":"token"}}');
+      }
+      record.status = 200;
+      response.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "private, no-store",
+      });
+      response.write("retry: 2000\n");
+      const last = Number(request.headers["last-event-id"]);
+      if (Number.isInteger(last) && last < this.#version) {
+        this.#event(response);
+      } else {
+        response.write(`id: ${this.#version}\n\n`);
+      }
+      this.#openStreams.add(response);
+      response.on("close", () => this.#openStreams.delete(response));
+      return undefined;
+    }
+    return answer(404, { "content-type": "application/json" }, '{"error":{"code":"NOT_FOUND","message":"no such route"}}');
+  }
+}
