@@ -61,8 +61,11 @@ export class FakeEdge {
   #server;
   #port = 0;
   #openStreams = new Set();
+  #serverKey;
 
-  constructor(document) {
+  /** `serverKey`: the one key it accepts (default SERVER_KEY, of environment `test`). */
+  constructor(document, { serverKey = SERVER_KEY } = {}) {
+    this.#serverKey = serverKey;
     this.#set(document);
   }
 
@@ -135,7 +138,7 @@ export class FakeEdge {
       if (auth === `Bearer ${CLIENT_KEY}`) {
         return answer(403, { "content-type": "application/json" }, '{"error":{"code":"SERVER_KEY_REQUIRED","message":"a client key cannot download a snapshot"}}');
       }
-      if (auth !== `Bearer ${SERVER_KEY}`) {
+      if (auth !== `Bearer ${this.#serverKey}`) {
         return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_CLIENT_KEY","message":"unknown key"}}');
       }
       const headers = {
