@@ -182,6 +182,40 @@ test("the edge down: Stale while unreachable, still serving; back up: Ready and 
   assert.equal(client.providerStatus, ProviderStatus.READY);
 });
 
+test("a stream cut while a change is made reconnects with Last-Event-ID and gets the change at once", async (t) => {
+  // Polling far off: the change can only come through the stream's catch-up.
+  const { edge, provider, client, domain } = await setUp(t, { provider: { pollIntervalMs: 60_000 } });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the event stream", () => edge.openStreams === 1);
+  await edge.stop();
+  edge.publish(snapshot(2, { colour: "blue" }));
+  const changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  await edge.start();
+  assert.deepEqual((await changed).flagsChanged, ["colour"]);
+  const reconnect = edge.requests.filter((r) => r.path === "/ofrep/v1/event-stream").at(-1);
+  assert.equal(reconnect.headers["last-event-id"], "1", "the version held while away");
+  assert.equal(await client.getStringValue("colour", "none", {}), "blue");
+});
+
+test("a silent stream is reconnected after streamIdleTimeoutMs", async (t) => {
+  const { edge, provider, domain } = await setUp(t, { provider: { streamIdleTimeoutMs: 100 } });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("three stream connections", () => edge.requests.filter((r) => r.path === "/ofrep/v1/event-stream").length >= 3, 3_000);
+});
+
+test("an expired stream token: the provider gets a new one from the snapshot endpoint and keeps following", async (t) => {
+  const { edge, provider, client, domain } = await setUp(t, { provider: { pollIntervalMs: 60_000 } });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the event stream", () => edge.openStreams === 1);
+  edge.rotateToken();
+  await waitFor("a stream on the new token", () => edge.openStreams === 1 && edge.requests.some((r) => r.query.includes(".2") && r.status === 200));
+  assert.ok(edge.requests.some((r) => r.path === "/ofrep/v1/event-stream" && r.status === 401), "the old token was refused");
+  const changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  edge.publish(snapshot(2, { colour: "blue" }));
+  await changed;
+  assert.equal(await client.getStringValue("colour", "none", {}), "blue");
+});
+
 test("without an event stream the provider polls with If-None-Match and picks up a change", async (t) => {
   const { edge, provider, client, domain } = await setUp(t, { streams: false, provider: { pollIntervalMs: 50 } });
   await OpenFeature.setProviderAndWait(domain, provider);

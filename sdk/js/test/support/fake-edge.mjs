@@ -9,7 +9,6 @@ import { gzipSync } from "node:zlib";
 
 export const SERVER_KEY = `efs.test.${"0123456789abcdef".repeat(2)}`;
 export const CLIENT_KEY = `efk.test.${"fedcba9876543210".repeat(2)}`;
-const TOKEN = "v1.test.stream-token";
 
 /** A small snapshot of environment `test`: `checkout` (boolean, on for `vip` or when `beta`) and `colour` (a string flag without targeting: it serves `colour`). */
 export function snapshot(version, { beta = false, colour = "red", checkoutVersion = 1 } = {}) {
@@ -55,6 +54,8 @@ export class FakeEdge {
   requests = [];
   /** Whether snapshot answers name an event stream. */
   streams = true;
+  /** The stream token snapshot answers carry; the stream accepts only the current one. */
+  token = "v1.test.stream-token.1";
   #text = "";
   #version = 0;
   #etag = "";
@@ -107,6 +108,12 @@ export class FakeEdge {
     this.announce();
   }
 
+  /** A new stream token (the old one expired): open streams end, reconnecting with the old one gets 401. */
+  rotateToken() {
+    this.token = `v1.test.stream-token.${Number(this.token.split(".").at(-1)) + 1}`;
+    for (const stream of this.#openStreams) stream.end();
+  }
+
   /** Writes a `refetchEvaluation` event for the current version to every open stream. */
   announce() {
     for (const stream of this.#openStreams) this.#event(stream);
@@ -126,7 +133,7 @@ export class FakeEdge {
 
   #handle(request, response) {
     const url = new URL(request.url, "http://127.0.0.1");
-    const record = { method: request.method, path: url.pathname, headers: request.headers, status: 0 };
+    const record = { method: request.method, path: url.pathname, query: url.search, headers: request.headers, status: 0 };
     this.requests.push(record);
     const answer = (status, headers, body) => {
       record.status = status;
@@ -147,7 +154,7 @@ export class FakeEdge {
         "cache-control": "private, no-cache",
         vary: "Accept-Encoding",
       };
-      if (this.streams) headers["x-edgeflags-event-stream"] = `/ofrep/v1/event-stream?token=${TOKEN}`;
+      if (this.streams) headers["x-edgeflags-event-stream"] = `/ofrep/v1/event-stream?token=${this.token}`;
       if (request.headers["if-none-match"] === this.#etag) {
         return answer(304, headers);
       }
@@ -160,7 +167,7 @@ export class FakeEdge {
       return answer(200, headers, this.#text);
     }
     if (url.pathname === "/ofrep/v1/event-stream") {
-      if (url.searchParams.get("token") !== TOKEN) {
+      if (url.searchParams.get("token") !== this.token) {
         return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_STREAM_TOKEN","message":"bad token","field":"token"}}');
       }
       record.status = 200;
