@@ -13,7 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 // The package by name, as an application resolves it (sdk/js/node_modules/@edgeflags/sdk -> pkg/);
 // OpenFeature from the repository's node_modules, the copy the package itself resolves.
 const requireFromSdk = createRequire(join(root, "sdk/js/package.json"));
-const entry = requireFromSdk.resolve("@edgeflags/sdk");
+const pkg = dirname(requireFromSdk.resolve("@edgeflags/sdk/package.json"));
+// The ES module build (what `import "@edgeflags/sdk"` loads).
+const entry = join(pkg, "dist/index.js");
 const { FakeEdge } = await import(pathToFileURL(join(root, "sdk/js/test/support/fake-edge.mjs")).href);
 const SERVER_KEY = `efs.production.${"5eed".repeat(8)}`;
 
@@ -159,7 +161,6 @@ function coldProcess(url) {
 }
 
 function sizes() {
-  const pkg = dirname(dirname(entry));
   const gz = (path) => gzipSync(readFileSync(path), { level: 9 }).length;
   const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
   const files = (dir) => readdirSync(dir).filter((f) => f.endsWith(".js")).map((f) => join(dir, f));

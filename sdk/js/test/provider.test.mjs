@@ -118,6 +118,45 @@ test("a change announced on the event stream is served at once, with Configurati
   assert.equal(provider.engine.version, 2);
 });
 
+test("an event in CR and CRLF lines split over many writes is understood", async (t) => {
+  const { edge, provider, client, domain } = await setUp(t);
+  edge.ragged = true;
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the event stream", () => edge.openStreams === 1);
+  const changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  edge.publish(snapshot(2, { colour: "blue" }));
+  assert.deepEqual((await changed).flagsChanged, ["colour"]);
+});
+
+test("flagsChanged names the flags depending on a changed segment or prerequisite, and only them", async (t) => {
+  const document = (version, { betaUsers, baseOn }) => ({
+    environment: "test",
+    version,
+    generatedAt: "2026-11-24T10:00:00Z",
+    flags: [
+      { flagKey: "base", enabled: baseOn, version: baseOn ? 1 : 2 },
+      { flagKey: "needs-base", enabled: true, version: 1, prerequisites: [{ flagKey: "base", variation: "on" }] },
+      { flagKey: "for-beta", enabled: true, version: 1, targetingRules: { segments: ["beta"] } },
+      { flagKey: "unrelated", enabled: true, version: 1 },
+    ],
+    segments: [{ segmentKey: "beta", included: betaUsers }],
+  });
+  const { edge, provider, client, domain } = await setUp(t, { document: document(1, { betaUsers: ["u1"], baseOn: true }) });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the event stream", () => edge.openStreams === 1);
+  assert.equal(await client.getBooleanValue("for-beta", false, { targetingKey: "u2" }), false);
+
+  let changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  edge.publish(document(2, { betaUsers: ["u1", "u2"], baseOn: true }));
+  assert.deepEqual((await changed).flagsChanged, ["for-beta"]);
+  assert.equal(await client.getBooleanValue("for-beta", false, { targetingKey: "u2" }), true);
+
+  changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  edge.publish(document(3, { betaUsers: ["u1", "u2"], baseOn: false }));
+  assert.deepEqual((await changed).flagsChanged, ["base", "needs-base"]);
+  assert.equal(await client.getBooleanValue("needs-base", true, { targetingKey: "u2" }), false);
+});
+
 test("an announcement of the version already held is answered 304 and changes nothing", async (t) => {
   const { edge, provider, client, domain } = await setUp(t);
   await OpenFeature.setProviderAndWait(domain, provider);

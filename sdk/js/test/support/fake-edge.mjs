@@ -54,6 +54,8 @@ export class FakeEdge {
   requests = [];
   /** Whether snapshot answers name an event stream. */
   streams = true;
+  /** Events written with CR and CRLF line endings, a few bytes per write (the parser must reassemble them). */
+  ragged = false;
   /** The stream token snapshot answers carry; the stream accepts only the current one. */
   token = "v1.test.stream-token.1";
   #text = "";
@@ -128,7 +130,14 @@ export class FakeEdge {
 
   #event(stream) {
     const data = JSON.stringify({ type: "refetchEvaluation", etag: `"${this.#version}"`, lastModified: 1_795_514_400 });
-    stream.write(`id: ${this.#version}\nevent: message\ndata: ${data}\n\n`);
+    const text = `: heartbeat\nid: ${this.#version}\nevent: message\ndata: ${data}\n\n`;
+    if (!this.ragged) {
+      stream.write(text);
+      return;
+    }
+    let n = 0;
+    const mixed = text.replaceAll("\n", () => (n++ % 2 === 0 ? "\r" : "\r\n"));
+    for (let i = 0; i < mixed.length; i += 3) stream.write(mixed.slice(i, i + 3));
   }
 
   #handle(request, response) {
