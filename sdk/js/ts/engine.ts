@@ -32,7 +32,10 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  */
 export type ContextInput = { targetingKey?: string | null } & Record<string, unknown>;
 
-/** The result of evaluating one flag, field for field what evaluator-core answers natively. */
+/**
+ * The result of evaluating one flag, field for field what evaluator-core answers natively.
+ * Frozen: equal results of one engine are one shared object.
+ */
 export interface Evaluation {
   readonly flagKey: string;
   /** The served value; `null` for an unknown flag. Frozen: it is shared by every evaluation that serves it. */
@@ -55,8 +58,36 @@ export interface Evaluation {
 export interface EvaluateOptions {
   /** OpenFeature's typed resolution: a value of another type gives `ERROR` / `TYPE_MISMATCH`. */
   readonly type?: ValueType;
-  /** The time of the evaluation, Unix milliseconds (default: now; only override expiry reads it). */
+  /**
+   * The time of the evaluation, Unix milliseconds; only override expiry reads it. Default: now
+   * (read once per synchronous run of evaluations, and at least every 1,024 of them).
+   */
   readonly now?: number;
+}
+
+// The default time of an evaluation. Date.now() costs about as much as a whole evaluation of a
+// simple flag, so it is read once per synchronous run of evaluations (until the next microtask),
+// and at least every CLOCK_USES evaluations within a long one: the time an evaluation sees is at
+// most that old. Only override expiry reads it, and only snapshots that have one read it at all.
+const CLOCK_USES = 1024;
+let clockMs = 0;
+let clockUses = 0;
+let clockFresh = false;
+
+function currentTime(): number {
+  if (clockFresh && clockUses < CLOCK_USES) {
+    clockUses++;
+    return clockMs;
+  }
+  clockMs = Date.now();
+  clockUses = 0;
+  if (!clockFresh) {
+    clockFresh = true;
+    queueMicrotask(() => {
+      clockFresh = false;
+    });
+  }
+  return clockMs;
 }
 
 /** The text or bytes given to {@link Engine.load} are not a snapshot at all. */
@@ -109,6 +140,7 @@ export class Engine {
   readonly #positions: Map<string, number>;
   readonly #versions: readonly (number | null)[];
   readonly #slots: (Slot | undefined)[] = [];
+  readonly #results = new Map<number, Evaluation>();
   readonly #clock: boolean;
 
   private constructor(wasm: WasmEngine) {
@@ -156,7 +188,7 @@ export class Engine {
   evaluate(flag: string | number, context: Context, options?: EvaluateOptions): Evaluation {
     const position = typeof flag === "number" ? flag : this.#positions.get(flag);
     const type = options?.type === undefined ? 0 : VALUE_TYPES[options.type];
-    const now = options?.now ?? (this.#clock ? Date.now() : 0);
+    const now = options?.now ?? (this.#clock ? currentTime() : 0);
     if (position === undefined) {
       return this.#slow(context, flag as string, type, now);
     }
@@ -169,7 +201,7 @@ export class Engine {
 
   /** Evaluates every flag for one context, in snapshot order. */
   evaluateAll(context: Context, options?: { readonly now?: number }): Evaluation[] {
-    const now = options?.now ?? (this.#clock ? Date.now() : 0);
+    const now = options?.now ?? (this.#clock ? currentTime() : 0);
     const packed = this.#wasm.evaluateAll(context.handle, now);
     const keys = this.flagKeys;
     const results = new Array<Evaluation>(packed.length);
@@ -185,13 +217,19 @@ export class Engine {
   }
 
   #decode(packed: number, position: number, key: string, context: Context, type: number, now: number): Evaluation {
+    // A packed answer names its slot, and a slot belongs to one flag: equal integers are equal
+    // results, so each is built once and then shared (frozen) by every evaluation that gives it.
+    const known = this.#results.get(packed);
+    if (known !== undefined) {
+      return known;
+    }
     const slotNumber = packed >>> SLOT_SHIFT;
     if (slotNumber === SLOW) {
       return this.#slow(context, key, type, now);
     }
     const slot = this.#slots[slotNumber] ?? this.#fetchSlot(slotNumber);
     const reasonCode = packed & 7;
-    return {
+    const result: Evaluation = {
       flagKey: key,
       value: slot.value,
       variant: slot.variant,
@@ -199,10 +237,15 @@ export class Engine {
       detail: DETAILS[(packed >>> 3) & 15] as string,
       enabled: (packed & ENABLED_BIT) !== 0,
       errorCode: ERROR_CODES[(packed >>> 7) & 7] ?? null,
-      // Messages are built only for errors, and only on request: the one evaluation again.
+      // Messages are built only for errors, and only on request: the one evaluation again. They
+      // depend on more than the integer says (the type asked for), so errors are not shared.
       errorMessage: reasonCode === REASON_ERROR ? this.#slow(context, key, type, now).errorMessage : null,
       version: this.#versions[position] ?? null,
     };
+    if (reasonCode !== REASON_ERROR) {
+      this.#results.set(packed, Object.freeze(result));
+    }
+    return result;
   }
 
   #fetchSlot(slotNumber: number): Slot {
