@@ -2,13 +2,13 @@
 //!
 //! The JS layer (`sdk/js/ts/`) is the public API; this crate is its engine, shaped so that a hot
 //! evaluation is one call with small integers across the JS↔wasm boundary:
-//! - [`Engine`]: one compiled snapshot. Loading returns its flag table once (keys and versions,
-//!   as JSON) so that the JS side resolves a flag key to its position with a `Map` of its own.
+//! - [`Engine`]: one compiled snapshot. Its flag keys, in position order, go to the JS side once
+//!   (as JSON), which resolves a flag key to its position with a `Map` of its own.
 //! - [`Context`]: an evaluation context converted once from JSON and reused for any number of
 //!   evaluations, across snapshots.
 //! - [`Engine::evaluate`]: (context, flag position, expected type, now) → one `u32`
-//!   ([`packing`]); the served value is a slot number whose JSON the JS side fetches and parses
-//!   once per snapshot.
+//!   ([`packing`]); the served value (with its variant and the flag's version) is a slot number
+//!   whose JSON the JS side fetches and parses once per snapshot.
 //! - [`Engine::evaluate_json`]: the whole evaluation as JSON, for what the integer cannot say
 //!   (error messages, unknown keys, codes newer than this crate).
 #![cfg_attr(
@@ -28,9 +28,8 @@ use packing::{Slots, SLOT_SHIFT, SLOW};
 #[wasm_bindgen]
 pub struct Engine {
     snapshot: CompiledSnapshot,
-    /// Flag keys by position: evaluator-core evaluates by key only (see the crate's README).
+    /// Flag keys by position: evaluator-core evaluates by key only (see sdk/js/README.md).
     keys: Vec<String>,
-    versions: Vec<Option<u64>>,
     slots: Slots,
     warnings: Vec<String>,
     needs_clock: bool,
@@ -98,18 +97,11 @@ impl Engine {
     pub fn from_bytes(json: &[u8]) -> Result<Engine, JsError> {
         let (snapshot, warnings) =
             CompiledSnapshot::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
-        // Keys and versions in position order; evaluator-core has no accessor for a flag's
-        // version, so one evaluation of each flag (with an empty context) tells.
-        let (keys, versions) = snapshot
-            .evaluate_all(&EvaluationContext::default(), 0)
-            .iter()
-            .map(|e| (e.flag_key.to_owned(), e.version))
-            .unzip();
+        let keys = snapshot.flag_keys().map(str::to_owned).collect();
         Ok(Engine {
             slots: Slots::new(snapshot.len()),
             snapshot,
             keys,
-            versions,
             warnings: warnings.iter().map(ToString::to_string).collect(),
             needs_clock: reads_clock(json),
         })
@@ -158,17 +150,11 @@ impl Engine {
         self.needs_clock
     }
 
-    /// The flags by position as JSON `[[key, version], ...]`.
+    /// The flag keys by position, as a JSON array.
     #[must_use]
-    #[wasm_bindgen(js_name = flagTable)]
-    pub fn flag_table(&self) -> String {
-        let table: Vec<(&str, Option<u64>)> = self
-            .keys
-            .iter()
-            .map(String::as_str)
-            .zip(self.versions.iter().copied())
-            .collect();
-        serde_json::to_string(&table).unwrap_or_default()
+    #[wasm_bindgen(js_name = flagKeys)]
+    pub fn flag_keys(&self) -> String {
+        serde_json::to_string(&self.keys).unwrap_or_default()
     }
 
     /// Evaluates the flag at position `flag` for `context` at `now` (Unix ms), with typed
@@ -195,7 +181,7 @@ impl Engine {
             .collect()
     }
 
-    /// Slot `slot` as JSON `[variant, value]` (`variant` null when none was served).
+    /// Slot `slot` as JSON `[variant, value, version]` (`variant` null when none was served).
     #[must_use]
     pub fn slot(&self, slot: u32) -> String {
         self.slots.json(slot).unwrap_or("null").to_owned()

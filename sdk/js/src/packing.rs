@@ -17,7 +17,6 @@
 
 use evaluator_core::reason::detail;
 use evaluator_core::{ErrorCode, Evaluation, Reason};
-use serde_json::Value;
 
 /// OpenFeature reasons, in code order.
 pub const REASONS: [&str; 6] = [
@@ -107,7 +106,7 @@ fn error_code(code: Option<ErrorCode>) -> u32 {
 pub struct Slots {
     /// By flag position: (value address, variant address, variant length, slot).
     by_flag: Vec<Vec<(usize, usize, usize, u32)>>,
-    /// By slot: `[variant, value]` as JSON.
+    /// By slot: `[variant, value, flag version]` as JSON.
     json: Vec<String>,
 }
 
@@ -121,7 +120,8 @@ impl Slots {
         }
     }
 
-    fn slot(&mut self, flag: usize, value: &Value, variant: Option<&str>) -> u32 {
+    fn slot(&mut self, flag: usize, evaluation: &Evaluation<'_>) -> u32 {
+        let (value, variant) = (evaluation.value, evaluation.variant);
         let value_at = core::ptr::from_ref(value) as usize;
         let (variant_at, variant_len) = variant.map_or((0, 0), |v| (v.as_ptr() as usize, v.len()));
         let Some(seen) = self.by_flag.get_mut(flag) else {
@@ -139,14 +139,15 @@ impl Slots {
         if slot >= SLOW {
             return SLOW;
         }
-        // Serialising a `&Value` and an optional `&str` cannot fail.
+        // Serialising a `&Value`, an optional `&str` and an optional integer cannot fail. The
+        // version is the flag's, the same for all its slots.
         self.json
-            .push(serde_json::to_string(&(variant, value)).unwrap_or_default());
+            .push(serde_json::to_string(&(variant, value, evaluation.version)).unwrap_or_default());
         seen.push((value_at, variant_at, variant_len, slot));
         slot
     }
 
-    /// Slot `slot` as JSON `[variant, value]`; `None` for a number never handed out.
+    /// Slot `slot` as JSON `[variant, value, version]`; `None` for a number never handed out.
     #[must_use]
     pub fn json(&self, slot: u32) -> Option<&str> {
         self.json.get(slot as usize).map(String::as_str)
@@ -160,7 +161,7 @@ impl Slots {
         let slot = if reason == UNKNOWN3 || detail == UNKNOWN4 || code == UNKNOWN3 {
             SLOW
         } else {
-            self.slot(flag, evaluation.value, evaluation.variant)
+            self.slot(flag, evaluation)
         };
         let enabled = if evaluation.enabled { ENABLED } else { 0 };
         reason | detail << 3 | code << 7 | enabled | slot << SLOT_SHIFT
@@ -216,8 +217,8 @@ mod tests {
             ("TARGETING_MATCH", "user-targeted", 0, true, 0)
         );
         assert_eq!(fields(default), ("DEFAULT", "default", 0, false, 1));
-        assert_eq!(slots.json(0), Some(r#"["blue","blue"]"#));
-        assert_eq!(slots.json(1), Some(r#"["red","red"]"#));
+        assert_eq!(slots.json(0), Some(r#"["blue","blue",2]"#));
+        assert_eq!(slots.json(1), Some(r#"["red","red",2]"#));
         assert_eq!(slots.json(2), None);
     }
 
@@ -230,7 +231,7 @@ mod tests {
         let again = slots.pack(1, &compiled.evaluate("off", &ctx, 0));
         assert_eq!(first, again);
         assert_eq!(fields(first), ("DISABLED", "flag-disabled", 0, false, 0));
-        assert_eq!(slots.json(0), Some(r#"["off",false]"#));
+        assert_eq!(slots.json(0), Some(r#"["off",false,1]"#));
     }
 
     #[test]
@@ -244,7 +245,7 @@ mod tests {
         let packed = slots.pack(0, &evaluation);
         assert_eq!(fields(packed), ("ERROR", "error", 2, false, 0));
         assert_eq!(ERROR_CODES[1], "TYPE_MISMATCH");
-        assert_eq!(slots.json(0), Some(r#"["blue","blue"]"#));
+        assert_eq!(slots.json(0), Some(r#"["blue","blue",2]"#));
     }
 
     #[test]

@@ -121,6 +121,8 @@ export class Context {
 interface Slot {
   readonly variant: string | null;
   readonly value: JsonValue;
+  /** The version of the flag the slot belongs to. */
+  readonly version: number | null;
 }
 
 /** One compiled snapshot. Immutable: a new snapshot is a new Engine. */
@@ -138,7 +140,6 @@ export class Engine {
 
   readonly #wasm: WasmEngine;
   readonly #positions: Map<string, number>;
-  readonly #versions: readonly (number | null)[];
   readonly #slots: (Slot | undefined)[] = [];
   readonly #results = new Map<number, Evaluation>();
   readonly #clock: boolean;
@@ -150,10 +151,8 @@ export class Engine {
     this.generatedAt = wasm.generatedAt();
     this.warnings = Object.freeze(wasm.warnings());
     this.#clock = wasm.needsClock();
-    const table = JSON.parse(wasm.flagTable()) as [string, number | null][];
-    this.flagKeys = Object.freeze(table.map(([key]) => key));
-    this.#versions = table.map(([, version]) => version);
-    this.#positions = new Map(table.map(([key], position) => [key, position]));
+    this.flagKeys = Object.freeze(JSON.parse(wasm.flagKeys()) as string[]);
+    this.#positions = new Map(this.flagKeys.map((key, position) => [key, position]));
   }
 
   /**
@@ -196,7 +195,7 @@ export class Engine {
     if (key === undefined) {
       throw new RangeError(`no flag at position ${position}`);
     }
-    return this.#decode(this.#wasm.evaluate(context.handle, position, type, now), position, key, context, type, now);
+    return this.#decode(this.#wasm.evaluate(context.handle, position, type, now), key, context, type, now);
   }
 
   /** Evaluates every flag for one context, in snapshot order. */
@@ -206,7 +205,7 @@ export class Engine {
     const keys = this.flagKeys;
     const results = new Array<Evaluation>(packed.length);
     for (let position = 0; position < packed.length; position++) {
-      results[position] = this.#decode(packed[position] as number, position, keys[position] as string, context, 0, now);
+      results[position] = this.#decode(packed[position] as number, keys[position] as string, context, 0, now);
     }
     return results;
   }
@@ -216,7 +215,7 @@ export class Engine {
     this.#wasm.free();
   }
 
-  #decode(packed: number, position: number, key: string, context: Context, type: number, now: number): Evaluation {
+  #decode(packed: number, key: string, context: Context, type: number, now: number): Evaluation {
     // A packed answer names its slot, and a slot belongs to one flag: equal integers are equal
     // results, so each is built once and then shared (frozen) by every evaluation that gives it.
     const known = this.#results.get(packed);
@@ -240,7 +239,7 @@ export class Engine {
       // Messages are built only for errors, and only on request: the one evaluation again. They
       // depend on more than the integer says (the type asked for), so errors are not shared.
       errorMessage: reasonCode === REASON_ERROR ? this.#slow(context, key, type, now).errorMessage : null,
-      version: this.#versions[position] ?? null,
+      version: slot.version,
     };
     if (reasonCode !== REASON_ERROR) {
       this.#results.set(packed, Object.freeze(result));
@@ -249,8 +248,8 @@ export class Engine {
   }
 
   #fetchSlot(slotNumber: number): Slot {
-    const [variant, value] = JSON.parse(this.#wasm.slot(slotNumber)) as [string | null, JsonValue];
-    const slot = { variant, value: deepFreeze(value) };
+    const [variant, value, version] = JSON.parse(this.#wasm.slot(slotNumber)) as [string | null, JsonValue, number | null];
+    const slot = { variant, value: deepFreeze(value), version };
     this.#slots[slotNumber] = slot;
     return slot;
   }
