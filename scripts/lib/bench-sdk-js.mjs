@@ -164,9 +164,9 @@ function sizes() {
   const gz = (path) => gzipSync(readFileSync(path), { level: 9 }).length;
   const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
   const files = (dir) => readdirSync(dir).filter((f) => f.endsWith(".js")).map((f) => join(dir, f));
-  const wasm = join(pkg, "wasm/node/edgeflags_sdk_wasm_bg.wasm");
-  const glueNode = files(join(pkg, "wasm/node"));
-  const glueBundler = files(join(pkg, "wasm/bundler"));
+  const wasm = join(pkg, "wasm/edgeflags_sdk_wasm_bg.wasm");
+  const glueNode = [join(pkg, "wasm/edgeflags_sdk_wasm.cjs")];
+  const glueBundler = files(join(pkg, "wasm"));
   const layer = files(join(pkg, "dist"));
   const sum = (list) => list.reduce((total, f) => total + gz(f), 0);
   console.log("\n| package size | raw | gzip -9 |");

@@ -1,4 +1,4 @@
-// The `bundler` target (pkg/wasm/bundler), which the package's `#wasm` import serves to
+// The `bundler` target's glue (pkg/wasm/edgeflags_sdk_wasm.js), which the package's `#wasm` import serves to
 // bundlers: its glue imports the .wasm as an ES module, which Node runs with
 // --experimental-wasm-modules (the same ESM integration webpack and Vite's wasm plugins provide).
 import assert from "node:assert/strict";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 test("the bundler target's glue loads its .wasm as an ES module and evaluates", () => {
   const entry = createRequire(import.meta.url).resolve("@edgeflags/sdk");
-  const glue = join(dirname(dirname(dirname(entry))), "wasm/bundler/edgeflags_sdk_wasm.js");
+  const glue = join(dirname(dirname(dirname(entry))), "wasm/edgeflags_sdk_wasm.js");
   const script = fileURLToPath(new URL("./support/bundler-glue.mjs", import.meta.url));
   const run = spawnSync(process.execPath, ["--experimental-wasm-modules", "--no-warnings", script, glue], { encoding: "utf8", timeout: 60_000 });
   assert.equal(run.status, 0, run.stderr);
