@@ -172,6 +172,18 @@ test("an announcement of the version already held is answered 304 and changes no
   assert.equal(provider.engine.version, 1);
 });
 
+test("an event announcing a version the endpoint does not serve yet is followed by a few re-fetches until it does", async (t) => {
+  const { edge, provider, client, domain } = await setUp(t, { provider: { pollIntervalMs: 60_000 } });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the event stream", () => edge.openStreams === 1);
+  const changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+  edge.announce(2); // the snapshot endpoint still serves version 1
+  await waitFor("the first re-fetch", () => snapshotRequests(edge).some((r) => r.status === 304));
+  edge.replace(snapshot(2, { colour: "blue" })); // it catches up, and no second event comes
+  assert.deepEqual((await changed).flagsChanged, ["colour"]);
+  assert.ok(snapshotRequests(edge).filter((r) => r.status === 304).length >= 1);
+});
+
 test("a snapshot that does not compile is refused with Error; the last good one keeps serving until a good one comes", async (t) => {
   const { edge, provider, client, domain } = await setUp(t);
   await OpenFeature.setProviderAndWait(domain, provider);

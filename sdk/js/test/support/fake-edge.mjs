@@ -106,8 +106,13 @@ export class FakeEdge {
    * the next snapshot answer serves it, and every open stream hears of it.
    */
   publish(document, version) {
-    this.#set(document, version);
+    this.replace(document, version);
     this.announce();
+  }
+
+  /** Serves a new snapshot without telling the streams (a cache catching up late, say). */
+  replace(document, version) {
+    this.#set(document, version);
   }
 
   /** A new stream token (the old one expired): open streams end, reconnecting with the old one gets 401. */
@@ -116,9 +121,9 @@ export class FakeEdge {
     for (const stream of this.#openStreams) stream.end();
   }
 
-  /** Writes a `refetchEvaluation` event for the current version to every open stream. */
-  announce() {
-    for (const stream of this.#openStreams) this.#event(stream);
+  /** Writes a `refetchEvaluation` event for `version` (default: the one served) to every open stream. */
+  announce(version = this.#version) {
+    for (const stream of this.#openStreams) this.#event(stream, version);
   }
 
   #set(document, version) {
@@ -128,9 +133,9 @@ export class FakeEdge {
     this.#etag = `"${this.#version}-${checksum}"`;
   }
 
-  #event(stream) {
-    const data = JSON.stringify({ type: "refetchEvaluation", etag: `"${this.#version}"`, lastModified: 1_795_514_400 });
-    const text = `: heartbeat\nid: ${this.#version}\nevent: message\ndata: ${data}\n\n`;
+  #event(stream, version = this.#version) {
+    const data = JSON.stringify({ type: "refetchEvaluation", etag: `"${version}"`, lastModified: 1_795_514_400 });
+    const text = `: heartbeat\nid: ${version}\nevent: message\ndata: ${data}\n\n`;
     if (!this.ragged) {
       stream.write(text);
       return;
