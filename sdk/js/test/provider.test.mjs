@@ -254,6 +254,17 @@ test("a silent stream is reconnected after streamIdleTimeoutMs", async (t) => {
   await waitFor("three stream connections", () => edge.requests.filter((r) => r.path === "/ofrep/v1/event-stream").length >= 3, 3_000);
 });
 
+test("a stream refused with 429 is retried after its Retry-After", async (t) => {
+  const { edge, provider, domain } = await setUp(t);
+  edge.refuseStreams = 1;
+  await OpenFeature.setProviderAndWait(domain, provider);
+  await waitFor("the stream after the refusal", () => edge.openStreams === 1, 5_000);
+  const attempts = edge.requests.filter((r) => r.path === "/ofrep/v1/event-stream");
+  assert.deepEqual(attempts.map((r) => r.status), [429, 200]);
+  const gap = attempts[1].at - attempts[0].at;
+  assert.ok(gap >= 900, `retried after ${gap} ms, not after the 1 s asked for`);
+});
+
 test("an expired stream token: the provider gets a new one from the snapshot endpoint and keeps following", async (t) => {
   const { edge, provider, client, domain } = await setUp(t, { provider: { pollIntervalMs: 60_000 } });
   await OpenFeature.setProviderAndWait(domain, provider);

@@ -50,12 +50,14 @@ export function snapshot(version, { beta = false, colour = "red", checkoutVersio
 }
 
 export class FakeEdge {
-  /** Every request: { method, path, headers, status }. */
+  /** Every request: { method, path, query, headers, status, at (ms) }. */
   requests = [];
   /** Whether snapshot answers name an event stream. */
   streams = true;
   /** Events written with CR and CRLF line endings, a few bytes per write (the parser must reassemble them). */
   ragged = false;
+  /** How many stream openings to refuse with `429 TOO_MANY_STREAMS` and `Retry-After: 1`. */
+  refuseStreams = 0;
   /** The stream token snapshot answers carry; the stream accepts only the current one. */
   token = "v1.test.stream-token.1";
   #text = "";
@@ -147,7 +149,7 @@ export class FakeEdge {
 
   #handle(request, response) {
     const url = new URL(request.url, "http://127.0.0.1");
-    const record = { method: request.method, path: url.pathname, query: url.search, headers: request.headers, status: 0 };
+    const record = { method: request.method, path: url.pathname, query: url.search, headers: request.headers, status: 0, at: Date.now() };
     this.requests.push(record);
     const answer = (status, headers, body) => {
       record.status = status;
@@ -183,6 +185,10 @@ export class FakeEdge {
     if (url.pathname === "/ofrep/v1/event-stream") {
       if (url.searchParams.get("token") !== this.token) {
         return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_STREAM_TOKEN","message":"bad token","field":"token"}}');
+      }
+      if (this.refuseStreams > 0) {
+        this.refuseStreams--;
+        return answer(429, { "content-type": "application/json", "retry-after": "1" }, '{"error":{"code":"TOO_MANY_STREAMS","message":"too many streams"}}');
       }
       record.status = 200;
       response.writeHead(200, {
