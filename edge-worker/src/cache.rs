@@ -362,15 +362,15 @@ fn load(
         timing.add_parse(host.clock_ms() - started);
         loaded
     } else {
-        let json_len = bytes.len();
         let whole = compile(host, environment, &bytes, timing)?;
         Loaded {
             environment: whole.environment().to_owned(),
             version: whole.version(),
             form: Form::Whole {
                 compiled: Rc::new(whole),
-                json_len,
+                json: bytes,
             },
+            etag: std::cell::OnceCell::new(),
         }
     };
     if loaded.environment != environment {
@@ -409,6 +409,8 @@ pub(crate) struct Loaded {
     environment: String,
     version: u64,
     form: Form,
+    /// The snapshot route's ETag of the JSON (`docs/sdk.md`), hashed at its first download.
+    etag: std::cell::OnceCell<String>,
 }
 
 enum Form {
@@ -417,10 +419,11 @@ enum Form {
         snapshot: PackedSnapshot,
         compiled: RefCell<Compiled>,
     },
-    /// A plain JSON snapshot (of `json_len` bytes), compiled whole when it was loaded.
+    /// A plain JSON snapshot, compiled whole when it was loaded; the JSON is kept for the
+    /// snapshot route.
     Whole {
         compiled: Rc<CompiledSnapshot>,
-        json_len: usize,
+        json: Vec<u8>,
     },
 }
 
@@ -448,7 +451,22 @@ impl Loaded {
                     ..Compiled::default()
                 }),
             },
+            etag: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The snapshot JSON, byte for byte as published.
+    pub(crate) fn json(&self) -> &[u8] {
+        match &self.form {
+            Form::Whole { json, .. } => json,
+            Form::Packed { snapshot, .. } => snapshot.view().json(),
+        }
+    }
+
+    /// [`evaluation_api::snapshot::snapshot_etag`] of [`Loaded::json`], hashed once.
+    pub(crate) fn etag(&self) -> &str {
+        self.etag
+            .get_or_init(|| evaluation_api::snapshot::snapshot_etag(self.version, self.json()))
     }
 
     pub(crate) fn version(&self) -> u64 {
@@ -459,7 +477,7 @@ impl Loaded {
     /// [`COMPILED_BYTES_PER_JSON_BYTE`] per byte of the JSON it was compiled from.
     fn bytes(&self) -> usize {
         match &self.form {
-            Form::Whole { json_len, .. } => json_len * COMPILED_BYTES_PER_JSON_BYTE,
+            Form::Whole { json, .. } => json.len() * (COMPILED_BYTES_PER_JSON_BYTE + 1),
             Form::Packed { snapshot, compiled } => {
                 let compiled = compiled.borrow();
                 let whole = compiled

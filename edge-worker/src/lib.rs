@@ -7,11 +7,14 @@
 //!   (`publish`, over the `publish_protocol` crate);
 //! - `GET /ofrep/v1/event-stream?token=…`: OFREP event streams (`stream`), held by one Durable
 //!   Object per environment (class `EnvironmentStreams`) that every publish notifies;
+//! - `GET /sdk/v1/snapshot`: the environment's snapshot for in-process SDKs, to server keys only
+//!   (`snapshot`, answered by `evaluation_api::snapshot` as the origin answers it);
 //! - `GET /healthz`: liveness, plus the snapshot versions this isolate holds;
 //! - `GET /internal/constant`: a constant answer with the API's headers and no KV or evaluation,
 //!   the baseline the throughput benchmark compares the evaluation route with.
 //!
-//! Modules: `routes` (dispatch, evaluation glue), `publish` (the publish endpoint), `stream`
+//! Modules: `routes` (dispatch, evaluation glue), `publish` (the publish endpoint), `snapshot`
+//! (the snapshot route), `stream`
 //! (event streams: the route, the Durable Object, its pure policy in `stream::hub`), `cache`
 //! (the isolate's snapshots and when to re-check KV; pure, natively tested), `index` (which
 //! environments and keys exist), `kv` (reads and writes of the two keys), `settings` (vars and
@@ -41,6 +44,7 @@ mod kv;
 mod publish;
 mod routes;
 mod settings;
+mod snapshot;
 mod stream;
 mod timing;
 

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use evaluation_api::snapshot::SNAPSHOT_PATH;
 use evaluation_api::stream::STREAM_PATH;
 use evaluation_api::{Config, HttpRequest, RequestHeaders};
 use publish_protocol::PUBLISH_PATH_PREFIX;
@@ -16,6 +17,7 @@ use crate::index::{self, Admission, Caller};
 use crate::kv::{self, Kv};
 use crate::publish;
 use crate::settings::{self, Settings};
+use crate::snapshot;
 use crate::stream;
 use crate::timing::{self, Runtime, Timing};
 
@@ -49,6 +51,7 @@ pub(crate) async fn route(req: Request, env: &Env) -> Result<Response> {
             Some(key) => stream::open(req, env, query, key).await,
             None => evaluate(req, env, path, query).await,
         },
+        SNAPSHOT_PATH => snapshot::download(req, env, query).await,
         _ => evaluate(req, env, path, query).await,
     }
 }

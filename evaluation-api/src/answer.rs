@@ -38,7 +38,7 @@ pub fn respond(
         return unavailable(request);
     };
     if let Some(key) = &request.client_key {
-        if !snapshot.client_key_hash_allowed(key.sha256_hex()) {
+        if !key.held_by(snapshot) {
             return unknown_key(request);
         }
     }
@@ -114,10 +114,15 @@ fn unknown_key(request: &ApiRequest) -> ApiResponse {
         Route::OfrepFlag { key } => Some(key.as_str()),
         _ => None,
     };
+    unknown_key_answer(request.api(), flag_key)
+}
+
+/// [`unknown_key`] for `api`, echoing `flag_key` (OFREP's single-flag route).
+pub(crate) fn unknown_key_answer(api: Api, flag_key: Option<&str>) -> ApiResponse {
     let error = Error::InvalidClientKey {
         reason: "unknown or revoked key",
     };
-    error.to_response(request.api(), flag_key)
+    error.to_response(api, flag_key)
 }
 
 fn rest_flag(
@@ -234,7 +239,7 @@ fn hash_json_string(hasher: &mut Sha256, s: &str) {
 }
 
 /// RFC 9110 `If-None-Match`: `*`, or a list of (possibly weak) tags compared weakly.
-fn etag_matches(header: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|candidate| {
         candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
     })

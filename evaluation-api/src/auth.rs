@@ -1,7 +1,9 @@
-//! Client keys: `efk.<environment>.<32 lowercase hex>`, checked against the SHA-256 hashes a
-//! snapshot publishes (see `docs/architecture.md`, section "Client keys").
+//! Environment keys: client keys `efk.<environment>.<32 lowercase hex>` and server keys
+//! `efs.<…>` (`docs/sdk.md`), checked against the SHA-256 hashes a snapshot publishes (see
+//! `docs/architecture.md`, section "Client keys").
 
 use alloc::string::String;
+use evaluator_core::model::KeyKind;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -14,9 +16,20 @@ pub(crate) struct ClientKey {
     environment: String,
     /// Lowercase hex SHA-256 of the whole key string, as snapshots store it.
     sha256_hex: String,
+    /// What its prefix says it is; a snapshot must list it as that kind.
+    kind: KeyKind,
 }
 
 impl ClientKey {
+    pub(crate) fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Whether `snapshot` lists this key, as the kind its prefix names.
+    pub(crate) fn held_by(&self, snapshot: &evaluator_core::CompiledSnapshot) -> bool {
+        snapshot.key_kind(&self.sha256_hex) == Some(self.kind)
+    }
+
     pub(crate) fn environment(&self) -> &str {
         &self.environment
     }
@@ -50,9 +63,16 @@ pub(crate) fn presented_key(headers: &RequestHeaders<'_>) -> Result<Option<Clien
 
 fn parse_key(raw: &str) -> Result<ClientKey, Error> {
     const MALFORMED: Error = Error::InvalidClientKey {
-        reason: "malformed key; expected efk.<environment>.<32 lowercase hex characters>",
+        reason: "malformed key; expected efk.<environment>.<32 lowercase hex characters> \
+                 (or efs. for a server key)",
     };
-    let rest = raw.strip_prefix("efk.").ok_or(MALFORMED)?;
+    let (kind, rest) = if let Some(rest) = raw.strip_prefix("efk.") {
+        (KeyKind::Client, rest)
+    } else if let Some(rest) = raw.strip_prefix("efs.") {
+        (KeyKind::Server, rest)
+    } else {
+        return Err(MALFORMED);
+    };
     let (environment, secret) = rest.rsplit_once('.').ok_or(MALFORMED)?;
     let secret_ok = secret.len() == 32
         && secret
@@ -64,6 +84,7 @@ fn parse_key(raw: &str) -> Result<ClientKey, Error> {
     Ok(ClientKey {
         environment: String::from(environment),
         sha256_hex: sha256_hex(raw.as_bytes()),
+        kind,
     })
 }
 

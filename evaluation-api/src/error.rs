@@ -69,6 +69,8 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A client key asked for what only a server key may have (the snapshot).
+    ServerKeyRequired,
     /// The client key belongs to another environment than the one the request names.
     ForbiddenEnvironment {
         /// Environment of the key.
@@ -117,6 +119,7 @@ impl Error {
             Self::MissingClientKey => "MISSING_CLIENT_KEY",
             Self::InvalidClientKey { .. } => "INVALID_CLIENT_KEY",
             Self::ForbiddenEnvironment { .. } => "FORBIDDEN_ENVIRONMENT",
+            Self::ServerKeyRequired => "SERVER_KEY_REQUIRED",
             Self::FlagNotFound { .. } => "FLAG_NOT_FOUND",
             Self::SnapshotUnavailable { .. } => "SNAPSHOT_UNAVAILABLE",
             Self::InvalidStreamToken { .. } => "INVALID_STREAM_TOKEN",
@@ -141,7 +144,7 @@ impl Error {
                 _,
             ) => 401,
             (Self::TooManyStreams { .. }, _) => 429,
-            (Self::ForbiddenEnvironment { .. }, _) => 403,
+            (Self::ForbiddenEnvironment { .. } | Self::ServerKeyRequired, _) => 403,
             (Self::SnapshotUnavailable { .. }, Api::Rest) => 503,
             (Self::SnapshotUnavailable { .. }, Api::Ofrep) => 500,
             (
@@ -181,7 +184,9 @@ impl Error {
             | Self::InvalidEnvironment { .. }
             | Self::ForbiddenEnvironment { .. }
             | Self::SnapshotUnavailable { .. } => Some("environment"),
-            Self::MissingClientKey | Self::InvalidClientKey { .. } => Some("Authorization"),
+            Self::MissingClientKey | Self::InvalidClientKey { .. } | Self::ServerKeyRequired => {
+                Some("Authorization")
+            }
             Self::InvalidStreamToken { .. } => Some("token"),
             Self::RouteNotFound { .. }
             | Self::MethodNotAllowed { .. }
@@ -257,6 +262,10 @@ impl fmt::Display for Error {
                  or `X-Client-Key`",
             ),
             Self::InvalidClientKey { reason } => write!(f, "client key rejected: {reason}"),
+            Self::ServerKeyRequired => f.write_str(
+                "a client key may only evaluate; the snapshot needs a server key \
+                 (`Authorization: Bearer efs.<environment>.<secret>`)",
+            ),
             Self::ForbiddenEnvironment { key_environment, requested } => write!(
                 f,
                 "the client key belongs to environment {key_environment:?}, not {requested:?}"

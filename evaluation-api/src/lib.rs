@@ -91,6 +91,7 @@ mod input;
 mod query;
 mod request;
 mod response;
+pub mod snapshot;
 pub mod stream;
 
 pub use answer::{respond, respond_unknown_environment};

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// One environment's complete flag configuration, as published to the edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     /// Environment key, e.g. `production`.
@@ -25,13 +26,15 @@ pub struct Snapshot {
     /// Reusable segments; keys are unique.
     #[serde(default)]
     pub segments: Vec<Segment>,
-    /// SHA-256 (lowercase hex) of the client keys allowed to evaluate this environment.
+    /// SHA-256 (lowercase hex) of the keys allowed to evaluate this environment: client keys
+    /// and server keys (`kind: "server"`, which may also download the snapshot; `docs/sdk.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_keys: Vec<ClientKey>,
 }
 
-/// A client key, stored only as a hash.
+/// An environment key, stored only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientKey {
     /// Human name of the key (e.g. `web`).
@@ -39,6 +42,38 @@ pub struct ClientKey {
     pub name: String,
     /// SHA-256 of the key, lowercase hex.
     pub sha256: String,
+    /// What the key may do; absent means [`KeyKind::Client`] (every snapshot before server keys).
+    #[serde(default, skip_serializing_if = "KeyKind::is_client")]
+    pub kind: KeyKind,
+}
+
+/// The two kinds of environment keys (`docs/sdk.md`, "Keys").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum KeyKind {
+    /// Public (`efk.`): evaluation answers only; may ship in a browser app.
+    #[default]
+    Client,
+    /// Secret (`efs.`): evaluation, and the environment's snapshot for in-process SDKs.
+    Server,
+}
+
+impl KeyKind {
+    /// Whether this is [`KeyKind::Client`] (serialised by omission).
+    #[must_use]
+    pub fn is_client(&self) -> bool {
+        *self == KeyKind::Client
+    }
+
+    /// The key string's prefix: `efk` or `efs`.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Client => "efk",
+            KeyKind::Server => "efs",
+        }
+    }
 }
 
 /// A feature flag: key, kill switch, basic targeting, and optionally variations, rules, overrides

@@ -3,12 +3,12 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::flag::CompiledFlag;
-use crate::model::{Flag, Segment, Snapshot};
+use crate::model::{Flag, KeyKind, Segment, Snapshot};
 use crate::segment::CompiledSegment;
 use crate::sets::Interner;
 use crate::validate::ValidationError;
@@ -37,7 +37,7 @@ pub struct CompiledSnapshot {
     flag_index: HashMap<String, u32>,
     /// By position in the snapshot's `segments`; `None` for invalid ones.
     pub(crate) segments: Vec<Option<CompiledSegment>>,
-    client_keys: HashSet<[u8; 32]>,
+    client_keys: HashMap<[u8; 32], KeyKind>,
     has_client_keys: bool,
     /// String operands of all `in` / `notIn` clauses.
     pub(crate) interner: Interner,
@@ -142,10 +142,17 @@ impl CompiledSnapshot {
         self.has_client_keys
     }
 
-    /// Whether a client key whose SHA-256 is `sha256_hex` may evaluate (hex in either case).
+    /// Whether a key whose SHA-256 is `sha256_hex` may evaluate (hex in either case): a client
+    /// or a server key the snapshot lists.
     #[must_use]
     pub fn client_key_hash_allowed(&self, sha256_hex: &str) -> bool {
-        decode_sha256(sha256_hex).is_some_and(|hash| self.client_keys.contains(&hash))
+        self.key_kind(sha256_hex).is_some()
+    }
+
+    /// The kind of the listed key whose SHA-256 is `sha256_hex`; `None` when it is not listed.
+    #[must_use]
+    pub fn key_kind(&self, sha256_hex: &str) -> Option<KeyKind> {
+        decode_sha256(sha256_hex).and_then(|hash| self.client_keys.get(&hash).copied())
     }
 
     pub(crate) fn flag_position(&self, key: &str) -> Option<usize> {

@@ -27,6 +27,8 @@ pub enum Resource {
     Override,
     /// A client key of an environment.
     ClientKey,
+    /// A server key of an environment.
+    ServerKey,
 }
 
 impl Resource {
@@ -38,6 +40,7 @@ impl Resource {
             Self::Environment => "environment",
             Self::Override => "override",
             Self::ClientKey => "client key",
+            Self::ServerKey => "server key",
         }
     }
 
@@ -49,6 +52,7 @@ impl Resource {
             Self::Environment => "ENVIRONMENT",
             Self::Override => "OVERRIDE",
             Self::ClientKey => "CLIENT_KEY",
+            Self::ServerKey => "SERVER_KEY",
         }
     }
 }

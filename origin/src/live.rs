@@ -96,10 +96,35 @@ impl EvaluationGate {
 /// Pause before the follower retries after failing to read the outbox.
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A snapshot's document as published: what `GET /sdk/v1/snapshot` serves (`docs/sdk.md`).
+#[derive(Debug)]
+pub struct Document {
+    /// The JSON text, byte for byte the outbox's (and so the edge's).
+    pub json: String,
+    /// [`evaluation_api::snapshot::snapshot_etag`] of it, computed once per version.
+    pub etag: String,
+    /// The JSON gzipped, made by the first request that accepts gzip (`http/sdk.rs`), so that
+    /// the SDKs of a fleet polling one version cost one compression.
+    pub gzip: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl Document {
+    /// The document of `json` at `version` (hashes it: call off the async runtime for big ones).
+    pub fn new(version: u64, json: String) -> Self {
+        let etag = evaluation_api::snapshot::snapshot_etag(version, json.as_bytes());
+        Self {
+            json,
+            etag,
+            gzip: std::sync::OnceLock::new(),
+        }
+    }
+}
+
 /// The newest snapshot of one environment, and the channel announcing its successors.
 #[derive(Debug)]
 struct Live {
     snapshot: Arc<CompiledSnapshot>,
+    document: Arc<Document>,
     /// Holds the same snapshot; kept beside it so that [`LiveSnapshots::get`], on every
     /// evaluation, takes no lock but the map's.
     announce: watch::Sender<Arc<CompiledSnapshot>>,
@@ -155,6 +180,18 @@ impl LiveSnapshots {
             .map(|live| Arc::clone(&live.snapshot))
     }
 
+    /// The snapshot of `environment` with its published document, if one is loaded.
+    pub fn get_document(
+        &self,
+        environment: &str,
+    ) -> Option<(Arc<CompiledSnapshot>, Arc<Document>)> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(environment)
+            .map(|live| (Arc::clone(&live.snapshot), Arc::clone(&live.document)))
+    }
+
     /// The environment's snapshot as a channel: its value is the newest snapshot, and it
     /// changes with every newer version installed, by this replica's commits or by the follower.
     /// `None` while the environment has no snapshot (it does not exist).
@@ -187,23 +224,27 @@ impl LiveSnapshots {
         self.get(environment).map(|s| s.version())
     }
 
-    /// Installs `compiled` unless a newer or equal version is already loaded, and announces it
-    /// to the environment's [`LiveSnapshots::watch`]ers; an older version announces nothing.
-    pub fn install(&self, compiled: CompiledSnapshot) -> bool {
+    /// Installs `compiled` (and its `document`) unless a newer or equal version is already
+    /// loaded, and announces it to the environment's [`LiveSnapshots::watch`]ers; an older
+    /// version announces nothing.
+    pub fn install(&self, compiled: CompiledSnapshot, document: Document) -> bool {
         let environment = compiled.environment().to_owned();
         let version = compiled.version();
         let compiled = Arc::new(compiled);
+        let document = Arc::new(document);
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         match map.get_mut(&environment) {
             Some(live) if live.snapshot.version() >= version => return false,
             Some(live) => {
                 live.snapshot = Arc::clone(&compiled);
+                live.document = document;
                 // under the map's lock, so watchers see versions in the order they are installed
                 live.announce.send_replace(compiled);
             }
             None => {
                 let live = Live {
                     snapshot: Arc::clone(&compiled),
+                    document,
                     announce: watch::Sender::new(compiled),
                 };
                 map.insert(environment.clone(), live);
@@ -217,14 +258,15 @@ impl LiveSnapshots {
         true
     }
 
-    /// Compiles and installs a snapshot this process just committed. Compiling thousands of
-    /// flags takes milliseconds of CPU, so it runs on the blocking pool, not on a request thread.
+    /// Compiles and installs a snapshot this process just committed, whose outbox text is
+    /// `body`. Compiling thousands of flags takes milliseconds of CPU, so it runs on the blocking
+    /// pool, not on a request thread.
     ///
     /// Until it is installed the version is marked as [`LiveSnapshots::installing`], so the
     /// listener's announcement of this same commit waits for it here instead of reading it back
     /// from the outbox. Mark it before committing to close the gap between the commit and this
     /// call.
-    pub async fn install_snapshot(self: &Arc<Self>, snapshot: Snapshot) {
+    pub async fn install_snapshot(self: &Arc<Self>, snapshot: Snapshot, body: String) {
         if self
             .version(&snapshot.environment)
             .is_some_and(|v| v >= snapshot.version)
@@ -236,7 +278,8 @@ impl LiveSnapshots {
         let compiled = tokio::task::spawn_blocking(move || {
             let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
             log_warnings(&compiled, &warnings);
-            live.install(compiled);
+            let document = Document::new(compiled.version(), body);
+            live.install(compiled, document);
         });
         if let Err(e) = compiled.await {
             tracing::error!(error = %e, "compiling a committed snapshot failed");
@@ -253,7 +296,8 @@ impl LiveSnapshots {
             match CompiledSnapshot::from_json(body.as_bytes()) {
                 Ok((compiled, warnings)) => {
                     log_warnings(&compiled, &warnings);
-                    live.install(compiled);
+                    let document = Document::new(compiled.version(), body);
+                    live.install(compiled, document);
                 }
                 Err(e) => tracing::error!(
                     environment,
@@ -441,29 +485,31 @@ pub fn spawn_follower(
 mod tests {
     use super::*;
 
-    fn snapshot(environment: &str, version: u64) -> CompiledSnapshot {
+    /// Installs an empty snapshot of `environment` at `version`.
+    fn installed(live: &LiveSnapshots, environment: &str, version: u64) -> bool {
         let json = format!(r#"{{"environment":"{environment}","version":{version},"flags":[]}}"#);
-        CompiledSnapshot::from_json(json.as_bytes()).unwrap().0
+        let compiled = CompiledSnapshot::from_json(json.as_bytes()).unwrap().0;
+        live.install(compiled, Document::new(version, json))
     }
 
     #[test]
     fn every_newer_version_is_announced_to_its_environments_watchers_only() {
         let live = LiveSnapshots::new(Metrics::new().unwrap());
         assert!(live.watch("production").is_none());
-        assert!(live.install(snapshot("production", 3)));
-        assert!(live.install(snapshot("staging", 1)));
+        assert!(installed(&live, "production", 3));
+        assert!(installed(&live, "staging", 1));
         let mut production = live.watch("production").unwrap();
         let mut staging = live.watch("staging").unwrap();
         assert_eq!(production.borrow_and_update().version(), 3);
 
-        assert!(live.install(snapshot("production", 4)));
+        assert!(installed(&live, "production", 4));
         assert!(production.has_changed().unwrap());
         assert_eq!(production.borrow_and_update().version(), 4);
         assert!(!staging.has_changed().unwrap());
 
         // an older or equal version installs and announces nothing
-        assert!(!live.install(snapshot("production", 2)));
-        assert!(!live.install(snapshot("production", 4)));
+        assert!(!installed(&live, "production", 2));
+        assert!(!installed(&live, "production", 4));
         assert!(!production.has_changed().unwrap());
         assert_eq!(live.version("production"), Some(4));
         assert_eq!(staging.borrow_and_update().version(), 1);
@@ -474,13 +520,13 @@ mod tests {
         let live = Arc::new(LiveSnapshots::new(Metrics::new().unwrap()));
         let short = std::time::Duration::from_millis(20);
         assert!(!live.wait_for_version("production", 1, short).await);
-        live.install(snapshot("production", 1));
+        installed(&live, "production", 1);
         assert!(live.wait_for_version("production", 1, short).await);
         assert!(!live.wait_for_version("production", 2, short).await);
         let installer = Arc::clone(&live);
         let install = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            installer.install(snapshot("production", 2));
+            installed(&installer, "production", 2);
         });
         let long = std::time::Duration::from_secs(10);
         assert!(live.wait_for_version("production", 2, long).await);

@@ -54,6 +54,20 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits at most 10 s for `series` to read `want`: the publisher counts a delivery just after it
+/// commits the cursor, so a test that saw the cursor move must not stop the publisher (or read
+/// the counter) before the count is in.
+async fn metric_soon(app: &TestApp, series: &str, want: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(app, series).await != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} never read {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits at most 10 s (far below the backoffs) for `sink` to reach `version`.
 async fn delivered_soon(pool: &PgPool, environment: &str, version: u64) {
     let want = i64::try_from(version).unwrap();
@@ -100,6 +114,7 @@ async fn a_version_the_edge_refuses_shows_in_metrics_and_the_next_valid_one_is_d
     // Version 2 is valid: it goes out now, not after version 1's 300..600 s backoff.
     let (v2, body2) = commit_snapshot(&pool, "production", 2).await;
     delivered_soon(&pool, "production", v2).await;
+    metric_soon(&app, STORED, 1.0).await;
     publisher.abort();
     assert_eq!(
         edge.state.accepted.lock().unwrap().clone(),
@@ -156,6 +171,7 @@ async fn an_edge_holding_a_newer_version_is_reported_superseded_not_counted_as_s
     let publisher = publish_to(&app, &edge, fast_settings());
     commit_snapshot(&pool, "production", 1).await;
     delivered_soon(&pool, "production", 1).await;
+    metric_soon(&app, SUPERSEDED, 1.0).await;
     publisher.abort();
 
     assert_eq!(edge.answers(), vec![(1, 409)]);

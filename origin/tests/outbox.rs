@@ -214,12 +214,13 @@ async fn an_announcement_during_the_local_install_waits_for_it_instead_of_readin
         announcements
     };
     let announced = announcements.latest();
+    let snapshot = snapshot("production", version, 2_000);
+    let body = serde_json::to_string(&snapshot).unwrap();
     // `join!` polls the install first: it marks the version, then compiles 2,000 flags on the
     // blocking pool while the announcement is followed.
-    tokio::join!(
-        live.install_snapshot(snapshot("production", version, 2_000)),
-        async { live.follow(&pool, &announced).await.unwrap() },
-    );
+    tokio::join!(live.install_snapshot(snapshot, body), async {
+        live.follow(&pool, &announced).await.unwrap()
+    },);
     assert_eq!(live.version("production"), Some(version));
     assert_eq!(live.body_reads(), 0);
 }

@@ -1,8 +1,8 @@
-//! Client keys: stored as SHA-256 hashes, compared as bytes.
+//! Environment keys (client and server): stored as SHA-256 hashes, compared as bytes.
 
-use hashbrown::HashSet;
+use hashbrown::HashMap;
 
-use crate::model::ClientKey;
+use crate::model::{ClientKey, KeyKind};
 use crate::path::{Diagnostics, Path};
 use alloc::string::String;
 
@@ -10,15 +10,15 @@ pub(super) fn compile_client_keys(
     keys: &[core::result::Result<&ClientKey, String>],
     diag: &mut Diagnostics,
     root: &Path<'_>,
-) -> (HashSet<[u8; 32]>, bool) {
+) -> (HashMap<[u8; 32], KeyKind>, bool) {
     let path = root.field("clientKeys");
-    let mut out = HashSet::with_capacity(keys.len());
+    let mut out = HashMap::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
         let item = path.index(i);
         match key {
             Ok(key) => match decode_sha256(&key.sha256) {
                 Some(hash) => {
-                    out.insert(hash);
+                    out.insert(hash, key.kind);
                 }
                 None => diag.report(
                     &item.field("sha256"),

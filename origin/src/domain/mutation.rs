@@ -286,13 +286,13 @@ async fn publish(
     snapshot: Snapshot,
     delete_environment: Option<i64>,
 ) -> Result<()> {
-    outbox::append(&mut tx, &snapshot).await?;
+    let body = outbox::append(&mut tx, &snapshot).await?;
     if let Some(id) = delete_environment {
         rows::environment::delete(&mut tx, id).await?;
     }
     // Taken before COMMIT: the listener may announce this version before this task resumes.
     let _installing = live.installing(&snapshot);
     tx.commit().await?;
-    live.install_snapshot(snapshot).await;
+    live.install_snapshot(snapshot, body).await;
     Ok(())
 }

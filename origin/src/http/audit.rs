@@ -30,8 +30,8 @@ struct AuditQuery {
     flag_key: Option<String>,
     /// Only this segment (shorthand for `entityType=segment&entityKey=...`).
     segment_key: Option<String>,
-    /// `flag`, `segment`, `environment` or `clientKey`.
-    #[param(pattern = "^(flag|segment|environment|clientKey)$")]
+    /// `flag`, `segment`, `environment`, `clientKey` or `serverKey`.
+    #[param(pattern = "^(flag|segment|environment|clientKey|serverKey)$")]
     entity_type: Option<String>,
     /// Only this entity key.
     entity_key: Option<String>,
@@ -72,7 +72,9 @@ fn filter(q: AuditQuery) -> Result<Filter> {
         None => None,
         Some(t) => Some(EntityType::parse(t).ok_or_else(|| Error::InvalidParameter {
             name: "entityType",
-            message: format!("expected flag, segment, environment or clientKey, got {t:?}"),
+            message: format!(
+                "expected flag, segment, environment, clientKey or serverKey, got {t:?}"
+            ),
         })?),
     };
     let mut entity_key = q.entity_key;

@@ -210,14 +210,8 @@ async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
     };
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    if let Err(wait) = gate.admit(&client) {
-        return into_axum(refusal(
-            path,
-            429,
-            "RATE_LIMITED",
-            "too many evaluation requests from this client; retry later",
-            whole_seconds(wait),
-        ));
+    if let Some(refused) = rate_limited(&state, &client, path) {
+        return refused;
     }
     let declared = parts
         .headers
@@ -345,6 +339,19 @@ fn refusal(path: &str, status: u16, code: &str, message: &str, retry_after: u64)
         .headers
         .push(("Retry-After", retry_after.to_string()));
     response
+}
+
+/// The 429 `RATE_LIMITED` answer when `client` is over the evaluation rate limit (shared by
+/// every public route that reads a snapshot: evaluations and snapshot downloads).
+pub(super) fn rate_limited(state: &AppState, client: &str, path: &str) -> Option<Response> {
+    let wait = state.live.evaluation_gate().admit(client).err()?;
+    Some(into_axum(refusal(
+        path,
+        429,
+        "RATE_LIMITED",
+        "too many evaluation requests from this client; retry later",
+        whole_seconds(wait),
+    )))
 }
 
 /// Rounds a wait up to whole seconds, at least one.

@@ -13,6 +13,7 @@ mod flags;
 pub mod openapi;
 mod ops;
 mod overrides;
+mod sdk;
 mod segments;
 pub mod stream;
 
@@ -155,6 +156,7 @@ fn routes() -> Routes {
     let (public, public_document) = OpenApiRouter::new()
         .merge(evaluate::router())
         .merge(stream::router())
+        .merge(sdk::router())
         .merge(ops::router())
         .split_for_parts();
     let mut document = openapi::base();

@@ -20,6 +20,8 @@ pub enum EntityType {
     Environment,
     /// A client key.
     ClientKey,
+    /// A server key.
+    ServerKey,
 }
 
 impl EntityType {
@@ -30,6 +32,7 @@ impl EntityType {
             Self::Segment => "segment",
             Self::Environment => "environment",
             Self::ClientKey => "clientKey",
+            Self::ServerKey => "serverKey",
         }
     }
 
@@ -40,6 +43,7 @@ impl EntityType {
             Self::Segment,
             Self::Environment,
             Self::ClientKey,
+            Self::ServerKey,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -1,8 +1,8 @@
-//! `client_key` rows and key generation (`docs/architecture.md`, "Client keys"); the writes are
-//! [`crate::domain::client_keys`]'s.
+//! `client_key` rows (client and server keys, `docs/sdk.md`) and key generation
+//! (`docs/architecture.md`, "Client keys"); the writes are [`crate::domain::client_keys`]'s.
 
 use chrono::{DateTime, Utc};
-use evaluator_core::model::ClientKey;
+use evaluator_core::model::{ClientKey, KeyKind};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -10,11 +10,13 @@ use sqlx::PgConnection;
 use super::rfc3339;
 use crate::error::Result;
 
-/// A stored client key (only its hash).
+/// A stored client or server key (only its hash).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {
-    /// Unique per environment.
+    /// Unique per environment (across both kinds).
     pub name: String,
+    /// `client` or `server`.
+    pub kind: String,
     /// SHA-256 of the key string, lowercase hex.
     pub sha256: String,
     /// Who created it.
@@ -36,11 +38,32 @@ impl Row {
     }
 }
 
-/// A fresh key for `environment`: `efk.<environment>.<32 lowercase hex>` from 128 random bits.
-pub fn generate(environment: &str) -> Result<String, getrandom::Error> {
+impl Row {
+    /// The key's kind (a row of an unknown kind, which the column's check excludes, is a client
+    /// key: the kind that may do less).
+    pub fn key_kind(&self) -> KeyKind {
+        if self.kind == "server" {
+            KeyKind::Server
+        } else {
+            KeyKind::Client
+        }
+    }
+}
+
+/// The stored name of `kind`.
+pub fn kind_name(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Client => "client",
+        KeyKind::Server => "server",
+    }
+}
+
+/// A fresh key of `kind` for `environment`: `efk.` (client) or `efs.` (server), then
+/// `<environment>.<32 lowercase hex>` from 128 random bits.
+pub fn generate(environment: &str, kind: KeyKind) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)?;
-    Ok(format!("efk.{environment}.{}", hex(&bytes)))
+    Ok(format!("{}.{environment}.{}", kind.prefix(), hex(&bytes)))
 }
 
 /// SHA-256 of the whole key string, lowercase hex (what snapshots publish).
@@ -59,23 +82,31 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The columns of a [`Row`], in its order.
-pub(crate) const COLUMNS: &str = "name, sha256, created_by, created_at";
+pub(crate) const COLUMNS: &str = "name, kind, sha256, created_by, created_at";
 
-/// The environment's keys, by name.
-pub async fn list(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<Row>> {
-    let sql = format!("select {COLUMNS} from client_key where environment_id = $1 order by name");
+/// The environment's keys of `kind`, by name.
+pub async fn list(conn: &mut PgConnection, environment_id: i64, kind: KeyKind) -> Result<Vec<Row>> {
+    let sql = format!(
+        "select {COLUMNS} from client_key where environment_id = $1 and kind = $2 order by name"
+    );
     Ok(sqlx::query_as(&sql)
         .bind(environment_id)
+        .bind(kind_name(kind))
         .fetch_all(conn)
         .await?)
 }
 
-/// The environment's keys as a snapshot lists them.
+/// The environment's keys of both kinds as a snapshot lists them (by name).
 pub async fn for_snapshot(conn: &mut PgConnection, environment_id: i64) -> Result<Vec<ClientKey>> {
-    Ok(list(conn, environment_id)
-        .await?
+    let sql = format!("select {COLUMNS} from client_key where environment_id = $1 order by name");
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(environment_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
         .into_iter()
         .map(|row| ClientKey {
+            kind: row.key_kind(),
             name: row.name,
             sha256: row.sha256,
         })
@@ -88,13 +119,18 @@ mod tests {
 
     #[test]
     fn generated_keys_have_the_documented_format() {
-        let key = generate("production").unwrap();
-        let secret = key.strip_prefix("efk.production.").unwrap();
-        assert_eq!(secret.len(), 32);
-        assert!(secret
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-        assert_ne!(key, generate("production").unwrap());
+        for (kind, prefix) in [
+            (KeyKind::Client, "efk.production."),
+            (KeyKind::Server, "efs.production."),
+        ] {
+            let key = generate("production", kind).unwrap();
+            let secret = key.strip_prefix(prefix).unwrap();
+            assert_eq!(secret.len(), 32);
+            assert!(secret
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert_ne!(key, generate("production", kind).unwrap());
+        }
     }
 
     #[test]

@@ -276,6 +276,14 @@ impl TestApp {
         created.body["key"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a server key named `name` and returns its secret.
+    pub async fn create_server_key(&self, environment: &str, name: &str) -> String {
+        let uri = format!("/admin/environments/{environment}/server-keys");
+        let created = self.post(&uri, json!({"name": name})).await;
+        created.assert_status(StatusCode::CREATED);
+        created.body["key"].as_str().unwrap().to_owned()
+    }
+
     pub async fn create_segment(&self, environment: &str, segment: Value) -> TestResponse {
         let uri = format!("/admin/segments?environment={environment}");
         let response = self.post(&uri, segment).await;

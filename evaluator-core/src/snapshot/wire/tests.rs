@@ -11,7 +11,7 @@ use serde::de::Error as _;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::model::{Clause, Rollout, WeightedVariation};
+use crate::model::{Clause, KeyKind, Rollout, WeightedVariation};
 
 /// Every field of every model type set to a value other than its default, optional fields
 /// present and lists non-empty, so that serializing it writes every member the model has.
@@ -95,10 +95,18 @@ fn full_snapshot() -> Snapshot {
         generated_at: String::from("2026-11-24T10:00:00Z"),
         flags: Vec::from([flag]),
         segments: Vec::from([segment]),
-        client_keys: Vec::from([ClientKey {
-            name: String::from("web"),
-            sha256: "ab".repeat(32),
-        }]),
+        client_keys: Vec::from([
+            ClientKey {
+                name: String::from("web"),
+                sha256: "ab".repeat(32),
+                kind: KeyKind::Client,
+            },
+            ClientKey {
+                name: String::from("backend"),
+                sha256: "cd".repeat(32),
+                kind: KeyKind::Server,
+            },
+        ]),
     }
 }
 

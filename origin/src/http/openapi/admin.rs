@@ -247,6 +247,27 @@ pub struct ClientKeyList {
     pub client_keys: Vec<ClientKeyInfo>,
 }
 
+/// A new server key: the only answer that contains the key itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerKeyCreated {
+    /// The stored part.
+    #[serde(flatten)]
+    pub info: ClientKeyInfo,
+    /// `efs.<environment>.<32 hex>`; a secret: keep it on servers, never in a browser app.
+    #[schema(pattern = "^efs\\.[A-Za-z0-9_-]{1,255}\\.[0-9a-f]{32}$")]
+    pub key: String,
+}
+
+/// An environment's server keys.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerKeyList {
+    /// The environment.
+    pub environment: String,
+    /// By name.
+    pub server_keys: Vec<ClientKeyInfo>,
+}
+
 /// One entry of the audit trail.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -255,7 +276,7 @@ pub struct AuditEntry {
     pub id: i64,
     /// The environment changed.
     pub environment: String,
-    /// `flag`, `segment`, `environment` or `clientKey`.
+    /// `flag`, `segment`, `environment`, `clientKey` or `serverKey`.
     pub entity_type: String,
     /// Key of the entity.
     pub entity_key: String,

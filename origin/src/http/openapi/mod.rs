@@ -47,10 +47,11 @@ pub const CLIENT_KEY_SECURITY: [&str; 3] = ["clientKey", "clientKeyHeader", "api
     tags(
         (name = "flags", description = "Flags of an environment, their history and overrides"),
         (name = "segments", description = "Reusable user segments of an environment"),
-        (name = "environments", description = "Environments and their client keys"),
+        (name = "environments", description = "Environments and their client and server keys"),
         (name = "audit", description = "The audit trail"),
         (name = "evaluation", description = "REST evaluation API"),
         (name = "ofrep", description = "OpenFeature Remote Evaluation Protocol"),
+        (name = "sdk", description = "Snapshots for in-process SDKs (server keys)"),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     ),
     components(responses(admin::Unauthorized, admin::RateLimited, admin::Internal)),
