@@ -290,6 +290,17 @@ test("without an event stream the provider polls with If-None-Match and picks up
   assert.equal(edge.requests.filter((r) => r.path !== "/sdk/v1/snapshot").length, 0, "no stream was opened");
 });
 
+test("a poll answered 503 with Retry-After waits that long before the next one", async (t) => {
+  const { edge, provider, domain } = await setUp(t, { streams: false, provider: { pollIntervalMs: 50 } });
+  await OpenFeature.setProviderAndWait(domain, provider);
+  edge.unavailable = 1;
+  await waitFor("the 503 and the poll after it", () => snapshotRequests(edge).some((r) => r.status === 503) && snapshotRequests(edge).at(-1).status === 304, 5_000);
+  const polls = snapshotRequests(edge);
+  const refused = polls.findIndex((r) => r.status === 503);
+  const gap = polls[refused + 1].at - polls[refused].at;
+  assert.ok(gap >= 900, `polled again after ${gap} ms, not after the 1 s asked for`);
+});
+
 test("with the stream turned off the provider polls even when the server names one", async (t) => {
   const { edge, provider, client, domain } = await setUp(t, { provider: { stream: false, pollIntervalMs: 50 } });
   await OpenFeature.setProviderAndWait(domain, provider);

@@ -57,6 +57,16 @@ export interface EdgeflagsProviderOptions {
 /** The snapshot endpoint refused the key (401/403): retrying cannot help. */
 class KeyRefused extends Error {}
 
+/** The snapshot endpoint answered with an error status (and maybe how long to wait: 429, 503). */
+class SnapshotRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(`the snapshot endpoint answered ${status}`);
+  }
+}
+
 /** The stream answered with an error status. */
 class StreamRefused extends Error {
   constructor(
@@ -288,6 +298,10 @@ export class EdgeflagsProvider implements Provider {
         (error: unknown) => {
           this.#failure(error);
           this.#pollDelayMs = Math.min(this.#pollDelayMs === this.#pollMs ? this.#retryMs : this.#pollDelayMs * 2, this.#pollMs, this.#maxRetryMs);
+          // A 429 or 503 says when to come back; not sooner.
+          if (error instanceof SnapshotRefused && error.retryAfterMs !== undefined) {
+            this.#pollDelayMs = Math.max(this.#pollDelayMs, error.retryAfterMs);
+          }
           this.#follow();
         },
       );
@@ -340,7 +354,7 @@ export class EdgeflagsProvider implements Provider {
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`the snapshot endpoint answered ${response.status}`);
+      throw new SnapshotRefused(response.status, retryAfter(response));
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
     this.#noteStream(response);
@@ -531,8 +545,7 @@ export class EdgeflagsProvider implements Provider {
       const response = await this.#fetch(url, { headers, signal: connection.signal });
       if (response.status !== 200 || !(response.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
         await response.body?.cancel();
-        const seconds = Number(response.headers.get("retry-after"));
-        throw new StreamRefused(response.status, Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 300) * 1000 : undefined);
+        throw new StreamRefused(response.status, retryAfter(response));
       }
       if (response.body === null) return false;
       this.#streamConnected = true;
@@ -598,6 +611,12 @@ export class EdgeflagsProvider implements Provider {
       );
     });
   }
+}
+
+/** A response's `Retry-After` in ms (seconds only, at most 5 minutes), if it has one. */
+function retryAfter(response: Response): number | undefined {
+  const seconds = Number(response.headers.get("retry-after") ?? "");
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 300) * 1000 : undefined;
 }
 
 function metadataOf(evaluation: Evaluation): FlagMetadata {

@@ -56,6 +56,8 @@ export class FakeEdge {
   streams = true;
   /** Events written with CR and CRLF line endings, a few bytes per write (the parser must reassemble them). */
   ragged = false;
+  /** How many snapshot requests to answer `503 SNAPSHOT_UNAVAILABLE` with `Retry-After: 1`. */
+  unavailable = 0;
   /** How many stream openings to refuse with `429 TOO_MANY_STREAMS` and `Retry-After: 1`. */
   refuseStreams = 0;
   /** The stream token snapshot answers carry; the stream accepts only the current one. */
@@ -163,6 +165,10 @@ export class FakeEdge {
       }
       if (auth !== `Bearer ${this.#serverKey}`) {
         return answer(401, { "content-type": "application/json" }, '{"error":{"code":"INVALID_CLIENT_KEY","message":"unknown key"}}');
+      }
+      if (this.unavailable > 0) {
+        this.unavailable--;
+        return answer(503, { "content-type": "application/json", "retry-after": "1" }, '{"error":{"code":"SNAPSHOT_UNAVAILABLE","message":"no snapshot"}}');
       }
       const headers = {
         etag: this.#etag,
