@@ -5,7 +5,14 @@
 //! cargo run -p evaluation-api --example differential -- snapshot FLAGS SEGMENTS > snapshot.json
 //! cargo run -p evaluation-api --example differential -- cases FLAGS SEGMENTS CONTEXTS > cases.json
 //! cargo run -p evaluation-api --example differential -- dump FLAGS SEGMENTS N   # one batch body
+//! cargo run -p evaluation-api --example differential -- evaluations FLAGS SEGMENTS CONTEXTS
 //! ```
+//!
+//! `evaluations` writes the generated snapshot and, per generated context, evaluator-core's own
+//! answers for the npm SDK's differential test (sdk/js/test/): every flag's result
+//! (`CompiledSnapshot::evaluate_all`, serialised as the REST flag result, error message
+//! included) and a few flags under each typed resolution (`Evaluation::expect_type`), all at
+//! the fixed time `nowMs`.
 //!
 //! `cases` writes the generated snapshot (evaluator-core's deterministic `testdata` generator)
 //! and, per generated context, what a correct worker must answer:
@@ -22,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use evaluation_api::{parse, respond, Config, HttpRequest, RequestHeaders};
 use evaluator_core::testdata;
-use evaluator_core::{CompiledSnapshot, EvaluationContext};
+use evaluator_core::{CompiledSnapshot, EvaluationContext, ValueType};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -47,6 +54,17 @@ fn main() {
             let out = json!({ "snapshot": snapshot_json, "generatedAtMs": now, "cases": cases });
             println!("{out}");
         }
+        Some("evaluations") => {
+            let (compiled, warnings) = CompiledSnapshot::compile(snapshot);
+            assert!(warnings.is_empty(), "generated snapshot must be valid");
+            // Before the generated overrides' expiry (2027), so some are active.
+            let now = 1_795_514_400_000;
+            let contexts: Vec<Value> = (1..=number(3) as u64)
+                .map(|n| evaluations(&compiled, n, now))
+                .collect();
+            let out = json!({ "snapshot": snapshot_json, "nowMs": now, "contexts": contexts });
+            println!("{out}");
+        }
         Some("dump") => {
             let (compiled, _) = CompiledSnapshot::compile(snapshot);
             println!(
@@ -55,7 +73,7 @@ fn main() {
                     .unwrap()
             );
         }
-        _ => panic!("usage: differential snapshot|cases|dump ... (see the file's doc)"),
+        _ => panic!("usage: differential snapshot|cases|dump|evaluations ... (see the file's doc)"),
     }
 }
 
@@ -161,6 +179,28 @@ fn case(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
         "restBatchSha256": rest_batch_hash,
         "requests": requests,
     })
+}
+
+/// Context `n` and evaluator-core's answers for it: every flag, then three flags under each typed
+/// resolution.
+fn evaluations(compiled: &CompiledSnapshot, n: u64, now: i64) -> Value {
+    let context = context(n);
+    let all = compiled.evaluate_all(&context, now);
+    let keys: Vec<&str> = compiled.flag_keys().collect();
+    let mut typed = Vec::new();
+    for k in 0..3u64 {
+        let flag = keys[((n * 31 + k * 337) % keys.len() as u64) as usize];
+        for (name, expected) in [
+            ("boolean", ValueType::Boolean),
+            ("string", ValueType::String),
+            ("number", ValueType::Number),
+            ("object", ValueType::Object),
+        ] {
+            let evaluation = compiled.evaluate(flag, &context, now).expect_type(expected);
+            typed.push(json!({ "type": name, "result": evaluation }));
+        }
+    }
+    json!({ "n": n, "context": context_json(&context), "all": all, "typed": typed })
 }
 
 /// The REST API `GET` query for a context: every attribute as a string parameter (arrays repeat it).

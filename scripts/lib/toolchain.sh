@@ -13,8 +13,9 @@
 # WRANGLER_SEND_METRICS=false, XDG_CONFIG_HOME (wrangler writes config and logs there).
 # Creates a gitignored .dev.vars with a random PUBLISH_SECRET when there is none, so a plain
 # `wrangler dev` accepts publishes signed with it (scripts/dev passes its own with --var).
-# Also defines fuzz_toolchain_install (cargo-fuzz, for scripts/fuzz); with
-# EDGEFLAGS_TOOLCHAIN=fuzz, sourcing only defines the functions and installs nothing for the edge.
+# Also defines fuzz_toolchain_install (cargo-fuzz, for scripts/fuzz) and wasm_pack_install
+# (wasm-pack, for scripts/build-sdk-js); with EDGEFLAGS_TOOLCHAIN=fuzz, sourcing only defines the
+# functions and installs nothing for the edge.
 # shellcheck shell=bash
 [ -n "${ROOT:-}" ] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -24,6 +25,9 @@ EDGE_NODE_MIN_MINOR=3
 EDGE_NODE_FALLBACK=22
 # cargo-fuzz for the fuzz targets (fuzz/, scripts/fuzz); it runs on stable with RUSTC_BOOTSTRAP=1.
 FUZZ_CARGO_FUZZ_VERSION=0.13.2
+# wasm-pack for the npm SDK (sdk/js, scripts/build-sdk-js), from the crate registry: the npm
+# `wasm-pack` package downloads a binary from GitHub, which is unreachable here.
+SDK_WASM_PACK_VERSION=0.15.1
 
 case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
 
@@ -111,6 +115,17 @@ fuzz_toolchain_install() {
   if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $FUZZ_CARGO_FUZZ_VERSION" ]; then
     say "installing cargo-fuzz $FUZZ_CARGO_FUZZ_VERSION (about 1 min)"
     cargo install cargo-fuzz --version "$FUZZ_CARGO_FUZZ_VERSION" --locked
+  fi
+}
+
+# wasm-pack at exactly SDK_WASM_PACK_VERSION, installed when missing or another version (about
+# 4 min). scripts/build-sdk-js runs it with `--mode no-install`, so it never downloads
+# wasm-bindgen itself: it uses the wasm-bindgen-cli edge_toolchain_install put on PATH, whose
+# version is the one Cargo.lock pins.
+wasm_pack_install() {
+  if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $SDK_WASM_PACK_VERSION" ]; then
+    say "installing wasm-pack $SDK_WASM_PACK_VERSION (about 4 min)"
+    cargo install wasm-pack --version "$SDK_WASM_PACK_VERSION" --locked
   fi
 }
 
