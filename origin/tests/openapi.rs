@@ -76,8 +76,8 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
             "{method} {path} is not documented: {documented:?}"
         );
     }
-    // 26 admin operations, 4 evaluation and OFREP's event stream, 4 operations
-    assert_eq!(documented.len(), 35, "{documented:?}");
+    // 29 admin operations, 4 evaluation and OFREP's event stream, 4 operations
+    assert_eq!(documented.len(), 38, "{documented:?}");
     for (method, path) in operations(&doc) {
         let operation = &doc["paths"][&path][&method];
         let security = &operation["security"];
@@ -656,6 +656,43 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     let malformed = Some(Body::from("{not json"));
     let r = app.send(M::POST, &flags, admin, malformed, &[]).await;
     spec.expect(&M::POST, &flags, S::BAD_REQUEST, &r);
+
+    // the dashboard's routes, and a protected environment's 428
+    let tag = json!({"environment": "production", "flagKeys": ["new-checkout-flow"],
+        "action": "addTags", "tags": ["t"]});
+    let disable = json!({"environment": "production", "flagKeys": ["new-checkout-flow"],
+        "action": "disable"});
+    let steps: Vec<Step> = vec![
+        (M::GET, "/admin/flag-index", None, S::OK),
+        (M::GET, "/admin/flag-index?q=checkout&limit=1", None, S::OK),
+        (M::GET, "/admin/flag-index?cursor=zz", None, S::BAD_REQUEST),
+        (
+            M::POST,
+            "/admin/evaluate",
+            Some(json!({"context": {"targetingKey": "u1"}})),
+            S::OK,
+        ),
+        (M::POST, "/admin/flag-bulk", Some(tag), S::OK),
+        (
+            M::PUT,
+            "/admin/environments/production",
+            Some(json!({"protected": true})),
+            S::OK,
+        ),
+        (
+            M::POST,
+            "/admin/flag-bulk",
+            Some(disable),
+            S::PRECONDITION_REQUIRED,
+        ),
+        (
+            M::PUT,
+            &checkout,
+            Some(json!({"enabled": false})),
+            S::PRECONDITION_REQUIRED,
+        ),
+    ];
+    spec.walk(&app, admin, steps).await;
 
     // every admin operation was checked at least once
     let admin: BTreeSet<(String, String)> = operations(&spec.doc)
