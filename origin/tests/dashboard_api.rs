@@ -877,3 +877,27 @@ async fn bulk_actions_honour_roles(pool: PgPool) {
         .await;
     r.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_large_evaluate_as_runs_to_the_end_off_the_async_workers(pool: PgPool) {
+    let app = with_index(pool).await;
+    app.create_environment("staging").await;
+    // 1,000 keys in 3 environments: 3,000 evaluations, over the blocking threshold
+    let mut keys: Vec<String> = (0..999).map(|i| format!("missing-{i}")).collect();
+    keys.push("checkout".to_owned());
+    let r = app
+        .post(
+            "/admin/evaluate",
+            json!({"context": {"targetingKey": "u"}, "flagKeys": keys}),
+        )
+        .await;
+    r.assert_status(StatusCode::OK);
+    let environments = r.body["environments"].as_array().unwrap();
+    assert_eq!(environments.len(), 3);
+    for environment in environments {
+        let results = environment["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1000);
+        assert_eq!(results[0]["errorCode"], "FLAG_NOT_FOUND");
+    }
+    assert_eq!(environments[0]["results"][999]["value"], true);
+}

@@ -79,11 +79,6 @@ async fn evaluate_as(admin: Admin, JsonObject(body): JsonObject) -> Result<Json<
         check_keys(keys)?;
     }
     let environments = environments(&admin, body.environments).await?;
-    let per_environment = body
-        .flag_keys
-        .as_ref()
-        .map_or(usize::MAX, Vec::len)
-        .min(MAX_EVALUATIONS);
     let snapshots: Vec<(String, Option<Arc<CompiledSnapshot>>)> = environments
         .into_iter()
         .map(|key| {
@@ -91,9 +86,11 @@ async fn evaluate_as(admin: Admin, JsonObject(body): JsonObject) -> Result<Json<
             (key, snapshot)
         })
         .collect();
+    // named flags are evaluated (found or not) in every environment with a snapshot
     let cost: usize = snapshots
         .iter()
-        .map(|(_, s)| s.as_ref().map_or(0, |s| s.len().min(per_environment)))
+        .filter_map(|(_, s)| s.as_ref())
+        .map(|s| body.flag_keys.as_ref().map_or(s.len(), Vec::len))
         .sum();
     if cost > MAX_EVALUATIONS {
         return Err(Error::invalid(

@@ -102,7 +102,8 @@ pub struct FlagHistory {
 pub struct FlagVersion {
     /// The flag version this change produced.
     pub version: u64,
-    /// `create`, `update`, `delete`, `rollback`, `copy`, `override.set` or `override.delete`.
+    /// `create`, `update`, `delete`, `rollback`, `copy`, `override.set`, `override.delete`,
+    /// `bulk.enable`, `bulk.disable`, `bulk.addTags` or `bulk.removeTags`.
     pub action: String,
     /// Token subject that made the change.
     pub actor: String,
