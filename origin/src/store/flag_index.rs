@@ -102,7 +102,14 @@ pub async fn keys(conn: &mut PgConnection, filter: &Filter) -> Result<Vec<String
         q.push(" and updated_at >= ").push_bind(since);
     }
     q.push(" order by flag_key limit ").push_bind(filter.limit);
-    Ok(q.build_query_scalar().fetch_all(conn).await?)
+    // Not a cached prepared statement: PostgreSQL plans an unnamed one with the actual values,
+    // so a selective search uses the trigram index. A cached statement switches to a generic
+    // plan after five runs, which cannot see the term and walks the key index through every
+    // row (6 ms instead of 0.1 ms over 15,000 flags).
+    Ok(q.build_query_scalar()
+        .persistent(false)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// Every copy of `keys` in `environment_ids`, by key, then environment.
