@@ -87,6 +87,9 @@ pub struct Flag {
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Labels for finding and grouping flags (`team:checkout`); evaluation never reads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// `false` is the kill switch.
     #[serde(default)]
     pub enabled: bool,

@@ -145,6 +145,14 @@ pub enum Error {
         segments: i64,
     },
 
+    /// A change of a flag's `enabled` in a protected environment without `X-Edgeflags-Confirm`
+    /// naming it; nothing was changed.
+    #[error("environment {environment:?} is protected: changing a flag's enabled state needs the header X-Edgeflags-Confirm: {environment}")]
+    ConfirmationRequired {
+        /// The protected environment.
+        environment: String,
+    },
+
     /// The body exceeds the configured limit.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -215,6 +223,7 @@ impl Error {
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ConfirmationRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -238,6 +247,7 @@ impl Error {
             Self::VersionConflict { .. } => "VERSION_CONFLICT".into(),
             Self::EnvironmentNotEmpty { .. } => "ENVIRONMENT_NOT_EMPTY".into(),
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE".into(),
+            Self::ConfirmationRequired { .. } => "CONFIRMATION_REQUIRED".into(),
             Self::RateLimited { .. } => "RATE_LIMITED".into(),
             Self::RouteNotFound(_) => "ROUTE_NOT_FOUND".into(),
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED".into(),
@@ -293,6 +303,7 @@ impl IntoResponse for Error {
                 error["retryAfterSeconds"] = json!(retry_after_secs)
             }
             Self::InvalidParameter { name, .. } => error["field"] = json!(name),
+            Self::ConfirmationRequired { environment } => error["environment"] = json!(environment),
             _ => {}
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();

@@ -36,6 +36,7 @@ pub fn key(value: &str, field: &str) -> Result<()> {
 /// the flag (`targetingRules.rules[2].clauses[0].operator`).
 pub fn flag(flag: &Flag, view: &View) -> Result<()> {
     let mut details = field_errors(validate_flag(flag, view.segments(), view.flags()), "");
+    tag_problems(&flag.tags, "", &mut details);
     storage_problems(flag, "", &mut details);
     if details.is_empty() && uses_regexes(flag.targeting_rules.as_ref().map(|t| &t.rules[..])) {
         let flags = replaced(view.flags(), flag, |f| f.flag_key == flag.flag_key);
@@ -132,6 +133,52 @@ fn storage_problems(flag: &Flag, prefix: &str, details: &mut Vec<FieldError>) {
     }
 }
 
+/// Most tags a flag may carry: enough to label owner, area and lifecycle, few enough that the
+/// flag list stays readable and the tag index small.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
+/// Whether `c` may appear in a tag: letters, digits and `_ . : -` (so `team:checkout` and
+/// `v2.1` work, and a tag never needs escaping in a URL or a UI).
+fn tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+}
+
+/// Why `tag` is not a valid tag, if it is not.
+pub fn tag_problem(tag: &str) -> Option<String> {
+    if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
+        Some(format!(
+            "must be 1-{MAX_TAG_CHARS} characters, got {}",
+            tag.chars().count()
+        ))
+    } else if !tag.chars().all(tag_char) {
+        Some("may contain only letters, digits, '_', '.', ':' and '-'".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The flag's `tags` (the origin's rule; evaluation never reads them): at most [`MAX_TAGS`],
+/// each valid and unique. Paths start with `prefix` (`tags[3]`).
+fn tag_problems(tags: &[String], prefix: &str, details: &mut Vec<FieldError>) {
+    if tags.len() > MAX_TAGS {
+        details.push(FieldError::new(
+            format!("{prefix}tags"),
+            format!("at most {MAX_TAGS} tags, got {}", tags.len()),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let field = format!("{prefix}tags[{i}]");
+        if let Some(problem) = tag_problem(tag) {
+            details.push(FieldError::new(field, problem));
+        } else if !seen.insert(tag.as_str()) {
+            details.push(FieldError::new(field, format!("duplicate tag {tag:?}")));
+        }
+    }
+}
+
 /// Longest override user id, in characters (the `flag_override.user_id` check).
 pub const USER_ID_CHARS: usize = 1024;
 /// Longest override user id, in bytes: `(flag, user id)` is a btree key, and PostgreSQL refuses
@@ -177,7 +224,9 @@ pub fn remaining(view: &View) -> Result<()> {
 pub fn environment(view: &View) -> Result<()> {
     let mut details = environment_problems(view);
     for flag in view.flags() {
-        storage_problems(flag, &format!("flags[{}].", flag.flag_key), &mut details);
+        let prefix = format!("flags[{}].", flag.flag_key);
+        tag_problems(&flag.tags, &prefix, &mut details);
+        storage_problems(flag, &prefix, &mut details);
     }
     into_result(details)
 }

@@ -76,8 +76,8 @@ fn document_covers_the_admin_evaluation_and_operations_routes() {
             "{method} {path} is not documented: {documented:?}"
         );
     }
-    // 26 admin operations, 4 evaluation and OFREP's event stream, 4 operations
-    assert_eq!(documented.len(), 35, "{documented:?}");
+    // 32 admin operations, 4 evaluation and OFREP's event stream, the SDK snapshot, 4 operations
+    assert_eq!(documented.len(), 42, "{documented:?}");
     for (method, path) in operations(&doc) {
         let operation = &doc["paths"][&path][&method];
         let security = &operation["security"];
@@ -373,7 +373,7 @@ fn strict_validation_rejects_an_undocumented_member() {
     let spec = Spec::new();
     let schema = json!({"$ref": "#/components/schemas/Environment"});
     let environment = json!({
-        "key": "dev", "name": "dev", "snapshotVersion": 1,
+        "key": "dev", "name": "dev", "snapshotVersion": 1, "protected": false,
         "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
     });
     spec.validate(&schema, &environment, "GET", "test", 200);
@@ -557,6 +557,9 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     let keys = "/admin/environments/production/client-keys";
     let web = json!({"name": "web"});
     let web_key = format!("{keys}/web");
+    let server_keys = "/admin/environments/production/server-keys";
+    let backend = json!({"name": "backend"});
+    let backend_key = format!("{server_keys}/backend");
     let renamed = json!({"name": "Pre-production"});
     let empty = json!({"key": "empty"});
     let steps: Vec<Step> = vec![
@@ -570,6 +573,9 @@ async fn admin_answers_match_the_document(pool: PgPool) {
         (M::POST, keys, Some(web), S::CREATED),
         (M::GET, keys, None, S::OK),
         (M::DELETE, &web_key, None, S::NO_CONTENT),
+        (M::POST, server_keys, Some(backend), S::CREATED),
+        (M::GET, server_keys, None, S::OK),
+        (M::DELETE, &backend_key, None, S::NO_CONTENT),
         (M::DELETE, "/admin/environments/staging", None, S::CONFLICT),
         (M::POST, environments, Some(empty), S::CREATED),
         (M::DELETE, "/admin/environments/empty", None, S::NO_CONTENT),
@@ -656,6 +662,43 @@ async fn admin_answers_match_the_document(pool: PgPool) {
     let malformed = Some(Body::from("{not json"));
     let r = app.send(M::POST, &flags, admin, malformed, &[]).await;
     spec.expect(&M::POST, &flags, S::BAD_REQUEST, &r);
+
+    // the dashboard's routes, and a protected environment's 428
+    let tag = json!({"environment": "production", "flagKeys": ["new-checkout-flow"],
+        "action": "addTags", "tags": ["t"]});
+    let disable = json!({"environment": "production", "flagKeys": ["new-checkout-flow"],
+        "action": "disable"});
+    let steps: Vec<Step> = vec![
+        (M::GET, "/admin/flag-index", None, S::OK),
+        (M::GET, "/admin/flag-index?q=checkout&limit=1", None, S::OK),
+        (M::GET, "/admin/flag-index?cursor=zz", None, S::BAD_REQUEST),
+        (
+            M::POST,
+            "/admin/evaluate",
+            Some(json!({"context": {"targetingKey": "u1"}})),
+            S::OK,
+        ),
+        (M::POST, "/admin/flag-bulk", Some(tag), S::OK),
+        (
+            M::PUT,
+            "/admin/environments/production",
+            Some(json!({"protected": true})),
+            S::OK,
+        ),
+        (
+            M::POST,
+            "/admin/flag-bulk",
+            Some(disable),
+            S::PRECONDITION_REQUIRED,
+        ),
+        (
+            M::PUT,
+            &checkout,
+            Some(json!({"enabled": false})),
+            S::PRECONDITION_REQUIRED,
+        ),
+    ];
+    spec.walk(&app, admin, steps).await;
 
     // every admin operation was checked at least once
     let admin: BTreeSet<(String, String)> = operations(&spec.doc)

@@ -72,6 +72,9 @@ struct WireFlag {
     #[allow(dead_code)]
     description: Option<AnyStr>,
     #[serde(default)]
+    #[allow(dead_code)]
+    tags: Vec<AnyStr>,
+    #[serde(default)]
     enabled: bool,
     #[serde(default)]
     #[allow(dead_code)]
@@ -212,6 +215,7 @@ impl WireFlag {
         let flag = Flag {
             flag_key: self.flag_key,
             description: None,
+            tags: Vec::new(),
             enabled: self.enabled,
             environment: None,
             default_value: self.default_value,

@@ -44,8 +44,9 @@ pub async fn create(
     w: &Writer<'_>,
     key: &str,
     name: Option<&str>,
+    protected: Option<bool>,
 ) -> Result<Written<environment::Row>> {
-    create_with_contents(w, key, name, Contents::default()).await
+    create_inner(w, key, name, protected, Contents::default()).await
 }
 
 /// Creates environment `key` holding `contents`, in one mutation: the whole environment is
@@ -57,10 +58,21 @@ pub async fn create_with_contents(
     name: Option<&str>,
     contents: Contents,
 ) -> Result<Written<environment::Row>> {
+    create_inner(w, key, name, None, contents).await
+}
+
+/// [`create_with_contents`], protected as `protected` says (default: `production` is).
+async fn create_inner(
+    w: &Writer<'_>,
+    key: &str,
+    name: Option<&str>,
+    protected: Option<bool>,
+    contents: Contents,
+) -> Result<Written<environment::Row>> {
     validation::key(key, "key")?;
     let name = name.unwrap_or(key);
     check_name(name)?;
-    let mut m = Mutation::create_environment(w.pool, key, name, w.actor).await?;
+    let mut m = Mutation::create_environment(w.pool, key, name, protected, w.actor).await?;
     let created = as_committed(&m, m.env().clone());
     let recorded = created.to_json();
     m.record(Change::created(
@@ -94,13 +106,23 @@ async fn populate(m: &mut Mutation, contents: Contents) -> Result<()> {
     flags::insert_all(m, flags).await
 }
 
-/// Renames environment `key` (its key never changes). Returns the row as committed.
-pub async fn update(w: &Writer<'_>, key: &str, name: &str) -> Result<Written<environment::Row>> {
-    check_name(name)?;
+/// Renames environment `key` (its key never changes) and/or sets whether it is protected; at
+/// least one of them must be given. Returns the row as committed.
+pub async fn update(
+    w: &Writer<'_>,
+    key: &str,
+    name: Option<&str>,
+    protected: Option<bool>,
+) -> Result<Written<environment::Row>> {
+    if let Some(name) = name {
+        check_name(name)?;
+    } else if protected.is_none() {
+        return Err(Error::invalid("name", "give `name`, `protected` or both"));
+    }
     let mut m = w.begin(key).await?;
     let old = m.env().to_json();
     let id = m.environment_id();
-    let renamed = rows::rename(m.conn(), id, name).await?;
+    let renamed = rows::change(m.conn(), id, name, protected).await?;
     let renamed = as_committed(&m, renamed);
     m.record(Change {
         entity: EntityType::Environment,

@@ -29,6 +29,8 @@ pub(super) enum Action {
     OverrideSet,
     /// An override was removed.
     OverrideDelete,
+    /// `POST /admin/flag-bulk` (`bulk.enable`, `bulk.addTags`...).
+    Bulk(&'static str),
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Self::Copy => "copy",
             Self::OverrideSet => "override.set",
             Self::OverrideDelete => "override.delete",
+            Self::Bulk(action) => action,
         }
     }
 }
@@ -230,9 +233,15 @@ pub(super) async fn save(
         .and_then(|p| p.flag.created_at.clone())
         .or_else(|| Some(m.now_text()));
     flag.updated_at = Some(m.now_text());
+    if let Some(p) = previous {
+        // a flag that appears (create, copy, restore) is not a toggle: only an existing flag's
+        // kill switch needs the confirmation
+        m.check_enabled_change(p.flag.enabled, flag.enabled)?;
+    }
     m.stage_flag(&flag)?;
 
     let actor = m.actor().to_owned();
+    let comment = m.comment().map(str::to_owned);
     let id = match previous {
         Some(p) => {
             rows::update(m.conn(), p.feature_flag_id, &flag, &actor).await?;
@@ -257,6 +266,7 @@ pub(super) async fn save(
             actor: &actor,
             definition: Some(&flag),
             rollback_of,
+            comment: comment.as_deref(),
         },
     )
     .await?;
@@ -279,6 +289,7 @@ async fn remove(m: &mut Mutation, stored: &flag::Stored) -> Result<u64> {
     let environment_id = m.environment_id();
     let version = flag::next_version(m.conn(), environment_id, key).await?;
     let actor = m.actor().to_owned();
+    let comment = m.comment().map(str::to_owned);
     rows::delete(m.conn(), stored.feature_flag_id).await?;
     rows::record_version(
         m.conn(),
@@ -290,6 +301,7 @@ async fn remove(m: &mut Mutation, stored: &flag::Stored) -> Result<u64> {
             actor: &actor,
             definition: None,
             rollback_of: None,
+            comment: comment.as_deref(),
         },
     )
     .await?;
@@ -308,6 +320,7 @@ async fn remove(m: &mut Mutation, stored: &flag::Stored) -> Result<u64> {
 pub(super) async fn insert_all(m: &mut Mutation, flags: Vec<Flag>) -> Result<()> {
     let environment_id = m.environment_id();
     let actor = m.actor().to_owned();
+    let comment = m.comment().map(str::to_owned);
     for flag in flags {
         let id = rows::insert(m.conn(), environment_id, &flag, &actor).await?;
         rows::replace_overrides(m.conn(), id, &flag.overrides).await?;
@@ -321,6 +334,7 @@ pub(super) async fn insert_all(m: &mut Mutation, flags: Vec<Flag>) -> Result<()>
                 actor: &actor,
                 definition: Some(&flag),
                 rollback_of: None,
+                comment: comment.as_deref(),
             },
         )
         .await?;

@@ -28,6 +28,7 @@
 //! use origin::domain::mutation::Mutation; // opening a mutation: private
 //! ```
 
+pub mod bulk;
 pub mod client_keys;
 pub mod environments;
 pub mod flags;
@@ -59,6 +60,11 @@ pub struct Writer<'a> {
 pub(crate) struct Actor<'a> {
     pub(crate) subject: &'a str,
     pub(crate) token_id: Option<&'a str>,
+    /// The author's comment on the change (`X-Edgeflags-Comment`), kept with its audit rows.
+    pub(crate) comment: Option<&'a str>,
+    /// The environment the caller confirmed changes of flags' `enabled` in
+    /// (`X-Edgeflags-Confirm`); protected environments need it.
+    pub(crate) confirm: Option<&'a str>,
 }
 
 impl<'a> Writer<'a> {
@@ -70,6 +76,8 @@ impl<'a> Writer<'a> {
             actor: Actor {
                 subject: actor,
                 token_id: None,
+                comment: None,
+                confirm: None,
             },
         }
     }
@@ -78,6 +86,22 @@ impl<'a> Writer<'a> {
     #[must_use]
     pub fn with_token_id(mut self, token_id: Option<&'a str>) -> Self {
         self.actor.token_id = token_id;
+        self
+    }
+
+    /// The same writer, recording `comment` with every change it makes (checked by
+    /// [`crate::http`]: at most 500 characters, no control characters).
+    #[must_use]
+    pub fn with_comment(mut self, comment: Option<&'a str>) -> Self {
+        self.actor.comment = comment;
+        self
+    }
+
+    /// The same writer, confirming changes of flags' `enabled` in the environment `confirm`
+    /// names (a protected environment refuses them otherwise).
+    #[must_use]
+    pub fn with_confirmation(mut self, confirm: Option<&'a str>) -> Self {
+        self.actor.confirm = confirm;
         self
     }
 

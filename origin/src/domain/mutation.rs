@@ -91,6 +91,10 @@ pub(super) struct Mutation {
     actor: String,
     /// `jti` of the caller's token, if it has one.
     token_id: Option<String>,
+    /// The author's comment, recorded with every change.
+    comment: Option<String>,
+    /// The environment the caller confirmed changes of `enabled` in (`X-Edgeflags-Confirm`).
+    confirm: Option<String>,
     changes: Vec<Change>,
     delete_environment: bool,
 }
@@ -114,11 +118,12 @@ impl Mutation {
         pool: &PgPool,
         key: &str,
         name: &str,
+        protected: Option<bool>,
         actor: Actor<'_>,
     ) -> Result<Self> {
         let mut tx = pool.begin().await?;
         // the new row is invisible to others and locked by this transaction until it commits
-        let env = rows::environment::insert(&mut tx, key, name)
+        let env = rows::environment::insert(&mut tx, key, name, protected)
             .await?
             .ok_or_else(|| Error::already_exists(Resource::Environment, key))?;
         Self::start(tx, env, actor).await
@@ -140,6 +145,8 @@ impl Mutation {
             now,
             actor: actor.subject.to_owned(),
             token_id: actor.token_id.map(str::to_owned),
+            comment: actor.comment.map(str::to_owned),
+            confirm: actor.confirm.map(str::to_owned),
             changes: Vec::new(),
             delete_environment: false,
         })
@@ -168,6 +175,26 @@ impl Mutation {
     /// The caller.
     pub(super) fn actor(&self) -> &str {
         &self.actor
+    }
+
+    /// Refuses a change of a flag's `enabled` from `was` to `is` in a protected environment
+    /// unless the caller confirmed it by naming the environment (`X-Edgeflags-Confirm`): 428,
+    /// and the whole mutation rolls back.
+    pub(super) fn check_enabled_change(&self, was: bool, is: bool) -> Result<()> {
+        if was == is
+            || !self.env.protected
+            || self.confirm.as_deref() == Some(self.environment_key())
+        {
+            return Ok(());
+        }
+        Err(Error::ConfirmationRequired {
+            environment: self.env.environment_key.clone(),
+        })
+    }
+
+    /// The author's comment on this change, if any.
+    pub(super) fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
     }
 
     /// The snapshot version this mutation will publish.
@@ -264,6 +291,7 @@ impl Mutation {
             &self.env.environment_key,
             &self.actor,
             self.token_id.as_deref(),
+            self.comment.as_deref(),
             version,
             &self.changes,
         )

@@ -7,11 +7,12 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
 
-use super::extract::{IfMatch, JsonObject, Query};
+use super::extract::{change_comment, IfMatch, JsonObject, Query};
 use super::{environment_of, page_limit, AppState};
 use crate::auth::{Caller, Role};
 use crate::domain::{Target, Writer};
@@ -38,11 +39,20 @@ pub(super) struct PageQuery {
     pub(super) cursor: Option<String>,
 }
 
+/// Header confirming a change of flags' `enabled` in the protected environment it names.
+pub(super) const CONFIRM_HEADER: &str = "x-edgeflags-confirm";
+
 /// Any admin request: the shared state and the caller `admin_guard` authenticated.
 #[derive(Debug)]
 pub(super) struct Admin {
     pub(super) state: AppState,
     pub(super) caller: Caller,
+    /// The author's comment on a change (`X-Edgeflags-Comment`); only read for methods that
+    /// change something, so a read never fails on it.
+    pub(super) comment: Option<String>,
+    /// The environment the caller confirms changes of flags' `enabled` in
+    /// (`X-Edgeflags-Confirm`); protected environments need it.
+    pub(super) confirm: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -56,9 +66,22 @@ impl FromRequestParts<AppState> for Admin {
             .get::<Caller>()
             .cloned()
             .ok_or(Error::Unauthorized("missing bearer token"))?;
+        let comment = if parts.method == Method::GET || parts.method == Method::HEAD {
+            None
+        } else {
+            change_comment(&parts.headers)?
+        };
+        // anything but an environment key confirms nothing: the change then answers 428
+        let confirm = parts
+            .headers
+            .get(CONFIRM_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned());
         Ok(Self {
             state: state.clone(),
             caller,
+            comment,
+            confirm,
         })
     }
 }
@@ -68,6 +91,8 @@ impl Admin {
     pub(super) fn writer(&self) -> Writer<'_> {
         Writer::new(&self.state.pool, &self.state.live, &self.caller.sub)
             .with_token_id(self.caller.token_id.as_deref())
+            .with_comment(self.comment.as_deref())
+            .with_confirmation(self.confirm.as_deref())
     }
 
     /// Environment `key`'s row (unlocked), once the caller may read it; 404 when absent.

@@ -122,7 +122,7 @@ fn filter(q: AuditQuery) -> Result<Filter> {
     ),
 )]
 async fn list(Query(q): Query<AuditQuery>, admin: Admin) -> Result<Json<Value>> {
-    let Admin { state, caller } = admin;
+    let Admin { state, caller, .. } = admin;
     let limit = page_limit(q.limit)?;
     let mut filter = filter(q)?;
     match &filter.environment {

@@ -73,6 +73,9 @@ struct CreateBody {
     /// 1-255 characters, not blank.
     #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     name: Option<String>,
+    /// Whether changing a flag's `enabled` here needs `X-Edgeflags-Confirm` naming the
+    /// environment; default `true` for `production`, `false` otherwise.
+    protected: Option<bool>,
 }
 
 #[utoipa::path(
@@ -99,7 +102,13 @@ struct CreateBody {
 async fn create(admin: Admin, JsonObject(body): JsonObject) -> Result<Response> {
     admin.caller.require_unrestricted(Role::Admin)?;
     let body: CreateBody = document::from_value(Value::Object(body))?;
-    let created = environments::create(&admin.writer(), &body.key, body.name.as_deref()).await?;
+    let created = environments::create(
+        &admin.writer(),
+        &body.key,
+        body.name.as_deref(),
+        body.protected,
+    )
+    .await?;
     let mut response = (
         StatusCode::CREATED,
         [snapshot_version_header(created.snapshot_version)],
@@ -115,9 +124,12 @@ async fn create(admin: Admin, JsonObject(body): JsonObject) -> Result<Response> 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = EnvironmentUpdate)]
 struct UpdateBody {
-    /// 1-255 characters, not blank.
+    /// The new display name: 1-255 characters, not blank.
     #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
-    name: String,
+    name: Option<String>,
+    /// Whether changing a flag's `enabled` here needs `X-Edgeflags-Confirm` naming the
+    /// environment.
+    protected: Option<bool>,
 }
 
 #[utoipa::path(
@@ -125,10 +137,11 @@ struct UpdateBody {
     path = "/admin/environments/{environment}",
     tag = "environments",
     operation_id = "renameEnvironment",
-    summary = "Rename an environment",
-    description = "Requires role `admin` on the environment.",
+    summary = "Rename an environment or set whether it is protected",
+    description = "Give `name`, `protected` or both (neither: 422). Requires role `admin` on \
+        the environment.",
     params(("environment" = String, Path, description = "Environment key")),
-    request_body(content = UpdateBody, description = "The new display name"),
+    request_body(content = UpdateBody, description = "The new display name and/or protection"),
     responses(
         (status = 200, description = "The renamed environment", body = Environment, headers(
             ("X-Edgeflags-Snapshot-Version" = u64, description = "Snapshot version the change produced"),
@@ -144,7 +157,8 @@ async fn update(
 ) -> Result<Response> {
     admin.caller.require(Role::Admin, &key)?;
     let body: UpdateBody = document::from_value(Value::Object(body))?;
-    let renamed = environments::update(&admin.writer(), &key, &body.name).await?;
+    let renamed =
+        environments::update(&admin.writer(), &key, body.name.as_deref(), body.protected).await?;
     Ok((
         [snapshot_version_header(renamed.snapshot_version)],
         Json(renamed.value.to_json()),

@@ -65,6 +65,11 @@ const PARAMETER_NAMES: &[&str] = &[
     "segment_key",
     "user_id",
     "name",
+    "tag",
+    "q",
+    "enabled",
+    "hasRules",
+    "changedSince",
 ];
 
 /// The input boundary for request parameters: every query and path parameter must be text
@@ -194,6 +199,68 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// Header carrying the author's comment on a change.
+pub const COMMENT_HEADER: &str = "x-edgeflags-comment";
+
+/// Longest change comment, in characters once decoded.
+pub const MAX_COMMENT_CHARS: usize = 500;
+
+/// The change comment of `X-Edgeflags-Comment`: the header's bytes percent-decoded (so any
+/// UTF-8 text fits in a header; a `%` not followed by two hex digits stays as it is, so plain
+/// ASCII text is taken as it is), then UTF-8, at most [`MAX_COMMENT_CHARS`] characters, no control
+/// characters (they would reach audit views and logs as they are). Absent or blank → `None`; a
+/// bad one → 400 `INVALID_PARAMETER` naming the header.
+pub fn change_comment(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get(COMMENT_HEADER) else {
+        return Ok(None);
+    };
+    let bad = |message: String| Error::InvalidParameter {
+        name: "X-Edgeflags-Comment",
+        message,
+    };
+    let text = String::from_utf8(percent_decode(value.as_bytes()))
+        .map_err(|_| bad("is not UTF-8 once percent-decoded".to_owned()))?;
+    let chars = text.chars().count();
+    if chars > MAX_COMMENT_CHARS {
+        return Err(bad(format!(
+            "is {chars} characters long; the limit is {MAX_COMMENT_CHARS}"
+        )));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(bad(format!(
+            "contains the control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    let trimmed = text.trim();
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// `%XX` sequences decoded; every other byte, a lone `%` included, kept.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)),
+            _ => None,
+        };
+        match escaped {
+            // two hex digits make at most 255
+            Some((h, l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -204,6 +271,46 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::IF_MATCH, HeaderValue::from_str(value).unwrap());
         IfMatch::from_headers(&headers)
+    }
+
+    fn comment(value: &[u8]) -> Result<Option<String>> {
+        let mut headers = HeaderMap::new();
+        headers.insert(COMMENT_HEADER, HeaderValue::from_bytes(value).unwrap());
+        change_comment(&headers)
+    }
+
+    #[test]
+    fn a_comment_is_taken_plain_or_percent_decoded() {
+        assert_eq!(comment(b"fix typo").unwrap().as_deref(), Some("fix typo"));
+        assert_eq!(
+            comment(b"caf%C3%A9 100%").unwrap().as_deref(),
+            Some("caf\u{e9} 100%")
+        );
+        assert_eq!(comment(b"  ").unwrap(), None);
+        assert_eq!(change_comment(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_comment_that_is_too_long_not_utf8_or_has_control_characters_is_refused() {
+        let long = "é".repeat(MAX_COMMENT_CHARS + 1).replace('é', "%C3%A9");
+        assert!(comment(
+            "é".repeat(MAX_COMMENT_CHARS)
+                .replace('é', "%C3%A9")
+                .as_bytes()
+        )
+        .is_ok());
+        for value in [long.as_bytes(), b"a%0Ab", b"%FF", b"a\tb"] {
+            assert!(
+                matches!(
+                    comment(value),
+                    Err(Error::InvalidParameter {
+                        name: "X-Edgeflags-Comment",
+                        ..
+                    })
+                ),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::document;
 use crate::domain::{flags, Written};
 use crate::error::{Error, Result};
 use crate::store::flag;
+use crate::validation;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,23 +43,39 @@ fn saved(status: StatusCode, saved: &Written<Flag>) -> Response {
     written(status, &saved.value, saved.snapshot_version)
 }
 
+/// `?tag=`: only flags carrying this tag.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TagQuery {
+    /// A tag (1-64 characters of `[A-Za-z0-9_.:-]`); only flags carrying it, exactly.
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
+    tag: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/admin/flags",
     tag = "flags",
     operation_id = "listFlags",
     summary = "List the flags of an environment",
-    description = "A page of flags, by key. Requires role `viewer` on the environment.",
-    params(PageQuery),
+    description = "A page of flags, by key; with `tag`, only the flags carrying that tag. \
+        Requires role `viewer` on the environment.",
+    params(PageQuery, TagQuery),
     responses(
         (status = 200, description = "A page of flags", body = FlagPage),
         (status = 404, description = "`ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         PageErrors,
     ),
 )]
-async fn list(page: Paging) -> Result<Json<Value>> {
+async fn list(page: Paging, Query(q): Query<TagQuery>) -> Result<Json<Value>> {
+    if let Some(problem) = q.tag.as_deref().and_then(validation::tag_problem) {
+        return Err(Error::InvalidParameter {
+            name: "tag",
+            message: problem,
+        });
+    }
     let mut conn = page.viewing.admin.state.pool.acquire().await?;
-    let mut flags = flag::page(&mut conn, page.rows()).await?;
+    let mut flags = flag::page(&mut conn, page.rows(), q.tag.as_deref()).await?;
     let (v, limit) = (page.viewing, page.limit);
     let next_cursor = next_page_cursor(&mut flags, limit, |f| f.flag_key.clone());
     Ok(Json(
@@ -140,6 +157,9 @@ async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Respons
             description = "Environment key; or the body's `environment` (they must agree)"),
         ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$", description = "The flag version the change is based \
             on (`3`, `\"3\"` or `W/\"3\"`); a stale one gives 409 `VERSION_CONFLICT`"),
+        ("X-Edgeflags-Confirm" = Option<String>, Header, nullable = false,
+            description = "The environment's key, confirming a change of `enabled` in a \
+            protected environment (else 428 `CONFIRMATION_REQUIRED`)"),
     ),
     request_body(content = ref("#/components/schemas/FlagPatch"), content_type = "application/json",
         description = "The members to change"),
@@ -151,6 +171,9 @@ async fn create(EditingWith { editing: e, body }: EditingWith) -> Result<Respons
         (status = 404, description = "`FLAG_NOT_FOUND` or `ENVIRONMENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`VERSION_CONFLICT`: `currentVersion` names the stored version", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED` (including a changed `flagKey`)", body = ErrorBody),
+        (status = 428, description = "`CONFIRMATION_REQUIRED`: `enabled` would change in a \
+            protected environment without `X-Edgeflags-Confirm` naming it (`environment`); \
+            nothing changed", body = ErrorBody),
         ChangeErrors,
     ),
 )]
@@ -267,6 +290,9 @@ struct RollbackBody {
             description = "Environment key; or the body's `environment` (they must agree)"),
         ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$",
             description = "The current version (of the flag, or of its deletion)"),
+        ("X-Edgeflags-Confirm" = Option<String>, Header, nullable = false,
+            description = "The environment's key, confirming a change of `enabled` in a \
+            protected environment (else 428 `CONFIRMATION_REQUIRED`)"),
     ),
     request_body(content = RollbackBody, description = "The version to roll back to"),
     responses(
@@ -278,6 +304,9 @@ struct RollbackBody {
         (status = 409, description = "`VERSION_CONFLICT`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: the version is a deletion, or the old \
             definition is no longer valid in the environment", body = ErrorBody),
+        (status = 428, description = "`CONFIRMATION_REQUIRED`: `enabled` would change in a \
+            protected environment without `X-Edgeflags-Confirm` naming it (`environment`); \
+            nothing changed", body = ErrorBody),
         ChangeErrors,
     ),
 )]
@@ -311,6 +340,9 @@ struct CopyBody {
         ("flag_key" = String, Path, description = "Flag key"),
         ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"?[0-9]{1,19}\"?)$",
             description = "The target's current version (`*`: the target must exist)"),
+        ("X-Edgeflags-Confirm" = Option<String>, Header, nullable = false,
+            description = "The environment's key, confirming a change of `enabled` in a \
+            protected environment (else 428 `CONFIRMATION_REQUIRED`)"),
     ),
     request_body(content = CopyBody, description = "Source and target environment"),
     responses(
@@ -329,6 +361,9 @@ struct CopyBody {
         (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
         (status = 422, description = "`VALIDATION_FAILED`: same environment twice, or the \
             definition is not valid in the target", body = ErrorBody),
+        (status = 428, description = "`CONFIRMATION_REQUIRED`: `enabled` would change in a \
+            protected environment without `X-Edgeflags-Confirm` naming it (`environment`); \
+            nothing changed", body = ErrorBody),
     ),
 )]
 async fn copy(

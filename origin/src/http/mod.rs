@@ -4,11 +4,14 @@
 
 mod access;
 mod audit;
+mod bulk;
 mod client_keys;
 mod delivery;
 mod environments;
 mod evaluate;
+mod evaluate_as;
 pub mod extract;
+mod flag_index;
 mod flags;
 pub mod openapi;
 mod ops;
@@ -146,6 +149,9 @@ struct Routes {
 fn routes() -> Routes {
     let (admin, admin_document) = OpenApiRouter::new()
         .merge(flags::router())
+        .merge(flag_index::router())
+        .merge(evaluate_as::router())
+        .merge(bulk::router())
         .merge(overrides::router())
         .merge(segments::router())
         .merge(environments::router())

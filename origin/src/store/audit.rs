@@ -67,6 +67,8 @@ pub struct Row {
     pub actor: String,
     /// The token's `jti`; `None` for tokens without one (and rows written before it was kept).
     pub token_id: Option<String>,
+    /// The author's comment on the change, if any.
+    pub comment: Option<String>,
     /// Before.
     pub old_value: Option<Json<Value>>,
     /// After.
@@ -90,6 +92,7 @@ impl Row {
             "action": self.action,
             "actor": self.actor,
             "tokenId": self.token_id,
+            "comment": self.comment,
             "oldValue": self.old_value.as_ref().map(|v| &v.0),
             "newValue": self.new_value.as_ref().map(|v| &v.0),
             "snapshotVersion": version_u64(self.snapshot_version),
@@ -132,7 +135,7 @@ pub struct Filter {
 pub async fn query(conn: &mut PgConnection, filter: &Filter, limit: i64) -> Result<Vec<Row>> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "select audit_log_id, environment_key, entity_type, entity_key, action, actor, token_id,
-                old_value, new_value, entity_version, snapshot_version, created_at
+                comment, old_value, new_value, entity_version, snapshot_version, created_at
          from audit_log where true",
     );
     if let Some(list) = &filter.environments {

@@ -18,6 +18,8 @@ pub struct Row {
     pub name: String,
     /// Version of the newest snapshot.
     pub snapshot_version: i64,
+    /// Whether changing a flag's `enabled` here needs a confirmation naming the environment.
+    pub protected: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change of the row itself.
@@ -31,6 +33,7 @@ impl Row {
             "key": self.environment_key,
             "name": self.name,
             "snapshotVersion": version_u64(self.snapshot_version),
+            "protected": self.protected,
             "createdAt": rfc3339(self.created_at),
             "updatedAt": rfc3339(self.updated_at),
         })
@@ -39,7 +42,7 @@ impl Row {
 
 /// The columns of a [`Row`], in its order.
 pub(crate) const COLUMNS: &str =
-    "environment_id, environment_key, name, snapshot_version, created_at, updated_at";
+    "environment_id, environment_key, name, snapshot_version, protected, created_at, updated_at";
 
 /// The environment `key`, if it exists.
 pub async fn find(conn: &mut PgConnection, key: &str) -> Result<Option<Row>> {

@@ -66,16 +66,23 @@ pub async fn find(
     Ok(flags.pop())
 }
 
-/// One [`KeyPage`] of the environment's flags, overrides included.
-pub async fn page(conn: &mut PgConnection, page: KeyPage<'_>) -> Result<Vec<Flag>> {
+/// One [`KeyPage`] of the environment's flags, overrides included; with `tag`, only the flags
+/// carrying that tag (exactly, case-sensitive: tags are identifiers).
+pub async fn page(
+    conn: &mut PgConnection,
+    page: KeyPage<'_>,
+    tag: Option<&str>,
+) -> Result<Vec<Flag>> {
     let rows: Vec<FlagRow> = sqlx::query_as(
         "select feature_flag_id, definition from feature_flag
          where environment_id = $1 and ($2::text is null or flag_key > $2)
+           and ($4::text is null or definition -> 'tags' ? $4)
          order by flag_key limit $3",
     )
     .bind(page.environment_id)
     .bind(page.after)
     .bind(page.limit)
+    .bind(tag)
     .fetch_all(&mut *conn)
     .await?;
     Ok(with_overrides(conn, rows)
@@ -174,6 +181,8 @@ pub struct VersionRow {
     pub definition: Option<Json<Flag>>,
     /// For a rollback, the version it restored.
     pub rollback_of: Option<i64>,
+    /// The author's comment on the change, if any.
+    pub comment: Option<String>,
     /// When.
     pub created_at: DateTime<Utc>,
 }
@@ -187,6 +196,7 @@ impl VersionRow {
             "actor": self.actor,
             "createdAt": rfc3339(self.created_at),
             "definition": self.definition.as_ref().map(|d| &d.0),
+            "comment": self.comment,
         });
         if let Some(of) = self.rollback_of {
             entry["rollbackOf"] = json!(version_u64(of));
@@ -195,7 +205,8 @@ impl VersionRow {
     }
 }
 
-const VERSION_COLUMNS: &str = "version, action, actor, definition, rollback_of, created_at";
+const VERSION_COLUMNS: &str =
+    "version, action, actor, definition, rollback_of, comment, created_at";
 
 /// Up to `limit` history entries older than `before`, newest first.
 pub async fn history(

@@ -10,6 +10,7 @@ pub mod client_key;
 pub mod delivery;
 pub mod environment;
 pub mod flag;
+pub mod flag_index;
 pub mod segment;
 pub mod view;
 

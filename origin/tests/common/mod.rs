@@ -256,8 +256,11 @@ impl TestApp {
             .await
     }
 
+    /// Creates environment `key`, unprotected whatever its key (`production` is protected by
+    /// default): tests of other behaviour toggle flags in it without `X-Edgeflags-Confirm`.
     pub async fn create_environment(&self, key: &str) -> TestResponse {
-        let response = self.post("/admin/environments", json!({"key": key})).await;
+        let body = json!({"key": key, "protected": false});
+        let response = self.post("/admin/environments", body).await;
         response.assert_status(StatusCode::CREATED);
         response
     }
@@ -403,4 +406,13 @@ pub async fn dump(pool: &PgPool) -> String {
         dump.push_str(&format!("{table}:\n{rows}\n"));
     }
     dump
+}
+
+impl TestApp {
+    /// Creates environment `key` as an admin would, with the server's default protection.
+    pub async fn create_default_environment(&self, key: &str) -> TestResponse {
+        let response = self.post("/admin/environments", json!({"key": key})).await;
+        response.assert_status(StatusCode::CREATED);
+        response
+    }
 }

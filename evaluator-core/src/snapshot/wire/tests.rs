@@ -38,6 +38,7 @@ fn full_snapshot() -> Snapshot {
     let flag = Flag {
         flag_key: String::from("checkout"),
         description: Some(String::from("new checkout")),
+        tags: Vec::from([String::from("team:checkout"), String::from("beta")]),
         enabled: true,
         environment: Some(String::from("production")),
         default_value: Some(json!(false)),
@@ -117,6 +118,7 @@ fn as_the_fast_path_keeps_it(mut snapshot: Snapshot) -> (Snapshot, Lists) {
     let lists = Lists::take(&mut snapshot);
     for flag in &mut snapshot.flags {
         flag.description = None;
+        flag.tags.clear();
         flag.environment = None;
         flag.created_at = None;
         flag.updated_at = None;

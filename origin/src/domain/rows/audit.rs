@@ -7,13 +7,14 @@ use crate::domain::mutation::Change;
 use crate::error::Result;
 use crate::store::version_i64;
 
-/// Writes one audit row per change, in order, all labelled with the actor (token subject and id)
-/// and the snapshot version the mutation publishes.
+/// Writes one audit row per change, in order, all labelled with the actor (token subject and id),
+/// the author's comment and the snapshot version the mutation publishes.
 pub(in crate::domain) async fn insert(
     conn: &mut PgConnection,
     environment_key: &str,
     actor: &str,
     token_id: Option<&str>,
+    comment: Option<&str>,
     snapshot_version: u64,
     changes: &[Change],
 ) -> Result<()> {
@@ -34,9 +35,9 @@ pub(in crate::domain) async fn insert(
     // one statement for any number of changes; `ordinality` keeps the ids in recording order
     sqlx::query(
         "insert into audit_log (environment_key, entity_type, entity_key, action, actor, token_id,
-                                old_value, new_value, entity_version, snapshot_version)
+                                old_value, new_value, entity_version, snapshot_version, comment)
          select $1, c.entity_type, c.entity_key, c.action, $2, $10, c.old_value, c.new_value,
-                c.entity_version, $3
+                c.entity_version, $3, $11
          from unnest($4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::bigint[])
               with ordinality
               as c(entity_type, entity_key, action, old_value, new_value, entity_version, n)
@@ -52,6 +53,7 @@ pub(in crate::domain) async fn insert(
     .bind(new_values)
     .bind(versions)
     .bind(token_id)
+    .bind(comment)
     .execute(conn)
     .await?;
     Ok(())

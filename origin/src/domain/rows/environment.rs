@@ -13,23 +13,32 @@ pub(in crate::domain) async fn lock(conn: &mut PgConnection, key: &str) -> Resul
     Ok(sqlx::query_as(&sql).bind(key).fetch_optional(conn).await?)
 }
 
-/// Creates an environment; `None` if the key is taken. Its snapshot versions continue after any
+/// Whether a new environment is protected unless its creator says otherwise: `production` is.
+pub(in crate::domain) fn protected_by_default(key: &str) -> bool {
+    key == "production"
+}
+
+/// Creates an environment (protected as `protected` says, by default as
+/// [`protected_by_default`]); `None` if the key is taken. Its snapshot versions continue after any
 /// snapshots a deleted namesake left in the outbox, so that edges and publish cursors, which
 /// refuse to go backwards, accept the new environment's snapshots.
 pub(in crate::domain) async fn insert(
     conn: &mut PgConnection,
     key: &str,
     name: &str,
+    protected: Option<bool>,
 ) -> Result<Option<Row>> {
     let sql = format!(
-        "insert into environment (environment_key, name, snapshot_version)
-         values ($1, $2, coalesce((select max(version) from snapshot where environment_key = $1), 0))
+        "insert into environment (environment_key, name, snapshot_version, protected)
+         values ($1, $2, coalesce((select max(version) from snapshot where environment_key = $1), 0),
+                 $3)
          on conflict (environment_key) do nothing
          returning {COLUMNS}"
     );
     Ok(sqlx::query_as(&sql)
         .bind(key)
         .bind(name)
+        .bind(protected.unwrap_or_else(|| protected_by_default(key)))
         .fetch_optional(conn)
         .await?)
 }
@@ -48,13 +57,22 @@ pub(in crate::domain) async fn set_snapshot_version(
     Ok(())
 }
 
-/// Renames an environment (its key never changes).
-pub(in crate::domain) async fn rename(conn: &mut PgConnection, id: i64, name: &str) -> Result<Row> {
-    let sql =
-        format!("update environment set name = $2 where environment_id = $1 returning {COLUMNS}");
+/// Renames an environment (its key never changes) and/or sets whether it is protected; `None`
+/// keeps the stored value.
+pub(in crate::domain) async fn change(
+    conn: &mut PgConnection,
+    id: i64,
+    name: Option<&str>,
+    protected: Option<bool>,
+) -> Result<Row> {
+    let sql = format!(
+        "update environment set name = coalesce($2, name), protected = coalesce($3, protected)
+         where environment_id = $1 returning {COLUMNS}"
+    );
     Ok(sqlx::query_as(&sql)
         .bind(id)
         .bind(name)
+        .bind(protected)
         .fetch_one(conn)
         .await?)
 }

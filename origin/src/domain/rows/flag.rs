@@ -128,6 +128,8 @@ pub(in crate::domain) struct Version<'a> {
     pub(in crate::domain) definition: Option<&'a Flag>,
     /// For a rollback, the version it restored.
     pub(in crate::domain) rollback_of: Option<u64>,
+    /// The author's comment on the change.
+    pub(in crate::domain) comment: Option<&'a str>,
 }
 
 /// Appends a version to the flag's history.
@@ -138,8 +140,8 @@ pub(in crate::domain) async fn record_version(
 ) -> Result<()> {
     sqlx::query(
         "insert into flag_version
-             (environment_id, flag_key, version, action, actor, definition, rollback_of)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+             (environment_id, flag_key, version, action, actor, definition, rollback_of, comment)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(environment_id)
     .bind(entry.key)
@@ -148,6 +150,7 @@ pub(in crate::domain) async fn record_version(
     .bind(entry.actor)
     .bind(entry.definition.map(Json))
     .bind(entry.rollback_of.map(version_i64))
+    .bind(entry.comment)
     .execute(conn)
     .await?;
     Ok(())

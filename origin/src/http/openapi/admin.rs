@@ -6,6 +6,8 @@
 //! `rename`, `flatten` and `skip_serializing_if`). `origin/tests/openapi.rs` validates real answers against them, so
 //! a member added, renamed or retyped on one side only fails a test.
 
+use std::collections::BTreeMap;
+
 use evaluator_core::model::{Flag, Override, Segment};
 use serde::Serialize;
 use serde_json::Value;
@@ -28,7 +30,7 @@ pub struct ErrorDetail {
     /// `UNAUTHORIZED`, `FORBIDDEN`, `<RESOURCE>_NOT_FOUND`, `<RESOURCE>_EXISTS` (resource
     /// `FLAG`, `FLAG_VERSION`, `SEGMENT`, `ENVIRONMENT`, `OVERRIDE`, `CLIENT_KEY`),
     /// `MALFORMED_JSON`, `INVALID_PARAMETER`, `VALIDATION_FAILED`, `VERSION_CONFLICT`,
-    /// `ENVIRONMENT_NOT_EMPTY`, `PAYLOAD_TOO_LARGE`, `RATE_LIMITED`, `ROUTE_NOT_FOUND`,
+    /// `ENVIRONMENT_NOT_EMPTY`, `CONFIRMATION_REQUIRED`, `PAYLOAD_TOO_LARGE`, `RATE_LIMITED`, `ROUTE_NOT_FOUND`,
     /// `METHOD_NOT_ALLOWED`, `UNAVAILABLE` or `INTERNAL`.
     #[schema(examples("VALIDATION_FAILED"))]
     pub code: String,
@@ -46,6 +48,9 @@ pub struct ErrorDetail {
     /// `RATE_LIMITED`: seconds until a request is admitted again (also `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// `CONFIRMATION_REQUIRED`: the protected environment to name in `X-Edgeflags-Confirm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// No usable token: missing, malformed, badly signed or expired.
@@ -97,7 +102,8 @@ pub struct FlagHistory {
 pub struct FlagVersion {
     /// The flag version this change produced.
     pub version: u64,
-    /// `create`, `update`, `delete`, `rollback`, `copy`, `override.set` or `override.delete`.
+    /// `create`, `update`, `delete`, `rollback`, `copy`, `override.set`, `override.delete`,
+    /// `bulk.enable`, `bulk.disable`, `bulk.addTags` or `bulk.removeTags`.
     pub action: String,
     /// Token subject that made the change.
     pub actor: String,
@@ -108,6 +114,8 @@ pub struct FlagVersion {
     pub created_at: String,
     /// The flag as of this version; `null` for a deletion.
     pub definition: Option<Flag>,
+    /// The author's comment on the change (`X-Edgeflags-Comment`); `null` without one.
+    pub comment: Option<String>,
     /// For a rollback: the version rolled back to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
@@ -193,6 +201,9 @@ pub struct Environment {
     pub name: String,
     /// Version of its newest snapshot.
     pub snapshot_version: u64,
+    /// Whether changing a flag's `enabled` here needs `X-Edgeflags-Confirm: <key>` (else 428
+    /// `CONFIRMATION_REQUIRED`).
+    pub protected: bool,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -289,6 +300,8 @@ pub struct AuditEntry {
     pub actor: String,
     /// `jti` of the token that made the change; `null` when the token had none.
     pub token_id: Option<String>,
+    /// The author's comment on the change (`X-Edgeflags-Comment`); `null` without one.
+    pub comment: Option<String>,
     /// The entity before the change; `null` for a creation.
     pub old_value: Option<Value>,
     /// The entity after the change; `null` for a deletion.
@@ -351,4 +364,108 @@ pub struct SinkDelivery {
     pub next_attempt_at: String,
     /// When the cursor last changed (RFC 3339).
     pub updated_at: String,
+}
+
+/// A page of the cross-environment flag index, by key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagIndexPage {
+    /// The environments listed (those the caller may read), by key: the columns.
+    pub environments: Vec<String>,
+    /// Up to `limit` flags.
+    pub flags: Vec<FlagIndexRow>,
+    /// `cursor` of the next page (opaque); `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One flag key across environments.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagIndexRow {
+    /// The flag key.
+    pub flag_key: String,
+    /// The description of the copy changed most recently; `null` when it has none.
+    pub description: Option<String>,
+    /// The tags of that copy.
+    pub tags: Vec<String>,
+    /// The environment of that copy.
+    pub described_in: String,
+    /// A cell per listed environment that has the flag, by environment key; an environment
+    /// without it is absent.
+    pub environments: BTreeMap<String, FlagIndexCell>,
+}
+
+/// A flag's state in one environment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagIndexCell {
+    /// Its kill switch.
+    pub enabled: bool,
+    /// Its version.
+    pub version: u64,
+    /// Its last change (RFC 3339).
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// Whether it targets someone beyond its default: ordered rules, segments, user ids or a
+    /// percentage rollout.
+    pub has_rules: bool,
+}
+
+/// What "evaluate as" answers: per environment, the results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluateAsAnswer {
+    /// In the order asked for (default: by key).
+    pub environments: Vec<EvaluateAsEnvironment>,
+}
+
+/// One environment's results.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateAsEnvironment {
+    /// The environment.
+    pub environment: String,
+    /// The snapshot version evaluated; `null` (and no results) while this origin has not
+    /// loaded the environment's snapshot yet.
+    pub snapshot_version: Option<u64>,
+    /// Per flag, in the order asked for (default: every flag, by key).
+    pub results: Vec<EvaluateAsResult>,
+}
+
+/// One flag evaluated, as the evaluation API would serve it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateAsResult {
+    /// The flag.
+    pub flag_key: String,
+    /// The served value; `null` for `FLAG_NOT_FOUND`.
+    pub value: Value,
+    /// The served variation's key, when a variation was served.
+    pub variant: Option<String>,
+    /// OpenFeature reason: `STATIC`, `DEFAULT`, `TARGETING_MATCH`, `SPLIT`, `DISABLED` or
+    /// `ERROR`.
+    pub reason: String,
+    /// Which evaluation step decided (`user-targeted`, `user-in-segment`, ...): the REST API's
+    /// `reason`.
+    pub reason_detail: String,
+    /// Set when `reason` is `ERROR` (`FLAG_NOT_FOUND`, `TARGETING_KEY_MISSING`, ...).
+    pub error_code: Option<String>,
+    /// A description of the error.
+    pub error_message: Option<String>,
+    /// The flag's version; `null` when not found.
+    pub flag_version: Option<u64>,
+}
+
+/// What a bulk action did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkAnswer {
+    /// The environment changed (for `copyTo`, the target).
+    pub environment: String,
+    /// The flags that changed, in the order they were written (for `copyTo`, prerequisites
+    /// first).
+    pub changed: Vec<String>,
+    /// The flags the action left as they were (already on, already tagged...).
+    pub unchanged: Vec<String>,
+    /// The snapshot version the change produced; `null` when nothing changed.
+    pub snapshot_version: Option<u64>,
 }

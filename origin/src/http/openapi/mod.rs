@@ -15,11 +15,12 @@ mod closed;
 pub mod errors;
 pub mod evaluation;
 
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{AnyOfBuilder, Object, Schema, Type};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
+use utoipa::openapi::{ContentBuilder, Required, Response, ResponseBuilder};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 use utoipa::{Modify, OpenApi as _};
 
@@ -118,6 +119,24 @@ pub(super) fn base() -> OpenApi {
 /// valid one), applies the rate limit (429); and every admin operation reads the database (500).
 pub(super) fn guarded(mut admin: OpenApi) -> OpenApi {
     for item in admin.paths.paths.values_mut() {
+        for operation in changes_mut(item) {
+            if NOT_CHANGES.contains(&operation.operation_id.as_deref().unwrap_or("")) {
+                continue;
+            }
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(comment_parameter());
+            operation
+                .responses
+                .responses
+                .entry("400".to_owned())
+                .or_insert_with(|| {
+                    RefOr::T(error_response(
+                        "`INVALID_PARAMETER`: a bad `X-Edgeflags-Comment`",
+                    ))
+                });
+        }
         for operation in operations_mut(item) {
             operation.security = Some(vec![SecurityRequirement::new(
                 ADMIN_SECURITY,
@@ -136,6 +155,54 @@ pub(super) fn guarded(mut admin: OpenApi) -> OpenApi {
         }
     }
     admin
+}
+
+/// Operations that change nothing although their method is not `GET` (they take a body).
+const NOT_CHANGES: [&str; 1] = ["evaluateAs"];
+
+/// The operations whose method changes something: `PUT`, `POST`, `DELETE`, `PATCH`.
+fn changes_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `X-Edgeflags-Comment`, which every admin change accepts (`http::extract::change_comment`).
+fn comment_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("X-Edgeflags-Comment")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The author's comment on the change (\"why\"), stored with its audit rows and, for \
+             flags, its history versions. Percent-encoded UTF-8 or plain text (a `%` not followed \
+             by two hex digits stays as it is); at most 500 characters once decoded, no control \
+             characters; a bad one is a 400 `INVALID_PARAMETER` naming it.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(1500)),
+        ))
+        .build()
+}
+
+/// An `ErrorBody` answer described by `description`.
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 /// Names of the partial-update bodies derived from full schemas (`PUT` merges members).
