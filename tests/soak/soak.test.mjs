@@ -61,7 +61,8 @@ async function load({ role, origin, edge, token, until, inFlight, seed }) {
     }
   };
   const json = (body) => ({ "content-type": "application/json", ...body });
-  const admin = { authorization: `Bearer ${token}` };
+  // `production` is protected: toggling there confirms it (X-Edgeflags-Confirm), as the dashboard does.
+  const admin = { authorization: `Bearer ${token}`, "x-edgeflags-confirm": ENV };
   const step = async () => {
     n += 1;
     const flag = `soak-${n % SOAK_FLAGS}`;

@@ -88,10 +88,15 @@ export async function startSystem(name, env = {}) {
     throw error;
   }
   const token = readFileSync(join(devDir, "admin-token"), "utf8").trim();
+  // Changes confirm the environment they name (`?environment=`), as the dashboard does after
+  // asking: `production` is protected, and toggling a flag there needs X-Edgeflags-Confirm.
+  // Tests of that rule itself are the origin's (origin/tests/dashboard_api.rs).
   const admin = async (method, path, body, headers = {}) => {
+    const named = new URL(path, origin).searchParams.get("environment");
+    const confirm = named && method !== "GET" ? { "x-edgeflags-confirm": named } : {};
     const response = await fetch(`${origin}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...confirm, ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();

@@ -94,10 +94,11 @@ impl Origin {
     /// The environment `production` with a flag `checkout` on for user `u1` only, and a server
     /// key for it.
     async fn production_with_checkout(&self) -> String {
+        // Unprotected: these tests toggle flags there without the dashboard's confirmation.
         self.admin(
             Method::POST,
             "/admin/environments",
-            Some(json!({"key": "production"})),
+            Some(json!({"key": "production", "protected": false})),
             201,
         )
         .await;
