@@ -88,11 +88,12 @@ export async function startSystem(name, env = {}) {
     throw error;
   }
   const token = readFileSync(join(devDir, "admin-token"), "utf8").trim();
-  // Changes confirm the environment they name (`?environment=`), as the dashboard does after
-  // asking: `production` is protected, and toggling a flag there needs X-Edgeflags-Confirm.
-  // Tests of that rule itself are the origin's (origin/tests/dashboard_api.rs).
+  // Changes confirm the environment they change (`?environment=`, or the body's `environment`
+  // for a rollback, `to` for a copy), as the dashboard does after asking: `production` is
+  // protected, and toggling a flag there needs X-Edgeflags-Confirm. Tests of that rule itself
+  // are the origin's (origin/tests/dashboard_api.rs).
   const admin = async (method, path, body, headers = {}) => {
-    const named = new URL(path, origin).searchParams.get("environment");
+    const named = new URL(path, origin).searchParams.get("environment") ?? body?.to ?? body?.environment;
     const confirm = named && method !== "GET" ? { "x-edgeflags-confirm": named } : {};
     const response = await fetch(`${origin}${path}`, {
       method,
