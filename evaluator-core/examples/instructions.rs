@@ -5,7 +5,9 @@
 //! the instructions of one operation, set-up excluded.
 //!
 //! `cargo run --release -p evaluator-core --features testdata --example instructions -- <shape> <count>`
-//! with shape `simple`, `rules`, `typical`, `all`, `from_json` or `none`.
+//! with shape `simple`, `rules`, `typical`, `all`, `from_json` or `none` (on the realistic
+//! snapshot, for `testdata::context(42)`), or `one_clause`, `two_clauses`, `rollout` (on
+//! `testdata::shapes_snapshot()`, for `testdata::shapes_context()`).
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(shape), Some(Ok(count))) = (args.first(), args.get(1).map(|c| c.parse::<usize>()))
     else {
-        eprintln!("usage: instructions <simple|rules|typical|all|from_json|none> <count>");
+        eprintln!("usage: instructions <simple|rules|typical|all|from_json|one_clause|two_clauses|rollout|none> <count>");
         return ExitCode::FAILURE;
     };
     let model = testdata::realistic_snapshot();
@@ -35,6 +37,15 @@ fn main() -> ExitCode {
     );
     let (compiled, _) = CompiledSnapshot::compile(model);
     let ctx = testdata::context(42);
+    let (shapes, _) = CompiledSnapshot::compile(testdata::shapes_snapshot());
+    let shapes_ctx = testdata::shapes_context();
+    let shape_of = |key: &str| {
+        usize::from(
+            shapes
+                .evaluate(black_box(key), black_box(&shapes_ctx), NOW)
+                .enabled,
+        )
+    };
     let mut served = 0_usize;
     for _ in 0..count {
         served += match shape.as_str() {
@@ -57,6 +68,9 @@ fn main() -> ExitCode {
                     )
                     .enabled,
             ),
+            "one_clause" => shape_of(testdata::ONE_CLAUSE_FLAG),
+            "two_clauses" => shape_of(testdata::TWO_CLAUSES_FLAG),
+            "rollout" => shape_of(testdata::ROLLOUT_FLAG),
             "all" => compiled.evaluate_all(black_box(&ctx), NOW).len(),
             "from_json" => usize::from(CompiledSnapshot::from_json(black_box(&json)).is_ok()),
             "none" => 0,
