@@ -56,9 +56,9 @@ mod version;
 pub use bucketing::{bucket, BUCKETS};
 pub use context::EvaluationContext;
 pub use error::{Error, Result};
-pub use evaluate::{Evaluation, ValueType};
+pub use evaluate::{Evaluation, PreparedContext, ValueType};
 pub use reason::{ErrorCode, Reason};
-pub use snapshot::CompiledSnapshot;
+pub use snapshot::{CompiledSnapshot, FlagPosition};
 pub use time::parse_rfc3339_millis;
 pub use validate::{
     validate_flag, validate_flag_key, validate_segment, validate_snapshot, validate_snapshot_bytes,

@@ -53,6 +53,10 @@ pub(crate) struct Scope<'s> {
     pub(crate) cache: AttrCache<'s>,
     /// Memberships this evaluation has already worked out.
     pub(crate) memo: &'s Memo,
+    /// In a batch of evaluations, the context's value of each of the snapshot's attribute
+    /// names (`crate::attribute::AttrNames`), looked up once; empty for one evaluation, which
+    /// reads fewer attributes than looking all up would cost.
+    pub(crate) batch: &'s [Option<&'s Value>],
 }
 
 impl<'s> Scope<'s> {
@@ -62,14 +66,16 @@ impl<'s> Scope<'s> {
         interner: &'s Interner,
         depth: u8,
         memo: &'s Memo,
+        batch: &'s [Option<&'s Value>],
     ) -> Self {
         Self {
             ctx,
             segments,
             depth,
             interner,
-            cache: AttrCache::new(),
+            cache: AttrCache::new(memo.key_id()),
             memo,
+            batch,
         }
     }
 }
@@ -110,6 +116,7 @@ impl Scope<'_> {
             self.interner,
             self.depth + 1,
             self.memo,
+            self.batch,
         );
         segment
             .rules

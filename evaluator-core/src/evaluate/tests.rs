@@ -623,3 +623,51 @@ fn evaluate_all_follows_snapshot_order_and_evaluate_many_the_given_order() {
         ]
     );
 }
+
+#[test]
+fn the_served_variation_index_points_into_the_flag_variations() {
+    let snapshot = one(json!({
+        "flagKey": "f", "enabled": true,
+        "variations": [{"key": "a", "value": "A"}, {"key": "b", "value": "B"}, {"key": "c", "value": "C"}],
+        "onVariation": "c", "offVariation": "a", "defaultVariation": "b",
+        "targetingRules": {"userIds": ["u1"]}
+    }));
+    let targeted = snapshot.evaluate("f", &EvaluationContext::with_targeting_key("u1"), NOW);
+    assert_eq!(
+        (targeted.variant, targeted.variation_index),
+        (Some("c"), Some(2))
+    );
+    let other = snapshot.evaluate("f", &EvaluationContext::with_targeting_key("u2"), NOW);
+    assert_eq!((other.variant, other.variation_index), (Some("b"), Some(1)));
+    let missing = snapshot.evaluate("g", &EvaluationContext::default(), NOW);
+    assert_eq!((missing.variant, missing.variation_index), (None, None));
+}
+
+#[test]
+fn a_position_the_snapshot_does_not_have_is_flag_not_found_and_a_foreign_prepared_context_still_answers(
+) {
+    let small = one(json!({"flagKey": "f", "enabled": true}));
+    let large = compile(
+        json!([{"flagKey": "x", "enabled": false}, {"flagKey": "y", "enabled": true}]),
+        json!([]),
+    );
+    let ctx = EvaluationContext::with_targeting_key("u1");
+    let y = large.flag_position("y").unwrap();
+    assert_eq!(small.flag_key_at(y), None);
+    let e = small.evaluate_at(y, &ctx, NOW);
+    assert_eq!(
+        (e.flag_key, e.error_code),
+        ("", Some(ErrorCode::FlagNotFound))
+    );
+    // A context prepared for `large`, used with `small`: evaluated afresh, same answer.
+    let prepared = large.prepare(&ctx, NOW);
+    let f = small.flag_position("f").unwrap();
+    assert_eq!(
+        small.evaluate_prepared(f, &prepared),
+        small.evaluate("f", &ctx, NOW)
+    );
+    assert_eq!(
+        large.evaluate_prepared(y, &prepared),
+        large.evaluate("y", &ctx, NOW)
+    );
+}

@@ -16,6 +16,20 @@ impl ValueSet {
         id.is_some_and(|id| self.strings.contains(id))
     }
 
+    /// Membership of a single string attribute `s`; `id` gives its interned id, asked only
+    /// for a set too long to scan.
+    #[inline]
+    fn contains_single_str(&self, s: &str, id: impl FnOnce() -> Option<u32>) -> bool {
+        if self.short {
+            let s = s.as_bytes();
+            return self
+                .short_strings
+                .iter()
+                .any(|o| text::bytes_eq(o.as_bytes(), s));
+        }
+        self.contains_str(id())
+    }
+
     /// Membership of one element; `id` is the interned id when the element is a string (`None`
     /// for strings no operand in the snapshot equals).
     fn contains(&self, elem: Elem<'_>, id: Option<u32>) -> bool {
@@ -40,21 +54,26 @@ impl CompiledClause {
                 return segments.iter().any(|&s| scope.in_segment(s)) != self.negate
             }
             Op::Exists => {
-                return self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate
+                return self
+                    .attr
+                    .lookup_cached(scope.ctx, scope.batch, &scope.cache)
+                    .is_some()
+                    != self.negate
             }
             // A missing attribute never matches, whatever `negate` says.
-            _ => match self.attr.lookup_cached(scope.ctx, &scope.cache) {
+            _ => match self
+                .attr
+                .lookup_cached(scope.ctx, scope.batch, &scope.cache)
+            {
                 Some(value) => value,
                 None => return false,
             },
         };
         let matched = match (&self.op, value.as_single_str()) {
-            (Op::In(set), Some(s)) => {
-                set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
-            (Op::NotIn(set), Some(s)) => {
-                !set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
+            (Op::In(set), Some(s)) => set
+                .contains_single_str(s, || self.attr.interned_id(s, scope.interner, &scope.cache)),
+            (Op::NotIn(set), Some(s)) => !set
+                .contains_single_str(s, || self.attr.interned_id(s, scope.interner, &scope.cache)),
             (Op::EndsWith(suffixes), Some(s)) => suffixes.iter().any(|p| text::ends_with(s, p)),
             (Op::StartsWith(prefixes), Some(s)) => prefixes.iter().any(|p| text::starts_with(s, p)),
             _ => self.general(value, scope),
