@@ -36,10 +36,31 @@ pub(crate) enum Attr {
 /// `Attr::Named::global` of an attribute not in the snapshot's [`AttrNames`].
 const NO_GLOBAL: u32 = u32::MAX;
 
-/// The attribute names the clauses of a snapshot read, each with its number.
-#[derive(Debug, Clone, Default)]
+/// Numbers of the attributes by which a context declares its segments itself (`userSegment`,
+/// `segments`): every segment evaluation reads both, so a batch looks them up once too.
+pub(crate) const USER_SEGMENT: usize = 0;
+/// See [`USER_SEGMENT`].
+pub(crate) const SEGMENTS: usize = 1;
+/// Number of `country`, which `targetingRules.countries` reads.
+pub(crate) const COUNTRY: usize = 2;
+
+/// The attribute names the clauses of a snapshot read, each with its number; `userSegment`,
+/// `segments` and `country` are always there, as [`USER_SEGMENT`], [`SEGMENTS`], [`COUNTRY`].
+#[derive(Debug, Clone)]
 pub(crate) struct AttrNames {
     names: HashMap<String, u32>,
+}
+
+impl Default for AttrNames {
+    fn default() -> Self {
+        let mut names = Self {
+            names: HashMap::new(),
+        };
+        names.number("userSegment");
+        names.number("segments");
+        names.number("country");
+        names
+    }
 }
 
 impl AttrNames {

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::{Attr, AttrValue};
+use crate::attribute::{Attr, AttrValue, COUNTRY};
 use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::evaluation::{enabled, NULL};
@@ -310,7 +310,7 @@ impl CompiledSnapshot {
         }
         // 7. Percentage rollout, optionally restricted to countries.
         if t.percentage.is_some() || !t.countries.is_empty() {
-            let in_country = t.countries.is_empty() || country_matches(t, ctx);
+            let in_country = t.countries.is_empty() || country_matches(t, ctx, batch);
             if in_country {
                 match t.percentage {
                     None => return serve_on(t, Reason::TargetingMatch, detail::COUNTRY_TARGETED),
@@ -392,8 +392,12 @@ fn error(default: u32, failure: Failure<'_>) -> Outcome<'_> {
     }
 }
 
-fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
-    match ctx.attributes.get("country") {
+fn country_matches(t: &Targeting, ctx: &EvaluationContext, batch: &[Option<&Value>]) -> bool {
+    let country = match batch.get(COUNTRY) {
+        Some(&country) => country,
+        None => ctx.attributes.get("country"),
+    };
+    match country {
         Some(Value::String(country)) => t.countries.contains(country),
         _ => false,
     }

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::AttrCache;
+use crate::attribute::{AttrCache, SEGMENTS, USER_SEGMENT};
 use crate::context::EvaluationContext;
 use crate::memo::Memo;
 use crate::operators::CompiledClause;
@@ -127,13 +127,18 @@ impl Scope<'_> {
     /// Membership the context declares itself: the attribute `userSegment` (one segment key) or
     /// `segments` (an array of them), for clients that know a user's segments already.
     fn declared_member(&self, key: &str) -> bool {
-        let attrs = &self.ctx.attributes;
-        if attrs.is_empty() {
-            return false;
-        }
-        let single = matches!(attrs.get("userSegment"), Some(Value::String(s)) if s == key);
-        single
-            || matches!(attrs.get("segments"), Some(Value::Array(items))
+        let (single, list) = match (self.batch.get(USER_SEGMENT), self.batch.get(SEGMENTS)) {
+            (Some(&single), Some(&list)) => (single, list),
+            _ => {
+                let attrs = &self.ctx.attributes;
+                if attrs.is_empty() {
+                    return false;
+                }
+                (attrs.get("userSegment"), attrs.get("segments"))
+            }
+        };
+        matches!(single, Some(Value::String(s)) if s == key)
+            || matches!(list, Some(Value::Array(items))
                 if items.iter().any(|i| i.as_str() == Some(key)))
     }
 }

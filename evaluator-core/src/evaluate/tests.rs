@@ -671,3 +671,48 @@ fn a_position_the_snapshot_does_not_have_is_flag_not_found_and_a_foreign_prepare
         large.evaluate("y", &ctx, NOW)
     );
 }
+
+#[test]
+fn a_batch_reads_declared_segments_countries_and_clause_attributes_like_one_evaluation() {
+    let s = compile(
+        json!([
+            {"flagKey": "seg", "enabled": true, "targetingRules": {"segments": ["beta"]}},
+            {"flagKey": "country", "enabled": true, "targetingRules": {"countries": ["FR"]}},
+            {"flagKey": "rule", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [
+                {"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]}], "variation": "on"}
+            ]}}
+        ]),
+        json!([{"segmentKey": "beta"}]),
+    );
+    let contexts = [
+        user("u")
+            .with_attribute("userSegment", "beta")
+            .with_attribute("country", "FR")
+            .with_attribute("plan", "pro"),
+        user("u").with_attribute("segments", json!(["beta"])),
+        user("u")
+            .with_attribute("country", "DE")
+            .with_attribute("plan", "free"),
+        user("u"),
+    ];
+    let details = |ctx: &EvaluationContext| -> Vec<&'static str> {
+        s.evaluate_all(ctx, NOW).iter().map(|e| e.detail).collect()
+    };
+    assert_eq!(
+        details(&contexts[0]),
+        ["user-in-segment", "country-targeted", "rule-match"]
+    );
+    assert_eq!(
+        details(&contexts[1]),
+        ["user-in-segment", "default", "default"]
+    );
+    assert_eq!(details(&contexts[2]), ["default", "default", "default"]);
+    for ctx in &contexts {
+        let prepared = s.prepare(ctx, NOW);
+        for key in ["seg", "country", "rule"] {
+            let single = s.evaluate(key, ctx, NOW);
+            let position = s.flag_position(key).unwrap();
+            assert_eq!(s.evaluate_prepared(position, &prepared), single);
+        }
+    }
+}
