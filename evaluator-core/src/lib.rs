@@ -7,7 +7,10 @@
 //! The flow: parse a [`model::Snapshot`] (or raw JSON) and [`CompiledSnapshot::compile`] it once
 //! per snapshot version; then [`CompiledSnapshot::evaluate`] any number of times. Compilation
 //! does all parsing (regexes, versions, timestamps, weights) and indexing up front, so evaluation
-//! neither parses nor, on the common path, allocates.
+//! neither parses nor, on the common path, allocates. Callers that evaluate often look a flag's
+//! key up once ([`CompiledSnapshot::flag_position`], then [`CompiledSnapshot::evaluate_at`]);
+//! callers that evaluate many flags for one context (bulk, SDKs) prepare it once
+//! ([`CompiledSnapshot::prepare`], then [`CompiledSnapshot::evaluate_prepared`]).
 #![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(
