@@ -1,7 +1,6 @@
 //! Reading context attributes: names resolved at compile time, values cached per evaluation.
 
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use hashbrown::HashMap;
@@ -11,6 +10,7 @@ use crate::context::EvaluationContext;
 use crate::json::parse_number;
 use crate::sets::Interner;
 use crate::time::parse_rfc3339_millis;
+use crate::version::SemVer;
 
 /// Attributes per flag (or segment) that the per-evaluation cache remembers. Rules tend to
 /// test the same few attributes over and over, and the context's attribute map is a B-tree of
@@ -49,12 +49,24 @@ pub(crate) const COUNTRY: usize = 2;
 #[derive(Debug, Clone)]
 pub(crate) struct AttrNames {
     names: HashMap<String, u32>,
+    /// Numbers of the attributes `semver*` clauses read: a batch parses their values once.
+    versions: Vec<u32>,
+}
+
+/// What a batch of evaluations read from the context for one attribute number.
+pub(crate) struct Known<'c> {
+    /// The value; `None` when missing or null.
+    pub(crate) value: Option<&'c Value>,
+    /// For an attribute `semver*` clauses read whose value is one string: the string parsed
+    /// (`Some(None)`: not a version). `None`: not parsed here (read the value instead).
+    pub(crate) version: Option<Option<SemVer>>,
 }
 
 impl Default for AttrNames {
     fn default() -> Self {
         let mut names = Self {
             names: HashMap::new(),
+            versions: Vec::new(),
         };
         names.number("userSegment");
         names.number("segments");
@@ -73,17 +85,36 @@ impl AttrNames {
         n
     }
 
-    /// The context's value of each name, by number (`None`: missing or null): looked up once
-    /// for a batch of evaluations. Walks the context's attributes, usually fewer than the names.
-    pub(crate) fn values<'c>(&self, ctx: &'c EvaluationContext) -> Vec<Option<&'c Value>> {
-        let mut values = vec![None; self.names.len()];
+    /// Marks attribute `global` as read by a `semver*` clause.
+    pub(crate) fn read_as_version(&mut self, attr: &Attr) {
+        if let Attr::Named { global, .. } = attr {
+            if *global != NO_GLOBAL && !self.versions.contains(global) {
+                self.versions.push(*global);
+            }
+        }
+    }
+
+    /// The context's value of each name, by number: looked up (and, for `semver*`
+    /// attributes, parsed) once for a batch of evaluations. Walks the context's attributes,
+    /// usually fewer than the names.
+    pub(crate) fn values<'c>(&self, ctx: &'c EvaluationContext) -> Vec<Known<'c>> {
+        let mut values: Vec<Known<'c>> = (0..self.names.len())
+            .map(|_| Known {
+                value: None,
+                version: None,
+            })
+            .collect();
         for (name, value) in &ctx.attributes {
-            if let Some(slot) = self
-                .names
-                .get(name.as_str())
-                .and_then(|&n| values.get_mut(n as usize))
-            {
-                *slot = present(Some(value));
+            let Some(&n) = self.names.get(name.as_str()) else {
+                continue;
+            };
+            if let Some(known) = values.get_mut(n as usize) {
+                known.value = present(Some(value));
+                if let Value::String(s) = value {
+                    if self.versions.contains(&n) {
+                        known.version = Some(SemVer::parse(s));
+                    }
+                }
             }
         }
         values
@@ -123,14 +154,14 @@ impl Attr {
     pub(crate) fn lookup_cached<'c>(
         &self,
         ctx: &'c EvaluationContext,
-        batch: &[Option<&'c Value>],
+        batch: &[Known<'c>],
         cache: &AttrCache<'c>,
     ) -> Option<AttrValue<'c>> {
         match self {
             Self::TargetingKey => ctx.targeting_key.as_deref().map(AttrValue::Key),
             Self::Named { name, slot, global } => {
-                if let Some(&value) = batch.get(*global as usize) {
-                    return value.map(AttrValue::Json);
+                if let Some(known) = batch.get(*global as usize) {
+                    return known.value.map(AttrValue::Json);
                 }
                 let Some(cell) = cache.values.get(usize::from(*slot)) else {
                     return present(ctx.attributes.get(name)).map(AttrValue::Json);

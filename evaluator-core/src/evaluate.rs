@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::{Attr, AttrValue, COUNTRY};
+use crate::attribute::{Attr, AttrValue, Known, COUNTRY};
 use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::evaluation::{enabled, NULL};
@@ -173,7 +173,7 @@ impl CompiledSnapshot {
         ctx: &EvaluationContext,
         now_ms: i64,
         memo: &Memo,
-        batch: &[Option<&Value>],
+        batch: &[Known<'_>],
     ) -> Evaluation<'_> {
         match self.flags.get(index) {
             Some(flag) => self.evaluate_position(index, &flag.key, ctx, now_ms, memo, batch),
@@ -193,7 +193,7 @@ impl CompiledSnapshot {
         ctx: &EvaluationContext,
         now_ms: i64,
         memo: &Memo,
-        batch: &[Option<&Value>],
+        batch: &[Known<'_>],
     ) -> Evaluation<'a> {
         let Some(flag) = self.flags.get(position) else {
             return Evaluation::not_found(flag_key);
@@ -239,7 +239,7 @@ impl CompiledSnapshot {
         now_ms: i64,
         depth: u8,
         memo: &Memo,
-        batch: &[Option<&Value>],
+        batch: &[Known<'_>],
     ) -> Outcome<'a> {
         let t = match &flag.body {
             Body::Valid(targeting) => targeting.as_ref(),
@@ -340,7 +340,7 @@ impl CompiledSnapshot {
         t: &'a Targeting,
         ctx: &EvaluationContext,
         memo: &Memo,
-        batch: &[Option<&Value>],
+        batch: &[Known<'_>],
     ) -> Option<Outcome<'a>> {
         let scope = Scope::new(ctx, &self.segments, &self.interner, 0, memo, batch);
         if t.segments.iter().any(|&s| scope.in_segment(s)) {
@@ -392,9 +392,9 @@ fn error(default: u32, failure: Failure<'_>) -> Outcome<'_> {
     }
 }
 
-fn country_matches(t: &Targeting, ctx: &EvaluationContext, batch: &[Option<&Value>]) -> bool {
+fn country_matches(t: &Targeting, ctx: &EvaluationContext, batch: &[Known<'_>]) -> bool {
     let country = match batch.get(COUNTRY) {
-        Some(&country) => country,
+        Some(known) => known.value,
         None => ctx.attributes.get("country"),
     };
     match country {
@@ -475,7 +475,7 @@ pub struct PreparedContext<'s, 'c> {
     now_ms: i64,
     memo: Memo,
     /// The context's value of each attribute name the snapshot's clauses read, by number.
-    batch: Vec<Option<&'c Value>>,
+    batch: Vec<Known<'c>>,
 }
 
 impl PreparedContext<'_, '_> {

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::{AttrCache, SEGMENTS, USER_SEGMENT};
+use crate::attribute::{AttrCache, Known, SEGMENTS, USER_SEGMENT};
 use crate::context::EvaluationContext;
 use crate::memo::Memo;
 use crate::operators::CompiledClause;
@@ -56,7 +56,7 @@ pub(crate) struct Scope<'s> {
     /// In a batch of evaluations, the context's value of each of the snapshot's attribute
     /// names (`crate::attribute::AttrNames`), looked up once; empty for one evaluation, which
     /// reads fewer attributes than looking all up would cost.
-    pub(crate) batch: &'s [Option<&'s Value>],
+    pub(crate) batch: &'s [Known<'s>],
 }
 
 impl<'s> Scope<'s> {
@@ -66,7 +66,7 @@ impl<'s> Scope<'s> {
         interner: &'s Interner,
         depth: u8,
         memo: &'s Memo,
-        batch: &'s [Option<&'s Value>],
+        batch: &'s [Known<'s>],
     ) -> Self {
         Self {
             ctx,
@@ -128,7 +128,7 @@ impl Scope<'_> {
     /// `segments` (an array of them), for clients that know a user's segments already.
     fn declared_member(&self, key: &str) -> bool {
         let (single, list) = match (self.batch.get(USER_SEGMENT), self.batch.get(SEGMENTS)) {
-            (Some(&single), Some(&list)) => (single, list),
+            (Some(single), Some(list)) => (single.value, list.value),
             _ => {
                 let attrs = &self.ctx.attributes;
                 if attrs.is_empty() {

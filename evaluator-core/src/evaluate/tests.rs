@@ -716,3 +716,38 @@ fn a_batch_reads_declared_segments_countries_and_clause_attributes_like_one_eval
         }
     }
 }
+
+#[test]
+fn a_batch_parses_a_version_attribute_once_with_the_answers_of_one_evaluation() {
+    let rule = |op: &str, v: &str| json!({"clauses": [{"attribute": "appVersion", "operator": op, "values": [v]}], "variation": "on"});
+    let s = compile(
+        json!([
+            {"flagKey": "gt", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverGt", "2.15.0")]}},
+            {"flagKey": "lt", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverLt", "2.15.0")]}},
+            {"flagKey": "eq", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverEq", "v2.16")]}}
+        ]),
+        json!([]),
+    );
+    let cases = [
+        (json!("2.16.0"), ["rule-match", "default", "rule-match"]),
+        (json!("2.1.0"), ["default", "rule-match", "default"]),
+        (json!("not-a-version"), ["default", "default", "default"]),
+        (
+            json!(["1.0.0", "2.16.0"]),
+            ["rule-match", "rule-match", "rule-match"],
+        ),
+        (json!(216), ["default", "default", "default"]),
+    ];
+    for (version, expected) in cases {
+        let ctx = user("u").with_attribute("appVersion", version.clone());
+        let all: Vec<&str> = s.evaluate_all(&ctx, NOW).iter().map(|e| e.detail).collect();
+        assert_eq!(all, expected, "{version}");
+        for key in ["gt", "lt", "eq"] {
+            assert_eq!(
+                s.evaluate_prepared(s.flag_position(key).unwrap(), &s.prepare(&ctx, NOW)),
+                s.evaluate(key, &ctx, NOW),
+                "{key} {version}"
+            );
+        }
+    }
+}

@@ -116,8 +116,15 @@ impl<'a> ClauseCompiler<'a> {
                 return None;
             }
         };
-        (diag.len() == before).then(|| CompiledClause {
-            attr: attrs.attr(&clause.attribute, &mut self.attributes),
+        if diag.len() != before {
+            return None;
+        }
+        let attr = attrs.attr(&clause.attribute, &mut self.attributes);
+        if matches!(op, Op::SemverEq(_) | Op::SemverLt(_) | Op::SemverGt(_)) {
+            self.attributes.read_as_version(&attr);
+        }
+        Some(CompiledClause {
+            attr,
             negate: clause.negate,
             op,
         })

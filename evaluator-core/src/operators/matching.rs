@@ -2,7 +2,9 @@
 //! common case (one string attribute under a string operator); everything else goes through one
 //! general, non-inlined path so the common one stays compact.
 
-use crate::attribute::{any_elem, AttrValue, Elem};
+use serde_json::Value;
+
+use crate::attribute::{any_elem, Attr, AttrValue, Elem};
 use crate::segment::Scope;
 use crate::text;
 use crate::version::SemVer;
@@ -84,6 +86,23 @@ impl CompiledClause {
     /// Every operator over any attribute value (arrays element by element), before `negate`.
     #[inline(never)]
     fn general(&self, value: AttrValue<'_>, scope: &Scope<'_>) -> bool {
+        // In a batch, a `semver*` attribute holding one string was parsed once for all flags.
+        if let Some(parsed) = self.batch_version(value, scope) {
+            match &self.op {
+                Op::SemverEq(versions) => return parsed.is_some_and(|v| versions.contains(v)),
+                Op::SemverLt(bound) => {
+                    return bound
+                        .as_deref()
+                        .is_some_and(|b| parsed.is_some_and(|v| v < b))
+                }
+                Op::SemverGt(bound) => {
+                    return bound
+                        .as_deref()
+                        .is_some_and(|b| parsed.is_some_and(|v| v > b))
+                }
+                _ => {}
+            }
+        }
         let id_of = |e: Elem<'_>| match e {
             Elem::Str(s) => scope.interner.get(s),
             _ => None,
@@ -93,6 +112,21 @@ impl CompiledClause {
             Op::NotIn(set) => any_elem(value, |e| !set.contains(e, id_of(e))),
             op => op_matches(op, value),
         }
+    }
+
+    /// The batch's parsed version of the clause's attribute, when `value` (read through the
+    /// batch) is one string the batch parsed: `Some(None)` when it is not a version.
+    fn batch_version<'b>(
+        &self,
+        value: AttrValue<'_>,
+        scope: &'b Scope<'_>,
+    ) -> Option<Option<&'b SemVer>> {
+        let (Attr::Named { global, .. }, AttrValue::Json(Value::String(_))) = (&self.attr, value)
+        else {
+            return None;
+        };
+        let known = scope.batch.get(*global as usize)?;
+        known.version.as_ref().map(Option::as_ref)
     }
 
     /// The segments this clause refers to (for cycle detection).
