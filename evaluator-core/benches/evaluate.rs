@@ -58,6 +58,65 @@ mod native {
         c.bench_function("evaluate_all/1000_flags", |b| {
             b.iter(|| compiled.evaluate_all(black_box(&ctx), NOW).len())
         });
+        // A bulk caller with the prepared API: one context, every flag by position.
+        let positions: Vec<_> = compiled
+            .flag_keys()
+            .filter_map(|k| compiled.flag_position(k))
+            .collect();
+        c.bench_function("evaluate_prepared/1000_flags", |b| {
+            b.iter(|| {
+                let prepared = compiled.prepare(black_box(&ctx), NOW);
+                positions
+                    .iter()
+                    .filter(|&&p| compiled.evaluate_prepared(p, &prepared).enabled)
+                    .count()
+            })
+        });
+        for (name, key) in [
+            ("simple_bool", testdata::SIMPLE_FLAG),
+            ("10_rules_x_3_clauses_25pct", testdata::RULES_FLAG),
+            (
+                "10_rules_x_3_clauses_25pct_typical",
+                testdata::RULES_TYPICAL_FLAG,
+            ),
+        ] {
+            let position = compiled.flag_position(key).expect("the flag is there");
+            c.bench_function(&format!("evaluate_at/{name}"), |b| {
+                b.iter(|| {
+                    compiled
+                        .evaluate_at(black_box(position), black_box(&ctx), NOW)
+                        .enabled
+                })
+            });
+        }
+    }
+
+    /// The small shapes of issue 15's comparison with other engines, by key and by position.
+    fn shapes(c: &mut Criterion) {
+        let (compiled, warnings) = CompiledSnapshot::compile(testdata::shapes_snapshot());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let ctx = testdata::shapes_context();
+        for (name, key) in [
+            ("one_clause_in", testdata::ONE_CLAUSE_FLAG),
+            ("two_clauses_in_not_in", testdata::TWO_CLAUSES_FLAG),
+            ("rollout_50pct", testdata::ROLLOUT_FLAG),
+        ] {
+            c.bench_function(&format!("evaluate/{name}"), |b| {
+                b.iter(|| {
+                    compiled
+                        .evaluate(black_box(key), black_box(&ctx), NOW)
+                        .enabled
+                })
+            });
+            let position = compiled.flag_position(key).expect("the flag is there");
+            c.bench_function(&format!("evaluate_at/{name}"), |b| {
+                b.iter(|| {
+                    compiled
+                        .evaluate_at(black_box(position), black_box(&ctx), NOW)
+                        .enabled
+                })
+            });
+        }
     }
 
     /// Nesting at the depth limits (issue 11): a `segmentMatch` chain of 32 segments that each
@@ -116,7 +175,7 @@ mod native {
         });
     }
 
-    criterion_group!(benches, evaluation, nesting, loading);
+    criterion_group!(benches, evaluation, shapes, nesting, loading);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,12 +5,16 @@
 //! the instructions of one operation, set-up excluded.
 //!
 //! `cargo run --release -p evaluator-core --features testdata --example instructions -- <shape> <count>`
-//! with shape `simple`, `rules`, `typical`, `all`, `from_json` or `none`.
+//! with shape `simple`, `rules`, `typical`, `all`, `from_json` or `none` (on the realistic
+//! snapshot, for `testdata::context(42)`), or `one_clause`, `two_clauses`, `rollout` (on
+//! `testdata::shapes_snapshot()`, for `testdata::shapes_context()`); each evaluation shape also
+//! as `<shape>_at` (by `flag_position`, looked up before counting), and `all_prepared`
+//! (`prepare` once, then `evaluate_prepared` every flag).
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use evaluator_core::{testdata, CompiledSnapshot};
+use evaluator_core::{testdata, CompiledSnapshot, EvaluationContext};
 
 /// The evaluation time the benches use (2026-11-22).
 const NOW: i64 = 1_795_514_400_000;
@@ -19,7 +23,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(shape), Some(Ok(count))) = (args.first(), args.get(1).map(|c| c.parse::<usize>()))
     else {
-        eprintln!("usage: instructions <simple|rules|typical|all|from_json|none> <count>");
+        eprintln!("usage: instructions <shape>[_at] <count>, shape simple|one_clause|two_clauses|rollout|rules|typical|all|all_prepared|from_json|none");
         return ExitCode::FAILURE;
     };
     let model = testdata::realistic_snapshot();
@@ -35,6 +39,26 @@ fn main() -> ExitCode {
     );
     let (compiled, _) = CompiledSnapshot::compile(model);
     let ctx = testdata::context(42);
+    let (shapes, _) = CompiledSnapshot::compile(testdata::shapes_snapshot());
+    let shapes_ctx = testdata::shapes_context();
+    let shape_of = |key: &str| {
+        usize::from(
+            shapes
+                .evaluate(black_box(key), black_box(&shapes_ctx), NOW)
+                .enabled,
+        )
+    };
+    // The same flags by position (looked up once, as a caller holding the snapshot would).
+    let simple_at = at(&compiled, testdata::SIMPLE_FLAG, &ctx);
+    let one_clause_at = at(&shapes, testdata::ONE_CLAUSE_FLAG, &shapes_ctx);
+    let two_clauses_at = at(&shapes, testdata::TWO_CLAUSES_FLAG, &shapes_ctx);
+    let rollout_at = at(&shapes, testdata::ROLLOUT_FLAG, &shapes_ctx);
+    let rules_at = at(&compiled, testdata::RULES_FLAG, &ctx);
+    let typical_at = at(&compiled, testdata::RULES_TYPICAL_FLAG, &ctx);
+    let positions: Vec<_> = compiled
+        .flag_keys()
+        .filter_map(|k| compiled.flag_position(k))
+        .collect();
     let mut served = 0_usize;
     for _ in 0..count {
         served += match shape.as_str() {
@@ -57,6 +81,23 @@ fn main() -> ExitCode {
                     )
                     .enabled,
             ),
+            "one_clause" => shape_of(testdata::ONE_CLAUSE_FLAG),
+            "two_clauses" => shape_of(testdata::TWO_CLAUSES_FLAG),
+            "rollout" => shape_of(testdata::ROLLOUT_FLAG),
+            "simple_at" => simple_at(),
+            "one_clause_at" => one_clause_at(),
+            "two_clauses_at" => two_clauses_at(),
+            "rollout_at" => rollout_at(),
+            "rules_at" => rules_at(),
+            "typical_at" => typical_at(),
+            // What a bulk caller does with the prepared API: one context, every flag.
+            "all_prepared" => {
+                let prepared = compiled.prepare(black_box(&ctx), NOW);
+                positions
+                    .iter()
+                    .map(|&p| usize::from(compiled.evaluate_prepared(p, &prepared).enabled))
+                    .sum()
+            }
             "all" => compiled.evaluate_all(black_box(&ctx), NOW).len(),
             "from_json" => usize::from(CompiledSnapshot::from_json(black_box(&json)).is_ok()),
             "none" => 0,
@@ -68,6 +109,24 @@ fn main() -> ExitCode {
     }
     println!("{served}");
     ExitCode::SUCCESS
+}
+
+/// Evaluates flag `key` by its position, looked up once here.
+fn at<'a>(
+    snapshot: &'a CompiledSnapshot,
+    key: &str,
+    ctx: &'a EvaluationContext,
+) -> impl Fn() -> usize + 'a {
+    let position = snapshot.flag_position(key);
+    move || {
+        position.map_or(0, |p| {
+            usize::from(
+                snapshot
+                    .evaluate_at(black_box(p), black_box(ctx), NOW)
+                    .enabled,
+            )
+        })
+    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

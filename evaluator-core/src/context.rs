@@ -54,4 +54,33 @@ impl EvaluationContext {
             attributes,
         })
     }
+
+    /// Like [`EvaluationContext::from_json_object`], taking the object by value: its attribute
+    /// names and values move into the context instead of being copied (a request body parsed
+    /// once, then evaluated).
+    ///
+    /// Returns `None` when `value` is not an object or the key is present but not a string.
+    #[must_use]
+    pub fn from_json_value(value: Value) -> Option<Self> {
+        let Value::Object(object) = value else {
+            return None;
+        };
+        let mut attributes = Map::new();
+        let mut targeting_key = None;
+        for (name, v) in object {
+            if name == "targetingKey" || name == "userId" {
+                match v {
+                    Value::String(s) => targeting_key = Some(s),
+                    Value::Null => {}
+                    _ => return None,
+                }
+            } else {
+                attributes.insert(name, v);
+            }
+        }
+        Some(Self {
+            targeting_key,
+            attributes,
+        })
+    }
 }

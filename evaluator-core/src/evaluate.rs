@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::{Attr, AttrValue};
+use crate::attribute::{Attr, AttrValue, Known, COUNTRY};
 use crate::bucketing::format_integer;
 use crate::context::EvaluationContext;
 use crate::evaluation::{enabled, NULL};
@@ -15,7 +15,7 @@ use crate::flag::{Body, CompiledFlag, CompiledRollout, Serve, Targeting};
 use crate::memo::Memo;
 use crate::reason::{detail, ErrorCode, Reason};
 use crate::segment::Scope;
-use crate::snapshot::CompiledSnapshot;
+use crate::snapshot::{CompiledSnapshot, FlagPosition};
 
 pub use crate::evaluation::{Evaluation, ValueType};
 
@@ -66,9 +66,64 @@ impl CompiledSnapshot {
         now_ms: i64,
     ) -> Evaluation<'a> {
         match self.flag_position(flag_key) {
-            Some(position) => self.evaluate_position(position, flag_key, ctx, now_ms, &self.memo()),
+            Some(position) => {
+                self.evaluate_position(position.index(), flag_key, ctx, now_ms, &self.memo(), &[])
+            }
             None => Evaluation::not_found(flag_key),
         }
+    }
+
+    /// Evaluates the flag at `position` (from [`CompiledSnapshot::flag_position`]) like
+    /// [`CompiledSnapshot::evaluate`] its key, without looking the key up. A position this
+    /// snapshot does not have gives `FLAG_NOT_FOUND` with an empty key.
+    #[must_use]
+    pub fn evaluate_at(
+        &self,
+        position: FlagPosition,
+        ctx: &EvaluationContext,
+        now_ms: i64,
+    ) -> Evaluation<'_> {
+        self.evaluate_index(position.index(), ctx, now_ms, &self.memo(), &[])
+    }
+
+    /// Prepares `ctx` for evaluating many flags of this snapshot at `now_ms` (a batch, OFREP
+    /// bulk, an SDK's cache refresh): what one flag works out about the context (segment
+    /// memberships, prerequisite outcomes, the targeting key's interned id) then serves the
+    /// others. See [`CompiledSnapshot::evaluate_prepared`].
+    #[must_use]
+    pub fn prepare<'s, 'c>(
+        &'s self,
+        ctx: &'c EvaluationContext,
+        now_ms: i64,
+    ) -> PreparedContext<'s, 'c> {
+        PreparedContext {
+            snapshot: self,
+            ctx,
+            now_ms,
+            memo: self.memo(),
+            batch: self.attributes.values(ctx),
+        }
+    }
+
+    /// Evaluates the flag at `position` for a prepared context, with the same answer as
+    /// [`CompiledSnapshot::evaluate_at`] for its context and time. A context prepared by
+    /// another snapshot is evaluated afresh (its memo would describe other segments).
+    #[must_use]
+    pub fn evaluate_prepared(
+        &self,
+        position: FlagPosition,
+        prepared: &PreparedContext<'_, '_>,
+    ) -> Evaluation<'_> {
+        if !core::ptr::eq(prepared.snapshot, self) {
+            return self.evaluate_at(position, prepared.ctx, prepared.now_ms);
+        }
+        self.evaluate_index(
+            position.index(),
+            prepared.ctx,
+            prepared.now_ms,
+            &prepared.memo,
+            &prepared.batch,
+        )
     }
 
     /// Evaluates the given flags, in the given order (unknown keys give `FLAG_NOT_FOUND`).
@@ -82,9 +137,16 @@ impl CompiledSnapshot {
         // One context throughout: what one flag worked out about segments and prerequisites
         // holds for the others.
         let memo = self.memo();
+        let batch = if keys.len() > 1 {
+            self.attributes.values(ctx)
+        } else {
+            Vec::new()
+        };
         keys.iter()
             .map(|key| match self.flag_position(key) {
-                Some(position) => self.evaluate_position(position, key, ctx, now_ms, &memo),
+                Some(position) => {
+                    self.evaluate_position(position.index(), key, ctx, now_ms, &memo, &batch)
+                }
                 None => Evaluation::not_found(key),
             })
             .collect()
@@ -94,11 +156,29 @@ impl CompiledSnapshot {
     #[must_use]
     pub fn evaluate_all<'a>(&'a self, ctx: &EvaluationContext, now_ms: i64) -> Vec<Evaluation<'a>> {
         let memo = self.memo();
+        let batch = self.attributes.values(ctx);
         self.flags
             .iter()
             .enumerate()
-            .map(|(position, flag)| self.evaluate_position(position, &flag.key, ctx, now_ms, &memo))
+            .map(|(position, flag)| {
+                self.evaluate_position(position, &flag.key, ctx, now_ms, &memo, &batch)
+            })
             .collect()
+    }
+
+    /// Evaluates the flag at `index`, under its own key.
+    fn evaluate_index(
+        &self,
+        index: usize,
+        ctx: &EvaluationContext,
+        now_ms: i64,
+        memo: &Memo,
+        batch: &[Known<'_>],
+    ) -> Evaluation<'_> {
+        match self.flags.get(index) {
+            Some(flag) => self.evaluate_position(index, &flag.key, ctx, now_ms, memo, batch),
+            None => Evaluation::not_found(""),
+        }
     }
 
     /// An empty memo for one context's evaluations (allocates nothing up front).
@@ -113,12 +193,23 @@ impl CompiledSnapshot {
         ctx: &EvaluationContext,
         now_ms: i64,
         memo: &Memo,
+        batch: &[Known<'_>],
     ) -> Evaluation<'a> {
         let Some(flag) = self.flags.get(position) else {
             return Evaluation::not_found(flag_key);
         };
-        let outcome = self.resolve(flag, ctx, now_ms, 0, memo);
-        let (value, variant) = served(flag, outcome.variation);
+        // The most common flags (kill switches, flags without targeting) answer without the
+        // evaluation order's call and its set-up.
+        let fixed = if flag.context_free {
+            context_free(flag)
+        } else {
+            None
+        };
+        let outcome = match fixed {
+            Some(outcome) => outcome,
+            None => self.resolve(flag, ctx, now_ms, 0, memo, batch),
+        };
+        let (value, variant, variation_index) = served(flag, outcome.variation);
         let (error_code, error_message) = match outcome.failure {
             None => (None, None),
             Some(failure) => {
@@ -130,6 +221,7 @@ impl CompiledSnapshot {
             flag_key,
             value,
             variant,
+            variation_index,
             enabled: enabled(value, outcome.reason, outcome.detail),
             reason: outcome.reason,
             detail: outcome.detail,
@@ -147,6 +239,7 @@ impl CompiledSnapshot {
         now_ms: i64,
         depth: u8,
         memo: &Memo,
+        batch: &[Known<'_>],
     ) -> Outcome<'a> {
         let t = match &flag.body {
             Body::Valid(targeting) => targeting.as_ref(),
@@ -165,6 +258,9 @@ impl CompiledSnapshot {
         if !flag.enabled {
             return Outcome::serve(t.off, Reason::Disabled, detail::FLAG_DISABLED);
         }
+        if t.context_free {
+            return serve_on(t, Reason::Static, detail::STATIC);
+        }
         // 2. Prerequisites: each must be on, error-free and serve the required variation. Each
         // prerequisite flag is resolved once per evaluation (a diamond of prerequisites would
         // otherwise cost exponential time); the depth check comes first so that a cut-off
@@ -176,7 +272,7 @@ impl CompiledSnapshot {
                     let other = self.flags.get(prerequisite.flag as usize)?;
                     #[cfg(test)]
                     crate::memo::count::prerequisite();
-                    let o = self.resolve(other, ctx, now_ms, depth + 1, memo);
+                    let o = self.resolve(other, ctx, now_ms, depth + 1, memo, batch);
                     o.variation
                         .filter(|_| !matches!(o.reason, Reason::Disabled | Reason::Error))
                 }) == prerequisite.variation;
@@ -199,22 +295,22 @@ impl CompiledSnapshot {
                     );
                 }
             }
-            if t.excluded.contains(user) {
+            if !t.excluded.is_empty() && t.excluded.contains(user) {
                 return Outcome::serve(t.default, Reason::TargetingMatch, detail::USER_EXCLUDED);
             }
-            if t.user_ids.contains(user) {
+            if !t.user_ids.is_empty() && t.user_ids.contains(user) {
                 return serve_on(t, Reason::TargetingMatch, detail::USER_TARGETED);
             }
         }
         // 6. `targetingRules.segments`, then rules in order.
         if !t.segments.is_empty() || !t.rules.is_empty() {
-            if let Some(outcome) = self.segments_and_rules(flag, t, ctx, memo) {
+            if let Some(outcome) = self.segments_and_rules(flag, t, ctx, memo, batch) {
                 return outcome;
             }
         }
         // 7. Percentage rollout, optionally restricted to countries.
         if t.percentage.is_some() || !t.countries.is_empty() {
-            let in_country = t.countries.is_empty() || country_matches(t, ctx);
+            let in_country = t.countries.is_empty() || country_matches(t, ctx, batch);
             if in_country {
                 match t.percentage {
                     None => return serve_on(t, Reason::TargetingMatch, detail::COUNTRY_TARGETED),
@@ -244,8 +340,9 @@ impl CompiledSnapshot {
         t: &'a Targeting,
         ctx: &EvaluationContext,
         memo: &Memo,
+        batch: &[Known<'_>],
     ) -> Option<Outcome<'a>> {
-        let scope = Scope::new(ctx, &self.segments, &self.interner, 0, memo);
+        let scope = Scope::new(ctx, &self.segments, &self.interner, 0, memo, batch);
         if t.segments.iter().any(|&s| scope.in_segment(s)) {
             return Some(serve_on(t, Reason::TargetingMatch, detail::USER_IN_SEGMENT));
         }
@@ -260,6 +357,21 @@ impl CompiledSnapshot {
                 Err(failure) => error(t.default, failure),
             },
         })
+    }
+}
+
+/// The outcome of a flag whose answer does not depend on the context: disabled, or enabled
+/// without any targeting (what steps 1 and 8 of [`CompiledSnapshot::resolve`] give it).
+#[inline]
+fn context_free(flag: &CompiledFlag) -> Option<Outcome<'static>> {
+    match &flag.body {
+        Body::Valid(t) if !flag.enabled => Some(Outcome::serve(
+            t.off,
+            Reason::Disabled,
+            detail::FLAG_DISABLED,
+        )),
+        Body::Valid(t) if t.context_free => Some(serve_on(t, Reason::Static, detail::STATIC)),
+        _ => None,
     }
 }
 
@@ -280,8 +392,12 @@ fn error(default: u32, failure: Failure<'_>) -> Outcome<'_> {
     }
 }
 
-fn country_matches(t: &Targeting, ctx: &EvaluationContext) -> bool {
-    match ctx.attributes.get("country") {
+fn country_matches(t: &Targeting, ctx: &EvaluationContext, batch: &[Known<'_>]) -> bool {
+    let country = match batch.get(COUNTRY) {
+        Some(known) => known.value,
+        None => ctx.attributes.get("country"),
+    };
+    match country {
         Some(Value::String(country)) => t.countries.contains(country),
         _ => false,
     }
@@ -336,14 +452,52 @@ fn roll<'a>(
     Ok(chosen.or(rollout.thresholds.last()).map_or(0, |&(_, v)| v))
 }
 
-/// The value and variant key an outcome serves.
-fn served(flag: &CompiledFlag, variation: Option<u32>) -> (&Value, Option<&str>) {
-    if let Some(v) = variation.and_then(|v| flag.variations.get(v as usize)) {
-        return (&v.value, Some(v.key.as_str()));
+/// The value, variant key and variation index an outcome serves.
+fn served(flag: &CompiledFlag, variation: Option<u32>) -> (&Value, Option<&str>, Option<u32>) {
+    if let Some(index) = variation {
+        if let Some(v) = flag.variations.get(index as usize) {
+            return (&v.value, Some(v.key.as_str()), Some(index));
+        }
     }
     match &flag.body {
-        Body::Broken { value, .. } => (value, None),
-        Body::Valid(_) => (&NULL, None),
+        Body::Broken { value, .. } => (value, None, None),
+        Body::Valid(_) => (&NULL, None, None),
+    }
+}
+
+/// A context prepared for evaluating many flags of one snapshot at one time
+/// ([`CompiledSnapshot::prepare`]). Build it once per context and request; it holds what
+/// evaluation has already worked out about the context, so it is neither `Sync` nor meant to
+/// outlive the request.
+pub struct PreparedContext<'s, 'c> {
+    snapshot: &'s CompiledSnapshot,
+    ctx: &'c EvaluationContext,
+    now_ms: i64,
+    memo: Memo,
+    /// The context's value of each attribute name the snapshot's clauses read, by number.
+    batch: Vec<Known<'c>>,
+}
+
+impl PreparedContext<'_, '_> {
+    /// The context it was prepared from.
+    #[must_use]
+    pub fn context(&self) -> &EvaluationContext {
+        self.ctx
+    }
+
+    /// The evaluation time it was prepared for (Unix milliseconds).
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+}
+
+impl core::fmt::Debug for PreparedContext<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreparedContext")
+            .field("ctx", self.ctx)
+            .field("now_ms", &self.now_ms)
+            .finish_non_exhaustive()
     }
 }
 

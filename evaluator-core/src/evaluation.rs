@@ -31,6 +31,10 @@ pub struct Evaluation<'a> {
     pub value: &'a Value,
     /// Key of the served variation, when a variation was served.
     pub variant: Option<&'a str>,
+    /// Index of the served variation in the flag's `variations` (the implicit `on`, `off` of
+    /// a boolean flag without variations are 0 and 1), whenever `variant` is set: lets a
+    /// caller that holds the flag's variations (an SDK) skip matching the key. Not serialised.
+    pub variation_index: Option<u32>,
     /// "Is this user in the feature?": the value of a boolean flag; for other flags, whether
     /// the user was actively targeted (see `enabled` in `docs/flag-model.md`).
     pub enabled: bool,
@@ -109,6 +113,7 @@ impl Evaluation<'_> {
             flag_key,
             value: &NULL,
             variant: None,
+            variation_index: None,
             enabled: false,
             reason: Reason::Error,
             detail: detail::ERROR,

@@ -22,6 +22,9 @@ pub(crate) struct CompiledFlag {
     pub(crate) key: String,
     pub(crate) version: u64,
     pub(crate) enabled: bool,
+    /// Valid, and disabled or without any targeting ([`Targeting::context_free`]): the answer
+    /// does not depend on the context. Beside `enabled` so the check costs one load.
+    pub(crate) context_free: bool,
     /// Hash state of the bucketing salt (`salt`, defaulting to the key).
     pub(crate) salt: SaltState,
     pub(crate) variations: Vec<CompiledVariation>,
@@ -64,6 +67,9 @@ pub(crate) struct Targeting {
     pub(crate) bucket_by: Attr,
     /// No targeting at all: an enabled flag serves `on` with reason `STATIC`.
     pub(crate) is_static: bool,
+    /// `is_static` and nothing else reads the context either (no prerequisites, overrides or
+    /// excluded users): an enabled flag skips straight to step 8, the most common flag's path.
+    pub(crate) context_free: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +114,7 @@ impl CompiledFlag {
             } else {
                 targeting.off
             });
+            self.context_free = false;
             self.body = Body::Broken {
                 message,
                 variation,

@@ -7,7 +7,10 @@
 //! The flow: parse a [`model::Snapshot`] (or raw JSON) and [`CompiledSnapshot::compile`] it once
 //! per snapshot version; then [`CompiledSnapshot::evaluate`] any number of times. Compilation
 //! does all parsing (regexes, versions, timestamps, weights) and indexing up front, so evaluation
-//! neither parses nor, on the common path, allocates.
+//! neither parses nor, on the common path, allocates. Callers that evaluate often look a flag's
+//! key up once ([`CompiledSnapshot::flag_position`], then [`CompiledSnapshot::evaluate_at`]);
+//! callers that evaluate many flags for one context (bulk, SDKs) prepare it once
+//! ([`CompiledSnapshot::prepare`], then [`CompiledSnapshot::evaluate_prepared`]).
 #![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -56,9 +59,9 @@ mod version;
 pub use bucketing::{bucket, BUCKETS};
 pub use context::EvaluationContext;
 pub use error::{Error, Result};
-pub use evaluate::{Evaluation, ValueType};
+pub use evaluate::{Evaluation, PreparedContext, ValueType};
 pub use reason::{ErrorCode, Reason};
-pub use snapshot::CompiledSnapshot;
+pub use snapshot::{CompiledSnapshot, FlagPosition};
 pub use time::parse_rfc3339_millis;
 pub use validate::{
     validate_flag, validate_flag_key, validate_segment, validate_snapshot, validate_snapshot_bytes,

@@ -15,7 +15,9 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::{OnceCell, RefCell};
+use core::cell::{Cell, OnceCell, RefCell};
+
+use crate::attribute::ID_UNKNOWN;
 
 /// Answers kept inline before spilling.
 const INLINE: usize = 8;
@@ -29,6 +31,9 @@ pub(crate) struct Memo {
     /// Set up at the first answer: most evaluations (a flag without segments or prerequisites)
     /// never touch the memo and so never pay for clearing its table.
     state: OnceCell<RefCell<State>>,
+    /// The interned id of the context's targeting key, looked up at the first `in` / `notIn`
+    /// clause on it (a property of the context, like the answers above).
+    key_id: Cell<u32>,
 }
 
 struct State {
@@ -45,7 +50,13 @@ impl Memo {
             segments: u32::try_from(segments).unwrap_or(u32::MAX),
             nodes: segments.saturating_add(flags),
             state: OnceCell::new(),
+            key_id: Cell::new(ID_UNKNOWN),
         }
+    }
+
+    /// The cell of the targeting key's interned id (see [`crate::attribute::AttrCache`]).
+    pub(crate) fn key_id(&self) -> &Cell<u32> {
+        &self.key_id
     }
 
     /// Whether the user is in segment `index`, worked out by `compute` the first time.

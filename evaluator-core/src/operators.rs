@@ -48,10 +48,19 @@ pub const OPERATORS: &[&str] = &[
 /// Key → index of segments (or flags) while compiling.
 pub(crate) type KeyIndex<'a> = HashMap<&'a str, u32>;
 
+/// Up to this many string operands, `in` / `notIn` compare a single string attribute with
+/// each directly: a few short comparisons cost less than hashing the attribute to its interned
+/// id (which the first such clause of each flag evaluation pays).
+const SHORT_STRINGS: usize = 4;
+
 /// Operands of `in` / `notIn`, split by JSON type (equality never crosses types).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueSet {
     strings: IdSet,
+    /// The string operands themselves when there are at most [`SHORT_STRINGS`] of them
+    /// (`short`); the same members as `strings`.
+    short_strings: Vec<String>,
+    short: bool,
     numbers: Vec<f64>,
     has_true: bool,
     has_false: bool,

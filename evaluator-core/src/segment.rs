@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::attribute::AttrCache;
+use crate::attribute::{AttrCache, Known, SEGMENTS, USER_SEGMENT};
 use crate::context::EvaluationContext;
 use crate::memo::Memo;
 use crate::operators::CompiledClause;
@@ -53,6 +53,10 @@ pub(crate) struct Scope<'s> {
     pub(crate) cache: AttrCache<'s>,
     /// Memberships this evaluation has already worked out.
     pub(crate) memo: &'s Memo,
+    /// In a batch of evaluations, the context's value of each of the snapshot's attribute
+    /// names (`crate::attribute::AttrNames`), looked up once; empty for one evaluation, which
+    /// reads fewer attributes than looking all up would cost.
+    pub(crate) batch: &'s [Known<'s>],
 }
 
 impl<'s> Scope<'s> {
@@ -62,14 +66,16 @@ impl<'s> Scope<'s> {
         interner: &'s Interner,
         depth: u8,
         memo: &'s Memo,
+        batch: &'s [Known<'s>],
     ) -> Self {
         Self {
             ctx,
             segments,
             depth,
             interner,
-            cache: AttrCache::new(),
+            cache: AttrCache::new(memo.key_id()),
             memo,
+            batch,
         }
     }
 }
@@ -110,6 +116,7 @@ impl Scope<'_> {
             self.interner,
             self.depth + 1,
             self.memo,
+            self.batch,
         );
         segment
             .rules
@@ -120,13 +127,18 @@ impl Scope<'_> {
     /// Membership the context declares itself: the attribute `userSegment` (one segment key) or
     /// `segments` (an array of them), for clients that know a user's segments already.
     fn declared_member(&self, key: &str) -> bool {
-        let attrs = &self.ctx.attributes;
-        if attrs.is_empty() {
-            return false;
-        }
-        let single = matches!(attrs.get("userSegment"), Some(Value::String(s)) if s == key);
-        single
-            || matches!(attrs.get("segments"), Some(Value::Array(items))
+        let (single, list) = match (self.batch.get(USER_SEGMENT), self.batch.get(SEGMENTS)) {
+            (Some(single), Some(list)) => (single.value, list.value),
+            _ => {
+                let attrs = &self.ctx.attributes;
+                if attrs.is_empty() {
+                    return false;
+                }
+                (attrs.get("userSegment"), attrs.get("segments"))
+            }
+        };
+        matches!(single, Some(Value::String(s)) if s == key)
+            || matches!(list, Some(Value::Array(items))
                 if items.iter().any(|i| i.as_str() == Some(key)))
     }
 }

@@ -6,6 +6,7 @@ use core::fmt;
 use hashbrown::HashMap;
 use serde_json::Value;
 
+use crate::attribute::AttrNames;
 use crate::error::{Error, Result};
 use crate::flag::CompiledFlag;
 use crate::model::{Flag, KeyKind, Segment, Snapshot};
@@ -41,6 +42,9 @@ pub struct CompiledSnapshot {
     has_client_keys: bool,
     /// String operands of all `in` / `notIn` clauses.
     pub(crate) interner: Interner,
+    /// Names of the attributes clauses read: what a batch of evaluations looks up in the
+    /// context once (see [`crate::PreparedContext`]).
+    pub(crate) attributes: AttrNames,
 }
 
 impl fmt::Debug for CompiledSnapshot {
@@ -155,8 +159,31 @@ impl CompiledSnapshot {
         decode_sha256(sha256_hex).and_then(|hash| self.client_keys.get(&hash).copied())
     }
 
-    pub(crate) fn flag_position(&self, key: &str) -> Option<usize> {
-        self.flag_index.get(key).map(|&i| i as usize)
+    /// Where the flag `key` sits in this snapshot, for [`CompiledSnapshot::evaluate_at`]:
+    /// callers that evaluate the same flag often look its key up once per snapshot version.
+    #[must_use]
+    pub fn flag_position(&self, key: &str) -> Option<FlagPosition> {
+        self.flag_index.get(key).map(|&i| FlagPosition(i))
+    }
+
+    /// The key of the flag at `position`; `None` for a position this snapshot does not have.
+    #[must_use]
+    pub fn flag_key_at(&self, position: FlagPosition) -> Option<&str> {
+        self.flags.get(position.index()).map(|f| f.key.as_str())
+    }
+}
+
+/// A flag's place in one [`CompiledSnapshot`] (see [`CompiledSnapshot::flag_position`]),
+/// which evaluates it without hashing its key. Valid for the snapshot that gave it: another
+/// snapshot (even another version of the same environment) may hold another flag there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlagPosition(u32);
+
+impl FlagPosition {
+    /// The flag's index in snapshot order (the order of [`CompiledSnapshot::flag_keys`]).
+    #[must_use]
+    pub fn index(self) -> usize {
+        self.0 as usize
     }
 }
 

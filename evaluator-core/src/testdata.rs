@@ -26,6 +26,13 @@ pub const RULES_FLAG: &str = "bench-ten-rules";
 /// country and plan, so most rules fail at their first clause.
 pub const RULES_TYPICAL_FLAG: &str = "bench-ten-rules-typical";
 
+/// In [`shapes_snapshot`]: one rule of one clause, `userId in ["7"]`, serving `on`.
+pub const ONE_CLAUSE_FLAG: &str = "bench-one-clause";
+/// In [`shapes_snapshot`]: one rule of two clauses, `userId in ["7"]` and `country notIn ["CN"]`.
+pub const TWO_CLAUSES_FLAG: &str = "bench-two-clauses";
+/// In [`shapes_snapshot`]: a 50 % rollout by user id, no other targeting.
+pub const ROLLOUT_FLAG: &str = "bench-rollout-50";
+
 const COUNTRIES: &[&str] = &["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "NL"];
 const PLANS: &[&str] = &["free", "starter", "pro", "enterprise"];
 
@@ -80,6 +87,65 @@ pub fn snapshot(flags: usize, segments: usize) -> Snapshot {
         segments,
         client_keys: Vec::new(),
     }
+}
+
+/// The small shapes the engines are compared on (issue 15): [`SIMPLE_FLAG`],
+/// [`ONE_CLAUSE_FLAG`], [`TWO_CLAUSES_FLAG`] and [`ROLLOUT_FLAG`], evaluated for
+/// [`shapes_context`] (which every clause matches).
+#[must_use]
+pub fn shapes_snapshot() -> Snapshot {
+    let one_rule = |flag_key: &str, clauses: Vec<Clause>| Flag {
+        flag_key: String::from(flag_key),
+        enabled: true,
+        version: 1,
+        targeting_rules: Some(TargetingRules {
+            rules: Vec::from([Rule {
+                clauses,
+                variation: Some(String::from("on")),
+                ..Rule::default()
+            }]),
+            ..TargetingRules::default()
+        }),
+        ..Flag::default()
+    };
+    let rollout = Flag {
+        flag_key: String::from(ROLLOUT_FLAG),
+        enabled: true,
+        version: 1,
+        targeting_rules: Some(TargetingRules {
+            percentage: Some(50.0),
+            ..TargetingRules::default()
+        }),
+        ..Flag::default()
+    };
+    Snapshot {
+        environment: String::from("production"),
+        version: 1,
+        generated_at: String::from("2026-11-24T10:00:00Z"),
+        flags: Vec::from([
+            simple_flag(),
+            one_rule(
+                ONE_CLAUSE_FLAG,
+                Vec::from([clause("userId", "in", strings(&["7"]))]),
+            ),
+            one_rule(
+                TWO_CLAUSES_FLAG,
+                Vec::from([
+                    clause("userId", "in", strings(&["7"])),
+                    clause("country", "notIn", strings(&["CN"])),
+                ]),
+            ),
+            rollout,
+        ]),
+        segments: Vec::new(),
+        client_keys: Vec::new(),
+    }
+}
+
+/// The context of [`shapes_snapshot`]: user `7` in `US`.
+#[must_use]
+pub fn shapes_context() -> EvaluationContext {
+    EvaluationContext::with_targeting_key("7").with_attribute("country", "US")
 }
 
 /// Context number `n`: targeting key `user-n` plus typical attributes.

@@ -299,6 +299,21 @@ fn context() -> impl Strategy<Value = EvaluationContext> {
         })
 }
 
+proptest! {
+    #[test]
+    fn a_context_built_from_an_owned_json_object_equals_one_built_from_a_borrowed_one(
+        ctx in context(), alias in any::<bool>()
+    ) {
+        let mut object = ctx.attributes.clone();
+        if let Some(key) = &ctx.targeting_key {
+            object.insert(String::from(if alias { "userId" } else { "targetingKey" }), Value::from(key.as_str()));
+        }
+        let value = Value::Object(object);
+        let borrowed = EvaluationContext::from_json_object(&value);
+        prop_assert_eq!(&EvaluationContext::from_json_value(value), &borrowed);
+    }
+}
+
 fn now() -> impl Strategy<Value = i64> {
     prop_oneof![Just(0i64), Just(1_795_514_400_000), any::<i64>()]
 }
@@ -308,13 +323,27 @@ fn now() -> impl Strategy<Value = i64> {
 
 fn evaluate_everything(compiled: &CompiledSnapshot, ctx: &EvaluationContext, now: i64) {
     let keys: Vec<String> = compiled.flag_keys().map(String::from).collect();
+    let prepared = compiled.prepare(ctx, now);
     for key in keys.iter().map(String::as_str).chain(["unknown", ""]) {
         let e = compiled.evaluate(key, ctx, now);
         // Every result serialises, and an error always carries its code.
         serde_json::to_value(&e).unwrap();
         assert_eq!(e.reason == Reason::Error, e.error_code.is_some(), "{e:?}");
+        // The served variation's index comes with its key.
+        assert_eq!(e.variant.is_some(), e.variation_index.is_some(), "{e:?}");
+        // By position, and through a context prepared once for all flags: the same answer.
+        if let Some(position) = compiled.flag_position(key) {
+            assert_eq!(compiled.flag_key_at(position), Some(key));
+            assert_eq!(compiled.evaluate_at(position, ctx, now), e);
+            assert_eq!(compiled.evaluate_prepared(position, &prepared), e);
+        }
     }
-    assert_eq!(compiled.evaluate_all(ctx, now).len(), compiled.len());
+    // All flags at once (attributes looked up once for the batch): each as on its own.
+    let all = compiled.evaluate_all(ctx, now);
+    assert_eq!(all.len(), compiled.len());
+    for e in all {
+        assert_eq!(e, compiled.evaluate(e.flag_key, ctx, now));
+    }
 }
 
 proptest! {

@@ -623,3 +623,131 @@ fn evaluate_all_follows_snapshot_order_and_evaluate_many_the_given_order() {
         ]
     );
 }
+
+#[test]
+fn the_served_variation_index_points_into_the_flag_variations() {
+    let snapshot = one(json!({
+        "flagKey": "f", "enabled": true,
+        "variations": [{"key": "a", "value": "A"}, {"key": "b", "value": "B"}, {"key": "c", "value": "C"}],
+        "onVariation": "c", "offVariation": "a", "defaultVariation": "b",
+        "targetingRules": {"userIds": ["u1"]}
+    }));
+    let targeted = snapshot.evaluate("f", &EvaluationContext::with_targeting_key("u1"), NOW);
+    assert_eq!(
+        (targeted.variant, targeted.variation_index),
+        (Some("c"), Some(2))
+    );
+    let other = snapshot.evaluate("f", &EvaluationContext::with_targeting_key("u2"), NOW);
+    assert_eq!((other.variant, other.variation_index), (Some("b"), Some(1)));
+    let missing = snapshot.evaluate("g", &EvaluationContext::default(), NOW);
+    assert_eq!((missing.variant, missing.variation_index), (None, None));
+}
+
+#[test]
+fn a_position_the_snapshot_does_not_have_is_flag_not_found_and_a_foreign_prepared_context_still_answers(
+) {
+    let small = one(json!({"flagKey": "f", "enabled": true}));
+    let large = compile(
+        json!([{"flagKey": "x", "enabled": false}, {"flagKey": "y", "enabled": true}]),
+        json!([]),
+    );
+    let ctx = EvaluationContext::with_targeting_key("u1");
+    let y = large.flag_position("y").unwrap();
+    assert_eq!(small.flag_key_at(y), None);
+    let e = small.evaluate_at(y, &ctx, NOW);
+    assert_eq!(
+        (e.flag_key, e.error_code),
+        ("", Some(ErrorCode::FlagNotFound))
+    );
+    // A context prepared for `large`, used with `small`: evaluated afresh, same answer.
+    let prepared = large.prepare(&ctx, NOW);
+    let f = small.flag_position("f").unwrap();
+    assert_eq!(
+        small.evaluate_prepared(f, &prepared),
+        small.evaluate("f", &ctx, NOW)
+    );
+    assert_eq!(
+        large.evaluate_prepared(y, &prepared),
+        large.evaluate("y", &ctx, NOW)
+    );
+}
+
+#[test]
+fn a_batch_reads_declared_segments_countries_and_clause_attributes_like_one_evaluation() {
+    let s = compile(
+        json!([
+            {"flagKey": "seg", "enabled": true, "targetingRules": {"segments": ["beta"]}},
+            {"flagKey": "country", "enabled": true, "targetingRules": {"countries": ["FR"]}},
+            {"flagKey": "rule", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [
+                {"clauses": [{"attribute": "plan", "operator": "in", "values": ["pro"]}], "variation": "on"}
+            ]}}
+        ]),
+        json!([{"segmentKey": "beta"}]),
+    );
+    let contexts = [
+        user("u")
+            .with_attribute("userSegment", "beta")
+            .with_attribute("country", "FR")
+            .with_attribute("plan", "pro"),
+        user("u").with_attribute("segments", json!(["beta"])),
+        user("u")
+            .with_attribute("country", "DE")
+            .with_attribute("plan", "free"),
+        user("u"),
+    ];
+    let details = |ctx: &EvaluationContext| -> Vec<&'static str> {
+        s.evaluate_all(ctx, NOW).iter().map(|e| e.detail).collect()
+    };
+    assert_eq!(
+        details(&contexts[0]),
+        ["user-in-segment", "country-targeted", "rule-match"]
+    );
+    assert_eq!(
+        details(&contexts[1]),
+        ["user-in-segment", "default", "default"]
+    );
+    assert_eq!(details(&contexts[2]), ["default", "default", "default"]);
+    for ctx in &contexts {
+        let prepared = s.prepare(ctx, NOW);
+        for key in ["seg", "country", "rule"] {
+            let single = s.evaluate(key, ctx, NOW);
+            let position = s.flag_position(key).unwrap();
+            assert_eq!(s.evaluate_prepared(position, &prepared), single);
+        }
+    }
+}
+
+#[test]
+fn a_batch_parses_a_version_attribute_once_with_the_answers_of_one_evaluation() {
+    let rule = |op: &str, v: &str| json!({"clauses": [{"attribute": "appVersion", "operator": op, "values": [v]}], "variation": "on"});
+    let s = compile(
+        json!([
+            {"flagKey": "gt", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverGt", "2.15.0")]}},
+            {"flagKey": "lt", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverLt", "2.15.0")]}},
+            {"flagKey": "eq", "enabled": true, "defaultValue": false, "targetingRules": {"rules": [rule("semverEq", "v2.16")]}}
+        ]),
+        json!([]),
+    );
+    let cases = [
+        (json!("2.16.0"), ["rule-match", "default", "rule-match"]),
+        (json!("2.1.0"), ["default", "rule-match", "default"]),
+        (json!("not-a-version"), ["default", "default", "default"]),
+        (
+            json!(["1.0.0", "2.16.0"]),
+            ["rule-match", "rule-match", "rule-match"],
+        ),
+        (json!(216), ["default", "default", "default"]),
+    ];
+    for (version, expected) in cases {
+        let ctx = user("u").with_attribute("appVersion", version.clone());
+        let all: Vec<&str> = s.evaluate_all(&ctx, NOW).iter().map(|e| e.detail).collect();
+        assert_eq!(all, expected, "{version}");
+        for key in ["gt", "lt", "eq"] {
+            assert_eq!(
+                s.evaluate_prepared(s.flag_position(key).unwrap(), &s.prepare(&ctx, NOW)),
+                s.evaluate(key, &ctx, NOW),
+                "{key} {version}"
+            );
+        }
+    }
+}

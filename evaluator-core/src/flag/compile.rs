@@ -195,10 +195,15 @@ pub(crate) fn compile_flag(
             }
         }
     };
+    let context_free = match &body {
+        Body::Valid(t) => !flag.enabled || t.context_free,
+        Body::Broken { .. } => false,
+    };
     CompiledFlag {
         key: flag.flag_key.clone(),
         version: flag.version,
         enabled: flag.enabled,
+        context_free,
         salt: SaltState::new(flag.salt.as_deref().unwrap_or(&flag.flag_key).as_bytes()),
         variations,
         body,

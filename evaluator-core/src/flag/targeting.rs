@@ -55,6 +55,10 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
         let overrides = self.overrides(on, off);
         let targeting = self.basic_targeting(rules_model);
         let rules = self.rules(rules_model);
+        let context_free = is_static
+            && prerequisites.is_empty()
+            && overrides.is_empty()
+            && targeting.excluded.is_empty();
         Some(Targeting {
             off: off?,
             default: default?,
@@ -69,6 +73,7 @@ impl FlagCompiler<'_, '_, '_, '_, '_> {
             countries: targeting.countries,
             bucket_by: targeting.bucket_by,
             is_static,
+            context_free,
         })
     }
 

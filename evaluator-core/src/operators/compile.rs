@@ -13,7 +13,7 @@ use regex_automata::util::syntax;
 use serde_json::Value;
 
 use super::{CompiledClause, KeyIndex, Op, ValueSet, OPERATORS};
-use crate::attribute::AttrTable;
+use crate::attribute::{AttrNames, AttrTable};
 use crate::json::{number_of, Kind};
 use crate::model::Clause;
 use crate::path::{Diagnostics, Path};
@@ -37,6 +37,8 @@ pub(crate) struct ClauseCompiler<'a> {
     regexes: Regexes,
     /// String operands of `in` / `notIn`; the compiled snapshot keeps it.
     pub(crate) interner: Interner,
+    /// Attribute names clauses read, snapshot-wide; the compiled snapshot keeps it.
+    pub(crate) attributes: AttrNames,
 }
 
 impl<'a> ClauseCompiler<'a> {
@@ -45,6 +47,7 @@ impl<'a> ClauseCompiler<'a> {
             segments,
             regexes: Regexes::default(),
             interner: Interner::default(),
+            attributes: AttrNames::default(),
         }
     }
 
@@ -113,8 +116,15 @@ impl<'a> ClauseCompiler<'a> {
                 return None;
             }
         };
-        (diag.len() == before).then(|| CompiledClause {
-            attr: attrs.attr(&clause.attribute),
+        if diag.len() != before {
+            return None;
+        }
+        let attr = attrs.attr(&clause.attribute, &mut self.attributes);
+        if matches!(op, Op::SemverEq(_) | Op::SemverLt(_) | Op::SemverGt(_)) {
+            self.attributes.read_as_version(&attr);
+        }
+        Some(CompiledClause {
+            attr,
             negate: clause.negate,
             op,
         })
@@ -168,6 +178,10 @@ impl<'a> Operands<'a, '_> {
             }
             Value::Null | Value::Array(_) | Value::Object(_) => None,
         });
+        set.short = strings.len() <= super::SHORT_STRINGS;
+        if set.short {
+            set.short_strings = strings.iter().map(|s| String::from(s.as_str())).collect();
+        }
         set.strings = IdSet::new(strings.into_iter().map(|s| interner.intern(s)).collect());
         set
     }

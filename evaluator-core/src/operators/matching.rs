@@ -2,7 +2,9 @@
 //! common case (one string attribute under a string operator); everything else goes through one
 //! general, non-inlined path so the common one stays compact.
 
-use crate::attribute::{any_elem, AttrValue, Elem};
+use serde_json::Value;
+
+use crate::attribute::{any_elem, Attr, AttrValue, Elem};
 use crate::segment::Scope;
 use crate::text;
 use crate::version::SemVer;
@@ -14,6 +16,20 @@ impl ValueSet {
     #[inline]
     fn contains_str(&self, id: Option<u32>) -> bool {
         id.is_some_and(|id| self.strings.contains(id))
+    }
+
+    /// Membership of a single string attribute `s`; `id` gives its interned id, asked only
+    /// for a set too long to scan.
+    #[inline]
+    fn contains_single_str(&self, s: &str, id: impl FnOnce() -> Option<u32>) -> bool {
+        if self.short {
+            let s = s.as_bytes();
+            return self
+                .short_strings
+                .iter()
+                .any(|o| text::bytes_eq(o.as_bytes(), s));
+        }
+        self.contains_str(id())
     }
 
     /// Membership of one element; `id` is the interned id when the element is a string (`None`
@@ -40,21 +56,26 @@ impl CompiledClause {
                 return segments.iter().any(|&s| scope.in_segment(s)) != self.negate
             }
             Op::Exists => {
-                return self.attr.lookup_cached(scope.ctx, &scope.cache).is_some() != self.negate
+                return self
+                    .attr
+                    .lookup_cached(scope.ctx, scope.batch, &scope.cache)
+                    .is_some()
+                    != self.negate
             }
             // A missing attribute never matches, whatever `negate` says.
-            _ => match self.attr.lookup_cached(scope.ctx, &scope.cache) {
+            _ => match self
+                .attr
+                .lookup_cached(scope.ctx, scope.batch, &scope.cache)
+            {
                 Some(value) => value,
                 None => return false,
             },
         };
         let matched = match (&self.op, value.as_single_str()) {
-            (Op::In(set), Some(s)) => {
-                set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
-            (Op::NotIn(set), Some(s)) => {
-                !set.contains_str(self.attr.interned_id(s, scope.interner, &scope.cache))
-            }
+            (Op::In(set), Some(s)) => set
+                .contains_single_str(s, || self.attr.interned_id(s, scope.interner, &scope.cache)),
+            (Op::NotIn(set), Some(s)) => !set
+                .contains_single_str(s, || self.attr.interned_id(s, scope.interner, &scope.cache)),
             (Op::EndsWith(suffixes), Some(s)) => suffixes.iter().any(|p| text::ends_with(s, p)),
             (Op::StartsWith(prefixes), Some(s)) => prefixes.iter().any(|p| text::starts_with(s, p)),
             _ => self.general(value, scope),
@@ -65,6 +86,23 @@ impl CompiledClause {
     /// Every operator over any attribute value (arrays element by element), before `negate`.
     #[inline(never)]
     fn general(&self, value: AttrValue<'_>, scope: &Scope<'_>) -> bool {
+        // In a batch, a `semver*` attribute holding one string was parsed once for all flags.
+        if let Some(parsed) = self.batch_version(value, scope) {
+            match &self.op {
+                Op::SemverEq(versions) => return parsed.is_some_and(|v| versions.contains(v)),
+                Op::SemverLt(bound) => {
+                    return bound
+                        .as_deref()
+                        .is_some_and(|b| parsed.is_some_and(|v| v < b))
+                }
+                Op::SemverGt(bound) => {
+                    return bound
+                        .as_deref()
+                        .is_some_and(|b| parsed.is_some_and(|v| v > b))
+                }
+                _ => {}
+            }
+        }
         let id_of = |e: Elem<'_>| match e {
             Elem::Str(s) => scope.interner.get(s),
             _ => None,
@@ -74,6 +112,21 @@ impl CompiledClause {
             Op::NotIn(set) => any_elem(value, |e| !set.contains(e, id_of(e))),
             op => op_matches(op, value),
         }
+    }
+
+    /// The batch's parsed version of the clause's attribute, when `value` (read through the
+    /// batch) is one string the batch parsed: `Some(None)` when it is not a version.
+    fn batch_version<'b>(
+        &self,
+        value: AttrValue<'_>,
+        scope: &'b Scope<'_>,
+    ) -> Option<Option<&'b SemVer>> {
+        let (Attr::Named { global, .. }, AttrValue::Json(Value::String(_))) = (&self.attr, value)
+        else {
+            return None;
+        };
+        let known = scope.batch.get(*global as usize)?;
+        known.version.as_ref().map(Option::as_ref)
     }
 
     /// The segments this clause refers to (for cycle detection).

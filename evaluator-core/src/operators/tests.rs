@@ -43,9 +43,14 @@ fn operand_errors(operator: &str, values: Value) -> Vec<String> {
 fn matches(clause: Value, context: Value) -> bool {
     let (compiled, interner) = compile_with(clause);
     let context = ctx(context);
-    compiled
-        .unwrap()
-        .matches(&Scope::new(&context, &[], &interner, 0, &Memo::new(0, 0)))
+    compiled.unwrap().matches(&Scope::new(
+        &context,
+        &[],
+        &interner,
+        0,
+        &Memo::new(0, 0),
+        &[],
+    ))
 }
 
 #[test]
@@ -325,7 +330,7 @@ fn cached_attributes_are_looked_up_once_per_evaluation_and_read_consistently() {
     };
     let context = ctx(json!({"country": "US"}));
     let memo = Memo::new(0, 0);
-    let scope = Scope::new(&context, &[], &interner, 0, &memo);
+    let scope = Scope::new(&context, &[], &interner, 0, &memo, &[]);
     // The second clause reads the cached value; the missing attribute is cached as missing.
     assert!(is_us.matches(&scope) && not_ca.matches(&scope));
     assert!(!has_plan.matches(&scope) && !has_plan.matches(&scope));
@@ -343,6 +348,6 @@ fn attributes_beyond_the_cache_slots_are_still_read() {
     }
     let context = ctx(Value::Object(object));
     let memo = Memo::new(0, 0);
-    let scope = Scope::new(&context, &[], &interner, 0, &memo);
+    let scope = Scope::new(&context, &[], &interner, 0, &memo, &[]);
     assert!(clauses.iter().all(|c| c.matches(&scope)));
 }

@@ -286,6 +286,7 @@ pub(super) fn compile_input(
         client_keys,
         has_client_keys,
         interner: clauses.interner,
+        attributes: clauses.attributes,
     };
     (compiled, diag.errors)
 }
@@ -315,6 +316,7 @@ fn unparsable_flag(key: &str, message: &str, raw: &Value) -> CompiledFlag {
         key: key.to_string(),
         version: raw.get("version").and_then(Value::as_u64).unwrap_or(0),
         enabled: raw.get("enabled").and_then(Value::as_bool).unwrap_or(false),
+        context_free: false,
         salt: SaltState::new(key.as_bytes()),
         variations: Vec::new(),
         body: Body::Broken {
