@@ -104,8 +104,9 @@ pub struct Document {
     /// [`evaluation_api::snapshot::snapshot_etag`] of it, computed once per version.
     pub etag: String,
     /// The JSON gzipped, made by the first request that accepts gzip (`http/sdk.rs`), so that
-    /// the SDKs of a fleet polling one version cost one compression.
-    pub gzip: std::sync::OnceLock<Vec<u8>>,
+    /// the SDKs of a fleet polling one version cost one compression (`Bytes`: every answer
+    /// shares it instead of copying it).
+    pub gzip: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl Document {

@@ -13,11 +13,10 @@
 //! and has its own `route` label in the metrics), but every handler is the same [`evaluate`]:
 //! the crate re-reads the path itself.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -204,10 +203,7 @@ const OVERLOADED_RETRY_SECS: u64 = 1;
 
 async fn evaluate(State(state): State<AppState>, req: Request) -> Response {
     let gate = state.live.evaluation_gate();
-    let client = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-        None => "ip:unknown".to_owned(),
-    };
+    let client = super::client_ip(&req);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if let Some(refused) = rate_limited(&state, &client, path) {

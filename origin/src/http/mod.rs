@@ -230,6 +230,15 @@ async fn method_not_allowed() -> Error {
 
 /// Authenticates admin requests and applies the rate limit, keyed by the token's subject or, for
 /// requests without a valid token, the client address (so credential guessing is limited too).
+/// The rate-limit key of a request's peer: `ip:<address>` (`ip:unknown` when the server was
+/// not started with connect info, as in-process tests are).
+fn client_ip(req: &Request) -> String {
+    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".to_owned(),
+    }
+}
+
 async fn admin_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let authorization = req
         .headers()
@@ -238,10 +247,7 @@ async fn admin_guard(State(state): State<AppState>, mut req: Request, next: Next
     let caller = state.tokens.authenticate(authorization);
     let key = match &caller {
         Ok(caller) => format!("sub:{}", caller.sub),
-        Err(_) => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            None => "ip:unknown".to_owned(),
-        },
+        Err(_) => client_ip(&req),
     };
     if let Err(wait) = state.limiter.check(&key, Instant::now()) {
         let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -4,11 +4,10 @@
 //! document, and compresses: the gzipped body is made once per version, on the blocking pool.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use evaluation_api::snapshot::{
@@ -71,10 +70,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn snapshot(State(state): State<AppState>, req: Request) -> Response {
-    let client = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-        None => "ip:unknown".to_owned(),
-    };
+    let client = super::client_ip(&req);
     let path = req.uri().path().to_owned();
     if let Some(refused) = rate_limited(&state, &client, &path) {
         return refused;
@@ -135,7 +131,7 @@ async fn snapshot(State(state): State<AppState>, req: Request) -> Response {
 
 /// The document's JSON gzipped, compressing it (once) on the blocking pool; `None` if that
 /// failed, and the answer goes out uncompressed.
-async fn gzipped(document: &Arc<Document>) -> Option<Vec<u8>> {
+async fn gzipped(document: &Arc<Document>) -> Option<Bytes> {
     if let Some(done) = document.gzip.get() {
         return Some(done.clone());
     }
@@ -144,7 +140,7 @@ async fn gzipped(document: &Arc<Document>) -> Option<Vec<u8>> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(document.json.as_bytes()).ok()?;
         let gzip = encoder.finish().ok()?;
-        Some(document.gzip.get_or_init(|| gzip).clone())
+        Some(document.gzip.get_or_init(|| Bytes::from(gzip)).clone())
     })
     .await;
     made.ok().flatten()
